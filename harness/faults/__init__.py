@@ -1,0 +1,8 @@
+"""Faults: each a fixture that injects one thing at a boundary and undoes it.
+
+Every fault states its parameters (``describe()``) so a verdict's evidence
+can say exactly what was injected, and records in the world's trace when it
+fired.  Boundaries: DB records (:mod:`.records`), the placement HTTP path
+(:mod:`.placement`), the virt driver and monitors (:mod:`.driver`).
+"""
+from harness.faults.base import Fault, Combined  # noqa: F401

@@ -1,0 +1,292 @@
+"""Running trials and deciding a verdict from what they observed.
+
+A scenario is a set of *trials*.  Each trial builds a fresh world, runs a
+workload, audits, then (for a variant) injects one fault, audits the way the
+tracker and the compute service do, clears the fault, audits once more, and
+checks every invariant at each stage.  A *control* is the same trial with no
+fault; every variant is paired with one.
+
+:meth:`Judge.decide` turns the observations into a verdict:
+
+* any harness error, or any violation in a control (or before a variant's
+  fault was injected) -> INCONCLUSIVE;
+* a variant violating an invariant the scenario says the claim predicts,
+  at a stage it names -> CONFIRMED, with that evidence;
+* otherwise REFUTED, naming the whole fault space tried.
+
+Nothing in a scenario writes a verdict: it states the hypothesis, the fault
+space and which invariants count, and the observations decide.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import traceback
+from typing import Callable, Iterable
+
+from harness import invariants as inv
+from harness.logs import LogCapture, relevant
+from harness.trace import Trace
+from harness.verdict import Evidence, Outcome, Verdict
+
+STAGES = ("before", "under_fault", "during", "after_clear")
+
+
+@dataclasses.dataclass
+class Trial:
+    """One world, one workload, at most one fault.
+
+    ``setup(world)`` drives the workload up to the point of interest.
+    ``fault(world)`` returns the fault fixture (None for a control).
+    ``during(world)`` (optional) continues the workload while the fault is
+    active (e.g. confirm or revert); an exception it raises is observed.
+    ``world_kwargs`` are passed to :class:`~harness.world.World`.
+    """
+    name: str
+    setup: Callable
+    fault: Callable | None = None
+    during: Callable | None = None
+    world_kwargs: dict = dataclasses.field(default_factory=dict)
+    audit_via: tuple = ("tracker", "service")
+
+    @property
+    def is_control(self) -> bool:
+        return self.fault is None
+
+
+@dataclasses.dataclass
+class Observation:
+    trial: str
+    control: bool
+    fault: str | None
+    violations: dict[str, list[inv.Violation]]
+    logs: list[str]
+    error: str | None = None           # harness failure (traceback)
+    during_error: str | None = None    # exception the workload saw
+    placement_calls: int = 0
+    trace: Trace | None = None
+    duration: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and not any(self.violations.values())
+
+
+def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
+    """Build a world for ``trial``, run it through every stage, observe."""
+    from harness.world import World
+
+    trace = trace or Trace()
+    started = time.monotonic()
+    capture = LogCapture()
+    capture.setUp()
+    violations = {stage: [] for stage in STAGES}
+    fault_desc, error, during_error, calls = None, None, None, 0
+    words = []
+    try:
+        world = World(trace=trace, **trial.world_kwargs)
+        world.setUp()
+        try:
+            trial.setup(world)
+            words = [i.uuid for i in world.instances.values()]
+            words += [m.uuid for m in world.migrations.values()]
+            audits = world.audit()
+            snap = world.snapshot("before fault")
+            violations["before"] = (inv.check_all(snap, world.ledger)
+                                    + inv.audit_completed(audits, snap))
+            fault = trial.fault(world) if trial.fault else None
+            if fault is not None:
+                fault_desc = fault.describe()
+                fault.setUp()
+            try:
+                violations["under_fault"] = _audit_and_check(
+                    world, capture, trial.audit_via, "under fault")
+                if trial.during is not None:
+                    try:
+                        trial.during(world)
+                    except Exception as exc:  # noqa: BLE001 - observed
+                        during_error = "%s: %s" % (type(exc).__name__, exc)
+                        trace.step("note", "workload raised",
+                                   error=during_error)
+                    violations["during"] = _audit_and_check(
+                        world, capture, ("tracker",), "during")
+                    if during_error:
+                        violations["during"].insert(0, inv.Violation(
+                            "workload_completed", trial.name,
+                            "no exception", during_error))
+            finally:
+                if fault is not None:
+                    fault.cleanUp()
+            violations["after_clear"] = _audit_and_check(
+                world, capture, ("tracker",), "after clear")
+            calls = len(world.placement.calls)
+        finally:
+            world.cleanUp()
+    except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
+        error = traceback.format_exc()
+    finally:
+        capture.cleanUp()
+    return Observation(
+        trial=trial.name, control=trial.is_control, fault=fault_desc,
+        violations=violations, logs=relevant(capture.records, words),
+        error=error, during_error=during_error, placement_calls=calls,
+        trace=trace, duration=time.monotonic() - started)
+
+
+def _audit_and_check(world, capture, via, label):
+    audits = []
+    mark = capture.mark()
+    for how in via:
+        audits.extend(world.audit(via=how))
+    service_records = capture.since(mark) if "service" in via else []
+    snap = world.snapshot(label)
+    return (inv.check_all(snap, world.ledger)
+            + inv.audit_completed(audits, snap)
+            + inv.service_logged_errors(service_records))
+
+
+class Judge:
+    """Collects a scenario's trials and decides its verdict."""
+
+    def __init__(self, scenario: str, claims: Iterable[str],
+                 trace_echo=None):
+        self.scenario = scenario
+        self.claims = list(claims)
+        self.observations: list[Observation] = []
+        self.outcome: Outcome | None = None
+        self.trace_echo = trace_echo
+        self.started = time.monotonic()
+        self.seed: int | None = None
+        self.traces: dict[str, Trace] = {}
+
+    # -- running ---------------------------------------------------------
+    def trial(self, trial: Trial) -> Observation:
+        trace = Trace(echo=self.trace_echo)
+        obs = run_trial(trial, trace)
+        self.traces[trial.name] = trace
+        self.observations.append(obs)
+        return obs
+
+    def paired(self, name: str, setup: Callable, faults: dict,
+               during: Callable | None = None, world_kwargs=None):
+        """A control for ``setup`` and one variant per fault in ``faults``
+        (variant name -> fault factory)."""
+        kw = dict(world_kwargs or {})
+        self.trial(Trial(name + " [control]", setup, None, during, kw))
+        for fname, factory in faults.items():
+            self.trial(Trial("%s / %s" % (name, fname), setup, factory,
+                             during, kw))
+
+    # -- deciding --------------------------------------------------------
+    def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
+               invariants: Iterable[str] | None = None,
+               fault_space: str = "", max_evidence: int = 12) -> Outcome:
+        """Decide from the observations.  ``stages`` and ``invariants`` say
+        which violations the claim predicts (None: any invariant)."""
+        stages = tuple(stages)
+        wanted = set(invariants) if invariants is not None else None
+        controls = [o for o in self.observations if o.control]
+        variants = [o for o in self.observations if not o.control]
+        space = [o.trial for o in variants]
+        common = dict(scenario=self.scenario, claims=self.claims,
+                      hypothesis=hypothesis, fault_space=space,
+                      trials=len(self.observations),
+                      controls=len(controls), seed=self.seed,
+                      stats=self._stats())
+        broken = [o for o in self.observations if o.error]
+        if broken:
+            o = broken[0]
+            return self._finish(Outcome(
+                verdict=Verdict.INCONCLUSIVE,
+                summary="harness failure in trial %r" % o.trial,
+                traceback=o.error, **common))
+        if not controls:
+            return self._finish(Outcome(
+                verdict=Verdict.INCONCLUSIVE,
+                summary="no control trial was run", **common))
+        dirty = [o for o in controls if not o.clean]
+        dirty += [o for o in variants if o.violations["before"]]
+        if dirty:
+            o = dirty[0]
+            ev = [self._evidence(o, st, v) for st, vs in o.violations.items()
+                  for v in vs][:max_evidence]
+            return self._finish(Outcome(
+                verdict=Verdict.INCONCLUSIVE,
+                summary="control %r broke an invariant without any fault"
+                % o.trial, evidence=ev, **common))
+        evidence = []
+        for o in variants:
+            for st in stages:
+                for v in o.violations.get(st, []):
+                    if wanted is None or v.invariant in wanted:
+                        evidence.append(self._evidence(o, st, v))
+        if evidence:
+            hit = sorted({e.variant for e in evidence})
+            return self._finish(Outcome(
+                verdict=Verdict.CONFIRMED,
+                summary="%d of %d variants broke %s; first: %s" % (
+                    len(hit), len(variants),
+                    ", ".join(sorted({e.invariant for e in evidence})),
+                    evidence[0].line()),
+                evidence=_spread(evidence, max_evidence), **common))
+        return self._finish(Outcome(
+            verdict=Verdict.REFUTED,
+            summary="no invariant broke in %d variants (%s) with %d clean "
+                    "controls; stages checked: %s" % (
+                        len(variants), fault_space or "see fault space",
+                        len(controls), ", ".join(stages)),
+            **common))
+
+    def not_testable(self, rationale: str, evidence: list[Evidence] = ()):
+        if not rationale.strip():
+            raise ValueError("NOT_TESTABLE needs a rationale")
+        return self._finish(Outcome(
+            scenario=self.scenario, claims=self.claims,
+            verdict=Verdict.NOT_TESTABLE, summary=rationale.split("\n")[0],
+            rationale=rationale, evidence=list(evidence),
+            trials=len(self.observations), stats=self._stats()))
+
+    def inconclusive(self, summary: str, tb: str | None = None):
+        return self._finish(Outcome(
+            scenario=self.scenario, claims=self.claims,
+            verdict=Verdict.INCONCLUSIVE, summary=summary, traceback=tb,
+            trials=len(self.observations), stats=self._stats()))
+
+    def _evidence(self, o: Observation, stage: str, v) -> Evidence:
+        return Evidence(variant=o.trial, stage=stage, invariant=v.invariant,
+                        subject=v.subject, expected=_jsonable(v.expected),
+                        actual=_jsonable(v.actual), detail=v.detail,
+                        logs=o.logs[-8:], faults=[o.fault] if o.fault else [])
+
+    def _stats(self) -> dict:
+        return {"placement_calls": sum(o.placement_calls
+                                       for o in self.observations),
+                "trial_seconds": round(sum(o.duration
+                                           for o in self.observations), 3)}
+
+    def _finish(self, outcome: Outcome) -> Outcome:
+        outcome.duration = round(time.monotonic() - self.started, 3)
+        self.outcome = outcome
+        return outcome
+
+
+def _spread(evidence: list[Evidence], n: int) -> list[Evidence]:
+    """Up to ``n`` items, one per variant first, so evidence shows breadth."""
+    seen, first, rest = set(), [], []
+    for e in evidence:
+        (rest if e.variant in seen else first).append(e)
+        seen.add(e.variant)
+    return (first + rest)[:n]
+
+
+def _jsonable(value):
+    import json
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
+logging.getLogger(__name__)

@@ -1,0 +1,255 @@
+"""The oracle: what the harness created, and the usage that implies.
+
+The ledger is written only by the world's verbs (never by a fault) and never
+calls the code being judged.  Its arithmetic follows Nova's documented
+semantics:
+
+* a node's tracked usage is the reserved host resources plus, for every
+  instance on it, its flavor; swap counts as ``swap / 1024`` GiB of disk
+  (``nova/compute/resource_tracker.py`` docs and the admin guide on
+  ``reserved_host_*``);
+* a cold move (resize or migration) in progress holds the *new* flavor on the
+  destination until the instance arrives there (status ``finished``), then
+  holds the *old* flavor on the source until confirm or revert, so a revert
+  always has room; a same-node resize holds both flavors on the node; a live
+  migration holds the flavor on the destination while it runs;
+* in placement, an instance consumer holds its flavor as VCPU, MEMORY_MB and
+  DISK_GB (root + ephemeral + swap rounded up to whole GiB, zero amounts
+  omitted) on the provider of its node; during a move the *migration*
+  consumer holds the source allocation and the instance consumer the
+  destination allocation (the "migration-based allocations" spec, Queens);
+  confirm removes the migration consumer, revert moves it back;
+* inventory: total from the driver, ``reserved`` from ``reserved_host_*``
+  (disk rounded up to GiB), allocation ratios from configuration.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+IN_PROGRESS_COLD = ("pre-migrating", "migrating", "post-migrating",
+                    "finished")
+IN_PROGRESS_LIVE = ("accepted", "preparing", "running", "queued")
+ENDED = ("confirmed", "reverted", "completed", "error", "failed",
+         "cancelled", "done")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlavorSpec:
+    name: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+    ephemeral_gb: int
+    swap: int  # MiB
+
+    @property
+    def disk_gb(self) -> float:
+        """Disk the tracker should count: root + ephemeral + swap in GiB."""
+        return self.root_gb + self.ephemeral_gb + self.swap / 1024
+
+    def placement_resources(self) -> dict[str, int]:
+        """Placement amounts for this flavor, zero amounts omitted."""
+        res = {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb,
+               "DISK_GB": (self.root_gb + self.ephemeral_gb
+                           + math.ceil(self.swap / 1024))}
+        return {rc: amount for rc, amount in res.items() if amount}
+
+
+@dataclasses.dataclass
+class NodeSpec:
+    name: str
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    ratios: dict
+
+
+@dataclasses.dataclass
+class InstanceRecord:
+    name: str
+    uuid: str
+    flavor: str
+    host: str
+    deleted: bool = False
+
+
+@dataclasses.dataclass
+class MoveRecord:
+    instance: str
+    kind: str               # resize | migration | live-migration
+    source: str
+    dest: str
+    old_flavor: str
+    new_flavor: str
+    status: str
+    migration_uuid: str | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status not in ENDED
+
+    @property
+    def arrived(self) -> bool:
+        """Has the instance moved to the destination (cold move finished)?"""
+        return self.status == "finished"
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """Tracked usage of one node, as the compute_nodes row should show."""
+    vcpus_used: float
+    memory_mb_used: float
+    local_gb_used: float
+    running_vms: int
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Ledger:
+    """What the harness created and what usage that implies."""
+
+    def __init__(self, reserved):
+        self.reserved = reserved
+        self.nodes: dict[str, NodeSpec] = {}
+        self.flavors: dict[str, FlavorSpec] = {}
+        self.instances: dict[str, InstanceRecord] = {}
+        self.moves: dict[str, MoveRecord] = {}
+        self.history: list[MoveRecord] = []
+        # Consumers that exist in placement for reasons the scenario states
+        # explicitly (e.g. an allocation made outside Nova), by uuid.
+        self.extra_consumers: dict[str, dict] = {}
+
+    # -- recording -------------------------------------------------------
+    def add_node(self, name, vcpus, memory_mb, local_gb, ratios):
+        self.nodes[name] = NodeSpec(name, vcpus, memory_mb, local_gb,
+                                    dict(ratios))
+
+    def set_inventory(self, name, vcpus, memory_mb, local_gb):
+        node = self.nodes[name]
+        node.vcpus, node.memory_mb, node.local_gb = vcpus, memory_mb, local_gb
+
+    def add_flavor(self, spec: FlavorSpec):
+        self.flavors[spec.name] = spec
+
+    def boot(self, name, uuid, flavor, host):
+        self.instances[name] = InstanceRecord(name, uuid, flavor, host)
+
+    def delete(self, name):
+        self.instances[name].deleted = True
+        self.moves.pop(name, None)
+
+    def start_move(self, name, kind, source, dest, new_flavor,
+                   migration_uuid, status):
+        rec = self.instances[name]
+        move = MoveRecord(name, kind, source, dest, rec.flavor, new_flavor,
+                          status, migration_uuid)
+        self.moves[name] = move
+        self.history.append(move)
+        return move
+
+    def set_move_status(self, name, status):
+        move = self.moves[name]
+        move.status = status
+        rec = self.instances[name]
+        if move.kind != "live-migration" and status == "finished":
+            rec.host, rec.flavor = move.dest, move.new_flavor
+        elif status == "completed":           # live migration done
+            rec.host = move.dest
+        elif status == "confirmed":
+            rec.host, rec.flavor = move.dest, move.new_flavor
+        elif status == "reverted":
+            rec.host, rec.flavor = move.source, move.old_flavor
+        if status in ENDED:
+            del self.moves[name]
+
+    # -- the oracle --------------------------------------------------------
+    def live_instances(self):
+        return [r for r in self.instances.values() if not r.deleted]
+
+    def holdings(self, node: str) -> list[tuple[str, FlavorSpec]]:
+        """(reason, flavor) pairs the node's tracker must count."""
+        held = []
+        for rec in self.live_instances():
+            if rec.host == node:
+                held.append(("instance %s" % rec.name,
+                             self.flavors[rec.flavor]))
+        for move in self.moves.values():
+            old, new = self.flavors[move.old_flavor], \
+                self.flavors[move.new_flavor]
+            if move.kind == "live-migration":
+                if move.dest == node and move.source != node:
+                    held.append(("incoming live migration of %s"
+                                 % move.instance, new))
+                continue
+            if move.source == move.dest == node:
+                extra = old if move.arrived else new
+                held.append(("same-node resize of %s" % move.instance,
+                             extra))
+            elif move.dest == node and not move.arrived:
+                held.append(("incoming %s of %s" % (move.kind,
+                                                    move.instance), new))
+            elif move.source == node and move.arrived:
+                held.append(("outgoing %s of %s (revert room)"
+                             % (move.kind, move.instance), old))
+        return held
+
+    def expected_usage(self, node: str) -> Usage:
+        held = self.holdings(node)
+        r = self.reserved
+        return Usage(
+            vcpus_used=r.cpus + sum(f.vcpus for _, f in held),
+            memory_mb_used=r.memory_mb + sum(f.memory_mb for _, f in held),
+            local_gb_used=r.disk_mb / 1024 + sum(f.disk_gb for _, f in held),
+            running_vms=sum(1 for rec in self.live_instances()
+                            if rec.host == node))
+
+    def expected_inventory(self, node: str) -> dict[str, dict]:
+        spec = self.nodes[node]
+        r = self.reserved
+        return {
+            "VCPU": {"total": spec.vcpus, "reserved": r.cpus,
+                     "allocation_ratio": spec.ratios["cpu"]},
+            "MEMORY_MB": {"total": spec.memory_mb, "reserved": r.memory_mb,
+                          "allocation_ratio": spec.ratios["ram"]},
+            "DISK_GB": {"total": spec.local_gb,
+                        "reserved": math.ceil(r.disk_mb / 1024),
+                        "allocation_ratio": spec.ratios["disk"]},
+        }
+
+    def expected_allocations(self) -> dict[str, dict[str, dict[str, int]]]:
+        """consumer uuid -> node name -> resources."""
+        allocs: dict[str, dict[str, dict[str, int]]] = {}
+        for rec in self.live_instances():
+            move = self.moves.get(rec.name)
+            if move is None:
+                allocs[rec.uuid] = {
+                    rec.host: self.flavors[rec.flavor].placement_resources()}
+                continue
+            old = self.flavors[move.old_flavor].placement_resources()
+            new = self.flavors[move.new_flavor].placement_resources()
+            allocs[rec.uuid] = {move.dest: new}
+            if move.migration_uuid:
+                allocs[move.migration_uuid] = {move.source: old}
+        for uuid, alloc in self.extra_consumers.items():
+            allocs[uuid] = alloc
+        return allocs
+
+    def expected_placement_usage(self, node: str) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for per_node in self.expected_allocations().values():
+            for rc, amount in per_node.get(node, {}).items():
+                total[rc] = total.get(rc, 0) + amount
+        return total
+
+    def consumer_names(self) -> dict[str, str]:
+        """uuid -> readable name, for evidence."""
+        names = {rec.uuid: "instance %s" % rec.name
+                 for rec in self.instances.values()}
+        for move in self.history:
+            if move.migration_uuid:
+                names[move.migration_uuid] = "migration of %s (%s)" % (
+                    move.instance, move.kind)
+        return names
