@@ -1,0 +1,237 @@
+"""The catalogue of claims: loading, validation, and code checks.
+
+``scenarios/catalogue.yaml`` lists every claim of the three reports.  This
+module loads it (a malformed file is a :class:`CatalogueError` with one line
+saying what to mend), and runs each claim's ``code`` checks against the
+installed Nova with :mod:`inspect` and :mod:`ast`, so the catalogue states
+from the code itself whether what the claim describes exists as described.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import os
+import re
+import textwrap
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_PATH = os.path.join(ROOT, "scenarios", "catalogue.yaml")
+ID_RE = re.compile(r"^(000-[1-9]|001-[1-3]|001-code|002-[1-4])$")
+REQUIRED = ("id", "report", "number", "title", "paraphrase",
+            "nova_functions", "code", "scenarios")
+CHECK_KINDS = ("function", "catches", "swallows", "calls", "comment",
+               "attribute_used")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file cannot be used; the message says how to mend it."""
+
+
+class UnknownClaim(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+@dataclasses.dataclass
+class Claim:
+    id: str
+    report: str
+    number: object
+    cwe: str | None
+    title: str
+    paraphrase: str
+    nova_functions: list[str]
+    code: list[dict]
+    scenarios: list[str]
+    report_file: str = ""
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Catalogue:
+    claims: dict[str, Claim]
+    reports: dict[str, str]
+    path: str
+
+    def get(self, claim_id: str) -> Claim:
+        try:
+            return self.claims[claim_id]
+        except KeyError:
+            raise UnknownClaim(
+                "unknown claim id %r; known ids: %s" % (
+                    claim_id, ", ".join(self.claims))) from None
+
+    def scenario_claims(self) -> dict[str, list[str]]:
+        """scenario name -> claim ids listing it."""
+        out: dict[str, list[str]] = {}
+        for claim in self.claims.values():
+            for s in claim.scenarios:
+                out.setdefault(s, []).append(claim.id)
+        return out
+
+
+def load(path: str | None = None) -> Catalogue:
+    path = path or os.environ.get("HARNESS_CATALOGUE") or DEFAULT_PATH
+    where = os.path.relpath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise CatalogueError("catalogue %s not found; restore it with "
+                             "'git checkout -- scenarios/catalogue.yaml'"
+                             % where) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = " at line %d" % (mark.line + 1) if mark else ""
+        raise CatalogueError("catalogue %s is not valid YAML%s; fix the "
+                             "syntax or restore it from git" % (where, at)
+                             ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("claims"),
+                                                    list):
+        raise CatalogueError("catalogue %s has no 'claims' list; restore it "
+                             "from git" % where)
+    reports = data.get("reports") or {}
+    claims: dict[str, Claim] = {}
+    for i, raw in enumerate(data["claims"]):
+        if not isinstance(raw, dict):
+            raise CatalogueError("catalogue %s: entry %d is not a mapping"
+                                 % (where, i + 1))
+        missing = [k for k in REQUIRED if k not in raw]
+        if missing:
+            raise CatalogueError("catalogue %s: claim %s lacks %s; add the "
+                                 "field(s)" % (where, raw.get("id", i + 1),
+                                               ", ".join(missing)))
+        cid = str(raw["id"])
+        if not ID_RE.match(cid):
+            raise CatalogueError("catalogue %s: %r is not a claim id (use "
+                                 "000-1..000-9, 001-1..001-3, 001-code, "
+                                 "002-1..002-4)" % (where, cid))
+        if cid in claims:
+            raise CatalogueError("catalogue %s: claim %s appears twice"
+                                 % (where, cid))
+        for check in raw["code"] or []:
+            if check.get("kind") not in CHECK_KINDS:
+                raise CatalogueError(
+                    "catalogue %s: claim %s has a code check of unknown "
+                    "kind %r (known: %s)" % (where, cid, check.get("kind"),
+                                             ", ".join(CHECK_KINDS)))
+        claims[cid] = Claim(
+            id=cid, report=str(raw["report"]), number=raw["number"],
+            cwe=raw.get("cwe"), title=raw["title"],
+            paraphrase=" ".join(str(raw["paraphrase"]).split()),
+            nova_functions=list(raw["nova_functions"] or []),
+            code=list(raw["code"] or []),
+            scenarios=list(raw["scenarios"] or []),
+            report_file=str(reports.get(str(raw["report"]), "")))
+    return Catalogue(claims, {str(k): v for k, v in reports.items()}, path)
+
+
+# ---------------------------------------------------------------------------
+# code checks
+# ---------------------------------------------------------------------------
+def _resolve(dotted: str):
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _func_ast(obj):
+    while hasattr(obj, "__wrapped__"):
+        obj = obj.__wrapped__
+    src = textwrap.dedent(inspect.getsource(obj))
+    return ast.parse(src)
+
+
+def _handlers(tree, exception: str):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            names = []
+            types = (node.type.elts if isinstance(node.type, ast.Tuple)
+                     else [node.type])
+            for t in types:
+                names.append(t.attr if isinstance(t, ast.Attribute)
+                             else getattr(t, "id", ""))
+            if exception in names:
+                yield node
+
+
+def _logs(handler) -> bool:
+    for node in ast.walk(handler):
+        if isinstance(node, ast.Call) and isinstance(node.func,
+                                                     ast.Attribute):
+            if isinstance(node.func.value, ast.Name) and \
+                    node.func.value.id == "LOG":
+                return True
+    return False
+
+
+def run_check(check: dict) -> dict:
+    """Run one code check; returns {check, holds, detail}."""
+    kind, target = check["kind"], check["target"]
+    label = "%s %s%s" % (kind, target, "".join(
+        " %s=%s" % (k, v) for k, v in check.items()
+        if k not in ("kind", "target")))
+    try:
+        if kind == "comment":
+            mod = importlib.import_module(target)
+            src = inspect.getsource(mod)
+            hits = [i + 1 for i, line in enumerate(src.splitlines())
+                    if "#" in line and check["text"] in line.split("#", 1)[1]]
+            return {"check": label, "holds": bool(hits),
+                    "detail": "comment lines %s" % hits if hits
+                    else "no such comment"}
+        obj = _resolve(target)
+        if kind == "function":
+            return {"check": label, "holds": True,
+                    "detail": "defined in %s" % inspect.getsourcefile(obj)}
+        tree = _func_ast(obj)
+        if kind in ("catches", "swallows"):
+            handlers = list(_handlers(tree, check["exception"]))
+            if kind == "catches" or not handlers:
+                return {"check": label, "holds": bool(handlers),
+                        "detail": "%d handler(s)" % len(handlers)}
+            swallowing = [h for h in handlers
+                          if not any(isinstance(n, ast.Raise)
+                                     for n in ast.walk(h)) and _logs(h)]
+            return {"check": label, "holds": bool(swallowing),
+                    "detail": "%d of %d handler(s) log and continue" % (
+                        len(swallowing), len(handlers))}
+        if kind == "calls":
+            found = any(isinstance(n, ast.Call) and (
+                getattr(n.func, "attr", None) == check["name"] or
+                getattr(n.func, "id", None) == check["name"])
+                for n in ast.walk(tree))
+            return {"check": label, "holds": found,
+                    "detail": "call found" if found else "no such call"}
+        if kind == "attribute_used":
+            found = any(isinstance(n, ast.Attribute) and
+                        n.attr == check["name"] for n in ast.walk(tree))
+            return {"check": label, "holds": found,
+                    "detail": "read" if found else "not read"}
+    except (ImportError, AttributeError, OSError, TypeError) as exc:
+        return {"check": label, "holds": False,
+                "detail": "cannot inspect: %s: %s" % (type(exc).__name__,
+                                                      exc)}
+    raise CatalogueError("unknown check kind %r" % kind)  # pragma: no cover
+
+
+def code_status(claim: Claim) -> dict:
+    """Whether the code a claim describes exists as described."""
+    from harness import novaenv
+    novaenv.load()
+    results = [run_check(c) for c in claim.code]
+    return {"exists_as_described": all(r["holds"] for r in results)
+            if results else None, "checks": results}

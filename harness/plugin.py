@@ -1,0 +1,226 @@
+"""The pytest plugin: ``judge`` fixture, ``claims`` marker, baseline, table.
+
+* ``@pytest.mark.claims("000-1", ...)`` ties a scenario to claim ids (an
+  unknown id is a usage error);
+* the ``judge`` fixture hands the scenario a :class:`~harness.judge.Judge`;
+  the scenario runs trials and calls ``judge.decide(...)``;
+* the scenario passes when its verdict equals the checked-in baseline
+  (``scenarios/baseline.json``), fails on drift, and errors when the harness
+  itself failed (the verdict is then INCONCLUSIVE with the traceback);
+* at the end a verdict table is printed, per claim and per scenario, and
+  ``--verdicts-json PATH`` writes them (atomically) as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import traceback
+
+import pytest
+
+from harness import baseline as baseline_mod
+from harness import catalogue as catalogue_mod
+from harness import report as report_mod
+from harness.judge import Judge
+from harness.verdict import Outcome, Verdict
+
+OUTCOME_KEY = "harness_outcome"
+
+
+class HarnessFailure(Exception):
+    """The harness (not Nova) failed while running a scenario."""
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("harness", "Nova accounting harness")
+    group.addoption("--verdicts-json", metavar="PATH", default=None,
+                    help="write the verdicts of this run as JSON to PATH")
+    group.addoption("--baseline", metavar="PATH",
+                    default=baseline_mod.DEFAULT_PATH,
+                    help="recorded verdicts to compare with "
+                         "(default: scenarios/baseline.json)")
+    group.addoption("--record-baseline", action="store_true",
+                    help="write the observed verdicts into the baseline "
+                         "instead of comparing")
+    group.addoption("--claims", metavar="IDS", default=None,
+                    help="only run scenarios for these claim ids "
+                         "(comma separated, e.g. 000-1,001-2)")
+    group.addoption("--trace", action="store_true",
+                    help="echo each scenario step as it happens")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "claims(*ids): the review claims a scenario judges")
+    state = _State()
+    config._harness = state
+    try:
+        state.catalogue = catalogue_mod.load()
+    except catalogue_mod.CatalogueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("claims"):
+        wanted = [c.strip() for c in config.getoption("claims").split(",")
+                  if c.strip()]
+        for cid in wanted:
+            if cid not in state.catalogue.claims:
+                raise pytest.UsageError(
+                    "unknown claim id %r in --claims; known ids: %s"
+                    % (cid, ", ".join(state.catalogue.claims)))
+        state.only = set(wanted)
+    if not config.getoption("record_baseline"):
+        try:
+            state.baseline = baseline_mod.load(config.getoption("baseline"))
+        except baseline_mod.BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+class _State:
+    def __init__(self):
+        self.catalogue = None
+        self.baseline: dict[str, str] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.only: set[str] | None = None
+        self.collected: dict[str, list[str]] = {}
+
+
+def _claims_of(item) -> list[str]:
+    marker = item.get_closest_marker("claims")
+    return [str(a) for a in marker.args] if marker else []
+
+
+def pytest_collection_modifyitems(session, config, items):
+    state = config._harness
+    keep, drop = [], []
+    for item in items:
+        claims = _claims_of(item)
+        for cid in claims:
+            if cid not in state.catalogue.claims:
+                raise pytest.UsageError(
+                    "%s is marked with unknown claim id %r" % (item.nodeid,
+                                                               cid))
+        if claims:
+            state.collected[item.name] = claims
+        if state.only is not None and claims and not (set(claims)
+                                                      & state.only):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def judge(request):
+    """The scenario's judge; the scenario must end by deciding a verdict."""
+    claims = _claims_of(request.node)
+    if not claims:
+        raise pytest.UsageError("%s uses `judge` but has no "
+                                "@pytest.mark.claims(...)"
+                                % request.node.nodeid)
+    echo = None
+    if request.config.getoption("trace"):
+        def echo(step):
+            print("  [%04d %7.3fs] %-8s %s %s" % (
+                step.index, step.t, step.kind, step.what,
+                json.dumps(step.data, default=str)[:300]))
+    j = Judge(request.node.name, claims, trace_echo=echo)
+    request.node._harness_judge = j
+    yield j
+    outcome = j.outcome
+    if outcome is not None and outcome.traceback and \
+            outcome.verdict is Verdict.INCONCLUSIVE:
+        raise HarnessFailure("harness failure in %s:\n%s"
+                             % (request.node.name, outcome.traceback))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    outcome = yield
+    j = getattr(pyfuncitem, "_harness_judge", None)
+    if j is None:
+        return
+    exc = outcome.excinfo
+    if exc is not None:
+        # The scenario crashed: harness failure, never a verdict.
+        tb = "".join(traceback.format_exception(exc[0], exc[1], exc[2]))
+        j.inconclusive("scenario raised %s: %s" % (exc[0].__name__, exc[1]),
+                       tb)
+        outcome.force_result(None)
+    elif j.outcome is None:
+        j.inconclusive("the scenario ended without deciding a verdict",
+                       "scenario did not call judge.decide()")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep_outcome = yield
+    rep = rep_outcome.get_result()
+    j = getattr(item, "_harness_judge", None)
+    if j is None or call.when != "call" or j.outcome is None:
+        return
+    outcome = j.outcome
+    rep.user_properties.append((OUTCOME_KEY, json.dumps(outcome.as_dict(),
+                                                        default=str)))
+    config = item.config
+    if config.getoption("record_baseline") or outcome.traceback:
+        return
+    expected = config._harness.baseline.get(item.name)
+    if expected is None:
+        rep.outcome = "failed"
+        rep.longrepr = ("%s: no recorded verdict in the baseline (observed "
+                        "%s); record one with --record-baseline"
+                        % (item.name, outcome.verdict))
+    elif expected != outcome.verdict.value:
+        rep.outcome = "failed"
+        rep.longrepr = (
+            "verdict drift in %s (claims %s): baseline %s, observed %s\n%s"
+            % (item.name, ", ".join(outcome.claims), expected,
+               outcome.verdict, outcome.summary))
+
+
+def pytest_runtest_logreport(report):
+    for key, value in getattr(report, "user_properties", []):
+        if key == OUTCOME_KEY:
+            outcome = Outcome.from_dict(json.loads(value))
+            _session_state().outcomes[outcome.scenario] = outcome
+
+
+_CONFIG = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _CONFIG["config"] = session.config
+
+
+def _session_state() -> _State:
+    return _CONFIG["config"]._harness
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller writes results
+    state = config._harness
+    if not state.outcomes:
+        return
+    if config.getoption("record_baseline"):
+        baseline_mod.record(config.getoption("baseline"),
+                            {n: o.verdict.value
+                             for n, o in state.outcomes.items()})
+    path = config.getoption("verdicts_json")
+    if path:
+        doc = report_mod.verdicts_document(state.catalogue, state.outcomes,
+                                           state.baseline)
+        report_mod.write_json_atomic(path, doc)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    state = getattr(config, "_harness", None)
+    if state is None or not state.outcomes or hasattr(config, "workerinput"):
+        return
+    text = report_mod.verdict_table(state.catalogue, state.outcomes,
+                                    state.baseline)
+    terminalreporter.write_sep("=", "verdicts")
+    terminalreporter.write_line(text)
