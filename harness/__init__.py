@@ -1,0 +1,1 @@
+"""A runtime fault-injection harness for Nova's resource accounting."""
