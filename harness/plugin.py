@@ -45,8 +45,10 @@ def pytest_addoption(parser):
     group.addoption("--claims", metavar="IDS", default=None,
                     help="only run scenarios for these claim ids "
                          "(comma separated, e.g. 000-1,001-2)")
-    group.addoption("--trace", action="store_true",
-                    help="echo each scenario step as it happens")
+    group.addoption("--trace-steps", action="store_true",
+                    dest="harness_trace",
+                    help="echo each scenario step as it happens (pytest's "
+                         "own --trace is its debugger)")
 
 
 def pytest_configure(config):
@@ -119,7 +121,7 @@ def judge(request):
                                 "@pytest.mark.claims(...)"
                                 % request.node.nodeid)
     echo = None
-    if request.config.getoption("trace"):
+    if request.config.getoption("harness_trace"):
         def echo(step):
             print("  [%04d %7.3fs] %-8s %s %s" % (
                 step.index, step.t, step.kind, step.what,
