@@ -42,6 +42,13 @@ class Trial:
     ``during(world)`` (optional) continues the workload while the fault is
     active (e.g. confirm or revert); an exception it raises is observed.
     ``world_kwargs`` are passed to :class:`~harness.world.World`.
+    ``checks``: extra invariants, ``check(world, snap) -> [Violation]``, run
+    at every stage after the standard ones.
+    ``condition``: for a variant whose abnormal input is built into the world
+    from the start (a ``world_kwargs`` option, or what ``setup`` creates)
+    rather than injected later: it describes that input, makes the trial a
+    variant, and, as no fault-free stage exists, what the first audit sees
+    is recorded under ``under_fault`` (``before`` stays empty).
     """
     name: str
     setup: Callable
@@ -49,10 +56,12 @@ class Trial:
     during: Callable | None = None
     world_kwargs: dict = dataclasses.field(default_factory=dict)
     audit_via: tuple = ("tracker", "service")
+    checks: tuple = ()
+    condition: str | None = None
 
     @property
     def is_control(self) -> bool:
-        return self.fault is None
+        return self.fault is None and self.condition is None
 
 
 @dataclasses.dataclass
@@ -93,15 +102,18 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
             words += [m.uuid for m in world.migrations.values()]
             audits = world.audit()
             snap = world.snapshot("before fault")
-            violations["before"] = (inv.check_all(snap, world.ledger)
-                                    + inv.audit_completed(audits, snap))
+            first = "under_fault" if trial.condition else "before"
+            fault_desc = trial.condition
+            violations[first] = (inv.check_all(snap, world.ledger)
+                                 + inv.audit_completed(audits, snap)
+                                 + _extra(trial, world, snap))
             fault = trial.fault(world) if trial.fault else None
             if fault is not None:
                 fault_desc = fault.describe()
                 fault.setUp()
             try:
-                violations["under_fault"] = _audit_and_check(
-                    world, capture, trial.audit_via, "under fault")
+                violations["under_fault"] += _audit_and_check(
+                    world, capture, trial.audit_via, "under fault", trial)
                 if trial.during is not None:
                     try:
                         trial.during(world)
@@ -110,7 +122,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
                         trace.step("note", "workload raised",
                                    error=during_error)
                     violations["during"] = _audit_and_check(
-                        world, capture, ("tracker",), "during")
+                        world, capture, ("tracker",), "during", trial)
                     if during_error:
                         violations["during"].insert(0, inv.Violation(
                             "workload_completed", trial.name,
@@ -119,7 +131,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
                 if fault is not None:
                     fault.cleanUp()
             violations["after_clear"] = _audit_and_check(
-                world, capture, ("tracker",), "after clear")
+                world, capture, ("tracker",), "after clear", trial)
             calls = len(world.placement.calls)
         finally:
             world.cleanUp()
@@ -134,7 +146,14 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
         trace=trace, duration=time.monotonic() - started)
 
 
-def _audit_and_check(world, capture, via, label):
+def _extra(trial, world, snap):
+    out = []
+    for check in trial.checks:
+        out.extend(check(world, snap))
+    return out
+
+
+def _audit_and_check(world, capture, via, label, trial=None):
     audits = []
     mark = capture.mark()
     for how in via:
@@ -143,7 +162,8 @@ def _audit_and_check(world, capture, via, label):
     snap = world.snapshot(label)
     return (inv.check_all(snap, world.ledger)
             + inv.audit_completed(audits, snap)
-            + inv.service_logged_errors(service_records))
+            + inv.service_logged_errors(service_records)
+            + (_extra(trial, world, snap) if trial is not None else []))
 
 
 class Judge:
@@ -181,11 +201,21 @@ class Judge:
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
                invariants: Iterable[str] | None = None,
-               fault_space: str = "", max_evidence: int = 12) -> Outcome:
-        """Decide from the observations.  ``stages`` and ``invariants`` say
-        which violations the claim predicts (None: any invariant)."""
-        stages = tuple(stages)
-        wanted = set(invariants) if invariants is not None else None
+               fault_space: str = "", max_evidence: int = 12,
+               predicts: dict | None = None) -> Outcome:
+        """Decide from the observations.
+
+        ``stages`` and ``invariants`` say which violations the claim predicts
+        (``invariants=None``: any invariant).  ``predicts`` maps stage ->
+        invariants (or None) when the prediction differs per stage.
+        """
+        if predicts is None:
+            wanted_of = {st: (set(invariants) if invariants is not None
+                              else None) for st in stages}
+        else:
+            wanted_of = {st: (set(v) if v is not None else None)
+                         for st, v in predicts.items()}
+        stages = tuple(wanted_of)
         controls = [o for o in self.observations if o.control]
         variants = [o for o in self.observations if not o.control]
         space = [o.trial for o in variants]
@@ -218,6 +248,7 @@ class Judge:
         evidence = []
         for o in variants:
             for st in stages:
+                wanted = wanted_of[st]
                 for v in o.violations.get(st, []):
                     if wanted is None or v.invariant in wanted:
                         evidence.append(self._evidence(o, st, v))

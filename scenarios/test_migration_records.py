@@ -1,0 +1,238 @@
+"""Migration records and flavors: claims 000-1, 000-2, 000-6 and 001-2.
+
+Every trial here builds a fresh world with ``vm1`` mid-move (each shape in
+:data:`harness.workloads.MOVES`) and a bystander ``vm2``, corrupts one thing
+in the database (or several, for the combined variants), and audits every
+host as the tracker and as the compute service do.  The ledger keeps the
+truth the harness created; the invariants compare against it while the fault
+is present, and again after the fault is cleared and one more audit ran.
+
+Several scenarios read the same trials (the observations are computed once
+per process and shared), each deciding its own hypothesis from them.
+"""
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from harness.faults import Combined
+from harness.faults import records as rec
+from harness.judge import Judge, Trial
+from harness.workloads import MOVES
+
+ACCOUNTING = ("usage_matches_ledger", "usage_in_bounds",
+              "allocations_match_ledger", "placement_usage_matches_ledger",
+              "inventory_matches_driver")
+
+# Moves the migration-record corruptions are applied to: incoming (claimed
+# on the destination), outgoing (finished, revert room on the source),
+# same-node, and every migration type.
+RECORD_MOVES = ("resize-incoming", "resize-finished", "migration-finished",
+                "same-node-claimed", "same-node-finished", "live-running")
+
+
+def _flavor_id(world, name):
+    return world.flavors[name].id
+
+
+def _uuid(world, name):
+    return world.instances[name].uuid
+
+
+def migration_record_corruptions() -> dict:
+    """name -> factory(world) for every single and combined corruption."""
+    f = {}
+    for status in ("confirmed", "reverted", "error", "finished",
+                   "pre-migrating", "exploded"):
+        f["status=%s" % status] = (
+            lambda w, s=status: rec.MigrationField(w, "vm1", status=s))
+    for mtype in ("resize", "migration", "live-migration", "evacuation",
+                  "teleport"):
+        f["type=%s" % mtype] = (
+            lambda w, t=mtype: rec.MigrationField(w, "vm1",
+                                                  migration_type=t))
+    f["instance_uuid=bystander's"] = lambda w: rec.MigrationField(
+        w, "vm1", instance_uuid=_uuid(w, "vm2"))
+    f["instance_uuid=unknown"] = lambda w: rec.MigrationField(
+        w, "vm1", instance_uuid="00000000-0000-4000-8000-000000000000")
+    for end in ("source", "dest"):
+        for target in ("bystander", "ghost"):
+            f["%s=%s" % (end, target)] = (
+                lambda w, e=end, t=target: rec.MigrationField(
+                    w, "vm1", **{"%s_compute" % e: t, "%s_node" % e: t}))
+        f["%s_node only=bystander" % end] = (
+            lambda w, e=end: rec.MigrationField(
+                w, "vm1", **{"%s_node" % e: "bystander"}))
+    f["old_flavor_id=large"] = lambda w: rec.MigrationField(
+        w, "vm1", old_instance_type_id=_flavor_id(w, "large"))
+    f["old_flavor_id=absent"] = lambda w: rec.MigrationField(
+        w, "vm1", old_instance_type_id=99999)
+    f["new_flavor_id=small"] = lambda w: rec.MigrationField(
+        w, "vm1", new_instance_type_id=_flavor_id(w, "small"))
+    f["new_flavor_id=absent"] = lambda w: rec.MigrationField(
+        w, "vm1", new_instance_type_id=99999)
+    f["context missing"] = lambda w: rec.MigrationContextFault(w, "vm1")
+    f["context stale"] = lambda w: rec.MigrationContextFault(
+        w, "vm1", mode="stale")
+    f["duplicate"] = lambda w: rec.DuplicateMigration(w, "vm1")
+    f["duplicate to bystander"] = lambda w: rec.DuplicateMigration(
+        w, "vm1", dest_compute="bystander", dest_node="bystander")
+    f["orphan for never-created instance"] = lambda w: rec.OrphanMigration(
+        w, "src", "bystander", mode="absent")
+    f["orphan for deleted instance"] = lambda w: rec.OrphanMigration(
+        w, "src", "bystander", mode="deleted")
+    # combined
+    f["status=error + context stale"] = lambda w: Combined(
+        w, rec.MigrationField(w, "vm1", status="error"),
+        rec.MigrationContextFault(w, "vm1", mode="stale"))
+    f["dest=bystander + duplicate"] = lambda w: Combined(
+        w, rec.MigrationField(w, "vm1", dest_compute="bystander",
+                              dest_node="bystander"),
+        rec.DuplicateMigration(w, "vm1"))
+    f["source=ghost + old_flavor_id=absent"] = lambda w: Combined(
+        w, rec.MigrationField(w, "vm1", source_compute="ghost",
+                              source_node="ghost",
+                              old_instance_type_id=99999))
+    f["type=migration + new_flavor_id=small"] = lambda w: Combined(
+        w, rec.MigrationField(w, "vm1", migration_type="migration",
+                              new_instance_type_id=_flavor_id(w, "small")))
+    return f
+
+
+def flavor_faults() -> dict:
+    """Missing or altered flavors: API DB rows and embedded flavors."""
+    return {
+        "flavor small deleted from API DB": lambda w: rec.FlavorDeleted(
+            w, "small"),
+        "flavor large deleted from API DB": lambda w: rec.FlavorDeleted(
+            w, "large"),
+        "both flavors deleted from API DB": lambda w: Combined(
+            w, rec.FlavorDeleted(w, "small"), rec.FlavorDeleted(w, "large")),
+        "embedded old_flavor absent": lambda w: rec.EmbeddedFlavor(
+            w, "vm1", which="old"),
+        "embedded new_flavor absent": lambda w: rec.EmbeddedFlavor(
+            w, "vm1", which="new"),
+        "embedded old and new absent": lambda w: Combined(
+            w, rec.EmbeddedFlavor(w, "vm1", which="old"),
+            rec.EmbeddedFlavor(w, "vm1", which="new")),
+        "embedded new_flavor altered (memory 4096)": lambda w:
+            rec.EmbeddedFlavor(w, "vm1", which="new", mode="altered",
+                               memory_mb=4096),
+        "embedded old_flavor altered (vcpus 8)": lambda w:
+            rec.EmbeddedFlavor(w, "vm1", which="old", mode="altered",
+                               vcpus=8),
+        "API DB flavor deleted + embedded new absent": lambda w: Combined(
+            w, rec.FlavorDeleted(w, "large"),
+            rec.EmbeddedFlavor(w, "vm1", which="new")),
+    }
+
+
+def instance_lookup_faults() -> dict:
+    """Migrations whose instance cannot be loaded (InstanceNotFound)."""
+    return {
+        "instance record soft-deleted": lambda w: rec.InstanceDeleted(
+            w, "vm1"),
+        "migration points at a never-created instance": lambda w:
+            rec.MigrationField(w, "vm1", instance_uuid=(
+                "00000000-0000-4000-8000-000000000000")),
+    }
+
+
+def _observe(faults: dict, moves=RECORD_MOVES):
+    judge = Judge("observations", ["-"])
+    for move in moves:
+        judge.paired(move, MOVES[move], {name: factory for name, factory
+                                         in faults.items()})
+    return judge.observations
+
+
+@functools.lru_cache(maxsize=None)
+def record_observations():
+    return tuple(_observe(migration_record_corruptions()))
+
+
+@functools.lru_cache(maxsize=None)
+def flavor_observations():
+    return tuple(_observe(flavor_faults()))
+
+
+@functools.lru_cache(maxsize=None)
+def instance_lookup_observations():
+    return tuple(_observe(instance_lookup_faults()))
+
+
+SPACE_RECORDS = ("%d corruptions of the migration record (status, type, "
+                 "instance_uuid, source/dest host and node, old/new flavor "
+                 "ids, missing/stale context, duplicates, orphans for absent "
+                 "or deleted instances, 4 combinations) x %d moves (%s)"
+                 % (len(migration_record_corruptions()), len(RECORD_MOVES),
+                    ", ".join(RECORD_MOVES)))
+SPACE_FLAVORS = ("%d flavor faults (API DB rows deleted, embedded "
+                 "old/new flavor absent or altered, combinations) x %d "
+                 "moves" % (len(flavor_faults()), len(RECORD_MOVES)))
+
+
+@pytest.mark.claims("000-1")
+def test_corrupted_migration_record_misaccounts(judge):
+    """While a migration record is wrong, usage and placement stay right."""
+    judge.observations.extend(record_observations())
+    judge.decide(
+        hypothesis="A corrupted or inconsistent migration record makes the "
+                   "tracker count usage on the wrong node, not at all, or "
+                   "twice, while the corruption is present.",
+        stages=("under_fault",), invariants=ACCOUNTING,
+        fault_space=SPACE_RECORDS)
+
+
+@pytest.mark.claims("000-1")
+def test_corrupted_migration_record_leaves_lasting_damage(judge):
+    """After the record is repaired, one audit restores every invariant."""
+    judge.observations.extend(record_observations())
+    judge.decide(
+        hypothesis="Damage done while a migration record was corrupted "
+                   "outlives the repair: after the record is restored and "
+                   "one more audit runs, some invariant is still broken.",
+        stages=("after_clear",), invariants=None,
+        fault_space=SPACE_RECORDS)
+
+
+@pytest.mark.claims("000-1")
+def test_corrupted_migration_record_breaks_audit(judge):
+    """A corrupted migration record must not make the periodic audit fail."""
+    judge.observations.extend(record_observations())
+    judge.decide(
+        hypothesis="A corrupted migration record makes the periodic audit "
+                   "raise (directly, or swallowed and logged by the compute "
+                   "service), leaving the compute node row un-refreshed.",
+        stages=("under_fault",), invariants=("audit_completed",),
+        fault_space=SPACE_RECORDS)
+
+
+@pytest.mark.claims("000-2", "001-2")
+def test_swallowed_flavor_or_instance_errors_misaccount(judge):
+    """Where the migration accounting logs and skips (flavor or instance not
+    found), the accounting must still be right."""
+    judge.observations.extend(flavor_observations())
+    judge.observations.extend(instance_lookup_observations())
+    judge.decide(
+        hypothesis="When a migration's flavor or instance cannot be found, "
+                   "the tracker logs, skips the migration and carries on, "
+                   "and the skipped usage leaves the accounting wrong.",
+        stages=("under_fault", "after_clear"), invariants=ACCOUNTING,
+        fault_space=SPACE_FLAVORS + "; plus instance soft-deleted or "
+                                    "never-created x %d moves"
+                    % len(RECORD_MOVES))
+
+
+@pytest.mark.claims("001-2")
+def test_missing_flavor_fails_audit_or_misaccounts(judge):
+    """A missing flavor must neither break the audit nor survive repair."""
+    judge.observations.extend(flavor_observations())
+    judge.decide(
+        hypothesis="A flavor missing from the API DB or from the instance's "
+                   "embedded flavors makes the audit fail, or leaves "
+                   "accounting wrong after the flavor is back.",
+        predicts={"under_fault": ("audit_completed",),
+                  "after_clear": None},
+        fault_space=SPACE_FLAVORS)
