@@ -1,49 +1,266 @@
 """Command line: ``python -m harness`` (also ``nova-harness``).
 
-Exit codes: 0 every verdict matches the baseline; 1 drift; 2 bad input or
-harness error; 3 a scenario was INCONCLUSIVE.
+    list       claims, scenarios and fault kinds (filters: --claim, --verdict)
+    run        run scenarios, write a run record under runs/<id>/
+    reproduce  run one scenario in the foreground, printing its trace
+    report     re-render a stored run (text, Markdown, HTML, JSON)
+    diff       compare two runs, or a run with the baseline
+
+Exit codes (docs/cli.md): 0 every verdict matches the baseline; 1 drift (a
+verdict changed; the output names the claim/scenario, old and new); 2 bad
+input or harness error (one line on stderr names the problem and the fix);
+3 a scenario was INCONCLUSIVE.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
-import time
+import tempfile
 
 from harness import baseline as baseline_mod
+from harness import report as report_mod
+from harness import runrecord
+from harness.verdict import Verdict, combine
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+EXIT_MEANING = {EXIT_OK: "verdicts match the baseline",
+                EXIT_DRIFT: "drift: a verdict differs from the baseline",
+                EXIT_ERROR: "bad input or harness error",
+                EXIT_INCONCLUSIVE: "a scenario was INCONCLUSIVE"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SCENARIOS = os.path.join(ROOT, "scenarios")
+DEFAULT_RUNS = os.path.join(ROOT, "runs")
+EPILOG = """\
+exit codes:
+  0  every verdict matches the baseline
+  1  drift: a verdict differs from the baseline (the output names the
+     scenario and claim, the old and the new verdict)
+  2  bad input or harness error (one line on stderr says what and how to fix)
+  3  a scenario was INCONCLUSIVE (the harness could not decide)
+
+environment: HARNESS_CATALOGUE (an alternative catalogue.yaml),
+HARNESS_RUNS_DIR (where run records go), HARNESS_SEED (default seed).
+See docs/cli.md."""
 
 
-def _fail(message: str) -> int:
-    print("error: %s" % message, file=sys.stderr)
-    return EXIT_ERROR
+class InputError(Exception):
+    """Bad input: one line, naming the problem and the fix (exit 2)."""
 
 
-def cmd_run(args) -> int:
-    import pytest
-    run_dir = os.path.join(args.runs_dir, time.strftime("%Y%m%dT%H%M%SZ",
-                                                        time.gmtime()))
-    os.makedirs(run_dir, exist_ok=True)
-    verdicts = os.path.join(run_dir, "verdicts.json")
-    argv = [os.path.join(ROOT, "scenarios"), "-q", "-p", "harness.plugin",
-            "--verdicts-json", verdicts, "--baseline", args.baseline,
-            "--junitxml", os.path.join(run_dir, "junit.xml"),
-            "-o", "console_output_style=classic"]
-    if args.claims:
-        argv += ["--claims", args.claims]
-    if args.record_baseline:
-        argv.append("--record-baseline")
-    rc = pytest.main(argv)
-    if rc in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR,
-              pytest.ExitCode.INTERRUPTED) or not os.path.exists(verdicts):
-        return EXIT_ERROR
-    with open(verdicts, encoding="utf-8") as f:
-        doc = json.load(f)
-    print("run record: %s" % run_dir)
-    return exit_code(doc, record=args.record_baseline)
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+# ---------------------------------------------------------------------------
+# checks shared by the commands (all before anything is written)
+# ---------------------------------------------------------------------------
+def load_catalogue():
+    from harness import catalogue as catalogue_mod
+    try:
+        return catalogue_mod.load()
+    except catalogue_mod.CatalogueError as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        path = os.environ.get("HARNESS_CATALOGUE") or catalogue_mod.\
+            DEFAULT_PATH
+        raise InputError(
+            "catalogue %s cannot be read (%s); point HARNESS_CATALOGUE at a "
+            "readable catalogue.yaml or unset it"
+            % (os.path.relpath(path), exc.strerror or exc)) from None
+
+
+def check_claim_ids(ids, catalogue, option="--claims"):
+    for cid in ids:
+        if cid not in catalogue.claims:
+            raise InputError(
+                "unknown claim id %r in %s; known ids: %s (see 'python -m "
+                "harness list claims')" % (cid, option,
+                                           ", ".join(catalogue.claims)))
+
+
+def load_baseline(path):
+    if os.path.isdir(path):
+        raise InputError("baseline %s is a directory; give the baseline "
+                         "JSON file (default scenarios/baseline.json)"
+                         % os.path.relpath(path))
+    try:
+        return baseline_mod.load(path)
+    except baseline_mod.BaselineError as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError("baseline %s cannot be read (%s); restore it with "
+                         "'git checkout -- %s'" % (
+                             os.path.relpath(path), exc.strerror or exc,
+                             os.path.relpath(path))) from None
+
+
+def nova_version() -> dict:
+    from harness import novaenv
+    try:
+        return novaenv.version_info()
+    except novaenv.NovaUnavailable as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_scenario_dir(path):
+    if not os.path.exists(path):
+        raise InputError("scenario path %s does not exist; give a directory "
+                         "of scenario files (default scenarios/)" % path)
+
+
+def _split(text):
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def _env():
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if env.get("HARNESS_CATALOGUE"):
+        env["HARNESS_CATALOGUE"] = os.path.abspath(env["HARNESS_CATALOGUE"])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                  if p])
+    return env
+
+
+def _pytest_base(scenario_dir):
+    return ["-p", "harness.plugin", "--rootdir", ROOT,
+            "-c", os.path.join(ROOT, "pyproject.toml"),
+            "-p", "no:cacheprovider", "-o", "console_output_style=classic",
+            "-W", "ignore::DeprecationWarning"]
+
+
+def collect(scenario_dir, claims=None) -> list[dict]:
+    """The scenarios pytest collects, with their claims (a subprocess,
+    so a broken scenario file is reported, not raised)."""
+    fd, out = tempfile.mkstemp(prefix="harness-collect-", suffix=".json")
+    os.close(fd)
+    os.unlink(out)
+    cmd = [sys.executable, "-m", "pytest", scenario_dir, "--collect-only",
+           "-q", "--collect-json", out, "--record-baseline",
+           ] + _pytest_base(scenario_dir)
+    if claims:
+        cmd += ["--claims", ",".join(claims)]
+    env = _env()
+    # Collecting needs only the harness's plugin; other installed plugins
+    # (xdist, hypothesis, benchmark...) would triple the time it takes.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True,
+                              capture_output=True)
+        if proc.returncode not in (0, 5) or not os.path.exists(out):
+            if proc.returncode == 5:
+                return []
+            raise InputError("collecting scenarios in %s failed (%s); run "
+                             "'python -m pytest --collect-only %s' to see "
+                             "why" % (os.path.relpath(scenario_dir),
+                                      _why(proc.stdout + proc.stderr),
+                                      os.path.relpath(scenario_dir)))
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)["scenarios"]
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def _why(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for prefix in ("ERROR:", "E   ", "ERROR "):
+        hits = [ln for ln in lines if ln.startswith(prefix)]
+        if hits:
+            return _one_line(hits[-1])[:300]
+    return _one_line(lines[-1])[:300] if lines else "no output"
+
+
+# ---------------------------------------------------------------------------
+# running pytest, tee-ing its output into the record
+# ---------------------------------------------------------------------------
+class _Terminated(Exception):
+    pass
+
+
+def _run_pytest(argv, run_dir, echo=True):
+    """Run pytest in a subprocess; returns (returncode, interrupted, tail)."""
+    cmd = [sys.executable, "-m", "pytest"] + argv
+    console = open(os.path.join(run_dir, runrecord.CONSOLE), "wb")
+    out = getattr(sys.stdout, "buffer", None)
+    tail = bytearray()
+
+    def on_term(signum, frame):
+        raise _Terminated()
+    old = signal.signal(signal.SIGTERM, on_term)
+    interrupted = False
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        fd = proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except (KeyboardInterrupt, _Terminated):
+                if interrupted:
+                    proc.kill()
+                else:
+                    interrupted = True
+                    try:
+                        proc.send_signal(signal.SIGINT)
+                    except OSError:
+                        pass
+                continue
+            if not chunk:
+                break
+            console.write(chunk)
+            tail.extend(chunk)
+            del tail[:-20000]
+            if echo:
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+                else:  # pragma: no cover
+                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except (KeyboardInterrupt, _Terminated):
+                interrupted = True
+                proc.kill()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        console.close()
+    return rc, interrupted, tail.decode("utf-8", "replace")
+
+
+def _manifest(run_dir, command, args, seed, nova, selection, extra=None):
+    m = {"schema": runrecord.RECORD_SCHEMA,
+         "id": os.path.basename(run_dir), "command": command,
+         "argv": sys.argv[1:], "started": runrecord.now_iso(),
+         "finished": None, "complete": False, "status": "running",
+         "exit_code": None, "exit_meaning": None, "message": None,
+         "seed": seed, "workers": getattr(args, "workers", None),
+         "baseline": os.path.abspath(args.baseline),
+         "record_baseline": bool(getattr(args, "record_baseline", False)),
+         "selection": selection, "nova": nova,
+         "files": {"verdicts": runrecord.VERDICTS,
+                   "junit": runrecord.JUNIT, "traces": runrecord.TRACES + "/",
+                   "logs": runrecord.LOGS + "/",
+                   "console": runrecord.CONSOLE,
+                   "markdown": runrecord.MARKDOWN, "html": runrecord.HTML},
+         "drift": None}
+    m.update(extra or {})
+    runrecord.write_manifest(run_dir, m)
+    return m
+
+
+def _finish(run_dir, manifest, status, code, message=None, complete=False,
+            drift=None):
+    manifest.update(finished=runrecord.now_iso(), status=status,
+                    exit_code=code, exit_meaning=EXIT_MEANING[code],
+                    message=message, complete=complete, drift=drift)
+    runrecord.write_manifest(run_dir, manifest)
 
 
 def exit_code(doc: dict, record: bool = False) -> int:
@@ -57,25 +274,542 @@ def exit_code(doc: dict, record: bool = False) -> int:
     return EXIT_OK
 
 
+def _execute(args, command, targets, extra_pytest, selection, echo=True,
+             point_latest=True, nova=None):
+    """Shared by run and reproduce: record, run, judge the exit code."""
+    runs_dir = os.path.abspath(args.runs_dir)
+    run_dir = runrecord.new_run_dir(runs_dir)
+    shown = os.path.relpath(run_dir)
+    manifest = _manifest(run_dir, command, args, args.seed, nova, selection)
+    if point_latest:
+        runrecord.point_latest(runs_dir, run_dir)
+    verdicts = os.path.join(run_dir, runrecord.VERDICTS)
+    argv = targets + _pytest_base(args.scenario_dir) + [
+        "--verdicts-json", verdicts, "--baseline",
+        os.path.abspath(args.baseline),
+        "--junitxml", os.path.join(run_dir, runrecord.JUNIT),
+        "--run-dir", run_dir, "--harness-seed", str(args.seed)] + extra_pytest
+    if getattr(args, "record_baseline", False):
+        argv.append("--record-baseline")
+    rc, interrupted, tail = _run_pytest(argv, run_dir, echo=echo)
+
+    def fail(status, message, code=EXIT_ERROR):
+        _finish(run_dir, manifest, status, code, message)
+        print("run record: %s (incomplete: %s)" % (shown, status))
+        raise InputError(message)
+
+    if interrupted or rc == 2 and "KeyboardInterrupt" in tail:
+        fail("interrupted", "the run was interrupted; its record %s is "
+             "marked incomplete - run it again" % shown)
+    if not os.path.exists(verdicts):
+        if rc == 5:
+            fail("error", "no scenario ran (%s collected nothing for %s); "
+                 "check the selection with 'python -m harness list "
+                 "scenarios'" % (os.path.relpath(args.scenario_dir),
+                                 json.dumps(selection)))
+        if rc == 4:
+            fail("error", "pytest refused the run: %s; fix the scenario or "
+                 "the option it names" % _why(tail))
+        if "ERROR collecting" in tail or "error during collection" in tail:
+            fail("error", "a scenario file failed to import (%s); run "
+                 "'python -m pytest --collect-only %s' to see the "
+                 "traceback" % (_why(tail), os.path.relpath(
+                     args.scenario_dir)))
+        fail("error", "pytest ended (exit %d) without verdicts: %s; see %s"
+             % (rc, _why(tail), os.path.join(shown, runrecord.CONSOLE)))
+    try:
+        record = runrecord.load(run_dir)
+    except runrecord.RecordError as exc:
+        fail("error", str(exc))
+    doc = record.verdicts
+    if not doc.get("complete", True):
+        fail("interrupted", "the run was interrupted; its record %s is "
+             "marked incomplete - run it again" % shown)
+    record_mode = bool(getattr(args, "record_baseline", False))
+    code = exit_code(doc, record=record_mode)
+    message = None
+    if code == EXIT_OK and rc not in (0,) and not record_mode:
+        code = EXIT_ERROR
+        message = ("pytest reported a failure that is not a verdict (exit "
+                   "%d: %s); see %s" % (rc, _why(tail), os.path.join(
+                       shown, runrecord.CONSOLE)))
+    drift = report_mod.drift_against_baseline(doc)
+    if record_mode:
+        drift = {"against": "baseline", "scenarios": [], "claims": [],
+                 "only_a": [], "only_b": []}
+    manifest.update(exit_code=code, exit_meaning=EXIT_MEANING[code],
+                    drift=drift, status="complete",
+                    finished=runrecord.now_iso())
+    traces = record.traces()
+    runrecord.write_text_atomic(os.path.join(run_dir, runrecord.MARKDOWN),
+                                report_mod.markdown(doc, manifest, drift))
+    from harness import html_report
+    runrecord.write_text_atomic(
+        os.path.join(run_dir, runrecord.HTML),
+        html_report.render(doc, dict(manifest, complete=True), traces,
+                           drift))
+    _finish(run_dir, manifest, "complete", code, message, complete=True,
+            drift=drift)
+    lines = report_mod.drift_lines(drift)
+    print("")
+    for line in lines:
+        print(line)
+    for s in doc["scenarios"]:
+        if s.get("traceback"):
+            print("HARNESS ERROR in %s: %s" % (s["scenario"], s["summary"]))
+        elif s["verdict"] == "INCONCLUSIVE":
+            print("INCONCLUSIVE %s: %s" % (s["scenario"], s["summary"]))
+    print("run record: %s  (report: %s)" % (
+        shown, os.path.join(shown, runrecord.HTML)))
+    print("exit %d: %s" % (code, EXIT_MEANING[code]))
+    if message:
+        print("error: %s" % _one_line(message), file=sys.stderr)
+    elif code == EXIT_DRIFT:
+        print("drift: %s" % "; ".join(
+            "%s %s -> %s" % (d["scenario"], d["old"] or "(none)", d["new"])
+            for d in drift["scenarios"]), file=sys.stderr)
+    return code, run_dir
+
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    catalogue = load_catalogue()
+    claims = _split(args.claims)
+    check_claim_ids(claims, catalogue)
+    if not args.record_baseline:
+        load_baseline(args.baseline)
+    check_scenario_dir(args.scenario_dir)
+    targets = [os.path.abspath(args.scenario_dir)]
+    names = _split(args.scenarios)
+    extra = []
+    if names:
+        found = {s["name"]: s for s in collect(args.scenario_dir)}
+        unknown = [n for n in names if n not in found]
+        if unknown:
+            raise InputError(
+                "unknown scenario %r in --scenarios; see 'python -m harness "
+                "list scenarios' for the names" % unknown[0])
+        targets = [_nodeid_path(found[n]) for n in names]
+    if claims:
+        extra += ["--claims", ",".join(claims)]
+    if args.workers:
+        extra += ["-n", str(args.workers)]
+    extra += ["-q"]
+    nova = nova_version()
+    code, _ = _execute(args, "run", targets, extra,
+                       {"claims": claims, "scenarios": names}, nova=nova)
+    return code
+
+
+def _nodeid_path(scenario: dict) -> str:
+    """A nodeid usable from ROOT (pytest's nodeids are rootdir-relative)."""
+    nodeid = scenario["nodeid"]
+    path, sep, rest = nodeid.partition("::")
+    if scenario.get("file"):      # absolute: right even outside the rootdir
+        path = scenario["file"]
+    elif not os.path.isabs(path):
+        path = os.path.join(ROOT, path)
+    return path + sep + rest
+
+
+def _workers(value: str):
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            "%r is not a worker count (use a number >= 1 or 'auto')" % value)
+    return n
+
+
+def _pick_scenario(target: str, scenarios: list[dict], catalogue,
+                   baseline: dict):
+    """The scenario to reproduce for a claim id or a scenario name."""
+    by_name = {s["name"]: s for s in scenarios}
+    if target in by_name:
+        return by_name[target], []
+    if target in catalogue.claims:
+        mine = [s for s in scenarios if target in s["claims"]]
+        if not mine:
+            raise InputError(
+                "claim %s has no scenario yet (it is NOT_JUDGED); the "
+                "catalogue lists %s - nothing to reproduce"
+                % (target, ", ".join(catalogue.claims[target].scenarios)
+                   or "none"))
+        recorded = {s["name"]: baseline.get(s["name"]) for s in mine}
+        claim_v = combine([Verdict(v) for v in recorded.values() if v])
+        chosen = next((s for s in mine if recorded[s["name"]] ==
+                       claim_v.value), mine[0])
+        return chosen, [s["name"] for s in mine if s is not chosen]
+    partial = [s for s in scenarios if target in s["name"]]
+    if len(partial) == 1:
+        return partial[0], []
+    if len(partial) > 1:
+        raise InputError("%r matches %d scenarios (%s); give the full name"
+                         % (target, len(partial), ", ".join(
+                             s["name"] for s in partial[:6])))
+    raise InputError("unknown claim id or scenario %r; see 'python -m "
+                     "harness list' for claims and scenarios" % target)
+
+
+def cmd_reproduce(args) -> int:
+    catalogue = load_catalogue()
+    baseline = load_baseline(args.baseline)
+    check_scenario_dir(args.scenario_dir)
+    scenarios = collect(args.scenario_dir)
+    scenario, others = _pick_scenario(args.target, scenarios, catalogue,
+                                      baseline)
+    nova = nova_version()
+    print("reproducing %s (claims %s; baseline %s) against Nova %s (%s)"
+          % (scenario["name"], ", ".join(scenario["claims"]),
+             baseline.get(scenario["name"], "none"), nova.get("nova"),
+             nova.get("nova_source")))
+    if others:
+        print("claim %s has other scenarios too: %s (reproduce one by "
+              "name)" % (args.target, ", ".join(others)))
+    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist"]
+    if args.trial:
+        extra += ["--trace-trials", args.trial]
+    code, run_dir = _execute(
+        args, "reproduce", [_nodeid_path(scenario)], extra,
+        {"claims": [], "scenarios": [scenario["name"]]},
+        point_latest=False, nova=nova)
+    print("trace: %s" % os.path.relpath(runrecord.trace_path(
+        run_dir, scenario["name"])))
+    return code
+
+
+def _load_record(path, runs_dir, require_complete=False):
+    try:
+        return runrecord.load(path, runs_dir, require_complete)
+    except runrecord.RecordError as exc:
+        raise InputError(str(exc)) from None
+
+
+def cmd_report(args) -> int:
+    record = _load_record(args.run, args.runs_dir)
+    doc, manifest = record.verdicts, dict(record.manifest)
+    manifest.setdefault("id", record.id)
+    # the drift the run itself found (none when it recorded the baseline)
+    drift = manifest.get("drift") or report_mod.drift_against_baseline(doc)
+    if args.format == "json":
+        text = json.dumps(doc, indent=2) + "\n"
+    elif args.format == "markdown":
+        text = report_mod.markdown(doc, manifest, drift)
+    elif args.format == "html":
+        from harness import html_report
+        text = html_report.render(doc, manifest, record.traces(), drift)
+    else:
+        nova = doc.get("nova") or {}
+        head = ["run %s: %s%s" % (
+            record.id, "complete" if record.complete else
+            "INCOMPLETE (%s)" % manifest.get("status", "interrupted"),
+            ", exit %s (%s)" % (manifest["exit_code"],
+                                manifest.get("exit_meaning"))
+            if manifest.get("exit_code") is not None else ""),
+            "nova %s (%s) at %s, placement %s; seed %s; generated %s" % (
+                nova.get("nova"), nova.get("nova_source"),
+                nova.get("nova_path"), nova.get("placement"),
+                manifest.get("seed"), doc.get("generated")), ""]
+        text = "\n".join(head) + report_mod.table_from_doc(doc) + "\n"
+        lines = report_mod.drift_lines(drift)
+        text += "\n" + ("\n".join(lines) if lines else
+                        "no drift from the baseline the run compared "
+                        "with") + "\n"
+    if args.output and args.output != "-":
+        runrecord.write_text_atomic(args.output, text)
+        print("wrote %s" % args.output)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    a = _load_record(args.run_a, args.runs_dir, require_complete=True)
+    if args.run_b:
+        b = _load_record(args.run_b, args.runs_dir, require_complete=True)
+        drift = report_mod.diff_docs(a.verdicts, b.verdicts)
+        old_label, new_label = a.id, b.id
+        print("comparing run %s with run %s" % (a.id, b.id))
+    else:
+        baseline = load_baseline(args.baseline)
+        drift = report_mod.drift_against_baseline(a.verdicts, baseline)
+        old_label, new_label = "baseline", a.id
+        print("comparing run %s with the baseline %s" % (
+            a.id, os.path.relpath(args.baseline)))
+    lines = report_mod.drift_lines(drift, old_label, new_label)
+    for line in lines:
+        print(line)
+    for d in drift["only_a"]:
+        print("only in %s: %s (%s)" % (old_label, d["scenario"],
+                                       d["verdict"]))
+    for d in drift["only_b"]:
+        print("only in %s: %s (%s)" % (new_label, d["scenario"],
+                                       d["verdict"]))
+    if lines:
+        print("drift: %d scenario(s), %d claim(s) changed" % (
+            len(drift["scenarios"]), len(drift["claims"])))
+        return EXIT_DRIFT
+    print("no drift: every verdict the two share is the same")
+    return EXIT_OK
+
+
+def fault_kinds() -> list[dict]:
+    """Every fault class in harness.faults.*, and placement rule actions."""
+    import importlib
+    import inspect
+    import pkgutil
+    from harness import faults
+    from harness.faults.base import Fault
+    out, seen = [], set()
+    for mod in sorted(m.name for m in pkgutil.iter_modules(faults.__path__)):
+        module = importlib.import_module("harness.faults." + mod)
+        for name, obj in sorted(vars(module).items()):
+            if not (inspect.isclass(obj) and issubclass(obj, Fault)) or \
+                    obj is Fault or name.startswith("_") or obj in seen or \
+                    obj.__module__ != module.__name__:
+                continue
+            seen.add(obj)
+            try:
+                params = [p for p in inspect.signature(obj).parameters
+                          if p not in ("self", "world")]
+            except (TypeError, ValueError):  # pragma: no cover
+                params = []
+            doc = (inspect.getdoc(obj) or "").split("\n\n")[0]
+            out.append({"kind": "%s.%s" % (mod, name),
+                        "boundary": mod, "params": params,
+                        "doc": _one_line(doc)})
+    return out
+
+
+def cmd_list(args) -> int:
+    what = args.what
+    catalogue = load_catalogue() if what in ("all", "claims",
+                                            "scenarios") else None
+    if args.claim and catalogue is not None:
+        check_claim_ids([args.claim], catalogue, "--claim")
+    verdict_filter = args.verdict.upper() if args.verdict else None
+    result: dict = {}
+    if what in ("all", "claims", "scenarios"):
+        check_scenario_dir(args.scenario_dir)
+        if args.run:
+            record = _load_record(args.run, args.runs_dir)
+            run_scen = {s["scenario"]: s["verdict"]
+                        for s in record.verdicts["scenarios"]}
+            run_claims = {c["claim"]: c["verdict"]
+                          for c in record.verdicts["claims"]}
+            source = "run %s" % record.id
+        else:
+            baseline = load_baseline(args.baseline)
+            run_scen, run_claims = baseline, None
+            source = "baseline %s" % os.path.relpath(args.baseline)
+        collected = collect(args.scenario_dir)
+        scen_rows = []
+        for s in collected:
+            scen_rows.append({"scenario": s["name"], "claims": s["claims"],
+                              "verdict": run_scen.get(s["name"]),
+                              "file": os.path.relpath(s["file"], ROOT)
+                              if s["file"] else "", "written": True})
+        names = {s["name"] for s in collected}
+        for name, cids in catalogue.scenario_claims().items():
+            if name not in names:
+                scen_rows.append({"scenario": name, "claims": cids,
+                                  "verdict": None, "file": "",
+                                  "written": False})
+        claim_rows = []
+        for cid, claim in catalogue.claims.items():
+            mine = [r for r in scen_rows if cid in r["claims"] and
+                    r["written"]]
+            if run_claims is not None:
+                v = run_claims.get(cid, "NOT_JUDGED")
+            else:
+                v = combine([Verdict(r["verdict"]) for r in mine
+                             if r["verdict"]]).value
+            claim_rows.append({"claim": cid, "verdict": v,
+                               "title": claim.title, "cwe": claim.cwe,
+                               "scenarios": [r["scenario"] for r in mine]})
+        if args.claim:
+            claim_rows = [c for c in claim_rows if c["claim"] == args.claim]
+            scen_rows = [s for s in scen_rows if args.claim in s["claims"]]
+        if verdict_filter:
+            claim_rows = [c for c in claim_rows
+                          if c["verdict"] == verdict_filter]
+            scen_rows = [s for s in scen_rows
+                         if (s["verdict"] or "NOT_JUDGED") == verdict_filter]
+        if what in ("all", "claims"):
+            result["claims"] = claim_rows
+        if what in ("all", "scenarios"):
+            result["scenarios"] = scen_rows
+        result["verdicts_from"] = source
+    if what in ("all", "faults"):
+        result["faults"] = fault_kinds()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    if "claims" in result:
+        print("claims (verdicts from the %s)" % result["verdicts_from"])
+        for c in result["claims"]:
+            print("  %-9s %-13s %s%s" % (
+                c["claim"], c["verdict"], c["title"],
+                "  [%s]" % ", ".join(c["scenarios"]) if c["scenarios"]
+                else "  [no scenario yet]"))
+        print("")
+    if "scenarios" in result:
+        print("scenarios (verdicts from the %s)" % result["verdicts_from"])
+        for s in result["scenarios"]:
+            print("  %-58s %-13s claims %s%s" % (
+                s["scenario"], s["verdict"] or "-",
+                ",".join(s["claims"]),
+                "" if s["written"] else "  (listed in the catalogue, not "
+                "written yet)"))
+        print("")
+    if "faults" in result:
+        print("fault kinds")
+        for f in result["faults"]:
+            print("  %-40s %s" % (f["kind"], f["doc"][:100]))
+            if f["params"]:
+                print("  %-40s params: %s" % ("", ", ".join(f["params"])))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message):
+        print("error: %s; see '%s --help'" % (_one_line(message), self.prog),
+              file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(
         prog="python -m harness",
         description="Runtime fault-injection harness for Nova's resource "
-                    "accounting.",
-        epilog="exit codes: 0 verdicts match the baseline; 1 drift (a "
-               "verdict changed); 2 bad input or harness error; 3 a "
-               "scenario was INCONCLUSIVE")
-    sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run scenarios, print the verdict table")
-    run.add_argument("--claims", help="comma-separated claim ids")
-    run.add_argument("--baseline", default=baseline_mod.DEFAULT_PATH)
+                    "accounting: judge review claims against real Nova.",
+        epilog=EPILOG, formatter_class=fmt)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           parser_class=_Parser)
+    sub.required = True
+    runs_default = os.environ.get("HARNESS_RUNS_DIR") or DEFAULT_RUNS
+    seed_default = int(os.environ.get("HARNESS_SEED") or 0)
+
+    def common(sp, runs=True, baseline=True, scen=True):
+        if baseline:
+            sp.add_argument("--baseline", default=baseline_mod.DEFAULT_PATH,
+                            help="recorded verdicts (default: "
+                                 "scenarios/baseline.json)")
+        if runs:
+            sp.add_argument("--runs-dir", default=runs_default,
+                            help="where run records live (default: runs/, "
+                                 "or $HARNESS_RUNS_DIR)")
+        if scen:
+            sp.add_argument("--scenario-dir", default=DEFAULT_SCENARIOS,
+                            help="scenario files (default: scenarios/)")
+
+    ls = sub.add_parser("list", help="list claims, scenarios, fault kinds",
+                        epilog=EPILOG, formatter_class=fmt)
+    ls.add_argument("what", nargs="?", default="all",
+                    choices=("all", "claims", "scenarios", "faults"))
+    ls.add_argument("--claim", help="only this claim and its scenarios")
+    ls.add_argument("--verdict", type=lambda v: v.upper(),
+                    choices=[v.value for v in Verdict],
+                    help="only claims/scenarios with this verdict")
+    ls.add_argument("--run", metavar="RUN_DIR",
+                    help="take verdicts from this run record (default: the "
+                         "baseline)")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    common(ls)
+    ls.set_defaults(func=cmd_list)
+
+    run = sub.add_parser(
+        "run", help="run scenarios and write a run record",
+        description="Run every scenario (or a selection), print the verdict "
+                    "table and write runs/<id>/ (verdicts.json, junit.xml, "
+                    "traces/, logs/, report.md, report.html, run.json); "
+                    "runs/latest points at it.",
+        epilog=EPILOG, formatter_class=fmt)
+    run.add_argument("--claims", help="only scenarios of these claim ids "
+                                      "(comma separated)")
+    run.add_argument("--scenarios", help="only these scenarios (comma "
+                                         "separated names)")
+    run.add_argument("--seed", type=int, default=seed_default,
+                     help="seed for the scenarios' randomness (default 0 "
+                          "or $HARNESS_SEED); recorded in the run")
+    run.add_argument("-n", "--workers", type=_workers, default=None,
+                     help="run scenarios in N processes (pytest-xdist; "
+                          "'auto' = one per CPU)")
     run.add_argument("--record-baseline", action="store_true",
                      help="store the observed verdicts as the new baseline")
-    run.add_argument("--runs-dir", default=os.path.join(ROOT, "runs"))
+    common(run)
     run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser(
+        "reproduce", help="run one scenario in the foreground with its "
+                          "step-by-step trace",
+        description="Run one scenario (by name, or the deciding scenario of "
+                    "a claim) and print every step: each action, each fault "
+                    "and when it fired, usage per node from the tracker, "
+                    "the DB and placement against the ledger at each "
+                    "snapshot, each invariant's result per stage and the "
+                    "log lines kept as evidence.",
+        epilog=EPILOG, formatter_class=fmt)
+    rep.add_argument("target", metavar="CLAIM|SCENARIO")
+    rep.add_argument("--trial", metavar="REGEX",
+                     help="print the steps of matching trials only")
+    rep.add_argument("--seed", type=int, default=seed_default)
+    common(rep)
+    rep.set_defaults(func=cmd_reproduce)
+
+    rp = sub.add_parser("report", help="re-render a stored run",
+                        epilog=EPILOG, formatter_class=fmt)
+    rp.add_argument("run", metavar="RUN_DIR",
+                    help="a run directory, or a name under runs/ such as "
+                         "'latest'")
+    rp.add_argument("--format", choices=("text", "markdown", "html",
+                                         "json"), default="text")
+    rp.add_argument("-o", "--output", help="write to this file (default: "
+                                           "stdout)")
+    common(rp, baseline=False, scen=False)
+    rp.set_defaults(func=cmd_report)
+
+    df = sub.add_parser(
+        "diff", help="compare two runs, or a run with the baseline",
+        description="Name every scenario and claim whose verdict differs "
+                    "(old -> new). With one run, compare it with the "
+                    "baseline. Exit 1 when anything differs.",
+        epilog=EPILOG, formatter_class=fmt)
+    df.add_argument("run_a", metavar="RUN_A")
+    df.add_argument("run_b", metavar="RUN_B", nargs="?")
+    common(df, scen=False)
+    df.set_defaults(func=cmd_diff)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print("error: %s" % _one_line(exc), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was judged - run the command "
+              "again", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - a harness bug: exit 2
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print("error: harness error %s: %s; rerun with HARNESS_DEBUG=1 for "
+              "the traceback" % (type(exc).__name__, _one_line(exc)),
+              file=sys.stderr)
+        return EXIT_ERROR

@@ -49,6 +49,18 @@ def pytest_addoption(parser):
                     dest="harness_trace",
                     help="echo each scenario step as it happens (pytest's "
                          "own --trace is its debugger)")
+    group.addoption("--trace-trials", metavar="REGEX", default=None,
+                    help="with --trace-steps, echo the steps of matching "
+                         "trials only (the others get one line)")
+    group.addoption("--run-dir", metavar="DIR", default=None,
+                    help="write each scenario's trace and log lines to "
+                         "DIR/traces/ and DIR/logs/ (see harness.runrecord)")
+    group.addoption("--harness-seed", metavar="N", type=int, default=None,
+                    help="seed: each scenario seeds `random` with "
+                         "'N:<scenario>' and records N as judge.seed")
+    group.addoption("--collect-json", metavar="PATH", default=None,
+                    help="write the collected scenarios and their claims "
+                         "to PATH (use with --collect-only)")
 
 
 def pytest_configure(config):
@@ -120,16 +132,36 @@ def judge(request):
         raise pytest.UsageError("%s uses `judge` but has no "
                                 "@pytest.mark.claims(...)"
                                 % request.node.nodeid)
-    echo = None
-    if request.config.getoption("harness_trace"):
-        def echo(step):
-            print("  [%04d %7.3fs] %-8s %s %s" % (
-                step.index, step.t, step.kind, step.what,
-                json.dumps(step.data, default=str)[:300]))
-    j = Judge(request.node.name, claims, trace_echo=echo)
+    config = request.config
+    printer = None
+    if config.getoption("harness_trace"):
+        from harness.tracefmt import StepPrinter
+        printer = StepPrinter(only=config.getoption("trace_trials"))
+    j = Judge(request.node.name, claims, trace_echo=printer)
+    seed = config.getoption("harness_seed")
+    if seed is not None:
+        import random
+        j.seed = seed
+        random.seed("%d:%s" % (seed, request.node.name))
+    if printer is not None:
+        _run_trial = j.trial
+
+        def traced_trial(trial):
+            printer.trial_started(trial)
+            obs = _run_trial(trial)
+            printer.trial_finished(trial, obs)
+            return obs
+        j.trial = traced_trial
     request.node._harness_judge = j
     yield j
     outcome = j.outcome
+    if printer is not None and outcome is not None:
+        from harness.tracefmt import outcome_lines
+        print("\n".join(outcome_lines(outcome)))
+    run_dir = config.getoption("run_dir")
+    if run_dir:
+        from harness import runrecord
+        runrecord.export_judge(run_dir, j, request.node.nodeid)
     if outcome is not None and outcome.traceback and \
             outcome.verdict is Verdict.INCONCLUSIVE:
         raise HarnessFailure("harness failure in %s:\n%s"
@@ -143,6 +175,8 @@ def pytest_pyfunc_call(pyfuncitem):
     if j is None:
         return
     exc = outcome.excinfo
+    if exc is not None and not issubclass(exc[0], Exception):
+        return  # Ctrl-C / SIGINT, exit: the run is interrupted, not judged
     if exc is not None:
         # The scenario crashed: harness failure, never a verdict.
         tb = "".join(traceback.format_exception(exc[0], exc[1], exc[2]))
@@ -181,6 +215,13 @@ def pytest_runtest_makereport(item, call):
                outcome.verdict, outcome.summary))
 
 
+def pytest_collection_finish(session):
+    path = session.config.getoption("collect_json")
+    if path and not hasattr(session.config, "workerinput"):
+        from harness import runrecord
+        runrecord.write_collection(path, session.items)
+
+
 def pytest_runtest_logreport(report):
     for key, value in getattr(report, "user_properties", []):
         if key == OUTCOME_KEY:
@@ -207,14 +248,16 @@ def pytest_sessionfinish(session, exitstatus):
     state = config._harness
     if not state.outcomes:
         return
-    if config.getoption("record_baseline"):
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if config.getoption("record_baseline") and not interrupted:
         baseline_mod.record(config.getoption("baseline"),
                             {n: o.verdict.value
                              for n, o in state.outcomes.items()})
     path = config.getoption("verdicts_json")
     if path:
-        doc = report_mod.verdicts_document(state.catalogue, state.outcomes,
-                                           state.baseline)
+        doc = report_mod.verdicts_document(
+            state.catalogue, state.outcomes, state.baseline,
+            complete=not interrupted)
         report_mod.write_json_atomic(path, doc)
 
 

@@ -1,4 +1,10 @@
-"""Rendering verdicts: the terminal table and the JSON document."""
+"""Rendering verdicts: the terminal table, the JSON document, Markdown,
+and comparing verdicts (drift against the baseline or another run).
+
+The JSON document is described in ``docs/verdicts-schema.md`` (and
+``docs/verdicts.schema.json``).  Everything here that takes a ``doc`` works
+from a stored document alone, so a run can be re-rendered without Nova.
+"""
 from __future__ import annotations
 
 import json
@@ -20,6 +26,7 @@ def write_json_atomic(path: str, doc) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, sort_keys=False, default=str)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -38,6 +45,7 @@ def claim_rows(catalogue, outcomes: dict) -> list[dict]:
         outs = by_claim.get(cid, [])
         verdict = combine([o.verdict for o in outs])
         rows.append({"claim": cid, "title": claim.title, "cwe": claim.cwe,
+                     "paraphrase": claim.paraphrase,
                      "report": claim.report_file, "number": claim.number,
                      "verdict": verdict.value,
                      "scenarios": sorted(o.scenario for o in outs),
@@ -52,7 +60,10 @@ def _claim_summary(verdict, outs) -> str:
     return deciding[0].summary
 
 
-def verdicts_document(catalogue, outcomes: dict, baseline: dict) -> dict:
+def verdicts_document(catalogue, outcomes: dict, baseline: dict,
+                      complete: bool = True) -> dict:
+    """The verdicts of a run.  ``complete`` is False when the run was
+    interrupted (the document then holds only what finished)."""
     from harness import novaenv
     try:
         nova = novaenv.version_info()
@@ -61,6 +72,7 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict) -> dict:
     return {
         "schema": JSON_SCHEMA_VERSION,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "complete": bool(complete),
         "nova": nova,
         "claims": claim_rows(catalogue, outcomes),
         "scenarios": [dict(o.as_dict(), baseline=baseline.get(n))
@@ -94,3 +106,216 @@ def verdict_table(catalogue, outcomes: dict, baseline: dict,
 def _clip(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------------------
+# from a stored document
+# ---------------------------------------------------------------------------
+def table_from_doc(doc: dict, width: int = 100) -> str:
+    """The terminal table of :func:`verdict_table`, from a stored doc."""
+    lines = ["%-9s %-13s %s" % ("claim", "verdict", "evidence / reason"),
+             "-" * width]
+    for r in doc.get("claims", []):
+        lines.append("%-9s %-13s %s" % (r["claim"], r["verdict"],
+                                        _clip(r.get("summary", ""),
+                                              width - 24)))
+    lines.append("")
+    lines.append("%-58s %-13s %-13s %s" % ("scenario", "verdict",
+                                           "baseline", "trials"))
+    lines.append("-" * width)
+    for s in sorted(doc.get("scenarios", []), key=lambda s: s["scenario"]):
+        base = s.get("baseline") or "-"
+        mark = "" if base in ("-", s["verdict"]) else "  <-- DRIFT"
+        lines.append("%-58s %-13s %-13s %d%s" % (
+            _clip(s["scenario"], 58), s["verdict"], base,
+            s.get("trials") or 0, mark))
+    return "\n".join(lines)
+
+
+def claim_verdicts_from(scenario_verdicts: dict, scenario_claims: dict
+                        ) -> dict:
+    """claim -> combined verdict, from scenario -> verdict and
+    scenario -> claims (only claims with at least one scenario)."""
+    per_claim: dict[str, list] = {}
+    for name, verdict in scenario_verdicts.items():
+        for cid in scenario_claims.get(name, []):
+            per_claim.setdefault(cid, []).append(Verdict(verdict))
+    return {cid: combine(vs).value for cid, vs in sorted(per_claim.items())}
+
+
+def drift_against_baseline(doc: dict, baseline: dict | None = None) -> dict:
+    """What differs between a run and a baseline.
+
+    ``baseline`` (scenario -> verdict) defaults to the baseline the run
+    compared with (each scenario's ``baseline`` field).  A scenario with no
+    recorded verdict counts as drift (old ``None``), as it fails the run.
+    """
+    scen = doc.get("scenarios", [])
+    if baseline is None:
+        baseline = {s["scenario"]: s.get("baseline") for s in scen}
+    claims_of = {s["scenario"]: list(s.get("claims", [])) for s in scen}
+    changed = []
+    for s in sorted(scen, key=lambda s: s["scenario"]):
+        old = baseline.get(s["scenario"])
+        if old != s["verdict"]:
+            changed.append({"scenario": s["scenario"],
+                            "claims": claims_of[s["scenario"]],
+                            "old": old, "new": s["verdict"]})
+    new_claims = claim_verdicts_from(
+        {s["scenario"]: s["verdict"] for s in scen}, claims_of)
+    old_claims = claim_verdicts_from(
+        {n: baseline[n] for n in claims_of if baseline.get(n)}, claims_of)
+    claims = [{"claim": c, "old": old_claims.get(c), "new": v}
+              for c, v in new_claims.items() if old_claims.get(c) != v]
+    return {"against": "baseline", "scenarios": changed, "claims": claims,
+            "only_a": [], "only_b": []}
+
+
+def diff_docs(a: dict, b: dict) -> dict:
+    """What changed from run ``a`` to run ``b`` (scenarios both ran)."""
+    va = {s["scenario"]: s for s in a.get("scenarios", [])}
+    vb = {s["scenario"]: s for s in b.get("scenarios", [])}
+    changed = []
+    for name in sorted(set(va) & set(vb)):
+        if va[name]["verdict"] != vb[name]["verdict"]:
+            changed.append({"scenario": name,
+                            "claims": list(vb[name].get("claims", [])),
+                            "old": va[name]["verdict"],
+                            "new": vb[name]["verdict"]})
+    ca = {c["claim"]: c["verdict"] for c in a.get("claims", [])}
+    cb = {c["claim"]: c["verdict"] for c in b.get("claims", [])}
+    claims = [{"claim": c, "old": ca[c], "new": cb[c]}
+              for c in sorted(set(ca) & set(cb)) if ca[c] != cb[c]]
+    return {"against": "run", "scenarios": changed, "claims": claims,
+            "only_a": [{"scenario": n, "verdict": va[n]["verdict"]}
+                       for n in sorted(set(va) - set(vb))],
+            "only_b": [{"scenario": n, "verdict": vb[n]["verdict"]}
+                       for n in sorted(set(vb) - set(va))]}
+
+
+def drift_lines(drift: dict, old_label: str = "baseline",
+                new_label: str = "observed") -> list[str]:
+    """Human lines naming each changed scenario and claim, old and new."""
+    lines = []
+    for d in drift["scenarios"]:
+        lines.append("DRIFT scenario %s (claims %s): %s %s -> %s %s" % (
+            d["scenario"], ", ".join(d["claims"]) or "-", old_label,
+            d["old"] or "(none recorded)", new_label, d["new"]))
+    for d in drift["claims"]:
+        lines.append("DRIFT claim %s: %s %s -> %s %s" % (
+            d["claim"], old_label, d["old"] or "(none)", new_label,
+            d["new"]))
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Markdown (CI comments, the job summary)
+# ---------------------------------------------------------------------------
+VERDICT_ICON = {"CONFIRMED": "🔴", "REFUTED": "🟢", "INCONCLUSIVE": "🟡",
+                "NOT_TESTABLE": "⚪", "NOT_JUDGED": "⬜"}
+
+
+def _md(text) -> str:
+    text = " ".join(str(text if text is not None else "").split())
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def markdown(doc: dict, manifest: dict | None = None,
+             drift: dict | None = None, max_evidence: int = 3) -> str:
+    """A Markdown summary of a run: status, drift, claims, scenarios."""
+    manifest = manifest or {}
+    drift = drift if drift is not None else drift_against_baseline(doc)
+    nova = doc.get("nova") or {}
+    out = ["## Nova accounting harness: run %s" % (
+        manifest.get("id") or doc.get("generated", "")), ""]
+    status = manifest.get("status") or ("complete" if doc.get(
+        "complete", True) else "incomplete")
+    if not doc.get("complete", True) or manifest.get("complete") is False:
+        status = "**INCOMPLETE** (%s)" % status
+    bits = ["status: %s" % status]
+    if manifest.get("exit_code") is not None:
+        bits.append("exit code: %s (%s)" % (manifest["exit_code"],
+                                            manifest.get("exit_meaning", "")))
+    if nova:
+        bits.append("Nova %s (%s), Placement %s" % (
+            nova.get("nova", "?"), nova.get("nova_source", "?"),
+            nova.get("placement", "?")) if "error" not in nova
+            else "Nova: %s" % nova["error"])
+    if manifest.get("seed") is not None:
+        bits.append("seed %s" % manifest["seed"])
+    out.append(" · ".join(bits))
+    out.append("")
+    counts: dict[str, int] = {}
+    for c in doc.get("claims", []):
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    out.append("Claims: " + ", ".join(
+        "%s %s %d" % (VERDICT_ICON.get(v, ""), v, n)
+        for v, n in sorted(counts.items())))
+    out.append("")
+    lines = drift_lines(drift)
+    if lines:
+        out.append("### ❗ Drift from the baseline")
+        out.append("")
+        out.append("| scenario | claims | baseline | observed |")
+        out.append("|---|---|---|---|")
+        for d in drift["scenarios"]:
+            out.append("| `%s` | %s | %s | **%s** |" % (
+                _md(d["scenario"]), _md(", ".join(d["claims"])),
+                d["old"] or "(none)", d["new"]))
+        for d in drift["claims"]:
+            out.append("| claim %s | | %s | **%s** |" % (
+                d["claim"], d["old"] or "(none)", d["new"]))
+        out.append("")
+    else:
+        out.append("No drift: every verdict matches the baseline.")
+        out.append("")
+    out.append("### Claims")
+    out.append("")
+    out.append("| claim | verdict | title | evidence / reason |")
+    out.append("|---|---|---|---|")
+    for c in doc.get("claims", []):
+        out.append("| %s | %s %s | %s | %s |" % (
+            c["claim"], VERDICT_ICON.get(c["verdict"], ""), c["verdict"],
+            _md(c.get("title", "")), _md(_clip(c.get("summary", ""), 300))))
+    out.append("")
+    out.append("### Scenarios")
+    out.append("")
+    out.append("| scenario | claims | verdict | baseline | trials | "
+               "seconds |")
+    out.append("|---|---|---|---|---|---|")
+    for s in sorted(doc.get("scenarios", []), key=lambda s: s["scenario"]):
+        base = s.get("baseline")
+        verdict = s["verdict"] if base in (None, s["verdict"]) else \
+            "**%s** (drift)" % s["verdict"]
+        out.append("| `%s` | %s | %s | %s | %s | %s |" % (
+            _md(s["scenario"]), _md(", ".join(s.get("claims", []))),
+            verdict, base or "-", s.get("trials", 0), s.get("duration", "")))
+    out.append("")
+    detailed = [s for s in sorted(doc.get("scenarios", []),
+                                  key=lambda s: s["scenario"])
+                if s.get("evidence") or s.get("traceback")]
+    if detailed:
+        out.append("### Evidence")
+        out.append("")
+    for s in detailed:
+        out.append("<details><summary><code>%s</code>: %s</summary>" % (
+            _md(s["scenario"]), s["verdict"]))
+        out.append("")
+        out.append(_md(s.get("summary", "")))
+        out.append("")
+        for e in s.get("evidence", [])[:max_evidence]:
+            out.append("- `%s` @ %s: **%s** %s: expected `%s`, got `%s`%s"
+                       % (_md(e["variant"]), e["stage"], e["invariant"],
+                          _md(e["subject"]), _md(_clip(e["expected"], 120)),
+                          _md(_clip(e["actual"], 120)),
+                          (" (%s)" % _md(e["detail"])) if e.get("detail")
+                          else ""))
+        if s.get("traceback"):
+            out.append("")
+            out.append("```")
+            out.extend(s["traceback"].rstrip().splitlines()[-12:])
+            out.append("```")
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    return "\n".join(out) + "\n"

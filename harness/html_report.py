@@ -1,0 +1,591 @@
+"""One self-contained HTML page per run.
+
+No external asset: CSS, JavaScript and the charts (SVG drawn by the page's
+own script from the JSON embedded in it) are all inline, so the page can be
+mailed, attached to a CI run or opened from disk years later.
+
+The page shows the run (status, Nova, seed, exit code), the drift from the
+baseline, the verdict table with filters (verdict, drift only, free text),
+each claim's evidence, and per scenario: its verdict and evidence, a strip
+of its trials, and for the selected trial a chart per node of usage over the
+trial's steps: the tracker's in-memory value, the ``compute_nodes`` row,
+placement (usages plus the reserved amounts, the tracker's convention) and
+the ledger (what the harness expects) as four lines, with the fault's
+injection, clearing and every time it fired marked.
+"""
+from __future__ import annotations
+
+import html
+import json
+
+from harness import report as report_mod
+from harness import tracefmt
+
+SOURCES = ("tracker", "db", "placement", "ledger")
+MAX_STEPS = 400           # per trial, in the page's step table
+MAX_STEP_TEXT = 200
+
+
+def _e(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+# ---------------------------------------------------------------------------
+# data for the charts
+# ---------------------------------------------------------------------------
+def _short(data: dict) -> str:
+    if not data:
+        return ""
+    if "usage" in data:   # snapshots: the table shows them
+        return "(usage per node: see chart)"
+    text = ", ".join("%s=%s" % (k, json.dumps(v, default=str))
+                     for k, v in data.items())
+    return text if len(text) <= MAX_STEP_TEXT else \
+        text[: MAX_STEP_TEXT - 1] + "…"
+
+
+def compact_trial(trial: dict, evidence_variants: set) -> dict:
+    """What the page needs of one stored trial."""
+    steps = trial.get("steps") or []
+    reserved = None
+    points, events, rows = [], [], []
+    for st in steps:
+        kind, what, data = st.get("kind"), st.get("what"), st.get("data", {})
+        if kind == "world" and what == "built":
+            reserved = data.get("reserved")
+        if kind == "snapshot":
+            vals = tracefmt.snapshot_values(data, reserved)
+            points.append({
+                "i": st["index"], "label": what,
+                "stage": tracefmt.STAGE_OF_SNAPSHOT.get(what),
+                "v": {node: {src: ([row[src].get(m) for m in
+                                    tracefmt.METRICS] if row.get(src)
+                                   else None) for src in SOURCES}
+                      for node, row in vals.items()}})
+        elif kind == "fault":
+            events.append({"i": st["index"], "kind": what,
+                           "text": data.get("fault") or _short(data)})
+        if len(rows) < MAX_STEPS:
+            rows.append([st.get("index"), st.get("t"), kind, what,
+                         _short(data)])
+    violations = trial.get("violations") or {}
+    nodes = list(points[0]["v"]) if points else []
+    vnodes: dict[str, dict[str, int]] = {}
+    for stage, vs in violations.items():
+        for v in vs:
+            words = set(str(v.get("subject", "")).replace(",", " ").split())
+            hit = [n for n in nodes if n in words] or ["*"]
+            for n in hit:
+                vnodes.setdefault(stage, {})
+                vnodes[stage][n] = vnodes[stage].get(n, 0) + 1
+    return {
+        "name": trial.get("name"), "control": trial.get("control"),
+        "fault": trial.get("fault"),
+        "error": (trial.get("error") or "")[-3000:] or None,
+        "during_error": trial.get("during_error"),
+        "evidence": trial.get("name") in evidence_variants,
+        "violations": {st: len(vs) for st, vs in violations.items()},
+        "vnodes": vnodes,
+        "vlist": ["%s @ %s: %s: expected %s, got %s%s" % (
+            v.get("invariant"), st, v.get("subject"),
+            json.dumps(v.get("expected"), default=str)[:160],
+            json.dumps(v.get("actual"), default=str)[:160],
+            " (%s)" % v["detail"] if v.get("detail") else "")
+            for st, vs in violations.items() for v in vs][:40],
+        "points": points, "events": events, "steps": rows,
+        "nsteps": len(steps), "truncated": max(0, len(steps) - MAX_STEPS),
+        "logs": (trial.get("logs") or [])[-30:],
+        "duration": trial.get("duration"),
+    }
+
+
+def page_data(doc: dict, manifest: dict, traces: dict, drift: dict) -> dict:
+    drifted = {d["scenario"]: d for d in drift["scenarios"]}
+    scenarios = []
+    for s in sorted(doc.get("scenarios", []), key=lambda s: s["scenario"]):
+        trace = traces.get(s["scenario"]) or {}
+        ev_variants = {e.get("variant") for e in s.get("evidence", [])}
+        trials = [compact_trial(t, ev_variants)
+                  for t in trace.get("trials", [])]
+        scenarios.append({"name": s["scenario"], "trials": trials,
+                          "default": _default_trial(trials)})
+    return {"metrics": list(tracefmt.METRICS), "sources": list(SOURCES),
+            "scenarios": scenarios, "drift": sorted(drifted)}
+
+
+def _default_trial(trials: list[dict]) -> int:
+    """The trial to chart first: one that is evidence, else one that broke
+    something, else the first variant."""
+    for pred in (lambda t: t["evidence"],
+                 lambda t: not t["control"] and any(t["violations"].values()),
+                 lambda t: t["error"],
+                 lambda t: not t["control"]):
+        for i, t in enumerate(trials):
+            if pred(t):
+                return i
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# the page
+# ---------------------------------------------------------------------------
+VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE", "NOT_TESTABLE",
+            "NOT_JUDGED")
+EXIT_MEANING = {0: "verdicts match the baseline", 1: "drift",
+                2: "bad input or harness error", 3: "a scenario was "
+                "INCONCLUSIVE"}
+
+
+def _badge(verdict: str) -> str:
+    return '<span class="badge v-%s">%s</span>' % (_e(verdict), _e(verdict))
+
+
+def _evidence_table(evidence: list[dict]) -> str:
+    if not evidence:
+        return ""
+    rows = []
+    for e in evidence:
+        logs = ""
+        if e.get("logs"):
+            logs = ('<details><summary>%d log line(s)</summary><pre>%s</pre>'
+                    '</details>' % (len(e["logs"]),
+                                    _e("\n".join(e["logs"]))))
+        rows.append(
+            "<tr><td>%s</td><td>%s</td><td><b>%s</b></td><td>%s</td>"
+            "<td><code>%s</code></td><td><code>%s</code></td><td>%s%s</td>"
+            "</tr>" % (
+                _e(e.get("variant")), _e(e.get("stage")),
+                _e(e.get("invariant")), _e(e.get("subject")),
+                _e(json.dumps(e.get("expected"), default=str)[:300]),
+                _e(json.dumps(e.get("actual"), default=str)[:300]),
+                _e(e.get("detail")), logs))
+    return ('<table class="ev"><thead><tr><th>variant</th><th>stage</th>'
+            '<th>invariant</th><th>subject</th><th>expected</th>'
+            '<th>actual</th><th>detail / logs</th></tr></thead><tbody>%s'
+            '</tbody></table>' % "".join(rows))
+
+
+def render(doc: dict, manifest: dict | None = None,
+           traces: dict | None = None, drift: dict | None = None) -> str:
+    """The HTML page for a run (``doc``: verdicts.json, ``manifest``:
+    run.json, ``traces``: scenario -> traces/<s>.json)."""
+    manifest = manifest or {}
+    traces = traces or {}
+    drift = drift if drift is not None else \
+        report_mod.drift_against_baseline(doc)
+    data = page_data(doc, manifest, traces, drift)
+    drifted = {d["scenario"]: d for d in drift["scenarios"]}
+    drifted_claims = {d["claim"]: d for d in drift["claims"]}
+    scen_by_name = {s["scenario"]: s for s in doc.get("scenarios", [])}
+    nova = doc.get("nova") or {}
+    complete = doc.get("complete", True) and manifest.get("complete",
+                                                          True) is not False
+    run_id = manifest.get("id") or doc.get("generated", "")
+
+    out = []
+    w = out.append
+    w("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>")
+    w("<meta name='viewport' content='width=device-width, initial-scale=1'>")
+    w("<title>Nova harness run %s</title><style>%s</style></head><body>"
+      % (_e(run_id), CSS))
+    w("<header><h1>Nova accounting harness <span class='run'>run %s</span>"
+      "</h1>" % _e(run_id))
+    facts = []
+    facts.append("<span class='status %s'>%s</span>" % (
+        "ok" if complete else "bad",
+        "complete" if complete else "INCOMPLETE (%s)" % _e(
+            manifest.get("status", "interrupted"))))
+    if manifest.get("exit_code") is not None:
+        code = manifest["exit_code"]
+        facts.append("exit code <b>%s</b> (%s)" % (
+            _e(code), _e(EXIT_MEANING.get(code, ""))))
+    if "error" in nova:
+        facts.append("Nova: %s" % _e(nova["error"]))
+    elif nova:
+        facts.append("Nova <b>%s</b> (%s, <code>%s</code>)" % (
+            _e(nova.get("nova")), _e(nova.get("nova_source")),
+            _e(nova.get("nova_path"))))
+        facts.append("Placement %s" % _e(nova.get("placement")))
+        facts.append("Python %s" % _e(nova.get("python")))
+    if manifest.get("seed") is not None:
+        facts.append("seed %s" % _e(manifest["seed"]))
+    if manifest.get("workers"):
+        facts.append("%s worker(s)" % _e(manifest["workers"]))
+    facts.append("generated %s" % _e(doc.get("generated")))
+    if manifest.get("started"):
+        facts.append("started %s, finished %s" % (
+            _e(manifest.get("started")), _e(manifest.get("finished") or "-")))
+    w("<p class='facts'>%s</p>" % " · ".join(facts))
+    counts: dict[str, int] = {}
+    for c in doc.get("claims", []):
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    w("<p class='counts'>%s</p></header>" % " ".join(
+        "%s&nbsp;%d" % (_badge(v), counts[v]) for v in VERDICTS
+        if v in counts))
+
+    # drift
+    if drift["scenarios"] or drift["claims"]:
+        w("<section class='drift'><h2>Drift from the baseline</h2><ul>")
+        for line in report_mod.drift_lines(drift):
+            w("<li>%s</li>" % _e(line))
+        w("</ul></section>")
+    else:
+        w("<section class='nodrift'>No drift: every verdict matches the "
+          "baseline.</section>")
+
+    # filters
+    w("<nav class='filters' id='filters'><b>Show:</b> ")
+    for v in VERDICTS:
+        w("<label class='fv'><input type='checkbox' data-verdict='%s' "
+          "checked> %s</label>" % (v, _badge(v)))
+    w("<label><input type='checkbox' id='driftonly'> drift only</label>"
+      "<input type='search' id='q' placeholder='filter by claim, scenario, "
+      "text…'><span id='shown'></span></nav>")
+
+    # claims
+    w("<section><h2>Claims</h2><table class='claims' id='claims'><thead>"
+      "<tr><th>claim</th><th>verdict</th><th>title</th><th>scenarios</th>"
+      "<th>evidence / reason</th></tr></thead><tbody>")
+    for c in doc.get("claims", []):
+        cid = c["claim"]
+        is_drift = cid in drifted_claims
+        scen_links = ", ".join(
+            "<a href='#s-%s'>%s</a>" % (_e(_anchor(n)), _e(n))
+            for n in c.get("scenarios", [])) or "<i>none yet</i>"
+        text = " ".join([cid, c["verdict"], c.get("title", ""),
+                         c.get("summary", ""),
+                         " ".join(c.get("scenarios", []))]).lower()
+        w("<tr class='claim filt%s' data-verdict='%s' data-drift='%d' "
+          "data-text='%s' data-claim='%s'><td class='cid'>"
+          "<button class='tog' aria-label='details'>▸</button> %s</td>"
+          "<td>%s%s</td><td>%s%s</td><td>%s</td><td>%s</td></tr>" % (
+              " drifted" if is_drift else "", _e(c["verdict"]),
+              int(is_drift), _e(text), _e(cid), _e(cid),
+              _badge(c["verdict"]),
+              (" <span class='dr'>was %s</span>" % _e(
+                  drifted_claims[cid]["old"])) if is_drift else "",
+              _e(c.get("title")),
+              (" <small>(%s)</small>" % _e(c["cwe"])) if c.get("cwe")
+              else "", scen_links, _e(c.get("summary"))))
+        detail = ["<p class='para'>%s</p>" % _e(c.get("paraphrase"))
+                  if c.get("paraphrase") else "",
+                  "<p class='src'>report %s, claim %s</p>" % (
+                      _e(c.get("report")), _e(c.get("number")))]
+        for n in c.get("scenarios", []):
+            s = scen_by_name.get(n)
+            if not s:
+                continue
+            detail.append("<h4>%s %s</h4><p>%s</p>%s" % (
+                _badge(s["verdict"]), _e(n), _e(s.get("summary")),
+                _evidence_table(s.get("evidence", [])[:6])))
+        if not c.get("scenarios"):
+            detail.append("<p><i>No scenario has judged this claim in this "
+                          "run.</i></p>")
+        w("<tr class='cdetail' data-for='%s' hidden><td colspan='5'>%s"
+          "</td></tr>" % (_e(cid), "".join(detail)))
+    w("</tbody></table></section>")
+
+    # scenarios
+    w("<section><h2>Scenarios</h2>")
+    if not doc.get("scenarios"):
+        w("<p><i>No scenario ran.</i></p>")
+    for idx, s in enumerate(sorted(doc.get("scenarios", []),
+                                   key=lambda s: s["scenario"])):
+        name = s["scenario"]
+        is_drift = name in drifted
+        text = " ".join([name, s["verdict"], " ".join(s.get("claims", [])),
+                         s.get("summary", ""), s.get("hypothesis", "")]
+                        ).lower()
+        w("<article class='scen filt%s' id='s-%s' data-verdict='%s' "
+          "data-drift='%d' data-text='%s' data-idx='%d'>" % (
+              " drifted" if is_drift else "", _e(_anchor(name)),
+              _e(s["verdict"]), int(is_drift), _e(text), idx))
+        w("<h3>%s <code>%s</code></h3>" % (_badge(s["verdict"]), _e(name)))
+        meta = ["claims %s" % ", ".join(
+            "<a href='#claims' class='cl' data-claim='%s'>%s</a>"
+            % (_e(c), _e(c)) for c in s.get("claims", []))]
+        base = s.get("baseline")
+        if is_drift:
+            meta.append("<span class='dr'>DRIFT: baseline %s → observed "
+                        "%s</span>" % (_e(base or "(none recorded)"),
+                                       _e(s["verdict"])))
+        else:
+            meta.append("baseline %s" % _e(base or "-"))
+        meta.append("%s trial(s), %s control(s)" % (
+            _e(s.get("trials")), _e(s.get("controls"))))
+        meta.append("%.1fs" % float(s.get("duration") or 0))
+        if s.get("seed") is not None:
+            meta.append("seed %s" % _e(s["seed"]))
+        w("<p class='meta'>%s</p>" % " · ".join(meta))
+        w("<p class='summary'>%s</p>" % _e(s.get("summary")))
+        if s.get("hypothesis"):
+            w("<p><b>Hypothesis:</b> %s</p>" % _e(s["hypothesis"]))
+        if s.get("rationale"):
+            w("<p><b>Rationale:</b> %s</p>" % _e(s["rationale"]))
+        if s.get("fault_space"):
+            w("<details><summary>fault space: %d variant(s)</summary><ul "
+              "class='fs'>%s</ul></details>" % (
+                  len(s["fault_space"]), "".join(
+                      "<li>%s</li>" % _e(f) for f in s["fault_space"])))
+        if s.get("evidence"):
+            ev = s["evidence"]
+            w("<details open><summary>evidence (%d)</summary>%s"
+              % (len(ev), _evidence_table(ev[:3])))
+            if len(ev) > 3:
+                w("<details><summary>%d more</summary>%s</details>"
+                  % (len(ev) - 3, _evidence_table(ev[3:])))
+            w("</details>")
+        if s.get("traceback"):
+            w("<details open><summary class='err'>harness traceback"
+              "</summary><pre>%s</pre></details>" % _e(s["traceback"]))
+        w("<div class='trialview' data-idx='%d'></div>" % idx)
+        w("</article>")
+    w("</section>")
+    w("<footer>Lines: <b>tracker</b> = the ResourceTracker's in-memory "
+      "ComputeNode; <b>DB</b> = the compute_nodes row read fresh; "
+      "<b>placement</b> = the provider's usages plus the reserved amounts "
+      "(the tracker counts reserved resources as used); <b>ledger</b> = "
+      "what the harness created, the oracle. The shaded band is the time "
+      "the fault was active; ▼ marks each time a placement fault fired; "
+      "a red ring marks a snapshot whose stage broke an invariant on that node.</footer>")
+    payload = json.dumps(data, default=str, separators=(",", ":"))
+    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
+    w("<script type='application/json' id='data'>%s</script>" % payload)
+    w("<script>%s</script></body></html>" % JS)
+    return "".join(out)
+
+
+def _anchor(name: str) -> str:
+    from harness.runrecord import safe_name
+    return safe_name(name)
+
+
+CSS = r"""
+:root{--c:#b71c1c;--r:#1b5e20;--i:#e65100;--t:#37474f;--j:#9e9e9e;
+--fg:#1d232a;--mut:#5f6b76;--line:#dde3e8;--bg:#f6f8fa}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+color:var(--fg);margin:0;padding:0 24px 40px;background:#fff}
+header{border-bottom:1px solid var(--line);padding:14px 0 6px}
+h1{font-size:22px;margin:0 0 6px}h1 .run{font-weight:400;color:var(--mut)}
+h2{font-size:18px;margin:22px 0 8px}h3{font-size:15px;margin:0 0 6px}
+h4{margin:10px 0 4px;font-size:13px}
+.facts,.counts{margin:4px 0;color:var(--mut)}
+.status{font-weight:700;padding:1px 8px;border-radius:10px}
+.status.ok{background:#e8f5e9;color:var(--r)}
+.status.bad{background:#ffebee;color:var(--c)}
+.badge{display:inline-block;font-size:11px;font-weight:700;letter-spacing:.3px;
+padding:1px 7px;border-radius:9px;color:#fff;white-space:nowrap}
+.v-CONFIRMED{background:var(--c)}.v-REFUTED{background:var(--r)}
+.v-INCONCLUSIVE{background:var(--i)}.v-NOT_TESTABLE{background:var(--t)}
+.v-NOT_JUDGED{background:var(--j)}
+.drift{background:#ffebee;border:1px solid #ef9a9a;border-radius:6px;
+padding:4px 14px;margin-top:12px}.drift h2{color:var(--c);margin:8px 0}
+.nodrift{background:#e8f5e9;border:1px solid #a5d6a7;border-radius:6px;
+padding:8px 14px;margin-top:12px;color:var(--r)}
+.dr{color:var(--c);font-weight:600}
+.filters{position:sticky;top:0;background:#fff;z-index:5;padding:8px 0;
+border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:10px;
+align-items:center}
+.filters input[type=search]{flex:1;min-width:200px;padding:4px 8px;
+border:1px solid var(--line);border-radius:4px}
+#shown{color:var(--mut);font-size:12px}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;vertical-align:top;padding:4px 8px;
+border-bottom:1px solid var(--line)}
+th{background:var(--bg);font-size:12px;color:var(--mut)}
+.claims td.cid{white-space:nowrap;font-weight:600}
+tr.drifted td{background:#fff5f5}
+.tog{border:0;background:none;cursor:pointer;font-size:12px;padding:0 2px}
+.cdetail td{background:var(--bg)}
+.para{font-style:italic}.src{color:var(--mut);font-size:12px}
+table.ev{font-size:12px;margin:6px 0;table-layout:fixed}
+table.ev code{word-break:break-all}table.ev td{overflow-wrap:anywhere}
+table.ev th:nth-child(1){width:22%}table.ev th:nth-child(2){width:8%}
+table.ev th:nth-child(3){width:15%}table.ev th:nth-child(4){width:15%}
+table.ev th:nth-child(5){width:12%}table.ev th:nth-child(6){width:15%}
+table.ev th:nth-child(7){width:13%}
+article.scen{border:1px solid var(--line);border-radius:8px;
+padding:12px 16px;margin:14px 0}
+article.scen.drifted{border-color:#ef9a9a;box-shadow:0 0 0 2px #ffcdd2}
+.meta{color:var(--mut);margin:2px 0 6px}.summary{margin:4px 0 8px}
+pre{background:var(--bg);padding:8px;overflow:auto;font-size:12px;
+max-height:360px}
+.err{color:var(--c);font-weight:600}
+.fs{columns:2;font-size:12px}
+.strip{display:flex;flex-wrap:wrap;gap:3px;margin:8px 0}
+.strip button{width:18px;height:18px;border-radius:3px;border:1px solid
+rgba(0,0,0,.15);cursor:pointer;padding:0}
+.strip button.sel{outline:2px solid #1565c0;outline-offset:1px}
+.t-ctl{background:#cfd8dc}.t-ok{background:#a5d6a7}.t-bad{background:#ef5350}
+.t-err{background:#ffb74d}.t-ev{background:#b71c1c}
+.ctrl{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin:6px 0}
+.ctrl select{max-width:560px}
+.tinfo{font-size:12px;color:var(--mut)}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,440px));
+gap:10px}
+.panel{border:1px solid var(--line);border-radius:6px;padding:4px}
+.panel h5{margin:2px 6px;font-size:12px}
+svg text{font-family:inherit}
+.legend{display:flex;gap:16px;flex-wrap:wrap;font-size:12px;margin:6px 0}
+.legend svg{vertical-align:middle}
+table.vals{font-size:12px;width:auto;margin-top:6px}
+table.vals td.bad{background:#ffcdd2;font-weight:700}
+table.steps{font-size:11px}table.steps tr.f td{background:#ffebee}
+table.steps tr.s td{background:#e3f2fd}
+.vl{font-size:12px;color:var(--c)}
+footer{margin-top:30px;color:var(--mut);font-size:12px;
+border-top:1px solid var(--line);padding-top:8px}
+"""
+
+JS = r"""
+(function(){
+var D=JSON.parse(document.getElementById('data').textContent);
+var M=D.metrics, SRC=D.sources;
+var COL={tracker:'#1565c0',db:'#ef6c00',placement:'#2e7d32',ledger:'#9e9e9e'};
+var DASH={tracker:'',db:'7 4',placement:'2 3',ledger:''};
+var WID={tracker:2.4,db:2.2,placement:2.4,ledger:7};
+var LBL={tracker:'tracker (memory)',db:'DB compute_nodes row',
+ placement:'placement usages + reserved',ledger:'ledger (expected)'};
+var NS='http://www.w3.org/2000/svg';
+function el(t,a,p){var e=document.createElement(t);
+ if(a)for(var k in a){if(k==='text')e.textContent=a[k];else e.setAttribute(k,a[k]);}
+ if(p)p.appendChild(e);return e;}
+function sv(t,a,p){var e=document.createElementNS(NS,t);
+ if(a)for(var k in a){if(k==='text')e.textContent=a[k];else e.setAttribute(k,a[k]);}
+ if(p)p.appendChild(e);return e;}
+function fmt(v){if(v===null||v===undefined)return '–';
+ return (Math.round(v*100)/100).toString();}
+function diff(a,b){return a!==null&&b!==null&&a!==undefined&&b!==undefined&&Math.abs(a-b)>1e-9;}
+function tclass(t){if(t.error)return 't-err';if(t.evidence)return 't-ev';
+ var n=0;for(var k in t.violations)n+=t.violations[k];
+ if(t.control)return n?'t-bad':'t-ctl';return n?'t-bad':'t-ok';}
+function nviol(t){var n=0;for(var k in t.violations)n+=t.violations[k];return n;}
+function bestMetric(t){var best=0,bn=-1;
+ M.forEach(function(m,mi){var n=0;t.points.forEach(function(p){
+  for(var node in p.v){var l=p.v[node].ledger;if(!l)continue;
+   SRC.forEach(function(s){var r=p.v[node][s];if(s!=='ledger'&&r&&diff(r[mi],l[mi]))n++;});}});
+  if(n>bn){bn=n;best=mi;}});return best;}
+
+function chart(host,t,mi){
+ host.innerHTML='';
+ if(!t.points.length){el('p',{text:'This trial has no snapshot to chart'+(t.error?' (harness error, see below).':'.')},host);return;}
+ var nodes=Object.keys(t.points[0].v);
+ var n=Math.max(t.nsteps-1,1);
+ var inj=null,clr=null,fired=[];
+ t.events.forEach(function(e){if(e.kind==='inject'&&inj===null)inj=e.i;
+  else if(e.kind==='clear')clr=e.i;else if(e.kind!=='inject')fired.push(e);});
+ var grid=el('div',{'class':'charts'},host);
+ nodes.forEach(function(node){
+  var vals=[];t.points.forEach(function(p){SRC.forEach(function(s){
+   var r=p.v[node]&&p.v[node][s];if(r&&r[mi]!==null&&r[mi]!==undefined)vals.push(r[mi]);});});
+  var lo=Math.min.apply(null,vals.concat([0])),hi=Math.max.apply(null,vals.concat([1]));
+  if(hi===lo)hi=lo+1;var pad=(hi-lo)*0.12;hi+=pad;if(lo<0)lo-=pad;
+  var W=420,H=230,L=52,R=12,T=26,B=44;
+  var X=function(i){return L+(W-L-R)*i/n;},Y=function(v){return T+(H-T-B)*(1-(v-lo)/(hi-lo));};
+  var panel=el('div',{'class':'panel'},grid);
+  el('h5',{text:'node '+node+' · '+M[mi]},panel);
+  var s=sv('svg',{viewBox:'0 0 '+W+' '+H,width:'100%',role:'img','aria-label':'usage of '+node},panel);
+  if(inj!==null){var x2=X(clr!==null?clr:n);
+   sv('rect',{x:X(inj),y:T,width:Math.max(x2-X(inj),2),height:H-T-B,fill:'#ffcdd2','fill-opacity':.45},s);
+   sv('line',{x1:X(inj),x2:X(inj),y1:T-8,y2:H-B,stroke:'#c62828','stroke-width':2},s);
+   sv('text',{x:X(inj)+3,y:T-10,'font-size':10,fill:'#c62828','font-weight':700,text:'fault injected (step '+inj+')'},s);
+   if(clr!==null){sv('line',{x1:X(clr),x2:X(clr),y1:T,y2:H-B,stroke:'#c62828','stroke-dasharray':'4 3'},s);
+    sv('text',{x:X(clr)+3,y:H-B-4,'font-size':9,fill:'#c62828',text:'cleared'},s);}}
+  fired.forEach(function(e){var tri=sv('path',{d:'M'+(X(e.i)-4)+','+(T-2)+' l8,0 l-4,7 z',fill:'#c62828'},s);
+   sv('title',{text:'step '+e.i+': fault fired: '+e.text},tri);});
+  for(var k=0;k<=4;k++){var v=lo+(hi-lo)*k/4;
+   sv('line',{x1:L,x2:W-R,y1:Y(v),y2:Y(v),stroke:'#eceff1'},s);
+   sv('text',{x:L-5,y:Y(v)+3,'text-anchor':'end','font-size':10,fill:'#607d8b',text:fmt(v)},s);}
+  sv('line',{x1:L,x2:W-R,y1:H-B,y2:H-B,stroke:'#90a4ae'},s);
+  sv('line',{x1:L,x2:L,y1:T,y2:H-B,stroke:'#90a4ae'},s);
+  t.points.forEach(function(p,pi){
+   var lab=(p.stage||p.label).replace('_fault','').replace('after_clear','after');
+   sv('line',{x1:X(p.i),x2:X(p.i),y1:H-B,y2:H-B+4,stroke:'#90a4ae'},s);
+   sv('text',{x:X(p.i),y:H-B+15+(pi%2)*12,'text-anchor':'middle','font-size':10,fill:'#37474f',text:lab},s);
+   var vn=p.stage&&t.vnodes[p.stage];var k=vn?(vn[node]||0)+(vn['*']||0):0;
+   if(k){var c=sv('circle',{cx:X(p.i),cy:T+4,r:6,fill:'none',stroke:'#c62828','stroke-width':2},s);
+    sv('title',{text:k+' violation(s) at stage '+p.stage+' naming this node (or no node)'},c);}});
+  sv('text',{x:(L+W-R)/2,y:H-4,'text-anchor':'middle','font-size':10,fill:'#90a4ae',text:'step of the trial →'},s);
+  ['ledger','placement','tracker','db'].forEach(function(src){
+   var pts=[];t.points.forEach(function(p){var r=p.v[node]&&p.v[node][src];
+    if(r&&r[mi]!==null&&r[mi]!==undefined)pts.push([X(p.i),Y(r[mi]),r[mi],p]);});
+   if(!pts.length)return;
+   var g=sv('g',{},s);
+   sv('polyline',{points:pts.map(function(q){return q[0]+','+q[1];}).join(' '),fill:'none',
+    stroke:COL[src],'stroke-width':WID[src],'stroke-dasharray':DASH[src],
+    'stroke-opacity':src==='ledger'?0.45:0.95,'stroke-linejoin':'round'},g);
+   pts.forEach(function(q){var c=sv('circle',{cx:q[0],cy:q[1],r:src==='ledger'?4.5:3,fill:COL[src],'fill-opacity':src==='ledger'?0.5:1},g);
+    sv('title',{text:LBL[src]+' at '+q[3].label+' (step '+q[3].i+'): '+fmt(q[2])},c);});});
+ });
+ var lg=el('div',{'class':'legend'},host);
+ SRC.forEach(function(src){var sp=el('span',{},lg);
+  var s=sv('svg',{width:34,height:10},sp);
+  sv('line',{x1:1,x2:33,y1:5,y2:5,stroke:COL[src],'stroke-width':Math.min(WID[src],6),'stroke-dasharray':DASH[src],'stroke-opacity':src==='ledger'?0.45:1},s);
+  sp.appendChild(document.createTextNode(' '+LBL[src]));});
+ var sp=el('span',{},lg);sp.innerHTML='<svg width="18" height="10"><rect width="18" height="10" fill="#ffcdd2"/></svg> fault active';
+ var tb=el('table',{'class':'vals'},host),hr=el('tr',{},el('thead',{},tb));
+ el('th',{text:'node'},hr);el('th',{text:'source'},hr);
+ t.points.forEach(function(p){el('th',{text:p.label+' (step '+p.i+')'},hr);});
+ var body=el('tbody',{},tb);
+ nodes.forEach(function(node){SRC.forEach(function(src,si){var tr=el('tr',{},body);
+  el('td',{text:si?'':node},tr);el('td',{text:LBL[src]},tr);
+  t.points.forEach(function(p){var r=p.v[node]&&p.v[node][src],l=p.v[node]&&p.v[node].ledger;
+   var v=r?r[mi]:null;var td=el('td',{text:fmt(v)},tr);
+   if(src!=='ledger'&&l&&r&&diff(v,l[mi])){td.className='bad';td.title='differs from the ledger ('+fmt(l[mi])+')';}});});});
+}
+
+function trialView(host,sc){
+ host.innerHTML='';
+ if(!sc.trials.length){el('p',{'class':'tinfo',text:'No trace was stored for this scenario.'},host);return;}
+ el('h4',{text:'Trials ('+sc.trials.length+') and usage over steps'},host);
+ var strip=el('div',{'class':'strip'},host);
+ var ctrl=el('div',{'class':'ctrl'},host);
+ var sel=el('select',{'aria-label':'trial'},ctrl),msel=el('select',{'aria-label':'metric'},ctrl);
+ sc.trials.forEach(function(t,i){var nv=nviol(t);
+  el('option',{value:i,text:(t.control?'[control] ':'')+t.name+(t.error?'  — harness error':nv?'  — '+nv+' violation(s)':'  — clean')+(t.evidence?'  (evidence)':'')},sel);
+  var b=el('button',{'class':tclass(t),title:t.name+(nv?' — '+nv+' violation(s)':'')},strip);
+  b.onclick=function(){sel.value=i;show(true);};});
+ M.forEach(function(m,i){el('option',{value:i,text:m},msel);});
+ var info=el('div',{'class':'tinfo'},host),ch=el('div',{},host),extra=el('div',{},host);
+ function show(newTrial){var t=sc.trials[+sel.value];
+  if(newTrial)msel.value=bestMetric(t);
+  Array.prototype.forEach.call(strip.children,function(b,i){b.classList.toggle('sel',i===+sel.value);});
+  info.textContent=(t.fault?'fault: '+t.fault:'control: no fault')+(t.duration!=null?' · '+t.duration+'s':'')+' · '+t.nsteps+' steps'+(t.during_error?' · the workload raised: '+t.during_error:'');
+  chart(ch,t,+msel.value);
+  extra.innerHTML='';
+  if(t.vlist.length){var u=el('ul',{'class':'vl'},extra);t.vlist.forEach(function(v){el('li',{text:v},u);});}
+  if(t.error){var d=el('details',{open:''},extra);el('summary',{'class':'err',text:'harness error'},d);el('pre',{text:t.error},d);}
+  var d2=el('details',{},extra);el('summary',{text:'steps ('+t.nsteps+(t.truncated?', first '+t.steps.length+' shown':'')+')'},d2);
+  var tb=el('table',{'class':'steps'},d2),h=el('tr',{},el('thead',{},tb));
+  ['#','t (s)','kind','what','data'].forEach(function(x){el('th',{text:x},h);});
+  var b=el('tbody',{},tb);t.steps.forEach(function(r){var tr=el('tr',{'class':r[2]==='fault'?'f':r[2]==='snapshot'?'s':''},b);
+   r.forEach(function(c){el('td',{text:c===null?'':String(c)},tr);});});
+  var d3=el('details',{},extra);el('summary',{text:'log lines ('+t.logs.length+')'},d3);
+  el('pre',{text:t.logs.join('\n')||'(none)'},d3);}
+ sel.value=sc.default;msel.value=bestMetric(sc.trials[sc.default]);
+ sel.onchange=function(){show(true);};msel.onchange=function(){show(false);};
+ show(false);
+}
+document.querySelectorAll('.trialview').forEach(function(h){trialView(h,D.scenarios[+h.dataset.idx]);});
+
+// claim detail toggles
+document.querySelectorAll('tr.claim').forEach(function(tr){
+ var b=tr.querySelector('.tog');b.onclick=function(){
+  var d=document.querySelector('tr.cdetail[data-for="'+tr.dataset.claim+'"]');
+  d.hidden=!d.hidden;b.textContent=d.hidden?'▸':'▾';};});
+// filters
+var boxes=document.querySelectorAll('#filters input[data-verdict]');
+var q=document.getElementById('q'),dro=document.getElementById('driftonly');
+function apply(){var on={};boxes.forEach(function(b){on[b.dataset.verdict]=b.checked;});
+ var text=q.value.trim().toLowerCase(),shown=0,total=0;
+ document.querySelectorAll('.filt').forEach(function(e){total++;
+  var ok=on[e.dataset.verdict]!==false&&(!dro.checked||e.dataset.drift==='1')&&(!text||e.dataset.text.indexOf(text)>=0);
+  e.hidden=!ok;if(ok)shown++;
+  if(!ok&&e.classList.contains('claim')){var d=document.querySelector('tr.cdetail[data-for="'+e.dataset.claim+'"]');if(d)d.hidden=true;}});
+ document.getElementById('shown').textContent=shown+' of '+total+' rows shown';}
+boxes.forEach(function(b){b.onchange=apply;});q.oninput=apply;dro.onchange=apply;
+document.querySelectorAll('a.cl').forEach(function(a){a.onclick=function(){q.value=a.dataset.claim;apply();};});
+apply();
+})();
+"""

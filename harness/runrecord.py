@@ -1,0 +1,329 @@
+"""Run records: what one ``python -m harness run`` leaves behind.
+
+A run writes ``runs/<id>/`` (``<id>`` is a UTC timestamp) and points
+``runs/latest`` at it::
+
+    run.json          manifest: status, complete, seed, Nova, argv, exit code
+    verdicts.json     the verdicts (docs/verdicts-schema.md)
+    junit.xml         pytest's JUnit XML
+    traces/<s>.json   per scenario: every trial's steps, violations, logs
+    logs/<s>.log      per scenario: the log lines kept as evidence
+    console.log       everything the run printed
+    report.md         Markdown summary (CI comments)
+    report.html       one self-contained page: table, evidence, charts
+
+Every JSON file is written to a temporary file and renamed, so a reader
+never sees half of one.  ``run.json`` is written first with
+``"complete": false`` and rewritten with ``"complete": true`` only when the
+run has finished and every other file is in place; an interrupted or
+crashed run therefore stays marked incomplete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+
+from harness import report as report_mod
+
+MANIFEST = "run.json"
+VERDICTS = "verdicts.json"
+JUNIT = "junit.xml"
+TRACES = "traces"
+LOGS = "logs"
+CONSOLE = "console.log"
+HTML = "report.html"
+MARKDOWN = "report.md"
+LATEST = "latest"
+RECORD_SCHEMA = 1
+TRACE_SCHEMA = 1
+VERDICT_SCHEMA = report_mod.JSON_SCHEMA_VERSION
+
+
+class RecordError(ValueError):
+    """A run record cannot be read; the message says what to do."""
+
+
+# ---------------------------------------------------------------------------
+# names
+# ---------------------------------------------------------------------------
+def safe_name(name: str) -> str:
+    """A file name for a scenario (parametrised names carry ``[...]``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
+    if safe != name or len(safe) > 120:
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+        safe = "%s-%s" % (safe[:110], digest)
+    return safe
+
+
+def trace_path(run_dir: str, scenario: str) -> str:
+    return os.path.join(run_dir, TRACES, safe_name(scenario) + ".json")
+
+
+def log_path(run_dir: str, scenario: str) -> str:
+    return os.path.join(run_dir, LOGS, safe_name(scenario) + ".log")
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+def write_text_atomic(path: str, text: str) -> None:
+    """Like :func:`harness.report.write_json_atomic`, for text."""
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def new_run_dir(runs_dir: str) -> str:
+    """Create ``runs_dir/<UTC timestamp>`` (suffixed if taken)."""
+    os.makedirs(runs_dir, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        name = stamp if n == 0 else "%s-%d" % (stamp, n)
+        path = os.path.join(runs_dir, name)
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RecordError("cannot create a run directory in %s" % runs_dir)
+
+
+def point_latest(runs_dir: str, run_dir: str) -> None:
+    """Atomically make ``runs_dir/latest`` a symlink to ``run_dir``."""
+    link = os.path.join(runs_dir, LATEST)
+    tmp = os.path.join(runs_dir, ".latest-%d" % os.getpid())
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.basename(run_dir), tmp)
+        os.replace(tmp, link)
+    except OSError:  # pragma: no cover - e.g. no symlinks on this FS
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def write_manifest(run_dir: str, manifest: dict) -> None:
+    report_mod.write_json_atomic(os.path.join(run_dir, MANIFEST), manifest)
+
+
+def trial_record(obs=None, name: str | None = None, trace=None) -> dict:
+    """One trial as stored in ``traces/<scenario>.json``."""
+    if obs is not None:
+        trace = obs.trace if obs.trace is not None else trace
+        return {
+            "name": obs.trial, "control": obs.control, "fault": obs.fault,
+            "error": obs.error, "during_error": obs.during_error,
+            "duration": round(obs.duration, 3),
+            "placement_calls": obs.placement_calls,
+            "violations": {stage: [v.as_dict() for v in vs]
+                           for stage, vs in obs.violations.items()},
+            "logs": list(obs.logs),
+            "steps": trace.as_list() if trace is not None else [],
+        }
+    return {"name": name, "control": None, "fault": None, "error": None,
+            "during_error": None, "duration": None, "placement_calls": None,
+            "violations": {}, "logs": [],
+            "steps": trace.as_list() if trace is not None else []}
+
+
+def export_judge(run_dir: str, judge, nodeid: str = "") -> str:
+    """Write a scenario's trials (``judge.observations`` and
+    ``judge.traces``) to ``traces/<scenario>.json`` and its evidence log
+    lines to ``logs/<scenario>.log``.  Safe from xdist workers: each
+    scenario writes only its own files, atomically."""
+    trials = []
+    seen = set()
+    for obs in judge.observations:
+        trials.append(trial_record(obs, trace=judge.traces.get(obs.trial)))
+        seen.add(obs.trial)
+    for name, trace in judge.traces.items():
+        if name not in seen:
+            trials.append(trial_record(name=name, trace=trace))
+    outcome = judge.outcome
+    doc = {
+        "schema": TRACE_SCHEMA,
+        "scenario": judge.scenario,
+        "nodeid": nodeid,
+        "claims": list(judge.claims),
+        "seed": judge.seed,
+        "verdict": outcome.verdict.value if outcome else None,
+        "summary": outcome.summary if outcome else None,
+        "written": now_iso(),
+        "trials": trials,
+    }
+    path = trace_path(run_dir, judge.scenario)
+    report_mod.write_json_atomic(path, doc)
+    lines = ["# %s (claims %s)" % (judge.scenario, ", ".join(judge.claims))]
+    for t in trials:
+        lines.append("")
+        control = t["control"] and "control" not in t["name"]
+        lines.append("## %s%s" % (t["name"], " [control]" if control
+                                  else ""))
+        if t["fault"]:
+            lines.append("fault: %s" % t["fault"])
+        lines.extend(t["logs"] or ["(no relevant log lines)"])
+        if t["error"]:
+            lines.append("harness error:")
+            lines.extend(t["error"].rstrip().splitlines())
+    write_text_atomic(log_path(run_dir, judge.scenario),
+                      "\n".join(lines) + "\n")
+    return path
+
+
+def write_collection(path: str, items) -> None:
+    """``--collect-json``: the collected scenarios with their claims."""
+    scenarios = []
+    for item in items:
+        marker = item.get_closest_marker("claims")
+        scenarios.append({
+            "name": item.name, "nodeid": item.nodeid,
+            "file": str(getattr(item, "path", getattr(item, "fspath", ""))),
+            "claims": [str(a) for a in marker.args] if marker else []})
+    report_mod.write_json_atomic(path, {"scenarios": scenarios})
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+def resolve(path: str, runs_dir: str | None = None) -> str:
+    """A run directory from what the user typed: a directory, a
+    ``verdicts.json`` in one, or a name (``latest``, an id) in runs_dir."""
+    candidates = [path]
+    if runs_dir and not os.path.isabs(path):
+        candidates.append(os.path.join(runs_dir, path))
+    for c in candidates:
+        if os.path.isfile(c) and os.path.basename(c) in (VERDICTS, MANIFEST):
+            return os.path.dirname(os.path.abspath(c))
+        if os.path.isdir(c):
+            return os.path.abspath(c)
+    raise RecordError(
+        "run record %s not found; give a directory under runs/ (or "
+        "'latest') written by 'python -m harness run'" % path)
+
+
+def _load_json(path: str, what: str, run_dir: str):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RecordError("run record %s has no %s; it was not written by a "
+                          "finished run - re-run 'python -m harness run'"
+                          % (run_dir, what)) from None
+    except (OSError, ValueError) as exc:
+        raise RecordError(
+            "run record %s: %s is corrupt (%s); re-run 'python -m harness "
+            "run' to get a new record" % (run_dir, what,
+                                          str(exc).split("\n")[0])) from None
+
+
+def check_verdicts(doc, where: str) -> dict:
+    """Structural check of a verdicts document (see the JSON Schema)."""
+    problem = None
+    if not isinstance(doc, dict):
+        problem = "not a JSON object"
+    elif doc.get("schema") != VERDICT_SCHEMA:
+        problem = "schema %r, expected %d" % (doc.get("schema"),
+                                               VERDICT_SCHEMA)
+    elif not isinstance(doc.get("claims"), list) or \
+            not isinstance(doc.get("scenarios"), list):
+        problem = "no 'claims' and 'scenarios' lists"
+    else:
+        for s in doc["scenarios"]:
+            if not isinstance(s, dict) or not {"scenario", "claims",
+                                               "verdict"} <= set(s):
+                problem = "a scenario entry lacks scenario/claims/verdict"
+                break
+        for c in doc["claims"]:
+            if not isinstance(c, dict) or not {"claim", "verdict"} <= set(c):
+                problem = "a claim entry lacks claim/verdict"
+                break
+    if problem:
+        raise RecordError("%s is not a verdicts document (%s); re-run "
+                          "'python -m harness run' to get a new record"
+                          % (where, problem))
+    return doc
+
+
+class Record:
+    """A run record read back from disk."""
+
+    def __init__(self, path: str, manifest: dict, verdicts: dict | None):
+        self.path = path
+        self.manifest = manifest
+        self.verdicts = verdicts
+
+    @property
+    def id(self) -> str:
+        return self.manifest.get("id") or os.path.basename(self.path)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete")) and bool(
+            self.verdicts) and self.verdicts.get("complete", True) is True
+
+    def trace(self, scenario: str) -> dict | None:
+        path = trace_path(self.path, scenario)
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def traces(self) -> dict[str, dict]:
+        out = {}
+        for s in (self.verdicts or {}).get("scenarios", []):
+            t = self.trace(s["scenario"])
+            if t is not None:
+                out[s["scenario"]] = t
+        return out
+
+
+def load(path: str, runs_dir: str | None = None,
+         require_complete: bool = False) -> Record:
+    run_dir = resolve(path, runs_dir)
+    shown = os.path.relpath(run_dir)
+    manifest_path = os.path.join(run_dir, MANIFEST)
+    if os.path.exists(manifest_path):
+        manifest = _load_json(manifest_path, MANIFEST, shown)
+        if not isinstance(manifest, dict) or "complete" not in manifest:
+            raise RecordError("run record %s: %s lacks 'complete'; re-run "
+                              "'python -m harness run'" % (shown, MANIFEST))
+    else:
+        manifest = {"id": os.path.basename(run_dir), "complete": True,
+                    "status": "complete (no run.json)"}
+    verdicts = None
+    vpath = os.path.join(run_dir, VERDICTS)
+    if os.path.exists(vpath) or manifest.get("complete"):
+        verdicts = check_verdicts(_load_json(vpath, VERDICTS, shown),
+                                  "run record %s: %s" % (shown, VERDICTS))
+    record = Record(run_dir, manifest, verdicts)
+    if require_complete and not record.complete:
+        raise RecordError(
+            "run record %s is incomplete (status: %s); it was interrupted or "
+            "failed - re-run 'python -m harness run'"
+            % (shown, manifest.get("status", "unknown")))
+    if verdicts is None:
+        raise RecordError(
+            "run record %s is incomplete (status: %s) and has no verdicts; "
+            "re-run 'python -m harness run'" % (shown,
+                                                manifest.get("status",
+                                                             "unknown")))
+    return record
