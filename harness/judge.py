@@ -76,6 +76,7 @@ class Observation:
     placement_calls: int = 0
     trace: Trace | None = None
     duration: float = 0.0
+    skipped: str | None = None         # the fault could not apply here
 
     @property
     def clean(self) -> bool:
@@ -92,6 +93,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     capture.setUp()
     violations = {stage: [] for stage in STAGES}
     fault_desc, error, during_error, calls = None, None, None, 0
+    skipped = None
     words = []
     try:
         world = World(trace=trace, **trial.world_kwargs)
@@ -110,7 +112,13 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
             fault = trial.fault(world) if trial.fault else None
             if fault is not None:
                 fault_desc = fault.describe()
-                fault.setUp()
+                try:
+                    fault.setUp()
+                except Exception as exc:  # noqa: BLE001 - classified
+                    reason = _not_applicable(exc)
+                    if reason is None:
+                        raise
+                    raise _Skip(reason) from None
             try:
                 violations["under_fault"] += _audit_and_check(
                     world, capture, trial.audit_via, "under fault", trial)
@@ -135,6 +143,9 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
             calls = len(world.placement.calls)
         finally:
             world.cleanUp()
+    except _Skip as skip:
+        skipped = str(skip)
+        trace.step("note", "variant skipped", reason=skipped)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
         error = traceback.format_exc()
     finally:
@@ -143,6 +154,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
         trial=trial.name, control=trial.is_control, fault=fault_desc,
         violations=violations, logs=relevant(capture.records, words),
         error=error, during_error=during_error, placement_calls=calls,
+        skipped=skipped,
         trace=trace, duration=time.monotonic() - started)
 
 
@@ -151,6 +163,23 @@ def _extra(trial, world, snap):
     for check in trial.checks:
         out.extend(check(world, snap))
     return out
+
+
+class _Skip(Exception):
+    """A variant's fault does not apply to its world."""
+
+
+def _not_applicable(exc) -> str | None:
+    """The NotApplicable reason inside ``exc`` (fixtures wrap setUp errors
+    in MultipleExceptions), or None."""
+    from harness.faults.base import NotApplicable
+    if isinstance(exc, NotApplicable):
+        return str(exc)
+    for item in getattr(exc, "args", ()):
+        if isinstance(item, tuple) and len(item) == 3 and \
+                isinstance(item[1], NotApplicable):
+            return str(item[1])
+    return None
 
 
 def _audit_and_check(world, capture, via, label, trial=None):
@@ -217,8 +246,11 @@ class Judge:
                          for st, v in predicts.items()}
         stages = tuple(wanted_of)
         controls = [o for o in self.observations if o.control]
-        variants = [o for o in self.observations if not o.control]
-        space = [o.trial for o in variants]
+        skipped = [o for o in self.observations if o.skipped]
+        variants = [o for o in self.observations
+                    if not o.control and not o.skipped]
+        space = [o.trial for o in variants] + [
+            "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
         common = dict(scenario=self.scenario, claims=self.claims,
                       hypothesis=hypothesis, fault_space=space,
                       trials=len(self.observations),

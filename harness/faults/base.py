@@ -4,6 +4,12 @@ from __future__ import annotations
 import fixtures
 
 
+class NotApplicable(Exception):
+    """The fault cannot be injected into this world (e.g. altering a stashed
+    flavor a live migration never has).  The variant is skipped and listed
+    as such in the fault space; it is neither evidence nor a harness error."""
+
+
 class Fault(fixtures.Fixture):
     """A fault bound to a world.  Subclasses implement ``inject``; anything
     they register with ``addCleanup`` undoes it."""

@@ -11,7 +11,7 @@ import contextlib
 import copy
 import json
 
-from harness.faults.base import Fault
+from harness.faults.base import Fault, NotApplicable
 
 
 @contextlib.contextmanager
@@ -223,8 +223,8 @@ class EmbeddedFlavor(_ExtraColumn):
         else:
             flavor = value.get(self.which)
             if flavor is None:
-                raise ValueError("instance %s has no embedded %s to alter"
-                                 % (self.instance, self.which))
+                raise NotApplicable("instance %s has no embedded %s flavor "
+                                    "to alter" % (self.instance, self.which))
             flavor["nova_object.data"].update(self.changes)
         return value
 
