@@ -196,7 +196,10 @@ def run_check(check: dict) -> dict:
         obj = _resolve(target)
         if kind == "function":
             return {"check": label, "holds": True,
-                    "detail": "defined in %s" % inspect.getsourcefile(obj)}
+                    # unwrap decorators (e.g. lockutils.synchronized), so
+                    # the detail names Nova's file, not the decorator's
+                    "detail": "defined in %s" % inspect.getsourcefile(
+                        inspect.unwrap(obj))}
         tree = _func_ast(obj)
         if kind in ("catches", "swallows"):
             handlers = list(_handlers(tree, check["exception"]))

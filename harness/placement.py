@@ -175,8 +175,13 @@ class FaultMiddleware:
             return self.app(environ, _start)
         if fired.action == "disconnect":
             call.status = None
-            raise PlacementConnectionError(
-                "harness: connection to placement broken by fault rule")
+            # Raised while the client reads the response, not from the app
+            # call: wsgi-intercept wraps exceptions of the app call in its
+            # own WSGIAppError (which no client code expects), but lets an
+            # OSError from the response body reach urllib3, which turns it
+            # into the connection failure keystoneauth reports
+            # (ks_exc.ConnectFailure), as a dropped connection would.
+            return _broken_connection()
         status = 409 if fired.action == "conflict" else fired.status
         code = (GENERATION_CONFLICT if fired.action == "conflict"
                 else fired.code or "placement.undefined_code")
@@ -190,6 +195,12 @@ class FaultMiddleware:
                         ("Content-Length", str(len(payload))),
                         ("openstack-api-version", "placement 1.39")])
         return [payload]
+
+
+def _broken_connection():
+    raise PlacementConnectionError(
+        "harness: connection to placement broken by fault rule")
+    yield b""  # pragma: no cover - makes this a generator
 
 
 class FaultablePlacement(fixtures.Fixture):

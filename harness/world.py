@@ -339,6 +339,14 @@ class World(fixtures.Fixture):
         """Delete an instance as the compute manager does on a normal delete."""
         from nova.compute import vm_states
         inst = self.instance(name)
+        if (inst.vm_state == vm_states.RESIZED and name in self.migrations
+                and self.migration(name).status in ("finished",
+                                                    "confirming")):
+            # As the API does (API._confirm_resize_on_deleting): confirm an
+            # unconfirmed resize first, which releases the source's
+            # migration-held allocation.
+            self.confirm(name)
+            inst = self.instance(name)
         host = self.hosts.get(inst.host)
         inst.vm_state = vm_states.DELETED
         inst.task_state = None

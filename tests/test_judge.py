@@ -1,0 +1,203 @@
+"""Judge.decide on synthetic observations, and verdict.combine."""
+from __future__ import annotations
+
+import pytest
+
+from harness.invariants import Violation
+from harness.judge import STAGES, Judge, Observation
+from harness.verdict import Evidence, Outcome, Verdict, combine
+
+
+def obs(trial, control=False, error=None, fault="some fault", logs=(),
+        **violations):
+    """An observation; ``violations`` maps stage -> list of invariant
+    names (each becomes a Violation)."""
+    found = {st: [] for st in STAGES}
+    for stage, invs in violations.items():
+        assert stage in STAGES, stage
+        found[stage] = [Violation(i, "subject %s" % i, 1, 2, "why")
+                        for i in invs]
+    return Observation(trial=trial, control=control,
+                       fault=None if control else fault,
+                       violations=found, logs=list(logs), error=error,
+                       placement_calls=10, duration=0.5)
+
+
+def judge_with(*observations) -> Judge:
+    j = Judge("test_scenario", ["000-1"])
+    j.observations.extend(observations)
+    return j
+
+
+CONTROL = obs("t [control]", control=True)
+
+
+def test_harness_error_is_inconclusive():
+    j = judge_with(CONTROL, obs("t / f1", under_fault=["usage_in_bounds"]),
+                   obs("t / f2", error="Traceback: boom"))
+    out = j.decide("h")
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert "t / f2" in out.summary
+    assert out.traceback == "Traceback: boom"
+    assert j.outcome is out
+
+
+def test_harness_error_in_control_is_inconclusive():
+    j = judge_with(obs("c", control=True, error="tb"), obs("v"))
+    assert j.decide("h").verdict is Verdict.INCONCLUSIVE
+
+
+def test_no_control_is_inconclusive():
+    out = judge_with(obs("v", under_fault=["x"])).decide("h")
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert out.summary == "no control trial was run"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dirty_control_is_inconclusive(stage):
+    dirty = obs("t [control]", control=True, **{stage: [
+        "usage_matches_ledger"]})
+    out = judge_with(dirty, obs("t / f", under_fault=["x"])).decide("h")
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert "control 't [control]'" in out.summary
+    assert [(e.variant, e.stage, e.invariant) for e in out.evidence] == [
+        ("t [control]", stage, "usage_matches_ledger")]
+
+
+def test_variant_dirty_before_fault_is_inconclusive():
+    out = judge_with(CONTROL, obs("t / f", before=["usage_in_bounds"],
+                                  under_fault=["usage_in_bounds"])
+                     ).decide("h")
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert "t / f" in out.summary
+
+
+def test_violation_in_counted_stage_confirms_with_evidence():
+    v1 = obs("t / f1", fault="migration of vm1: status='bogus'",
+             logs=["WARNING nova: x"], under_fault=["usage_matches_ledger"])
+    v2 = obs("t / f2")
+    out = judge_with(CONTROL, v1, v2).decide(
+        "the tracker miscounts", stages=("under_fault",))
+    assert out.verdict is Verdict.CONFIRMED
+    assert out.summary.startswith("1 of 2 variants broke "
+                                  "usage_matches_ledger")
+    (ev,) = out.evidence
+    assert ev.variant == "t / f1" and ev.stage == "under_fault"
+    assert ev.invariant == "usage_matches_ledger"
+    assert (ev.expected, ev.actual, ev.detail) == (1, 2, "why")
+    assert ev.faults == ["migration of vm1: status='bogus'"]
+    assert ev.logs == ["WARNING nova: x"]
+    assert out.hypothesis == "the tracker miscounts"
+    assert out.fault_space == ["t / f1", "t / f2"]
+    assert out.trials == 3 and out.controls == 1
+    assert out.stats == {"placement_calls": 30, "trial_seconds": 1.5}
+
+
+def test_violation_in_uncounted_stage_refutes():
+    v = obs("t / f", after_clear=["usage_matches_ledger"])
+    out = judge_with(CONTROL, v).decide("h", stages=("under_fault",
+                                                     "during"))
+    assert out.verdict is Verdict.REFUTED
+
+
+def test_default_stages_count_every_stage_after_injection():
+    for stage in STAGES[1:]:
+        v = obs("t / f", **{stage: ["x"]})
+        assert judge_with(CONTROL, v).decide("h").verdict is \
+            Verdict.CONFIRMED, stage
+
+
+def test_unpredicted_invariant_refutes():
+    v = obs("t / f", under_fault=["audit_completed"])
+    j = judge_with(CONTROL, v)
+    out = j.decide("h", invariants=["usage_matches_ledger"])
+    assert out.verdict is Verdict.REFUTED
+    out = j.decide("h", invariants=["audit_completed"])
+    assert out.verdict is Verdict.CONFIRMED
+
+
+def test_no_violation_refutes_listing_fault_space():
+    variants = [obs("t / f%d" % i) for i in range(3)]
+    out = judge_with(CONTROL, *variants).decide(
+        "h", fault_space="3 migration statuses")
+    assert out.verdict is Verdict.REFUTED
+    assert out.fault_space == ["t / f0", "t / f1", "t / f2"]
+    assert "no invariant broke in 3 variants (3 migration statuses) with 1 " \
+        "clean controls" in out.summary
+    assert "under_fault, during, after_clear" in out.summary
+    assert out.evidence == []
+
+
+def test_refuted_summary_without_fault_space_text():
+    out = judge_with(CONTROL, obs("t / f")).decide("h")
+    assert "see fault space" in out.summary
+
+
+def test_evidence_is_spread_over_variants_and_capped():
+    variants = [obs("t / f%d" % i, under_fault=["a", "b", "c"])
+                for i in range(5)]
+    out = judge_with(CONTROL, *variants).decide("h", max_evidence=7)
+    assert len(out.evidence) == 7
+    # one per variant first
+    assert [e.variant for e in out.evidence[:5]] == [
+        "t / f%d" % i for i in range(5)]
+    assert out.summary.startswith("5 of 5 variants broke a, b, c")
+
+
+def test_not_testable_requires_rationale():
+    j = judge_with()
+    with pytest.raises(ValueError):
+        j.not_testable("   ")
+    out = j.not_testable("no runtime path exists\nsecond line")
+    assert out.verdict is Verdict.NOT_TESTABLE
+    assert out.summary == "no runtime path exists"
+    assert out.rationale.endswith("second line")
+
+
+def test_inconclusive_helper():
+    out = judge_with().inconclusive("scenario raised X", "tb")
+    assert out.verdict is Verdict.INCONCLUSIVE and out.traceback == "tb"
+
+
+def test_non_json_values_in_evidence_are_rendered():
+    v = obs("t / f")
+    v.violations["under_fault"] = [Violation("x", "s", {1, 2}, object())]
+    out = judge_with(CONTROL, v).decide("h")
+    ev = out.evidence[0]
+    assert isinstance(ev.expected, str) and isinstance(ev.actual, str)
+
+
+def test_observation_clean():
+    assert CONTROL.clean
+    assert not obs("x", error="tb").clean
+    assert not obs("x", during=["y"]).clean
+
+
+def test_outcome_round_trip():
+    out = judge_with(CONTROL, obs("t / f", under_fault=["x"])).decide("h")
+    again = Outcome.from_dict(out.as_dict())
+    assert again.verdict is Verdict.CONFIRMED
+    assert isinstance(again.evidence[0], Evidence)
+    assert again.as_dict() == out.as_dict()
+    assert out.as_dict()["verdict"] == "CONFIRMED"
+
+
+# -- combine ------------------------------------------------------------------
+C, R, I, N, J = (Verdict.CONFIRMED, Verdict.REFUTED, Verdict.INCONCLUSIVE,
+                 Verdict.NOT_TESTABLE, Verdict.NOT_JUDGED)
+
+
+@pytest.mark.parametrize("verdicts,expected", [
+    ([], J), ([J, J], J),
+    ([C], C), ([R, C, I], C), ([C, J], C),
+    ([R, I], I), ([I, N], I),
+    ([R], R), ([R, R, J], R), ([R, N], R),
+    ([N], N), ([N, N, J], N),
+])
+def test_combine(verdicts, expected):
+    assert combine(verdicts) is expected
+
+
+def test_verdict_str():
+    assert str(Verdict.REFUTED) == "REFUTED"
+    assert Verdict("CONFIRMED") is C
