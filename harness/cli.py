@@ -127,7 +127,9 @@ def _env():
 
 
 def _pytest_base(scenario_dir):
-    return ["-p", "harness.plugin", "--rootdir", ROOT,
+    # --show-capture=no: a failing scenario (drift) would otherwise dump
+    # every DEBUG record Nova logged; the evidence logs are in logs/.
+    return ["-p", "harness.plugin", "--rootdir", ROOT, "--show-capture=no",
             "-c", os.path.join(ROOT, "pyproject.toml"),
             "-p", "no:cacheprovider", "-o", "console_output_style=classic",
             "-W", "ignore::DeprecationWarning"]
@@ -341,13 +343,13 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
                     drift=drift, status="complete",
                     finished=runrecord.now_iso())
     traces = record.traces()
+    final = dict(manifest, complete=True)   # as run.json will say
     runrecord.write_text_atomic(os.path.join(run_dir, runrecord.MARKDOWN),
-                                report_mod.markdown(doc, manifest, drift))
+                                report_mod.markdown(doc, final, drift))
     from harness import html_report
     runrecord.write_text_atomic(
         os.path.join(run_dir, runrecord.HTML),
-        html_report.render(doc, dict(manifest, complete=True), traces,
-                           drift))
+        html_report.render(doc, final, traces, drift))
     _finish(run_dir, manifest, "complete", code, message, complete=True,
             drift=drift)
     lines = report_mod.drift_lines(drift)
@@ -393,6 +395,11 @@ def cmd_run(args) -> int:
                 "list scenarios' for the names" % unknown[0])
         targets = [_nodeid_path(found[n]) for n in names]
     if claims:
+        if not names and not collect(args.scenario_dir, claims):
+            raise InputError(
+                "no scenario judges claim(s) %s yet (NOT_JUDGED), so there "
+                "is nothing to run; see 'python -m harness list scenarios'"
+                % ", ".join(claims))
         extra += ["--claims", ",".join(claims)]
     if args.workers:
         extra += ["-n", str(args.workers)]

@@ -44,7 +44,7 @@ def _short(data: dict) -> str:
         text[: MAX_STEP_TEXT - 1] + "…"
 
 
-def compact_trial(trial: dict, evidence_variants: set) -> dict:
+def compact_trial(trial: dict) -> dict:
     """What the page needs of one stored trial."""
     steps = trial.get("steps") or []
     reserved = None
@@ -83,7 +83,6 @@ def compact_trial(trial: dict, evidence_variants: set) -> dict:
         "fault": trial.get("fault"),
         "error": (trial.get("error") or "")[-3000:] or None,
         "during_error": trial.get("during_error"),
-        "evidence": trial.get("name") in evidence_variants,
         "violations": {st: len(vs) for st, vs in violations.items()},
         "vnodes": vnodes,
         "vlist": ["%s @ %s: %s: expected %s, got %s%s" % (
@@ -94,34 +93,47 @@ def compact_trial(trial: dict, evidence_variants: set) -> dict:
             for st, vs in violations.items() for v in vs][:40],
         "points": points, "events": events, "steps": rows,
         "nsteps": len(steps), "truncated": max(0, len(steps) - MAX_STEPS),
-        "logs": (trial.get("logs") or [])[-30:],
+        "logs": [ln[:300] for ln in (trial.get("logs") or [])[-20:]],
         "duration": trial.get("duration"),
     }
 
 
 def page_data(doc: dict, manifest: dict, traces: dict, drift: dict) -> dict:
+    """The page's data.  Scenarios that share observations (several
+    hypotheses decided from the same trials) share them in ``pool``."""
     drifted = {d["scenario"]: d for d in drift["scenarios"]}
+    pool: list[dict] = []
+    index: dict[str, int] = {}
     scenarios = []
     for s in sorted(doc.get("scenarios", []), key=lambda s: s["scenario"]):
         trace = traces.get(s["scenario"]) or {}
         ev_variants = {e.get("variant") for e in s.get("evidence", [])}
-        trials = [compact_trial(t, ev_variants)
-                  for t in trace.get("trials", [])]
-        scenarios.append({"name": s["scenario"], "trials": trials,
-                          "default": _default_trial(trials)})
+        refs, ev = [], []
+        for t in trace.get("trials", []):
+            c = compact_trial(t)
+            key = json.dumps(c, sort_keys=True, default=str)
+            if key not in index:
+                index[key] = len(pool)
+                pool.append(c)
+            refs.append(index[key])
+            ev.append(int(t.get("name") in ev_variants))
+        trials = [pool[i] for i in refs]
+        scenarios.append({"name": s["scenario"], "trials": refs, "ev": ev,
+                          "default": _default_trial(trials, ev)})
     return {"metrics": list(tracefmt.METRICS), "sources": list(SOURCES),
-            "scenarios": scenarios, "drift": sorted(drifted)}
+            "pool": pool, "scenarios": scenarios, "drift": sorted(drifted)}
 
 
-def _default_trial(trials: list[dict]) -> int:
+def _default_trial(trials: list[dict], ev: list[int]) -> int:
     """The trial to chart first: one that is evidence, else one that broke
     something, else the first variant."""
-    for pred in (lambda t: t["evidence"],
-                 lambda t: not t["control"] and any(t["violations"].values()),
-                 lambda t: t["error"],
-                 lambda t: not t["control"]):
+    for pred in (lambda i, t: ev[i],
+                 lambda i, t: not t["control"] and any(
+                     t["violations"].values()),
+                 lambda i, t: t["error"],
+                 lambda i, t: not t["control"]):
         for i, t in enumerate(trials):
-            if pred(t):
+            if pred(i, t):
                 return i
     return 0
 
@@ -263,7 +275,8 @@ def render(doc: dict, manifest: dict | None = None,
               int(is_drift), _e(text), _e(cid), _e(cid),
               _badge(c["verdict"]),
               (" <span class='dr'>was %s</span>" % _e(
-                  drifted_claims[cid]["old"])) if is_drift else "",
+                  drifted_claims[cid]["old"] or "(none recorded)"))
+              if is_drift else "",
               _e(c.get("title")),
               (" <small>(%s)</small>" % _e(c["cwe"])) if c.get("cwe")
               else "", scen_links, _e(c.get("summary"))))
@@ -406,7 +419,8 @@ table.ev th:nth-child(3){width:15%}table.ev th:nth-child(4){width:15%}
 table.ev th:nth-child(5){width:12%}table.ev th:nth-child(6){width:15%}
 table.ev th:nth-child(7){width:13%}
 article.scen{border:1px solid var(--line);border-radius:8px;
-padding:12px 16px;margin:14px 0}
+padding:12px 16px;margin:14px 0;overflow-wrap:anywhere}
+td{overflow-wrap:anywhere}
 article.scen.drifted{border-color:#ef9a9a;box-shadow:0 0 0 2px #ffcdd2}
 .meta{color:var(--mut);margin:2px 0 6px}.summary{margin:4px 0 8px}
 pre{background:var(--bg);padding:8px;overflow:auto;font-size:12px;
@@ -456,8 +470,12 @@ function sv(t,a,p){var e=document.createElementNS(NS,t);
  if(p)p.appendChild(e);return e;}
 function fmt(v){if(v===null||v===undefined)return '–';
  return (Math.round(v*100)/100).toString();}
+function nice(x){var e=Math.pow(10,Math.floor(Math.log10(x))),f=x/e;
+ return (f<=1?1:f<=2?2:f<=2.5?2.5:f<=5?5:10)*e;}
+function axis(v){var a=Math.abs(v);if(a>=1e6)return v.toExponential(1);
+ return (Math.round(v*1000)/1000).toString();}
 function diff(a,b){return a!==null&&b!==null&&a!==undefined&&b!==undefined&&Math.abs(a-b)>1e-9;}
-function tclass(t){if(t.error)return 't-err';if(t.evidence)return 't-ev';
+function tclass(t,e){if(t.error)return 't-err';if(e)return 't-ev';
  var n=0;for(var k in t.violations)n+=t.violations[k];
  if(t.control)return n?'t-bad':'t-ctl';return n?'t-bad':'t-ok';}
 function nviol(t){var n=0;for(var k in t.violations)n+=t.violations[k];return n;}
@@ -480,7 +498,8 @@ function chart(host,t,mi){
   var vals=[];t.points.forEach(function(p){SRC.forEach(function(s){
    var r=p.v[node]&&p.v[node][s];if(r&&r[mi]!==null&&r[mi]!==undefined)vals.push(r[mi]);});});
   var lo=Math.min.apply(null,vals.concat([0])),hi=Math.max.apply(null,vals.concat([1]));
-  if(hi===lo)hi=lo+1;var pad=(hi-lo)*0.12;hi+=pad;if(lo<0)lo-=pad;
+  if(hi===lo)hi=lo+1;var step=nice((hi-lo)/4);
+  lo=Math.floor(lo/step)*step;hi=Math.ceil(hi*1.0001/step)*step;if(hi<=lo)hi=lo+step;
   var W=420,H=230,L=52,R=12,T=26,B=44;
   var X=function(i){return L+(W-L-R)*i/n;},Y=function(v){return T+(H-T-B)*(1-(v-lo)/(hi-lo));};
   var panel=el('div',{'class':'panel'},grid);
@@ -494,9 +513,9 @@ function chart(host,t,mi){
     sv('text',{x:X(clr)+3,y:H-B-4,'font-size':9,fill:'#c62828',text:'cleared'},s);}}
   fired.forEach(function(e){var tri=sv('path',{d:'M'+(X(e.i)-4)+','+(T-2)+' l8,0 l-4,7 z',fill:'#c62828'},s);
    sv('title',{text:'step '+e.i+': fault fired: '+e.text},tri);});
-  for(var k=0;k<=4;k++){var v=lo+(hi-lo)*k/4;
+  for(var v=lo;v<=hi+step/2;v+=step){
    sv('line',{x1:L,x2:W-R,y1:Y(v),y2:Y(v),stroke:'#eceff1'},s);
-   sv('text',{x:L-5,y:Y(v)+3,'text-anchor':'end','font-size':10,fill:'#607d8b',text:fmt(v)},s);}
+   sv('text',{x:L-5,y:Y(v)+3,'text-anchor':'end','font-size':10,fill:'#607d8b',text:axis(v)},s);}
   sv('line',{x1:L,x2:W-R,y1:H-B,y2:H-B,stroke:'#90a4ae'},s);
   sv('line',{x1:L,x2:L,y1:T,y2:H-B,stroke:'#90a4ae'},s);
   t.points.forEach(function(p,pi){
@@ -535,7 +554,8 @@ function chart(host,t,mi){
    if(src!=='ledger'&&l&&r&&diff(v,l[mi])){td.className='bad';td.title='differs from the ledger ('+fmt(l[mi])+')';}});});});
 }
 
-function trialView(host,sc){
+function trialView(host,sc0){
+ var sc={name:sc0.name,default:sc0.default,ev:sc0.ev,trials:sc0.trials.map(function(i){return D.pool[i];})};
  host.innerHTML='';
  if(!sc.trials.length){el('p',{'class':'tinfo',text:'No trace was stored for this scenario.'},host);return;}
  el('h4',{text:'Trials ('+sc.trials.length+') and usage over steps'},host);
@@ -543,8 +563,8 @@ function trialView(host,sc){
  var ctrl=el('div',{'class':'ctrl'},host);
  var sel=el('select',{'aria-label':'trial'},ctrl),msel=el('select',{'aria-label':'metric'},ctrl);
  sc.trials.forEach(function(t,i){var nv=nviol(t);
-  el('option',{value:i,text:(t.control?'[control] ':'')+t.name+(t.error?'  — harness error':nv?'  — '+nv+' violation(s)':'  — clean')+(t.evidence?'  (evidence)':'')},sel);
-  var b=el('button',{'class':tclass(t),title:t.name+(nv?' — '+nv+' violation(s)':'')},strip);
+  el('option',{value:i,text:(t.control?'[control] ':'')+t.name+(t.error?'  — harness error':nv?'  — '+nv+' violation(s)':'  — clean')+(sc.ev[i]?'  (evidence)':'')},sel);
+  var b=el('button',{'class':tclass(t,sc.ev[i]),title:t.name+(nv?' — '+nv+' violation(s)':'')+(sc.ev[i]?' (evidence)':'')},strip);
   b.onclick=function(){sel.value=i;show(true);};});
  M.forEach(function(m,i){el('option',{value:i,text:m},msel);});
  var info=el('div',{'class':'tinfo'},host),ch=el('div',{},host),extra=el('div',{},host);

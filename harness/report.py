@@ -228,10 +228,10 @@ def markdown(doc: dict, manifest: dict | None = None,
     nova = doc.get("nova") or {}
     out = ["## Nova accounting harness: run %s" % (
         manifest.get("id") or doc.get("generated", "")), ""]
-    status = manifest.get("status") or ("complete" if doc.get(
-        "complete", True) else "incomplete")
-    if not doc.get("complete", True) or manifest.get("complete") is False:
-        status = "**INCOMPLETE** (%s)" % status
+    complete = doc.get("complete", True) and \
+        manifest.get("complete", True) is not False
+    status = "complete" if complete else "**INCOMPLETE** (%s)" % (
+        manifest.get("status") or "interrupted")
     bits = ["status: %s" % status]
     if manifest.get("exit_code") is not None:
         bits.append("exit code: %s (%s)" % (manifest["exit_code"],

@@ -125,6 +125,13 @@ def test_reproduce_claim_without_scenario(tmp_path):
     assert nothing_in(tmp_path / "r")
 
 
+def test_run_claim_without_scenario(tmp_path):
+    one_line_error(tiny("run", "--claims", "000-4", "--scenario-dir",
+                        SCENARIOS, "--runs-dir", str(tmp_path / "r")),
+                   "no scenario judges claim(s) 000-4 yet")
+    assert nothing_in(tmp_path / "r")
+
+
 def test_unknown_scenario_in_run(tmp_path):
     one_line_error(tiny("run", "--scenario-dir", SCENARIOS, "--scenarios",
                         "test_nope", "--runs-dir", str(tmp_path / "r")),
@@ -551,3 +558,37 @@ def test_trace_printer_shows_faults_usage_invariants_and_logs():
     assert "! usage_matches_ledger: tracker src vcpus_used" in text
     assert "WARNING nova.y: odd" in text
     assert [n.__name__ for n in inv.ACCOUNTING][0] in text
+
+
+def test_html_page_shares_trials_and_charts_the_evidence():
+    import importlib.util
+    from harness import html_report, runrecord
+    spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
+    synthetic = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synthetic)
+    trials = [runrecord.trial_record(synthetic._observation(n, f))
+              for n, f in (("c [control]", None), ("v / bogus", "bogus"))]
+    doc = _doc({"test_a": "CONFIRMED", "test_b": "CONFIRMED"})
+    for s in doc["scenarios"]:
+        s["evidence"] = [{"variant": "v / bogus", "stage": "under_fault",
+                          "invariant": "usage_matches_ledger",
+                          "subject": "tracker src vcpus_used",
+                          "expected": 1, "actual": 3, "detail": "",
+                          "logs": [], "faults": ["bogus"]}]
+    traces = {n: {"trials": trials} for n in ("test_a", "test_b")}
+    data = html_report.page_data(doc, {}, traces, {"scenarios": [],
+                                                   "claims": []})
+    assert len(data["pool"]) == 2                 # shared, not duplicated
+    a = data["scenarios"][0]
+    assert a["default"] == 1 and a["ev"] == [0, 1]
+    variant = data["pool"][a["trials"][1]]
+    assert [e["kind"] for e in variant["events"]] == ["inject", "clear"]
+    assert variant["vnodes"] == {"under_fault": {"src": 1}}
+    under = [p for p in variant["points"] if p["stage"] == "under_fault"][0]
+    # tracker, db, placement (+reserved), ledger: vcpus_used first
+    assert [under["v"]["src"][s][0] for s in html_report.SOURCES] == [
+        3, 3, 1, 1]
+    page = html_report.render(doc, {"id": "r1", "complete": True}, traces)
+    assert page.startswith("<!DOCTYPE html>") and "</html>" in page
+    assert "<script type='application/json' id='data'>" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
