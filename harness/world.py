@@ -112,9 +112,15 @@ class World(fixtures.Fixture):
                  reserved: Reserved = Reserved(),
                  allocation_ratios: dict | None = None,
                  config: dict | None = None,
-                 trace: Trace | None = None):
+                 trace: Trace | None = None,
+                 sqlite: str | None = None):
         super().__init__()
         self.host_names = list(hosts)
+        # "memory" (default): in-memory databases copied from a template,
+        # one thread at a time; "file": Nova's own WAL sqlite files, for
+        # scenarios that run Nova code in several threads at once.  See
+        # harness.novaenv; HARNESS_SQLITE sets the default.
+        self.sqlite = novaenv.sqlite_mode(sqlite)
         self.initial_inventory = inventory
         self.reserved = reserved
         self.allocation_ratios = dict(allocation_ratios or
@@ -164,16 +170,28 @@ class World(fixtures.Fixture):
             CONF.set_override(name, value, group=group or None)
 
         self.useFixture(nova_fixtures.RPCFixture("nova.test"))
-        self.useFixture(nova_fixtures.Database())
-        self.useFixture(nova_fixtures.Database(database="api"))
+        if self.sqlite == "memory":
+            novaenv.GUARD.reset()
+            self.addCleanup(self._check_thread_guard)
+            self.useFixture(novaenv.memory_database("main"))
+            self.useFixture(novaenv.memory_database("api"))
+        else:
+            self.useFixture(nova_fixtures.Database())
+            self.useFixture(nova_fixtures.Database(database="api"))
         self.useFixture(nova_fixtures.SingleCellSimple())
         self.useFixture(nova_fixtures.OpenStackSDKFixture())
         self.useFixture(nova_fixtures.KSAFixture())
         self.useFixture(nova_fixtures.ComputeNodeIdFixture())
-        self.useFixture(nova_fixtures.PolicyFixture())
+        # No PolicyFixture: nothing a world runs (tracker, compute manager,
+        # report client, placement's own policy) consults Nova's API policy,
+        # and loading it cost ~27 ms a world.  Reset it in case anything did.
+        from nova import policy as nova_policy
+        nova_policy.reset()
+        self.addCleanup(nova_policy.reset)
 
         from harness.placement import FaultablePlacement
-        self.placement = self.useFixture(FaultablePlacement(trace=self.trace))
+        self.placement = self.useFixture(FaultablePlacement(
+            trace=self.trace, sqlite=self.sqlite))
         self.ctx = nova_context.get_admin_context()
         self.ctx.project_id = "harness-project"
         self.ctx.user_id = "harness-user"
@@ -184,6 +202,11 @@ class World(fixtures.Fixture):
                         hosts=self.host_names,
                         inventory=dataclasses.asdict(self.initial_inventory),
                         reserved=dataclasses.asdict(self.reserved))
+
+    def _check_thread_guard(self):
+        if novaenv.GUARD.violations:
+            raise novaenv.ConcurrentDatabaseUse(
+                "; ".join(novaenv.GUARD.violations))
 
     def add_host(self, name: str, inventory: Inventory) -> Host:
         """Start a compute host: service record, driver, tracker, first audit."""
