@@ -156,7 +156,8 @@ def judge(request):
     yield j
     outcome = j.outcome
     if printer is not None and outcome is not None:
-        from harness.tracefmt import outcome_lines
+        from harness.tracefmt import outcome_lines, replay_unseen
+        replay_unseen(printer, j.observations)
         print("\n".join(outcome_lines(outcome)))
     run_dir = config.getoption("run_dir")
     if run_dir:

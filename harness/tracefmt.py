@@ -132,14 +132,18 @@ class StepPrinter:
         self.reserved: dict | None = None
         self.trial: str | None = None
         self.enabled = True
+        self.seen: set[str] = set()
 
     # -- trials -----------------------------------------------------------
-    def trial_started(self, trial) -> None:
+    def trial_started(self, trial, replayed: bool = False) -> None:
         self.trial = trial.name
+        self.seen.add(trial.name)
         self.reserved = None  # set by the world's "built" step
         self.enabled = self.only is None or bool(self.only.search(
             trial.name))
         kind = "control (no fault)" if trial.is_control else "variant"
+        if replayed:
+            kind += ", replayed from its recorded trace"
         if not self.enabled:
             return
         self.write("")
@@ -164,6 +168,7 @@ class StepPrinter:
             found = obs.violations.get(stage, [])
             checked = names + (["workload_completed"] if stage == "during"
                                else [])
+            checked += sorted({v.invariant for v in found} - set(checked))
             results = []
             for n in checked:
                 k = sum(1 for v in found if v.invariant == n)
@@ -225,6 +230,32 @@ class StepPrinter:
         else:
             self.write(head + "%-8s %s  %s" % (step.kind, step.what,
                                                _short(step.data)))
+
+
+class _Replayed:
+    """What trial_started/finished need, rebuilt from an observation."""
+
+    def __init__(self, obs):
+        self.name = obs.trial
+        self.is_control = obs.control
+        self.during = True if obs.violations.get("during") or any(
+            s.kind == "snapshot" and s.what == "during"
+            for s in (obs.trace.steps if obs.trace else [])) else None
+
+
+def replay_unseen(printer: StepPrinter, observations) -> None:
+    """Print the trials a scenario did not run through its own judge (a
+    scenario may share observations computed once for several hypotheses):
+    their recorded steps, then their invariants and logs."""
+    unseen = [o for o in observations if o.trial not in printer.seen]
+    if unseen:
+        printer.write("")
+    for obs in unseen:
+        trial = _Replayed(obs)
+        printer.trial_started(trial, replayed=True)
+        for step in (obs.trace.steps if obs.trace else []):
+            printer(step)
+        printer.trial_finished(trial, obs)
 
 
 def outcome_lines(outcome) -> list[str]:
