@@ -1,0 +1,1375 @@
+"""The conductor's cold-migration code, driven for real against a world.
+
+:class:`Conductor` is a fixture bound to a :class:`~harness.world.World`.  It
+runs Nova's own ``ComputeTaskManager._cold_migrate`` (which builds and
+executes a real :class:`nova.conductor.tasks.migrate.MigrationTask`, with its
+``rollback``), and the two allocation helpers
+``replace_allocation_with_migration`` and ``revert_allocation_for_migration``
+on their own, against the world's Placement and databases.  Only the
+boundaries are replaced:
+
+* the scheduler (:class:`FakeScheduler`): ``select_destinations`` returns
+  ``Selection`` lists for hosts the *scenario* orders, with allocation
+  requests taken from Placement's ``GET /allocation_candidates``, and claims
+  the selected host with the real ``scheduler_utils.claim_resources``, as
+  ``SchedulerManager._schedule`` does;
+* the compute RPC API (:class:`ComputeRPC`): ``prep_resize`` is recorded and
+  performed synchronously on the destination host's real ``ComputeManager``
+  (``_do_prep_resize``: the real tracker's ``resize_claim``, the real
+  ``_revert_allocation`` and ``_reschedule_resize_or_reraise`` on failure);
+  the objects cross it as copies, as they would over RPC; the casts the
+  destination then makes to the source are recorded, not delivered;
+* the compute-task RPC API the destination uses to reschedule, which calls
+  back into the same conductor (:class:`ConductorRPC`);
+* the network API (:class:`FakeNetworkAPI`): no ports with resource requests;
+* the report client's retry back-off: ``time.sleep`` in
+  ``nova.scheduler.client.report`` is recorded instead of slept
+  (:attr:`Conductor.backoff`), so a retried call costs no wall time.
+
+It also provides what the conductor scenarios need around that: sharing
+resource providers (:func:`add_sharing_provider`) and a ledger that knows an
+instance's disk comes from one (:class:`ShareAwareLedger`), faults behind the
+fault middleware (:class:`InnerFault`: a response lost after Placement
+committed, a client-side timeout, a racing writer), destination claims that
+are refused (:class:`ClaimRefused`), canary secrets planted in the
+configuration (:data:`CANARIES`), and a trial runner
+(:func:`run_conductor_trial`) that observes one operation under one fault.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+import logging
+import re
+import time
+import traceback
+import types
+from typing import Callable
+
+import fixtures
+
+from harness.faults.base import Fault
+from harness.placement import PlacementConnectionError, Schedule
+
+LOG = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------
+# canary secrets
+# ----------------------------------------------------------------------
+# Values that must never appear in any log record.  Options whose value the
+# world's own fixtures need (database connections, the RPC transport) are
+# planted after the world is built (``late``): nothing reads them again,
+# but every log record from then on is scanned for them.
+CANARIES = {
+    "placement.password": "cAnArY-placement-pw-7f3a",
+    "keystone_authtoken.password": "cAnArY-authtoken-pw-91c2",
+    "keystone_authtoken.memcache_secret_key": "cAnArY-memcache-key-5d0e",
+    "neutron.password": "cAnArY-neutron-pw-2b7c",
+    "service_user.password": "cAnArY-service-user-pw-c4e1",
+}
+LATE_CANARIES = {
+    "transport_url": "rabbit://nova:cAnArY-rabbit-pw-0a9d@rabbit.example:5672/",
+    "database.connection":
+        "mysql+pymysql://nova:cAnArY-db-pw-3e8f@db.example/nova",
+    "api_database.connection":
+        "mysql+pymysql://nova:cAnArY-apidb-pw-6b1d@db.example/nova_api",
+}
+CANARY_TOKEN = "gAAAAAcAnArY-auth-token-8c4fd21e"
+
+
+def canary_secrets() -> dict[str, str]:
+    """option (or 'context.auth_token') -> the secret planted in it."""
+    out = {}
+    for opt, value in list(CANARIES.items()) + list(LATE_CANARIES.items()):
+        m = re.search(r"cAnArY-[a-z0-9-]+", value)
+        out[opt] = m.group(0) if m else value
+    out["context.auth_token"] = CANARY_TOKEN
+    return out
+
+
+def register_canary_options():
+    """Register the options the canaries go in, as their owners would.
+
+    ``[placement]``, ``[neutron]``, ``[service_user]`` and
+    ``[keystone_authtoken]`` get keystoneauth's ``password`` plugin options
+    (what loading ``auth_type = password`` registers at run time);
+    keystonemiddleware registers its own ``[keystone_authtoken]`` options on
+    import; ``transport_url`` is oslo.messaging's.  Idempotent.
+    """
+    from harness import novaenv
+    novaenv.load()
+    from keystoneauth1 import loading as ks_loading
+    from nova import conf as nova_conf
+    from oslo_config import cfg
+    CONF = nova_conf.CONF
+    try:
+        import keystonemiddleware.auth_token  # noqa: F401  registers opts
+    except ImportError:  # pragma: no cover - not installed
+        CONF.register_opt(cfg.StrOpt("memcache_secret_key", secret=True),
+                          group="keystone_authtoken")
+    for group in ("placement", "keystone_authtoken", "neutron",
+                  "service_user"):
+        for opt in ks_loading.get_auth_plugin_conf_options("password"):
+            opt = copy.deepcopy(opt)
+            opt.required = False
+            try:
+                CONF.register_opt(opt, group=group)
+            except cfg.DuplicateOptError:
+                pass
+    import oslo_messaging.transport as om_transport
+    CONF.register_opts(om_transport._transport_opts)
+
+
+def _check_canaries(world):
+    """Every canary is in the configuration (else a clean scan would
+    prove nothing)."""
+    for key, value in list(CANARIES.items()) + list(LATE_CANARIES.items()):
+        group, _, name = key.rpartition(".")
+        got = getattr(world.CONF[group], name) if group else \
+            world.CONF[name]
+        if got != value:
+            raise RuntimeError("canary %s not planted: %r" % (key, got))
+
+
+def plant_late_canaries(world):
+    for key, value in LATE_CANARIES.items():
+        group, _, name = key.rpartition(".")
+        world.CONF.set_override(name, value, group=group or None)
+
+
+# ----------------------------------------------------------------------
+# sharing providers
+# ----------------------------------------------------------------------
+def add_sharing_provider(world, name: str, disk_gb: int,
+                         hosts=None) -> str:
+    """A sharing resource provider of DISK_GB in an aggregate with ``hosts``.
+
+    Built as an operator would with the placement CLI, through the observer
+    channel (never faulted, never counted): the provider, its DISK_GB
+    inventory, the ``MISC_SHARES_VIA_AGGREGATE`` trait, and one aggregate
+    holding it and every compute node provider of ``hosts`` (default: all).
+    Returns the provider's uuid.
+    """
+    from oslo_utils import uuidutils
+    p = world.placement
+    rp_uuid = uuidutils.generate_uuid()
+    agg = uuidutils.generate_uuid()
+
+    def ok(resp, what):
+        if resp.status_code >= 300:
+            raise RuntimeError("sharing provider: %s failed: %s %s"
+                               % (what, resp.status_code, resp.text))
+        return resp.json() if resp.text else {}
+
+    ok(p.write("POST", "/resource_providers",
+               {"name": name, "uuid": rp_uuid}), "create")
+    gen = p.read("/resource_providers/%s" % rp_uuid)["generation"]
+    body = ok(p.write("PUT", "/resource_providers/%s/inventories" % rp_uuid,
+                      {"resource_provider_generation": gen,
+                       "inventories": {"DISK_GB": {"total": disk_gb}}}),
+              "inventory")
+    gen = body["resource_provider_generation"]
+    body = ok(p.write("PUT", "/resource_providers/%s/traits" % rp_uuid,
+                      {"resource_provider_generation": gen,
+                       "traits": ["MISC_SHARES_VIA_AGGREGATE"]}), "traits")
+    for target in [rp_uuid] + [world.hosts[h].rp_uuid
+                               for h in (hosts or world.hosts)]:
+        cur = p.read("/resource_providers/%s/aggregates" % target)
+        aggs = sorted(set(cur["aggregates"]) | {agg})
+        ok(p.write("PUT", "/resource_providers/%s/aggregates" % target,
+                   {"resource_provider_generation":
+                    cur["resource_provider_generation"],
+                    "aggregates": aggs}), "aggregates")
+    world.sharing = getattr(world, "sharing", {})
+    world.sharing[name] = rp_uuid
+    world.trace.step("world", "sharing provider", name=name, uuid=rp_uuid,
+                     disk_gb=disk_gb, aggregate=agg,
+                     hosts=list(hosts or world.hosts))
+    return rp_uuid
+
+
+def _ledger_class():
+    from harness.ledger import Ledger
+
+    class ShareAwareLedger(Ledger):
+        """The ledger, for instances whose disk a sharing provider holds.
+
+        ``shared_disk`` maps instance name -> sharing provider name.  For
+        those instances every allocation the ledger expects (instance and
+        migration consumers alike) carries its DISK_GB on the sharing
+        provider instead of the compute node; the tracker's own usage is
+        unchanged (it counts the flavor's disk whatever backs it).
+        """
+
+        def __init__(self, reserved):
+            super().__init__(reserved)
+            self.shared_disk: dict[str, str] = {}
+
+        def expected_allocations(self):
+            allocs = super().expected_allocations()
+            by_uuid = {}
+            for rec in self.live_instances():
+                share = self.shared_disk.get(rec.name)
+                if not share:
+                    continue
+                by_uuid[rec.uuid] = share
+                move = self.moves.get(rec.name)
+                if move and move.migration_uuid:
+                    by_uuid[move.migration_uuid] = share
+            for consumer, share in by_uuid.items():
+                per_node = allocs.get(consumer)
+                if not per_node:
+                    continue
+                new = {}
+                for node, res in per_node.items():
+                    res = dict(res)
+                    disk = res.pop("DISK_GB", 0)
+                    if res:
+                        new[node] = res
+                    if disk:
+                        shared = new.setdefault(share, {})
+                        shared["DISK_GB"] = shared.get("DISK_GB", 0) + disk
+                allocs[consumer] = new
+            return allocs
+
+    return ShareAwareLedger
+
+
+def share_aware_ledger(reserved):
+    return _ledger_class()(reserved)
+
+
+# ----------------------------------------------------------------------
+# boundary fakes
+# ----------------------------------------------------------------------
+class FakeNetworkAPI:
+    """The network API as the migration task uses it: no port requests."""
+
+    def get_requested_resource_for_instance(self, context, instance_uuid):
+        from nova import objects
+        return [], objects.RequestLevelParams()
+
+
+@dataclasses.dataclass
+class SchedulerCall:
+    plan: list
+    candidates: dict          # host -> number of candidates placement gave
+    selected: str | None
+    alternates: list
+    claims: list              # (host, claimed?)
+    error: str | None = None
+
+
+class FakeScheduler:
+    """``SchedulerQueryClient`` with the scenario's host order.
+
+    ``plan`` lists host names in the order the filters and weighers would
+    have ranked them.  As ``SchedulerManager._schedule`` does, it asks
+    Placement for allocation candidates, claims the first host of the plan
+    that has one (``scheduler_utils.claim_resources``), and returns it with up
+    to ``CONF.scheduler.max_attempts - 1`` alternates from the rest of the
+    plan that had candidates, each with its allocation request.  With
+    ``prefer`` set to a provider name, a host's candidate putting
+    resources on that provider is taken first (placement's order is
+    unspecified).  ``after_select(world, selections)`` runs after the
+    selection is made (a scenario can consume an alternate's room there).
+    """
+
+    def __init__(self, world, plan=(), prefer: str | None = None,
+                 after_select: Callable | None = None):
+        self.world = world
+        self.plan = list(plan)
+        self.prefer = prefer
+        self.after_select = after_select
+        self.calls: list[SchedulerCall] = []
+
+    def _candidate_for(self, alloc_reqs, host):
+        rp = self.world.hosts[host].rp_uuid
+        mine = [a for a in alloc_reqs or [] if rp in a["allocations"]]
+        if self.prefer and mine:
+            share = self.world.sharing.get(self.prefer)
+            pref = [a for a in mine if share in a["allocations"]]
+            if pref:
+                return pref[0], len(mine)
+        return (mine[0] if mine else None), len(mine)
+
+    def select_destinations(self, context, spec_obj, instance_uuids,
+                            return_objects=False, return_alternates=False):
+        from nova import exception, objects
+        from nova.scheduler import utils as scheduler_utils
+        from oslo_serialization import jsonutils
+        world = self.world
+        rc = world.reportclient
+        res_req = scheduler_utils.ResourceRequest.from_request_spec(spec_obj)
+        res = rc.get_allocation_candidates(context, res_req)
+        if res is None:
+            # safe_connect returned None (placement unreachable): as
+            # SchedulerManager.select_destinations, no candidates.
+            res = None, None, None
+        alloc_reqs, _summaries, version = res
+        record = SchedulerCall(list(self.plan), {}, None, [], [])
+        self.calls.append(record)
+        cands = {}
+        for host in self.plan:
+            cand, n = self._candidate_for(alloc_reqs, host)
+            record.candidates[host] = n
+            if cand is not None:
+                cands[host] = cand
+        elevated = context.elevated()
+        selected = None
+        for host in self.plan:
+            if host not in cands:
+                continue
+            ok = scheduler_utils.claim_resources(
+                elevated, rc, spec_obj, instance_uuids[0], cands[host],
+                allocation_request_version=version)
+            record.claims.append((host, bool(ok)))
+            if ok:
+                selected = host
+                break
+        if selected is None:
+            record.error = "NoValidHost"
+            raise exception.NoValidHost(reason="")
+        num_alts = (world.CONF.scheduler.max_attempts - 1
+                    if return_alternates else 0)
+        alts = [h for h in self.plan if h in cands and h != selected]
+        alts = alts[:num_alts]
+        record.selected, record.alternates = selected, list(alts)
+        cell_uuid = context.cell_uuid
+
+        def selection(host, alloc_req):
+            h = world.hosts[host]
+            return objects.Selection(
+                service_host=host, nodename=h.nodename,
+                compute_node_uuid=h.rp_uuid, cell_uuid=cell_uuid,
+                limits=None, availability_zone=None,
+                allocation_request=jsonutils.dumps(alloc_req),
+                allocation_request_version=version)
+        selections = [selection(selected, cands[selected])]
+        selections += [selection(h, cands[h]) for h in alts]
+        world.trace.step("scheduler", "select_destinations",
+                         selected=selected, alternates=alts,
+                         candidates=record.candidates)
+        if self.after_select is not None:
+            self.after_select(world, selections)
+        return [selections]
+
+
+@dataclasses.dataclass
+class PrepResize:
+    """One prep_resize the conductor cast, and what the destination did."""
+    host: str
+    node: str
+    attempt: int
+    alternates: list
+    retry: dict | None
+    outcome: str = ""          # claimed | failed | rescheduled
+    error: str | None = None
+    held: dict = dataclasses.field(default_factory=dict)
+    traceback: str | None = None
+
+
+class ComputeRPC:
+    """The conductor's ``compute_rpcapi``: prep_resize performed in line.
+
+    The destination host's real ``ComputeManager._do_prep_resize`` runs with
+    copies of the objects (as RPC would deliver them).  Anything the
+    destination raises stays there, as with a cast; it is recorded.
+    """
+
+    def __init__(self, conductor):
+        self.conductor = conductor
+        self.prep_resizes: list[PrepResize] = []
+        self.casts: list[tuple] = []
+
+    def prep_resize(self, ctxt, instance, image, flavor, host, migration,
+                    request_spec, filter_properties, node, clean_shutdown,
+                    host_list):
+        world = self.conductor.world
+        if self.conductor.fail_cast is not None:
+            # the cast itself fails (e.g. the message bus refuses it): the
+            # conductor's task sees the exception
+            world.trace.step("compute", "prep_resize cast failed",
+                             host=host)
+            raise self.conductor.fail_cast
+        mgr = self.conductor.compute_manager(host)
+        rec = PrepResize(host=host, node=node,
+                         attempt=len(self.prep_resizes) + 1,
+                         alternates=[s.service_host for s in host_list or []],
+                         retry=copy.deepcopy(
+                             (filter_properties or {}).get("retry")))
+        rec.held = _consumer_allocations(world, instance.uuid)
+        self.prep_resizes.append(rec)
+        world.trace.step("compute", "prep_resize", host=host,
+                         attempt=rec.attempt, alternates=rec.alternates)
+        before = len(self.conductor.reschedules)
+        try:
+            mgr._do_prep_resize(
+                ctxt, image, instance.obj_clone(), flavor.obj_clone(),
+                request_spec.obj_clone(),
+                copy.deepcopy(filter_properties), node, clean_shutdown,
+                migration.obj_clone(), list(host_list or []))
+        except Exception as exc:  # noqa: BLE001 - a cast: stays on dest
+            rec.outcome = "failed"
+            rec.error = "%s: %s" % (type(exc).__name__, exc)
+            rec.traceback = traceback.format_exc()
+            world.trace.step("compute", "prep_resize failed", host=host,
+                             error=rec.error)
+        else:
+            rec.outcome = ("rescheduled"
+                           if len(self.conductor.reschedules) > before
+                           else "claimed")
+
+    # casts the destination makes to the source: recorded, not delivered
+    def resize_instance(self, *args, **kwargs):
+        self.casts.append(("resize_instance", args, kwargs))
+
+    def __getattr__(self, name):
+        def record(*args, **kwargs):
+            self.casts.append((name, args, kwargs))
+        return record
+
+
+class ConductorRPC:
+    """The compute-task API a destination uses to reschedule a resize."""
+
+    def __init__(self, conductor):
+        self.conductor = conductor
+
+    def resize_instance(self, context, instance, scheduler_hint, flavor,
+                        request_spec=None, host_list=None, **kwargs):
+        self.conductor.reschedules.append(
+            [s.service_host for s in host_list or []])
+        return self.conductor._cold_migrate(
+            context, instance.obj_clone(), flavor.obj_clone(),
+            copy.deepcopy(scheduler_hint.get("filter_properties") or {}),
+            request_spec.obj_clone() if request_spec else None,
+            list(host_list or []))
+
+
+class _Clock(types.SimpleNamespace):
+    pass
+
+
+# ----------------------------------------------------------------------
+# the conductor
+# ----------------------------------------------------------------------
+@dataclasses.dataclass
+class MoveResult:
+    """What the caller of a conductor operation saw."""
+    operation: str
+    error: BaseException | None = None
+    error_type: str | None = None
+    migration_uuid: str | None = None
+    migration_status: str | None = None
+    returned: object = None
+
+    @property
+    def raised(self) -> bool:
+        return self.error is not None
+
+
+class Conductor(fixtures.Fixture):
+    """Nova's conductor cold-migration path, on a world, boundaries faked."""
+
+    def __init__(self, world, plan=(), prefer: str | None = None,
+                 after_select: Callable | None = None,
+                 auth_token: str | None = None):
+        super().__init__()
+        self.world = world
+        self.scheduler = FakeScheduler(world, plan, prefer, after_select)
+        self.compute = ComputeRPC(self)
+        self.network = FakeNetworkAPI()
+        self.reschedules: list[list[str]] = []
+        self.backoff: list[float] = []
+        self.auth_token = auth_token
+        self.results: list[MoveResult] = []
+        self.counts: dict = {}       # anything a scenario counts
+        self.fail_cast: BaseException | None = None
+        self._managers: dict = {}
+        self._specs: dict = {}
+
+    def _setUp(self):
+        from nova import objects
+        from nova.conductor import manager as conductor_manager
+        real_time = time
+
+        def sleep(seconds):
+            self.backoff.append(seconds)
+        clock = _Clock(**{k: getattr(real_time, k) for k in dir(real_time)
+                          if not k.startswith("__")})
+        clock.sleep = sleep
+        self.useFixture(fixtures.MonkeyPatch(
+            "nova.scheduler.client.report.time", clock))
+        # The destination's notifications name the image by its glance URL;
+        # the world has no keystone catalogue to find glance in.
+        self.world.CONF.set_override(
+            "api_servers", ["http://glance.harness.invalid:9292"],
+            group="glance")
+        self.manager = conductor_manager.ComputeTaskManager()
+        self.manager.compute_rpcapi = self.compute
+        self.manager.query_client = self.scheduler
+        # report_client is the process-wide singleton: world.reportclient
+        self.manager.network_api = self.network
+        # The conductor's context: targeted at the instance's cell, as
+        # @targets_cell does, carrying the caller's token.
+        cell = objects.CellMappingList.get_all(self.world.ctx)
+        cell = [c for c in cell if c.uuid != objects.CellMapping.CELL0_UUID]
+        ctx = copy.copy(self.world.ctx)
+        ctx.cell_uuid = cell[0].uuid if cell else None
+        if self.auth_token:
+            ctx.auth_token = self.auth_token
+        self.ctx = ctx
+        self.world.conductor = self
+        self.addCleanup(setattr, self.world, "conductor", None)
+
+    # -- pieces ------------------------------------------------------------
+    def compute_manager(self, host):
+        """The destination's real ComputeManager, its RPC clients recorded."""
+        mgr = self._managers.get(host)
+        if mgr is None:
+            mgr = self.world.hosts[host].manager
+            mgr.compute_rpcapi = self.compute
+            mgr.compute_task_api = ConductorRPC(self)
+            self._managers[host] = mgr
+        return mgr
+
+    def request_spec(self, name):
+        """The instance's RequestSpec, in the API DB as the API keeps it."""
+        from nova import objects
+        spec = self._specs.get(name)
+        if spec is None:
+            inst = self.world.instance(name)
+            spec = objects.RequestSpec.from_components(
+                self.world.ctx, inst.uuid, objects.ImageMeta.from_dict({}),
+                inst.flavor, inst.numa_topology, inst.pci_requests, {}, None,
+                inst.availability_zone, project_id=inst.project_id,
+                user_id=inst.user_id)
+            spec.is_bfv = False
+            spec.create()
+            self._specs[name] = spec
+        return objects.RequestSpec.get_by_instance_uuid(
+            self.world.ctx, self.world.instances[name].uuid)
+
+    def _cold_migrate(self, context, instance, flavor, filter_properties,
+                      request_spec, host_list):
+        return self.manager._cold_migrate(
+            context, instance, flavor, filter_properties, True,
+            request_spec, host_list)
+
+    # -- operations --------------------------------------------------------
+    def migrate(self, name, flavor: str | None = None,
+                plan=None) -> MoveResult:
+        """Cold-migrate (or resize to ``flavor``) ``name`` through the real
+        ``ComputeTaskManager._cold_migrate``: a MigrationTask, executed and,
+        on failure, rolled back.  The API's part is done first (task_state
+        ``resize_prep``, the RequestSpec)."""
+        from nova import objects
+        from nova.compute import task_states
+        world = self.world
+        if plan is not None:
+            self.scheduler.plan = list(plan)
+        spec = self.request_spec(name)
+        inst = world.instance(name)
+        new_flavor = world.flavors[flavor] if flavor else inst.flavor
+        inst.task_state = task_states.RESIZE_PREP
+        inst.save()
+        result = MoveResult("cold_migrate")
+        world.trace.step("conductor", "cold_migrate", instance=name,
+                         flavor=new_flavor.name, plan=self.scheduler.plan)
+        try:
+            self._cold_migrate(self.ctx, inst, new_flavor, {}, spec, None)
+        except Exception as exc:  # noqa: BLE001 - what the caller sees
+            result.error = exc
+            result.error_type = type(exc).__name__
+        migs = objects.MigrationList.get_by_filters(
+            world.ctx, {"instance_uuid": inst.uuid}).objects
+        if migs:
+            mig = sorted(migs, key=lambda m: m.id)[-1]
+            result.migration_uuid = mig.uuid
+            result.migration_status = mig.status
+            world.migrations[name] = mig
+        self.results.append(result)
+        world.trace.step("conductor", "cold_migrate returned",
+                         error=result.error_type,
+                         migration_status=result.migration_status)
+        return result
+
+    def new_migration(self, name, status="pre-migrating"):
+        """A migration record as ``MigrationTask._preallocate_migration``
+        creates it."""
+        from nova import objects
+        inst = self.world.instance(name)
+        mig = objects.Migration(context=self.world.ctx.elevated())
+        mig.old_instance_type_id = inst.flavor.id
+        mig.new_instance_type_id = inst.flavor.id
+        mig.status = status
+        mig.instance_uuid = inst.uuid
+        mig.source_compute = inst.host
+        mig.source_node = inst.node
+        mig.migration_type = "migration"
+        mig.create()
+        self.world.migrations[name] = mig
+        return mig
+
+    def replace(self, name, migration=None) -> MoveResult:
+        """``replace_allocation_with_migration`` on its own."""
+        from nova.conductor.tasks import migrate as conductor_migrate
+        mig = migration or self.new_migration(name)
+        inst = self.world.instance(name)
+        result = MoveResult("replace_allocation_with_migration",
+                            migration_uuid=mig.uuid,
+                            migration_status=mig.status)
+        try:
+            result.returned = conductor_migrate.\
+                replace_allocation_with_migration(self.ctx, inst, mig)
+        except Exception as exc:  # noqa: BLE001 - what the caller sees
+            result.error, result.error_type = exc, type(exc).__name__
+        self.results.append(result)
+        return result
+
+    def revert(self, name, migration=None, source_cn=None) -> MoveResult:
+        """``revert_allocation_for_migration`` on its own."""
+        from nova import objects
+        from nova.conductor.tasks import migrate as conductor_migrate
+        mig = migration or self.world.migration(name)
+        inst = self.world.instance(name)
+        cn = source_cn or objects.ComputeNode.get_by_host_and_nodename(
+            self.world.ctx, mig.source_compute, mig.source_node)
+        result = MoveResult("revert_allocation_for_migration",
+                            migration_uuid=mig.uuid,
+                            migration_status=mig.status)
+        try:
+            result.returned = conductor_migrate.\
+                revert_allocation_for_migration(self.ctx, cn, inst, mig)
+        except Exception as exc:  # noqa: BLE001 - what the caller sees
+            result.error, result.error_type = exc, type(exc).__name__
+        self.results.append(result)
+        return result
+
+
+def _consumer_allocations(world, consumer) -> dict:
+    """consumer's allocations as {provider name: resources} (observer)."""
+    names = _provider_names(world)
+    body = world.placement.read("/allocations/%s" % consumer)
+    return {names.get(rp, rp): dict(a["resources"])
+            for rp, a in body["allocations"].items()}
+
+
+def _provider_names(world) -> dict:
+    rps = world.placement.read("/resource_providers")["resource_providers"]
+    return {rp["uuid"]: rp["name"] for rp in rps}
+
+
+def consumer_allocations(world, consumers) -> dict:
+    """{consumer: {provider name: resources}} for each consumer (observer);
+    a consumer with nothing allocated maps to {}."""
+    names = _provider_names(world)
+    out = {}
+    for c in consumers:
+        body = world.placement.read("/allocations/%s" % c)
+        out[c] = {names.get(rp, rp): dict(a["resources"])
+                  for rp, a in body["allocations"].items()}
+    return out
+
+
+# ----------------------------------------------------------------------
+# faults at the destination and behind the middleware
+# ----------------------------------------------------------------------
+class Condition(Fault):
+    """A condition of the world the trial was built with (so set up before
+    the workload, not injected): it only states it, for the evidence."""
+
+    def __init__(self, world, text):
+        super().__init__(world)
+        self.text = text
+
+    def describe(self):
+        return self.text
+
+    def inject(self):
+        pass
+
+
+class ClaimRefused(Fault):
+    """The destination's claim test refuses on ``hosts``.
+
+    ``MoveClaim._claim_test`` (the NUMA/PCI fit test inside the real
+    ``resize_claim``) raises ``ComputeResourcesUnavailable`` on those hosts,
+    as it does when the host cannot fit the instance; everything around it
+    (the claim, its abort, the manager's clean-up and reschedule) is real.
+    """
+
+    def __init__(self, world, hosts):
+        super().__init__(world)
+        self.hosts = tuple(hosts)
+        self.refused: list[str] = []
+
+    def describe(self):
+        return "destination claim refused on %s" % ", ".join(self.hosts)
+
+    def inject(self):
+        from nova.compute import claims
+        from nova import exception
+        real = claims.MoveClaim._claim_test
+        fault = self
+
+        def _claim_test(claim, compute_node, limits=None):
+            if claim.tracker.host in fault.hosts:
+                fault.refused.append(claim.tracker.host)
+                raise exception.ComputeResourcesUnavailable(
+                    reason="harness: claim refused on %s"
+                    % claim.tracker.host)
+            return real(claim, compute_node, limits)
+        self.useFixture(fixtures.MonkeyPatch(
+            "nova.compute.claims.MoveClaim._claim_test", _claim_test))
+
+
+class ConsumedAfterSelection(Fault):
+    """Once the scheduler has chosen, something else takes the room of
+    ``hosts`` (the alternates it handed out): an allocation outside Nova
+    for all the free ``resource`` of each, written through the observer
+    channel and recorded in the ledger as a stated external consumer.  The
+    alternates' allocation requests are then stale and can never fit."""
+
+    def __init__(self, world, hosts, resource="MEMORY_MB"):
+        super().__init__(world)
+        self.hosts, self.resource = tuple(hosts), resource
+        self.consumers: dict = {}
+
+    def describe(self):
+        return ("after selection, all free %s of %s taken by another "
+                "consumer" % (self.resource, ", ".join(self.hosts)))
+
+    def inject(self):
+        sched = self.world.conductor.scheduler
+        previous = sched.after_select
+        sched.after_select = self._fill
+        self.addCleanup(setattr, sched, "after_select", previous)
+
+    def _fill(self, world, selections):
+        from oslo_utils import uuidutils
+        p = world.placement
+        for host in self.hosts:
+            if host in self.consumers.values():
+                continue
+            rp = world.hosts[host].rp_uuid
+            inv = p.read("/resource_providers/%s/inventories"
+                         % rp)["inventories"][self.resource]
+            used = p.read("/resource_providers/%s/usages"
+                          % rp)["usages"].get(self.resource, 0)
+            free = int((inv["total"] - inv["reserved"])
+                       * inv["allocation_ratio"]) - used
+            if free <= 0:
+                continue
+            consumer = uuidutils.generate_uuid()
+            resp = p.write("PUT", "/allocations/%s" % consumer, {
+                "allocations": {rp: {"resources": {self.resource: free}}},
+                "project_id": "someone-else", "user_id": "someone-else",
+                "consumer_type": "INSTANCE", "consumer_generation": None})
+            if resp.status_code >= 300:
+                raise RuntimeError("filling %s failed: %s %s"
+                                   % (host, resp.status_code, resp.text))
+            self.consumers[consumer] = host
+            world.ledger.extra_consumers[consumer] = {
+                host: {self.resource: free}}
+            world.trace.step("fault", "room taken", host=host,
+                             resource=self.resource, amount=free,
+                             consumer=consumer)
+
+
+class InnerFault(Fault):
+    """A fault *behind* the fault middleware, at the Placement app.
+
+    The middleware logs the call (and its own rules apply first); then:
+
+    * ``lost_response``: Placement serves the request (and commits it), and
+      the connection breaks before the client reads the answer;
+    * ``timeout``: the client's read times out, Placement never sees it;
+    * ``racing_write``: just before Placement serves a ``POST
+      /allocations``, another writer re-writes the first consumer in the
+      body that holds allocations (same amounts), so its consumer
+      generation moves on, as a concurrent operation would do.
+
+    ``schedule`` counts the calls matching ``method``/``path``.  The
+    middleware's log line of every call this fires on gets its
+    ``fault`` set to :meth:`describe`.
+    """
+
+    ACTIONS = ("lost_response", "timeout", "racing_write")
+
+    def __init__(self, world, method, path, action,
+                 schedule: Schedule | None = None):
+        super().__init__(world)
+        if action not in self.ACTIONS:
+            raise ValueError("action %r: expected one of %s"
+                             % (action, self.ACTIONS))
+        self.method, self.path, self.action = method.upper(), path, action
+        self.schedule = schedule or Schedule()
+        self.matched = 0
+        self.fired_calls: list[int] = []
+        self.raced: list[str] = []
+        self.harness_error: str | None = None
+
+    def describe(self):
+        what = {"lost_response": "serve, then break the connection before "
+                                 "the answer",
+                "timeout": "time the client out (never served)",
+                "racing_write": "a racing writer bumps the consumer "
+                                "generation, then serve"}[self.action]
+        return "placement %s %s: %s, %s (behind the middleware)" % (
+            self.method, self.path, what, self.schedule.describe())
+
+    def inject(self):
+        mw = self.world.placement.middleware
+        inner = mw.app
+        fault = self
+
+        def app(environ, start_response):
+            if environ.get("HTTP_X_HARNESS_OBSERVER"):
+                return inner(environ, start_response)
+            method = environ["REQUEST_METHOD"]
+            path = environ.get("PATH_INFO", "")
+            if environ.get("QUERY_STRING"):
+                path += "?" + environ["QUERY_STRING"]
+            if not ((fault.method in ("*", method))
+                    and re.search(fault.path, path)):
+                return inner(environ, start_response)
+            fault.matched += 1
+            if not fault.schedule.fires(fault.matched):
+                return inner(environ, start_response)
+            call = mw.calls[-1] if mw.calls else None
+            if call is not None:
+                call.fault = fault.describe()
+                fault.fired_calls.append(call.n)
+            fault.world.trace.step("fault", "placement (inner)",
+                                   call=call.n if call else None,
+                                   method=method, path=path,
+                                   action=fault.action)
+            if fault.action == "timeout":
+                if call is not None:
+                    call.status = None
+                return _raise_in_body(TimeoutError(
+                    "harness: placement read timed out"))
+            if fault.action == "racing_write":
+                fault._race(environ)
+                return inner(environ, start_response)
+            # lost_response: serve fully, then break the connection
+            served = []
+            chunks = list(inner(environ, lambda status, headers, exc=None:
+                                served.append(status)))
+            del chunks
+            if call is not None and served:
+                call.status = int(served[0].split()[0])
+            return _raise_in_body(PlacementConnectionError(
+                "harness: connection broken after placement served"))
+
+        mw.app = app
+        self.addCleanup(setattr, mw, "app", inner)
+
+    def _race(self, environ):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return
+        p = self.world.placement
+        consumers = list(body) if isinstance(body, dict) else []
+        for consumer in consumers:
+            if not re.match(r"^[0-9a-f-]{36}$", consumer):
+                continue
+            cur = p.read("/allocations/%s" % consumer)
+            if not cur.get("allocations"):
+                continue
+            resp = p.write("PUT", "/allocations/%s" % consumer, {
+                "allocations": {rp: {"resources": a["resources"]}
+                                for rp, a in cur["allocations"].items()},
+                "project_id": cur["project_id"],
+                "user_id": cur["user_id"],
+                "consumer_type": (cur.get("consumer_type")
+                                  if re.match(r"^[A-Z0-9_]+$",
+                                              cur.get("consumer_type") or "")
+                                  else "INSTANCE"),
+                "consumer_generation": cur["consumer_generation"]})
+            if resp.status_code >= 300:
+                self.harness_error = ("racing writer: PUT /allocations/%s "
+                                      "failed: %s %s" % (
+                                          consumer, resp.status_code,
+                                          resp.text))
+                raise RuntimeError("racing writer: PUT /allocations/%s "
+                                   "failed: %s %s" % (consumer,
+                                                      resp.status_code,
+                                                      resp.text))
+            self.raced.append(consumer)
+            return
+
+
+def _raise_in_body(exc):
+    raise exc
+    yield b""  # pragma: no cover - makes this a generator
+
+
+# ----------------------------------------------------------------------
+# log capture for the secret scan
+# ----------------------------------------------------------------------
+class _ScanHandler(logging.Handler):
+    """Keeps every record, and the text it would put in a log file."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.lines: list[tuple] = []    # (levelno, levelname, logger, text)
+        self._formatter = None
+
+    def _oslo_text(self, record):
+        try:
+            if self._formatter is None:
+                from nova import conf as nova_conf
+                from oslo_log import formatters
+                self._formatter = formatters.ContextFormatter(
+                    config=nova_conf.CONF)
+            return self._formatter.format(record)
+        except Exception:  # noqa: BLE001 - options not registered yet
+            return ""
+
+    def emit(self, record):
+        from harness.logs import render
+        self.records.append(record)
+        text = render(record)
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(
+                *record.exc_info))
+        oslo = self._oslo_text(record)
+        if oslo:
+            text += "\n" + oslo
+        self.lines.append((record.levelno, record.levelname, record.name,
+                           text))
+
+
+def scan_capture():
+    """A :class:`harness.logs.LogCapture` whose handler also keeps each
+    record's text as oslo.log's ContextFormatter would write it (with the
+    exception, if any)."""
+    from harness.logs import LogCapture
+    cap = LogCapture(level=logging.DEBUG)
+    cap.handler = _ScanHandler()
+    return cap
+
+
+# ----------------------------------------------------------------------
+# operations and the trial runner
+# ----------------------------------------------------------------------
+@dataclasses.dataclass
+class Op:
+    """One conductor operation, as the trial runner judges it.
+
+    ``states``: label -> {consumer: allocations} the operation may leave
+    (the state before it and the state(s) it intends); ``success``: the
+    labels meaning it did what was asked; ``reported``: whether the caller
+    learnt of a failure; ``migrations``: uuid -> (label, status) of the
+    migrations involved, read after the operation.
+    """
+    result: MoveResult
+    names: dict
+    states: dict
+    success: tuple
+    instances: dict
+    covering: dict = dataclasses.field(default_factory=dict)
+    migrations: dict = dataclasses.field(default_factory=dict)
+    ledger_checks: bool = False
+    # an operation whose work is cast (the migration task): setting the
+    # migration to error is how a failure is reported
+    status_reports: bool = False
+
+    @property
+    def reported(self) -> bool:
+        return self.result.raised or (self.status_reports and any(
+            st in ("error", "failed") for _l, st in self.migrations.values()))
+
+    @property
+    def caller_saw(self) -> str:
+        bits = []
+        if self.result.raised:
+            bits.append("raised %s" % self.result.error_type)
+        else:
+            bits.append("returned")
+        for uuid, (label, status) in self.migrations.items():
+            bits.append("%s status %s" % (label, status))
+        return ", ".join(bits)
+
+
+def _resources(world, flavor_name) -> dict:
+    return world.ledger.flavors[flavor_name].placement_resources()
+
+
+def _migration_status(world, uuid):
+    from nova import objects
+    if uuid is None:
+        return None
+    return objects.Migration.get_by_uuid(world.ctx, uuid).status
+
+
+def op_replace(world, conductor, name) -> Op:
+    """``replace_allocation_with_migration`` for ``name`` (a new migration
+    record first, as ``_preallocate_migration`` makes it)."""
+    inst = world.instances[name]
+    mig = conductor.new_migration(name)
+    before = consumer_allocations(world, [inst.uuid, mig.uuid])
+    result = conductor.replace(name, mig)
+    after = {inst.uuid: {}, mig.uuid: before[inst.uuid]}
+    names = {inst.uuid: "instance %s" % name,
+             mig.uuid: "migration of %s" % name}
+    return Op(result, names, {"before": before, "after": after}, ("after",),
+              instances={inst.uuid: name}, covering={inst.uuid: mig.uuid},
+              migrations={mig.uuid: (names[mig.uuid],
+                                     _migration_status(world, mig.uuid))})
+
+
+def op_revert(world, conductor, name) -> Op:
+    """``revert_allocation_for_migration`` for ``name``'s migration (its
+    allocation moved to the migration consumer by the set-up), then the
+    migration set to error, as ``MigrationTask.rollback`` does."""
+    inst = world.instances[name]
+    mig = world.migration(name)
+    before = consumer_allocations(world, [inst.uuid, mig.uuid])
+    mig.status = "error"
+    mig.save()
+    result = conductor.revert(name, mig)
+    after = {inst.uuid: before[mig.uuid], mig.uuid: {}}
+    names = {inst.uuid: "instance %s" % name,
+             mig.uuid: "migration of %s" % name}
+    status = _migration_status(world, mig.uuid)
+    return Op(result, names, {"before": before, "after": after}, ("after",),
+              instances={inst.uuid: name},
+              migrations={mig.uuid: (names[mig.uuid], status)})
+
+
+def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
+    """A cold migration (or resize to ``flavor``) through the real
+    conductor.  The ledger is told what the participants reported: a move
+    to the host whose prep_resize claimed, or nothing."""
+    inst = world.instances[name]
+    rec = world.ledger.instances[name]
+    source = rec.host
+    new_flavor = flavor or rec.flavor
+    plan = list(plan if plan is not None else conductor.scheduler.plan)
+    before_inst = consumer_allocations(world, [inst.uuid])[inst.uuid]
+    result = conductor.migrate(name, flavor, plan)
+    mig_uuid = result.migration_uuid
+    names = {inst.uuid: "instance %s" % name}
+    consumers = [inst.uuid]
+    if mig_uuid:
+        names[mig_uuid] = "migration of %s" % name
+        consumers.append(mig_uuid)
+    before = {inst.uuid: before_inst}
+    states = {"before": dict(before, **({mig_uuid: {}} if mig_uuid else {}))}
+    new_res = _resources(world, new_flavor)
+    shared = getattr(world.ledger, "shared_disk", {}).get(name)
+    for host in plan:
+        dest = {host: dict(new_res)}
+        if shared and "DISK_GB" in new_res:
+            dest[host].pop("DISK_GB")
+            dest[shared] = {"DISK_GB": new_res["DISK_GB"]}
+        if mig_uuid:
+            states["after on %s" % host] = {inst.uuid: dest,
+                                            mig_uuid: before_inst}
+    status = _migration_status(world, mig_uuid)
+    claimed = [p for p in conductor.compute.prep_resizes
+               if p.outcome == "claimed"]
+    if claimed and status == "pre-migrating" and not result.raised:
+        host = claimed[-1].host
+        kind = "resize" if new_flavor != rec.flavor else "migration"
+        world.ledger.start_move(name, kind, source, host, new_flavor,
+                                mig_uuid, "pre-migrating")
+    migrations = ({mig_uuid: (names[mig_uuid], status)} if mig_uuid
+                  else {})
+    covering = {inst.uuid: mig_uuid} if mig_uuid and \
+        status not in ("error", "failed") else {}
+    return Op(result, names, states,
+              tuple(k for k in states if k.startswith("after")),
+              instances={inst.uuid: name}, covering=covering,
+              migrations=migrations, ledger_checks=True,
+              status_reports=True)
+
+
+@dataclasses.dataclass
+class ConductorTrial:
+    """One world, one conductor operation, at most one fault.
+
+    ``setup(world, conductor)`` builds the population; ``operation(world,
+    conductor)`` runs the operation under the fault and returns an
+    :class:`Op`; ``then(world, conductor, op)`` (optional) continues the
+    workload once the fault is cleared and returns the violations of the
+    ``during`` stage; ``extra(world, conductor, op, stage)``
+    (optional) returns more violations at a stage.  ``world_kwargs`` go to
+    the :class:`~harness.world.World` (the canary secrets are added to its
+    ``config``); ``ledger`` builds the world's ledger.
+    """
+    name: str
+    setup: Callable
+    operation: Callable
+    fault: Callable | None = None
+    plan: tuple = ()
+    prefer: str | None = None
+    after_select: Callable | None = None
+    then: Callable | None = None
+    extra: Callable | None = None
+    world_kwargs: dict = dataclasses.field(default_factory=dict)
+    ledger: Callable | None = None
+    audit_via: tuple = ("tracker",)
+    ledger_before: bool = True
+
+    @property
+    def is_control(self) -> bool:
+        return self.fault is None
+
+
+def _observation_class():
+    from harness.judge import Observation
+
+    @dataclasses.dataclass
+    class ConductorObservation(Observation):
+        """An :class:`~harness.judge.Observation` with what the conductor
+        trial saw: the operation's placement calls (the middleware's log),
+        the caller's result, prep_resize attempts, reschedules, retry
+        back-off, and every log line (for the secret scan)."""
+        calls: list = dataclasses.field(default_factory=list)
+        fired: list = dataclasses.field(default_factory=list)
+        result: dict = dataclasses.field(default_factory=dict)
+        achieved: str = ""
+        attempts: list = dataclasses.field(default_factory=list)
+        reschedules: list = dataclasses.field(default_factory=list)
+        scheduler: list = dataclasses.field(default_factory=list)
+        backoff: float = 0.0
+        lines: list = dataclasses.field(default_factory=list)
+        identifiers: dict = dataclasses.field(default_factory=dict)
+        counts: dict = dataclasses.field(default_factory=dict)
+        max_attempts: int = 0
+
+    return ConductorObservation
+
+
+def conductor_checks(world, op: Op, stage: str, states: bool = True
+                     ) -> list:
+    """The conductor invariants over the operation's consumers, now.
+
+    ``states=False`` leaves out the before/after comparison (once the
+    workload has carried on past the operation, e.g. confirmed the move,
+    the accounting invariants against the ledger judge the state)."""
+    from harness import conductor_invariants as ci
+    actual = consumer_allocations(world, list(op.names))
+    # re-read migration statuses (an audit or the workload may move them)
+    migrations = {u: (label, _migration_status(world, u))
+                  for u, (label, _st) in op.migrations.items()}
+    covering = {i: m for i, m in op.covering.items()
+                if migrations.get(m, ("", None))[1] not in ci.ENDED}
+    out = []
+    if states:
+        out += ci.allocations_before_or_after(actual, op.states, op.names)
+    out += ci.instances_hold_allocations(actual, op.instances, covering)
+    out += ci.errored_migrations_hold_nothing(actual, migrations)
+    if stage == "under_fault":
+        out += ci.failure_reported(ci.classify(actual, op.states),
+                                   op.success, op.reported, op.caller_saw,
+                                   op.result.operation)
+    return out
+
+
+def run_conductor_trial(trial: ConductorTrial, trace=None):
+    """Build a world for ``trial``, run the operation under the fault,
+    clear it, audit, and observe at each stage."""
+    from harness import invariants as inv
+    from harness.judge import STAGES
+    from harness.logs import relevant
+    from harness.trace import Trace
+    from harness.world import World
+
+    register_canary_options()
+    trace = trace or Trace()
+    started = time.monotonic()
+    capture = scan_capture()
+    capture.setUp()
+    violations = {stage: [] for stage in STAGES}
+    obs = dict(calls=[], fired=[], result={}, achieved="", attempts=[],
+               reschedules=[], scheduler=[], backoff=0.0, counts={},
+               identifiers={}, max_attempts=0)
+    fault_desc, error, calls_total, words = None, None, 0, []
+    try:
+        kw = dict(trial.world_kwargs)
+        config = dict(CANARIES)
+        config.update(kw.pop("config", {}) or {})
+        world = World(trace=trace, config=config, **kw)
+        if trial.ledger is not None:
+            world.ledger = trial.ledger(world.reserved)
+        world.setUp()
+        try:
+            plant_late_canaries(world)
+            _check_canaries(world)
+            conductor = Conductor(world, trial.plan, trial.prefer,
+                                  trial.after_select,
+                                  auth_token=CANARY_TOKEN)
+            conductor.setUp()
+            obs["max_attempts"] = world.CONF.scheduler.max_attempts
+            obs["identifiers"] = {
+                "host": sorted(world.hosts),
+                "node": sorted(h.nodename for h in world.hosts.values())}
+            trial.setup(world, conductor)
+            if trial.ledger_before:
+                snap = world.snapshot("before")
+                violations["before"] = inv.check_all(snap, world.ledger)
+            fault = trial.fault(world) if trial.fault else None
+            mark = len(world.placement.calls)
+            if fault is not None:
+                fault_desc = fault.describe()
+                fault.setUp()
+            try:
+                op = trial.operation(world, conductor)
+                obs["identifiers"].update({
+                    "instance uuid": sorted(u for u, n in op.names.items()
+                                            if n.startswith("instance")),
+                    "migration uuid": sorted(
+                        u for u, n in op.names.items()
+                        if n.startswith("migration")),
+                    "provider uuid": sorted(h.rp_uuid for h in
+                                            world.hosts.values())})
+                if getattr(fault, "harness_error", None):
+                    raise RuntimeError("the fault itself failed: %s"
+                                       % fault.harness_error)
+                window = world.placement.calls[mark:]
+                words = list(op.names)
+                obs["calls"] = [(c.n, c.method, c.path, c.status, c.fault)
+                                for c in window]
+                obs["fired"] = [
+                    "call #%d %s %s (call %d of the operation) -> %s: %s"
+                    % (c.n, c.method, c.path, i + 1,
+                       c.status if c.status is not None else "no answer",
+                       c.fault)
+                    for i, c in enumerate(window) if c.fault]
+                if fault_desc:
+                    fault_desc += "; placement faults fired on: " + (
+                        "; ".join(obs["fired"]) or "no call")
+                actual = consumer_allocations(world, list(op.names))
+                obs["achieved"] = _classify(actual, op.states)
+                obs["result"] = dict(
+                    operation=op.result.operation,
+                    error_type=op.result.error_type,
+                    error=str(op.result.error)[:300]
+                    if op.result.error else None,
+                    caller_saw=op.caller_saw)
+                violations["under_fault"] = conductor_checks(
+                    world, op, "under_fault")
+                if trial.extra is not None:
+                    violations["under_fault"] += trial.extra(
+                        world, conductor, op, "under_fault")
+                if op.result.raised or obs["achieved"] not in op.success:
+                    for v in violations["under_fault"]:
+                        v.detail = "%s [caller: %s]" % (v.detail,
+                                                        op.caller_saw)
+            finally:
+                if fault is not None:
+                    fault.cleanUp()
+            after = []
+            if trial.then is not None:
+                violations["during"] = list(
+                    trial.then(world, conductor, op) or [])
+            mark_log = capture.mark()
+            audits = []
+            for how in trial.audit_via:
+                audits.extend(world.audit(via=how))
+            snap = world.snapshot("after clear")
+            after += conductor_checks(world, op, "after_clear",
+                                      states=trial.then is None)
+            if op.ledger_checks:
+                after += inv.check_all(snap, world.ledger)
+            after += inv.audit_completed(audits, snap)
+            after += inv.service_logged_errors(
+                capture.since(mark_log)
+                if "service" in trial.audit_via else [])
+            if trial.extra is not None:
+                after += trial.extra(world, conductor, op, "after_clear")
+            violations["after_clear"] = after
+            obs["attempts"] = [dataclasses.asdict(p) for p in
+                               conductor.compute.prep_resizes]
+            for p in obs["attempts"]:
+                p.pop("traceback", None)
+            obs["reschedules"] = list(conductor.reschedules)
+            obs["scheduler"] = [dataclasses.asdict(s)
+                                for s in conductor.scheduler.calls]
+            obs["backoff"] = round(sum(conductor.backoff), 3)
+            obs["counts"] = dict(conductor.counts)
+            calls_total = len(world.placement.calls)
+            conductor.cleanUp()
+        finally:
+            world.cleanUp()
+    except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
+        error = traceback.format_exc()
+    finally:
+        capture.cleanUp()
+    handler = capture.handler
+    cls = _observation_class()
+    return cls(trial=trial.name, control=trial.is_control, fault=fault_desc,
+               violations=violations,
+               logs=relevant(handler.records, words), error=error,
+               placement_calls=calls_total, trace=trace,
+               duration=time.monotonic() - started, lines=handler.lines,
+               **obs)
+
+
+def _classify(actual, states):
+    from harness.conductor_invariants import classify
+    return classify(actual, states)
+
+
+def finish_move(world, name):
+    """Take a cold move claimed on its destination (``pre-migrating``) to
+    ``finished``, as the source (``resize_instance``) and the destination
+    (``finish_resize``) do: the record changes of ``moves.cold_move``
+    after its claim."""
+    from nova.compute import task_states, vm_states
+    inst = world.instance(name)
+    migration = world.migration(name)
+    host = world.hosts[migration.dest_compute]
+    migration.status = "migrating"
+    migration.save()
+    inst.task_state = task_states.RESIZE_MIGRATING
+    inst.save()
+    world.ledger.set_move_status(name, "migrating")
+    migration.status = "post-migrating"
+    migration.save()
+    # resize_instance on the source: the old flavor is stashed so the source
+    # tracker keeps counting it (bug 1944759)
+    inst.old_flavor = inst.flavor
+    inst.task_state = task_states.RESIZE_MIGRATED
+    inst.save()
+    world.ledger.set_move_status(name, "post-migrating")
+    inst = world.instance(name)
+    new_flavor = inst.new_flavor or inst.flavor
+    inst.apply_migration_context()
+    inst.host = host.name
+    inst.node = host.nodename
+    inst.compute_id = host.compute_node.id
+    inst.flavor = new_flavor
+    inst.instance_type_id = new_flavor.id
+    inst.vm_state = vm_states.RESIZED
+    inst.task_state = None
+    migration.status = "finished"
+    migration.save()
+    inst.save()
+    world.ledger.set_move_status(name, "finished")
+    world.trace.step("world", "finish_resize", instance=name,
+                     host=host.name)
+    return migration
+
+
+def judge_trial(judge, trial: ConductorTrial):
+    """Run ``trial`` for ``judge`` (its trace echoed as the judge's are)."""
+    from harness.trace import Trace
+    trace = Trace(echo=judge.trace_echo)
+    obs = run_conductor_trial(trial, trace)
+    judge.traces[trial.name] = trace
+    judge.observations.append(obs)
+    return obs

@@ -1,0 +1,96 @@
+"""The conductor's allocation swap and its revert: claim 002-2.
+
+``replace_allocation_with_migration`` moves an instance's source allocation
+to a migration consumer before scheduling; ``revert_allocation_for_migration``
+moves it back when the migration task fails.  Both call Placement several
+times (reads of each consumer, one ``POST /allocations``).  Each trial runs
+one of four shapes with one placement answer at one of the calls the
+shape's control made (see :mod:`harness.conductor_workloads`):
+
+* ``swap``: the swap on its own, as ``MigrationTask._preallocate_migration``
+  calls it;
+* ``revert``: the revert on its own, as ``MigrationTask.rollback`` calls it
+  (migration set to error first);
+* ``migration task``: a whole cold migration through the real
+  ``ComputeTaskManager._cold_migrate`` (MigrationTask execute, rollback on
+  failure, the destination's prep_resize and its own clean-up);
+* ``failing migration task``: the same with no host available, so the task
+  fails and rolls back; the faults hit the rollback's calls.
+
+After the operation (fault still in place) and again after the fault is
+cleared and every compute's tracker audited, each trial checks, per
+consumer, that allocations are the before or the intended after state and
+never a mixture; that no living instance is left holding nothing; that no
+migration in error holds anything; whether the caller was told of a failure
+(an exception, or the migration set to error); and, for the task shapes,
+the accounting invariants against the ledger (told what the participants
+reported).  Evidence names the fault's route, the call it fired on (its
+number in the middleware's log and within the operation) and the answer.
+"""
+from __future__ import annotations
+
+import pytest
+
+from harness import conductor_workloads as cw
+
+SWAP = ("allocations_before_or_after", "instances_hold_allocations")
+UNHEALED = ("errored_migrations_hold_nothing", "instances_hold_allocations",
+            "allocations_before_or_after", "allocations_match_ledger",
+            "placement_usage_matches_ledger")
+
+
+def _observe(judge):
+    observations, traces = cw.allocation_observations()
+    judge.observations.extend(observations)
+    judge.traces.update(traces)
+    return observations
+
+
+@pytest.mark.claims("002-2")
+def test_conductor_swap_leaves_mixed_or_lost_allocations(judge):
+    """A placement failure in the swap or its revert leaves each consumer
+    in its before or intended after state, and no instance without
+    allocations."""
+    obs = _observe(judge)
+    judge.decide(
+        hypothesis="A placement failure (error status, generation "
+                   "conflict, broken connection, timeout, lost response, "
+                   "racing writer) at any call the allocation swap or its "
+                   "revert makes, alone or inside a migration task that "
+                   "fails, leaves the instance or migration consumer in "
+                   "neither its before nor its intended after allocation, "
+                   "a mixture of the two, or a living instance holding "
+                   "nothing; checked right after the operation and again "
+                   "after the fault is cleared and the trackers audited.",
+        predicts={"under_fault": SWAP, "after_clear": SWAP},
+        fault_space=cw.fault_space_summary(obs))
+
+
+@pytest.mark.claims("002-2")
+def test_conductor_swap_failures_unreported(judge):
+    """When the swap or revert did not happen, the caller is told; when it
+    happened, the caller is not told it failed."""
+    obs = _observe(judge)
+    judge.decide(
+        hypothesis="Under a placement failure the caller of the swap, the "
+                   "revert or the migration task is not told the truth: "
+                   "the operation did not take effect and nothing was "
+                   "raised (nor the migration set to error), or it took "
+                   "effect and a failure was raised.",
+        predicts={"under_fault": ("failure_reported",)},
+        fault_space=cw.fault_space_summary(obs))
+
+
+@pytest.mark.claims("002-2")
+def test_conductor_failed_swap_damage_not_healed(judge):
+    """What a failed swap or revert leaves behind is repaired by the time
+    the fault is gone and every tracker has audited."""
+    obs = _observe(judge)
+    judge.decide(
+        hypothesis="Allocations a failed swap or revert leaves wrong (held "
+                   "by a migration in error, missing from a living "
+                   "instance, or not what the ledger expects) stay wrong "
+                   "after the fault is cleared and every compute's "
+                   "resource tracker has run its periodic audit.",
+        predicts={"after_clear": UNHEALED},
+        fault_space=cw.fault_space_summary(obs))

@@ -1,0 +1,157 @@
+"""Reschedules over alternates: claim 002-3.
+
+A cold migration of ``vm1`` (on the source) through the real conductor, the
+scheduler's plan being the destination and three alternates (in that
+order), with ``[scheduler] max_attempts`` set to 1, 3 and 6.  Failures are
+provoked so the task reschedules:
+
+* every destination's claim refused (the destination's real
+  ``_do_prep_resize`` reverts the allocation and asks the conductor to
+  reschedule on the next alternate);
+* the destination refuses, and the alternates can never fit: after the
+  scheduler chose, another consumer took their room, so the conductor's
+  placement claim on each alternate is refused by Placement;
+* the destination refuses, and every later placement claim answers 409
+  ``placement.concurrent_update`` (the report client retries it).
+
+Counted from the middleware's log and the boundary recorders: prep_resize
+attempts, placement claims (``PUT /allocations/{instance}``), all placement
+calls, retry back-off asked for (recorded, not slept).  Bounds: attempts at
+most ``max_attempts`` (the documented meaning of the option); placement
+claims at most 4 per attempt (the report client's ``retries`` decorator
+tries a call four times).  After the operation the instance must hold at
+most one destination at each attempt, and once it has ended nothing may be
+left on the alternates tried (the accounting invariants against the
+ledger, which holds the other consumer's allocations as stated).
+"""
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from harness import conductor as hc
+from harness import conductor_invariants as ci
+from harness import conductor_workloads as cw
+from harness.faults import Combined
+from harness.faults import placement as pf
+from harness.judge import Judge
+from harness.placement import Schedule
+
+HOSTS = (cw.SRC, cw.DST) + cw.ALTS
+PLAN = (cw.DST,) + cw.ALTS
+MAX_ATTEMPTS = (1, 3, 6)
+CLAIM_TRIES = 4      # nova.scheduler.client.report.retries: 4 tries a call
+CLAIM = r"^/allocations/[0-9a-f-]{36}$"
+
+
+def _counts(world, conductor, op):
+    inst = world.instances["vm1"].uuid
+    calls = [c for c in world.placement.calls
+             if c.n > conductor.op_mark]
+    return {
+        "prep_resize attempts": len(conductor.compute.prep_resizes),
+        "placement claims (PUT /allocations/{instance})": sum(
+            1 for c in calls if c.method == "PUT" and inst in c.path),
+        "placement calls": len(calls),
+        "retry back-off asked (s)": round(sum(conductor.backoff), 3),
+    }
+
+
+def _operation(world, conductor):
+    conductor.op_mark = len(world.placement.calls)
+    return hc.op_migrate(world, conductor, "vm1")
+
+
+def _extra(world, conductor, op, stage):
+    if stage != "under_fault":
+        return []
+    m = world.CONF.scheduler.max_attempts
+    counts = _counts(world, conductor, op)
+    conductor.counts = counts
+    out = ci.attempts_bounded(counts, {
+        "prep_resize attempts": m,
+        "placement claims (PUT /allocations/{instance})": CLAIM_TRIES * m})
+    out += ci.one_destination_at_a_time(
+        [p.held for p in conductor.compute.prep_resizes], PLAN, "vm1")
+    for v in out:
+        v.detail = "%s; counts %s, max_attempts %d" % (v.detail, counts, m)
+    return out
+
+
+def faults() -> dict:
+    return {
+        "every destination's claim refused": lambda w: hc.ClaimRefused(
+            w, PLAN),
+        "destination refuses, alternates can never fit": lambda w: Combined(
+            w, hc.ClaimRefused(w, (cw.DST,)),
+            hc.ConsumedAfterSelection(w, cw.ALTS)),
+        "destination refuses, later claims answer 409 concurrent_update":
+            lambda w: Combined(
+                w, hc.ClaimRefused(w, (cw.DST,)),
+                pf.GenerationConflict(w, "PUT", CLAIM, Schedule(
+                    calls=tuple(range(2, 60))))),
+    }
+
+
+def _trial(m, name, fault=None):
+    return hc.ConductorTrial(
+        name, cw.population, _operation, fault=fault, plan=PLAN,
+        extra=_extra,
+        world_kwargs=dict(hosts=HOSTS,
+                          config={"scheduler.max_attempts": m}))
+
+
+@functools.lru_cache(maxsize=None)
+def retry_observations():
+    judge = Judge("conductor retry trials", ["-"])
+    for m in MAX_ATTEMPTS:
+        hc.judge_trial(judge, _trial(m, "max_attempts=%d [control]" % m))
+        for name, factory in faults().items():
+            hc.judge_trial(judge, _trial(m, "max_attempts=%d / %s"
+                                         % (m, name), factory))
+    return tuple(judge.observations), dict(judge.traces)
+
+
+def _per_trial(observations):
+    out = {}
+    for o in observations:
+        out[o.trial] = dict(
+            attempts=[(a["host"], a["outcome"]) for a in o.attempts],
+            reschedules=o.reschedules,
+            caller=o.result.get("caller_saw"),
+            achieved=o.achieved,
+            placement_calls_in_operation=len(o.calls),
+            claims=sum(1 for c in o.calls if c[1] == "PUT"),
+            backoff_s=o.backoff,
+            counts=o.counts)
+    return out
+
+
+@pytest.mark.claims("002-3")
+def test_conductor_reschedules_bounded(judge):
+    """Provoked reschedules stay within max_attempts, claim each alternate
+    a bounded number of times, and leave nothing on the hosts tried."""
+    observations, traces = retry_observations()
+    judge.observations.extend(observations)
+    judge.traces.update(traces)
+    judge.decide(
+        hypothesis="Repeatedly provoked failures (destination claims "
+                   "refused, alternates that can never fit, placement "
+                   "claims that keep conflicting) make the reschedule loop "
+                   "run more prep_resize attempts than [scheduler] "
+                   "max_attempts, retry placement claims without bound, "
+                   "hold allocations on more than one destination at once, "
+                   "or leave allocations behind on the alternates tried.",
+        predicts={"under_fault": ("attempts_bounded",
+                                  "one_destination_at_a_time"),
+                  "after_clear": ("allocations_match_ledger",
+                                  "placement_usage_matches_ledger",
+                                  "usage_matches_ledger",
+                                  "allocations_before_or_after",
+                                  "instances_hold_allocations",
+                                  "errored_migrations_hold_nothing")},
+        fault_space="3 provoked-failure kinds x max_attempts %s, plan %s "
+                    "(destination then 3 alternates)"
+                    % (list(MAX_ATTEMPTS), list(PLAN)))
+    judge.outcome.stats["per_trial"] = _per_trial(observations)
