@@ -324,6 +324,11 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     except runrecord.RecordError as exc:
         fail("error", str(exc))
     doc = record.verdicts
+    if doc.get("report_error"):
+        fail("error", "the verdict writer failed (%s); every verdict is "
+             "recorded as INCONCLUSIVE with its traceback in %s"
+             % (_why(doc["report_error"]), os.path.join(
+                 shown, runrecord.VERDICTS)))
     if not doc.get("complete", True):
         fail("interrupted", "the run was interrupted; its record %s is "
              "marked incomplete - run it again" % shown)
