@@ -182,8 +182,14 @@ def diff_docs(a: dict, b: dict) -> dict:
                             "claims": list(vb[name].get("claims", [])),
                             "old": va[name]["verdict"],
                             "new": vb[name]["verdict"]})
-    ca = {c["claim"]: c["verdict"] for c in a.get("claims", [])}
-    cb = {c["claim"]: c["verdict"] for c in b.get("claims", [])}
+    # Claims are compared over the scenarios both runs ran, so a run of a
+    # subset (--claims, reproduce) does not read as a changed claim.
+    common = set(va) & set(vb)
+    claims_of = {n: list(vb[n].get("claims", [])) for n in common}
+    ca = claim_verdicts_from({n: va[n]["verdict"] for n in common},
+                             claims_of)
+    cb = claim_verdicts_from({n: vb[n]["verdict"] for n in common},
+                             claims_of)
     claims = [{"claim": c, "old": ca[c], "new": cb[c]}
               for c in sorted(set(ca) & set(cb)) if ca[c] != cb[c]]
     return {"against": "run", "scenarios": changed, "claims": claims,
