@@ -420,7 +420,8 @@ table.ev th:nth-child(5){width:12%}table.ev th:nth-child(6){width:15%}
 table.ev th:nth-child(7){width:13%}
 article.scen{border:1px solid var(--line);border-radius:8px;
 padding:12px 16px;margin:14px 0;overflow-wrap:anywhere}
-td{overflow-wrap:anywhere}
+article td{overflow-wrap:anywhere}
+.claims td{overflow-wrap:break-word}.claims td:nth-child(3){min-width:200px}
 article.scen.drifted{border-color:#ef9a9a;box-shadow:0 0 0 2px #ffcdd2}
 .meta{color:var(--mut);margin:2px 0 6px}.summary{margin:4px 0 8px}
 pre{background:var(--bg);padding:8px;overflow:auto;font-size:12px;
