@@ -58,8 +58,11 @@ def take(world, label: str = "") -> Snapshot:
     placement = world.placement
     providers, inventories, usages = {}, {}, {}
     by_uuid = {}
+    # Providers are named after nodes; name them after their host, as the
+    # ledger does (the same unless World(nodenames=...) set node names).
+    host_of = {h.nodename: n for n, h in world.hosts.items()}
     for rp in placement.read("/resource_providers")["resource_providers"]:
-        name = rp["name"]
+        name = host_of.get(rp["name"], rp["name"])
         by_uuid[rp["uuid"]] = name
         providers[name] = {"uuid": rp["uuid"],
                            "generation": rp["generation"],

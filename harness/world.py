@@ -54,9 +54,13 @@ class Reserved:
 class Host:
     """One compute host: service record, driver, tracker, manager."""
 
-    def __init__(self, world: "World", name: str, inventory: Inventory):
+    def __init__(self, world: "World", name: str, inventory: Inventory,
+                 nodename: str | None = None):
         self.world = world
         self.name = name
+        # The node the host's driver reports (the host name unless the
+        # world was told otherwise, see ``World(nodenames=...)``).
+        self._nodename = nodename or name
         self.inventory = inventory
         self.driver = None
         self.rt = None
@@ -66,7 +70,7 @@ class Host:
 
     @property
     def nodename(self) -> str:
-        return self.name
+        return self._nodename
 
     def set_inventory(self, inventory: Inventory):
         """Make the fake driver report ``inventory`` from now on."""
@@ -113,9 +117,13 @@ class World(fixtures.Fixture):
                  allocation_ratios: dict | None = None,
                  config: dict | None = None,
                  trace: Trace | None = None,
-                 sqlite: str | None = None):
+                 sqlite: str | None = None,
+                 nodenames: dict | None = None):
         super().__init__()
         self.host_names = list(hosts)
+        # host name -> the node name its fake driver reports (default: the
+        # host name), set before the host's first audit.
+        self.nodenames = dict(nodenames or {})
         # "memory" (default): in-memory databases copied from a template,
         # one thread at a time; "file": Nova's own WAL sqlite files, for
         # scenarios that run Nova code in several threads at once.  See
@@ -208,20 +216,28 @@ class World(fixtures.Fixture):
             raise novaenv.ConcurrentDatabaseUse(
                 "; ".join(novaenv.GUARD.violations))
 
-    def add_host(self, name: str, inventory: Inventory) -> Host:
-        """Start a compute host: service record, driver, tracker, first audit."""
+    def add_host(self, name: str, inventory: Inventory,
+                 nodename: str | None = None) -> Host:
+        """Start a compute host: service record, driver, tracker, first audit.
+
+        ``nodename``: the node the driver reports (default: from
+        ``World(nodenames=...)``, else the host name).
+        """
         from nova import objects
         from nova.compute import resource_tracker
         from nova.scheduler.client import report
         from nova.virt import fake
 
-        host = Host(self, name, inventory)
+        host = Host(self, name, inventory,
+                    nodename=nodename or self.nodenames.get(name))
         host.service = objects.Service(
             self.ctx, host=name, binary="nova-compute", topic="compute",
             report_count=0)
         host.service.create()
         host.driver = fake.FakeDriver(fake.FakeVirtAPI())
         host.driver.init_host(name)
+        if host.nodename != name:
+            host.driver._set_nodes([host.nodename])
         host.set_inventory(inventory)
         # Each compute service has its own report client (and provider tree
         # cache), as in a real deployment; the conductor/scheduler uses the

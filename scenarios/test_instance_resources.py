@@ -1,0 +1,281 @@
+"""The instance's assigned-resources list taken on trust: claim 001-3.
+
+Some devices are assigned to instances one by one, by identifier (Nova's
+persistent-memory namespaces work this way): the driver lists them in the
+provider tree (``ProviderTree.update_resources``), a claim picks free ones
+and stores them in ``instance.resources``, and on every audit the tracker
+rebuilds its record of which devices are taken from the ``resources`` of
+the instances it tracks.  At start-up it also checks that every assigned
+device still exists.
+
+Each trial gives host ``src`` two such devices (two namespaces of a custom
+resource class, inventory and provider-tree resources), boots ``vm1`` with
+a flavor that needs one, then rewrites ``vm1``'s ``instance.resources``
+(absent, empty, naming the other device, a device or class the host does
+not have, another provider, duplicated, not JSON).  While it is wrong: a
+periodic audit, a second instance ``vm2`` asking for a device, and a
+compute restart (a new tracker, ``update_available_resource(startup=True)``).
+Then the record is repaired and the host audited again.
+
+Besides the standard invariants (usage, placement, the audit), the trials
+check that no device is held by two live instances
+(:func:`devices_not_shared`, from the identifiers the tracker handed out at
+claim time, recorded by the harness before any fault) and the node's
+instance statistics (:func:`stats_match_ledger`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import fixtures
+import pytest
+
+from harness import checks
+from harness.faults import assigned as asg
+from harness.invariants import Violation
+from harness.judge import Judge, Trial
+from harness.ledger import FlavorSpec
+
+RC = "CUSTOM_PMEM_NAMESPACE_HARNESS"
+DEVICES = ("ns_0", "ns_1")
+PMEM = dict(vcpus=1, memory_mb=512, root_gb=1,
+            extra_specs={"resources:%s" % RC: "1"})
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceFlavorSpec(FlavorSpec):
+    """The ledger's flavor, plus the one device the flavor asks for."""
+    devices: int = 1
+
+    def placement_resources(self) -> dict[str, int]:
+        res = super().placement_resources()
+        res[RC] = self.devices
+        return res
+
+
+def _expose_devices(world):
+    """Make every host's fake driver report two devices (inventory and
+    provider-tree resources), as a driver with assignable devices does."""
+    from nova import objects
+    from nova.virt import fake
+
+    real = fake.FakeDriver.update_provider_tree
+
+    def update_provider_tree(self, provider_tree, nodename,
+                             allocations=None):
+        real(self, provider_tree, nodename, allocations=allocations)
+        rp_uuid = provider_tree.data(nodename).uuid
+        inv = provider_tree.data(nodename).inventory
+        inv[RC] = {"total": len(DEVICES), "reserved": 0, "min_unit": 1,
+                   "max_unit": 1, "step_size": 1, "allocation_ratio": 1.0}
+        provider_tree.update_inventory(nodename, inv)
+        provider_tree.update_resources(nodename, {RC: {
+            objects.Resource(provider_uuid=rp_uuid, resource_class=RC,
+                             identifier=d) for d in DEVICES}})
+
+    world.useFixture(fixtures.MonkeyPatch(
+        "nova.virt.fake.FakeDriver.update_provider_tree",
+        update_provider_tree))
+
+
+def _record_devices(world, name):
+    """The identifiers the tracker handed ``name`` at claim time."""
+    held = [r[2] for r in asg.assigned(world, name)]
+    world.__dict__.setdefault("devices_held", {})[name] = held
+
+
+def booted(world):
+    """vm1 (one device) running on src, which has two devices."""
+    _expose_devices(world)
+    world.audit("src")                 # the driver now reports the devices
+    world.create_flavor("pmem", **PMEM)
+    spec = world.ledger.flavors["pmem"]
+    world.ledger.flavors["pmem"] = DeviceFlavorSpec(
+        **dataclasses.asdict(spec))
+    world.boot("vm1", "pmem", "src")
+    _record_devices(world, "vm1")
+
+
+def _restart(world):
+    """A compute restart: a new tracker, its start-up audit."""
+    from nova.compute import resource_tracker
+    host = world.hosts["src"]
+    rt = resource_tracker.ResourceTracker(host.name, host.driver,
+                                          reportclient=host.reportclient)
+    rt.set_service_ref(host.service)
+    host.rt = rt
+    host._manager = None
+    rt.update_available_resource(world.ctx, host.nodename, startup=True)
+
+
+def while_wrong(world):
+    """Audit, then a second instance asks for a device, then a restart."""
+    checks.attempt(world, "periodic audit of src", world.hosts[
+        "src"].rt.update_available_resource, world.ctx, "src")
+    if checks.attempt(world, "boot vm2 (one device) on src",
+                      checks.boot_or_reschedule, world, "vm2", "pmem",
+                      "src"):
+        _record_devices(world, "vm2")
+    # The start-up audit ends with a check that every assigned device
+    # exists, which raises to alert the operator (the compute service logs
+    # it and starts anyway).  Its outcome is reported, not predicted: an
+    # alert is the check doing its job.
+    checks.attempt_as(world, "startup_check_completed",
+                      "restart src (start-up audit)", _restart, world)
+
+
+def devices_not_shared(world, snap=None) -> list[Violation]:
+    """No device was handed to two live instances; every instance that
+    asked for a device got exactly one."""
+    out = []
+    held = world.__dict__.get("devices_held", {})
+    owner: dict[str, str] = {}
+    live = {r.name for r in world.ledger.live_instances()}
+    for name, devices in sorted(held.items()):
+        if name not in live:
+            continue
+        if len(devices) != 1:
+            out.append(Violation("devices_not_shared",
+                                 "devices handed to %s" % name, 1,
+                                 devices))
+        for d in devices:
+            if d in owner:
+                out.append(Violation(
+                    "devices_not_shared", "device %s" % d,
+                    "held by %s only" % owner[d],
+                    "also handed to %s" % name,
+                    "one device, two instances"))
+            owner.setdefault(d, name)
+    return out
+
+
+def stats_match_ledger(world, snap=None) -> list[Violation]:
+    """The node's instance statistics count the ledger's instances."""
+    from nova import objects
+    out = []
+    for name, host in world.hosts.items():
+        try:
+            cn = objects.ComputeNode.get_by_host_and_nodename(
+                world.ctx, name, host.nodename)
+        except Exception:  # noqa: BLE001 - a missing row is reported
+            continue       # by usage_matches_ledger
+        stats = cn.stats or {}
+        want = sum(1 for r in world.ledger.live_instances()
+                   if r.host == name)
+        for key in ("num_instances",
+                    "num_proj_%s" % world.ctx.project_id):
+            got = int(stats.get(key, 0))
+            if got != want:
+                out.append(Violation("stats_match_ledger",
+                                     "stats of %s %s" % (name, key),
+                                     want, got))
+    return out
+
+
+FAULTS = {
+    "absent": dict(mode="absent"),
+    "empty list": dict(mode="empty"),
+    "names the other device": dict(mode="identifier", value="ns_1"),
+    "names a device the host lacks": dict(mode="identifier",
+                                          value="ns_99"),
+    "names a class the provider lacks": dict(mode="resource_class",
+                                             value="CUSTOM_GHOST"),
+    "names another provider": dict(
+        mode="provider", value="00000000-0000-4000-8000-00000000dead"),
+    "each device listed twice": dict(mode="duplicated"),
+}
+# not a wrong list but an unreadable one: judged on its own
+UNREADABLE = {"not JSON": dict(mode="malformed")}
+EXTRA_CHECKS = (devices_not_shared, stats_match_ledger,
+                checks.workload_steps_completed)
+
+
+def _fault(spec):
+    def factory(world):
+        if spec.get("value") == "ns_1":
+            # "the other device": whichever vm1 was not given
+            mine = world.devices_held["vm1"]
+            other = [d for d in DEVICES if d not in mine][0]
+            return asg.InstanceResources(world, "vm1", mode="identifier",
+                                         value=other)
+        return asg.InstanceResources(world, "vm1", **spec)
+    return factory
+
+
+@functools.lru_cache(maxsize=None)
+def resources_observations():
+    judge = Judge("observations", ["-"])
+    kw = {"hosts": ("src",)}
+    judge.trial(Trial("vm1 holds a device [control]", booted,
+                      during=while_wrong, world_kwargs=kw,
+                      checks=EXTRA_CHECKS))
+    for label, spec in list(FAULTS.items()) + list(UNREADABLE.items()):
+        judge.trial(Trial("vm1's assigned resources: %s" % label, booted,
+                          fault=_fault(spec), during=while_wrong,
+                          world_kwargs=kw, checks=EXTRA_CHECKS))
+    return tuple(judge.observations)
+
+
+def _only(labels) -> list:
+    """The control and the variants named in ``labels``."""
+    names = {"vm1's assigned resources: %s" % label for label in labels}
+    return [o for o in resources_observations()
+            if o.control or o.trial in names]
+
+
+WHILE = ("each through a periodic audit, a second claim for a device and a "
+         "restart (start-up audit) while wrong, then repaired")
+SPACE = "vm1's instance.resources %s; %s" % ("; ".join(FAULTS), WHILE)
+SPACE_UNREADABLE = "vm1's instance.resources %s; %s" % (
+    "; ".join(UNREADABLE), WHILE)
+NUMBERS = ("usage_matches_ledger", "usage_in_bounds",
+           "allocations_match_ledger", "placement_usage_matches_ledger",
+           "stats_match_ledger")
+
+
+@pytest.mark.claims("001-3")
+def test_wrong_assigned_resources_skew_usage_or_stats(judge):
+    """The node's usage and statistics do not depend on instance.resources."""
+    judge.observations.extend(_only(FAULTS))
+    judge.decide(
+        hypothesis="When an instance's assigned-resources list is missing "
+                   "or wrong, the node's usage or statistics are computed "
+                   "wrongly (tracker, compute_nodes row, placement).",
+        stages=("under_fault", "during", "after_clear"), invariants=NUMBERS,
+        fault_space=SPACE)
+
+
+@pytest.mark.claims("001-3")
+def test_wrong_assigned_resources_misassign_devices(judge):
+    """A wrong instance.resources must not give one device to two instances
+    or break claims, audits or the restart."""
+    judge.observations.extend(_only(FAULTS))
+    judge.decide(
+        hypothesis="Because the tracker rebuilds which devices are taken "
+                   "from the instances' assigned-resources lists without "
+                   "checking them against placement, a wrong list makes it "
+                   "hand a device that is in use to another instance, "
+                   "refuse a device that is free, or fail a periodic "
+                   "audit.  (The start-up check's alert about devices that "
+                   "do not exist is reported, not counted.)",
+        predicts={"under_fault": ("audit_completed",),
+                  "during": ("devices_not_shared", "workload_completed",
+                             "audit_completed"),
+                  "after_clear": ("devices_not_shared", "audit_completed")},
+        fault_space=SPACE)
+
+
+@pytest.mark.claims("001-3")
+def test_unreadable_assigned_resources_break_accounting(judge):
+    """An unreadable instance.resources must not break the audit or the
+    node's numbers."""
+    judge.observations.extend(_only(UNREADABLE))
+    judge.decide(
+        hypothesis="The tracker reads every instance's assigned-resources "
+                   "list on each audit without guarding against a record "
+                   "it cannot read: one unreadable list makes the audit "
+                   "fail, and the node's usage goes wrong while it lasts.",
+        stages=("under_fault", "during", "after_clear"),
+        invariants=NUMBERS + ("audit_completed", "workload_completed"),
+        fault_space=SPACE_UNREADABLE)
