@@ -1,0 +1,83 @@
+"""Self-tests for harness.sweep: many faults in turn on one world."""
+from __future__ import annotations
+
+from harness.faults.base import Fault
+from harness.faults import records as rec
+from harness.judge import Judge
+from harness.sweep import run_sweep
+from harness.verdict import Verdict
+
+from conftest import SMALL
+
+
+def _booted(world):
+    world.create_flavor("small", **SMALL)
+    world.boot("vm1", "small", "src")
+
+
+class _Lasting(Fault):
+    """Marks vm1 deleted in the DB and does not put it back."""
+
+    def describe(self):
+        return "vm1 deleted for good"
+
+    def inject(self):
+        from nova.db.main import models
+        with rec._main_db(self.world) as session:
+            session.query(models.Instance).filter_by(
+                uuid=self.world.instances["vm1"].uuid).update(
+                {"vm_state": "deleted"}, synchronize_session=False)
+
+
+class _Broken(Fault):
+    def describe(self):
+        return "a fault that cannot be injected"
+
+    def inject(self):
+        raise RuntimeError("cannot inject")
+
+
+KW = {"hosts": ("src",)}
+
+
+def test_one_observation_per_fault_control_first():
+    faults = {
+        "stopped": lambda w: rec.InstanceField(w, "vm1", vm_state="stopped"),
+        "vcpus 3": lambda w: rec.EmbeddedFlavor(w, "vm1", which="cur",
+                                                mode="altered", vcpus=3),
+    }
+    obs = run_sweep("boot", _booted, faults, world_kwargs=KW)
+    assert [o.trial for o in obs] == ["boot [control]", "boot / stopped",
+                                      "boot / vcpus 3"]
+    assert obs[0].control and obs[0].clean
+    assert obs[1].clean and obs[1].fault == "instance vm1: vm_state='stopped'"
+    uf = {v.subject for v in obs[2].violations["under_fault"]}
+    assert "tracker src vcpus_used" in uf
+    assert obs[2].violations["after_clear"] == []
+    judge = Judge("s", ["000-6"])
+    judge.observations.extend(obs)
+    out = judge.decide("h", predicts={"under_fault": ("usage_in_bounds",),
+                                      "after_clear": None})
+    assert out.verdict is Verdict.REFUTED
+
+
+def test_lasting_damage_dirties_the_next_before_and_names_its_cause():
+    faults = {"lasting": lambda w: _Lasting(w),
+              "next": lambda w: rec.InstanceField(w, "vm1",
+                                                  vm_state="stopped")}
+    obs = run_sweep("boot", _booted, faults, world_kwargs=KW)
+    assert obs[1].violations["after_clear"]
+    assert obs[2].violations["before"] == obs[1].violations["after_clear"]
+    judge = Judge("s", ["000-6"])
+    judge.observations.extend(obs)
+    out = judge.decide("h", predicts={"after_clear": None})
+    assert out.verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_fault_that_cannot_be_injected_stops_the_sweep():
+    faults = {"broken": lambda w: _Broken(w),
+              "never": lambda w: rec.InstanceField(w, "vm1",
+                                                   vm_state="stopped")}
+    obs = run_sweep("boot", _booted, faults, world_kwargs=KW)
+    assert [o.trial for o in obs] == ["boot [control]", "boot / broken"]
+    assert "cannot inject" in obs[1].error
