@@ -10,7 +10,8 @@ size columns of its ``instances`` row, which the tracker is not expected to
 read) with one such value, and audits as the tracker and the compute
 service do.  Besides the usage in the tracker, the ``compute_nodes`` row
 and placement, the trials read what the scheduler would read: a
-``HostState`` built from the node's row (:func:`harness.checks.scheduler_view_possible`).
+``HostState`` built from the node's row
+(:func:`harness.checks.scheduler_view_possible`).
 
 What the claim predicts is not merely "a different number": it is a number
 that cannot be true (negative usage, more free than total, more used than

@@ -35,7 +35,7 @@ def test_scheduler_view_is_clean_then_catches_impossible_rows(booted):
                for v in found.values())
 
 
-# -- database -------------------------------------------------------------------
+# -- database -----------------------------------------------------------------
 def test_database_intact_notices_a_new_table_and_missing_rows(booted):
     w = booted
     checks.remember_schema(w)
@@ -55,7 +55,7 @@ def test_database_intact_notices_a_new_table_and_missing_rows(booted):
         schema.actual["added"]
 
 
-# -- node names -----------------------------------------------------------------
+# -- node names ---------------------------------------------------------------
 def test_world_nodenames_option_names_the_node_not_the_host():
     w = build_world(hosts=("src", "dst"), nodenames={"src": "node 'x'"})
     try:
@@ -83,7 +83,7 @@ def test_node_names_round_trip_reports_a_renamed_row(booted):
                for v in found)
 
 
-# -- disk rounding ----------------------------------------------------------------
+# -- disk rounding ------------------------------------------------------------
 class _Ledger:
     def __init__(self, gb):
         self.nodes = {"src": None}
@@ -116,7 +116,7 @@ def test_disk_usage_within_rounding(want, got, ok):
                                               "db src local_gb_used"}
 
 
-# -- workload steps ----------------------------------------------------------------
+# -- workload steps -----------------------------------------------------------
 def test_attempt_records_failures_once():
     w = _W(0)
     w.trace = type("T", (), {"step": lambda *a, **k: None})()
@@ -131,7 +131,7 @@ def test_attempt_records_failures_once():
     assert checks.workload_steps_completed(w) == []
 
 
-# -- Trial.checks and Trial.condition -------------------------------------------------
+# -- Trial.checks and Trial.condition -----------------------------------------
 def test_extra_checks_run_at_every_stage_and_condition_has_no_before():
     seen = []
 
@@ -159,7 +159,7 @@ def test_control_runs_extra_checks_before_the_fault():
     assert obs.control and obs.clean
 
 
-# -- the assigned-resources fault -----------------------------------------------------
+# -- the assigned-resources fault ---------------------------------------------
 def test_instance_resources_fault_rewrites_and_restores(booted):
     from nova import objects
     w = booted

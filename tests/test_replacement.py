@@ -23,7 +23,7 @@ def _real_source() -> str:
         resource_tracker.ResourceTracker._update_usage_from_migration))
 
 
-# -- extracting code -----------------------------------------------------------
+# -- extracting code ----------------------------------------------------------
 def test_pure_python_file_is_used_whole():
     code, origin = rp.extract_code("def f(self):\n    return 1\n", "f")
     assert origin == "python file" and "return 1" in code
@@ -90,7 +90,7 @@ def test_candidate_runs_with_the_tracker_modules_globals(tmp_path):
     assert objects.__name__ == "nova.objects"
 
 
-# -- swapping it in --------------------------------------------------------------
+# -- swapping it in -----------------------------------------------------------
 class _World:
     trace = Trace()
 
@@ -127,7 +127,7 @@ def test_regressions_subtract_what_the_real_method_also_broke():
     assert derived.violations["under_fault"] == [mine]
 
 
-# -- judging ---------------------------------------------------------------------
+# -- judging ------------------------------------------------------------------
 def test_missing_proposal_is_inconclusive_and_says_why(tmp_path):
     out = rp.evaluate(str(tmp_path / "001_absent.txt"), METHOD,
                       moves=["resize-incoming"], faults={})
