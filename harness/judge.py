@@ -353,3 +353,119 @@ def _jsonable(value):
 
 
 logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------
+# Time limits: a scenario that hangs becomes INCONCLUSIVE, with its stack
+# ---------------------------------------------------------------------------
+class ScenarioTimeout(BaseException):
+    """A scenario ran past its time limit.
+
+    A ``BaseException``, so code under test that catches ``Exception``
+    (Nova's periodic task wrapper does) cannot swallow it; the trial's
+    ``finally`` clauses still clean its world up on the way out.
+    """
+
+    def __init__(self, limit: float, stacks: str, where: str,
+                 in_cleanup: bool = False):
+        super().__init__("scenario exceeded its time limit of %gs%s; "
+                         "stopped in %s"
+                         % (limit, " (and its clean-up hung too)"
+                            if in_cleanup else "", where))
+        self.limit = limit
+        self.stacks = stacks
+        self.where = where
+        self.in_cleanup = in_cleanup
+
+    def report(self) -> str:
+        """The stacks of every thread when the limit struck."""
+        return "%s\n\n%s" % (self.args[0], self.stacks)
+
+
+def thread_stacks(main_frame=None) -> str:
+    """Every thread's stack, the interrupted (main) thread first."""
+    import sys
+    import threading
+    names = {t.ident: t.name for t in threading.enumerate()}
+    main = threading.main_thread().ident
+    frames = sys._current_frames()
+    if main_frame is not None:
+        frames[main] = main_frame
+    out = []
+    for ident in sorted(frames, key=lambda i: (i != main, names.get(i, ""))):
+        out.append("Thread %s (%s)%s:\n%s" % (
+            names.get(ident, "?"), ident,
+            " - where the limit struck" if ident == main else "",
+            "".join(traceback.format_stack(frames[ident]))))
+    return "\n".join(out)
+
+
+def _where(frame) -> str:
+    """The innermost frame, and the innermost one outside libraries (the
+    harness's or the scenario's own line) when that is another."""
+    import sysconfig
+    if frame is None:
+        return "?"
+
+    def fmt(f):
+        return "%s:%d in %s" % (f.f_code.co_filename, f.f_lineno,
+                                f.f_code.co_name)
+    libs = {sysconfig.get_paths()[k] for k in ("stdlib", "purelib",
+                                                "platlib")}
+    own = frame
+    while own is not None and (
+            own.f_code.co_filename.startswith(tuple(libs))
+            or own.f_code.co_filename.startswith("<")):
+        own = own.f_back
+    if own is None or own is frame:
+        return fmt(frame)
+    return "%s (from %s)" % (fmt(frame), fmt(own))
+
+
+class time_limit:
+    """Raise :class:`ScenarioTimeout` in the main thread after ``seconds``.
+
+    SIGALRM, so it also interrupts sleeps and lock waits.  Once it has
+    fired it re-arms for ``grace`` seconds: if cleaning up after the
+    interrupted trial hangs as well, that is interrupted too (and says so).
+    Without SIGALRM, off the main thread, or with no limit, it does nothing.
+    """
+
+    def __init__(self, seconds: float | None, grace: float = 30.0):
+        self.seconds = seconds
+        self.grace = grace
+        self.fired = 0
+        self._old = None
+
+    def _handler(self, signum, frame):
+        import signal
+        self.fired += 1
+        stacks = thread_stacks(frame)
+        where = _where(frame)
+        if self.fired == 1 and self.grace:
+            signal.setitimer(signal.ITIMER_REAL, self.grace)
+        raise ScenarioTimeout(self.seconds, stacks, where,
+                              in_cleanup=self.fired > 1)
+
+    def _armed(self) -> bool:
+        import signal
+        import threading
+        return bool(self.seconds and self.seconds > 0
+                    and hasattr(signal, "SIGALRM")
+                    and threading.current_thread()
+                    is threading.main_thread())
+
+    def __enter__(self):
+        if self._armed():
+            import signal
+            self._old = signal.signal(signal.SIGALRM, self._handler)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            import signal
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old)
+            self._old = None
+        return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import traceback
 
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from harness import baseline as baseline_mod
 from harness import catalogue as catalogue_mod
 from harness import report as report_mod
+from harness import judge as judge_mod
 from harness.judge import Judge
 from harness.verdict import Outcome, Verdict
 
@@ -95,6 +97,9 @@ class _State:
         self.outcomes: dict[str, Outcome] = {}
         self.only: set[str] | None = None
         self.collected: dict[str, list[str]] = {}
+        self.table: str | None = None          # rendered at sessionfinish
+        self.report_error: str | None = None   # report writer traceback
+        self.tainted: str | None = None        # a hung clean-up was cut off
 
 
 def _claims_of(item) -> list[str]:
@@ -138,6 +143,13 @@ def judge(request):
         from harness.tracefmt import StepPrinter
         printer = StepPrinter(only=config.getoption("trace_trials"))
     j = Judge(request.node.name, claims, trace_echo=printer)
+    tainted = config._harness.tainted
+    if tainted:
+        def refuse(*_a, **_k):
+            raise HarnessFailure("not run: an earlier scenario's clean-up "
+                                 "hung and was cut off, so this process's "
+                                 "state is not trusted (%s)" % tainted)
+        j.trial = refuse
     seed = config.getoption("harness_seed")
     if seed is not None:
         import random
@@ -159,10 +171,8 @@ def judge(request):
         from harness.tracefmt import outcome_lines, replay_unseen
         replay_unseen(printer, j.observations)
         print("\n".join(outcome_lines(outcome)))
-    run_dir = config.getoption("run_dir")
-    if run_dir:
-        from harness import runrecord
-        runrecord.export_judge(run_dir, j, request.node.nodeid)
+    # (the run record is written in pytest_pyfunc_call, see
+    # _export_run_record)
     if outcome is not None and outcome.traceback and \
             outcome.verdict is Verdict.INCONCLUSIVE:
         raise HarnessFailure("harness failure in %s:\n%s"
@@ -171,11 +181,20 @@ def judge(request):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
-    outcome = yield
+    limit = getattr(pyfuncitem, "_harness_time_limit", None)
     j = getattr(pyfuncitem, "_harness_judge", None)
+    with judge_mod.time_limit(limit if j is not None else None):
+        outcome = yield
     if j is None:
         return
     exc = outcome.excinfo
+    if exc is not None and issubclass(exc[0], judge_mod.ScenarioTimeout):
+        # Hung: INCONCLUSIVE with every thread's stack; the run goes on.
+        j.inconclusive(str(exc[1]), exc[1].report())
+        outcome.force_result(None)
+        if exc[1].in_cleanup:
+            _session_state().tainted = str(exc[1])
+        exc = None
     if exc is not None and not issubclass(exc[0], Exception):
         return  # Ctrl-C / SIGINT, exit: the run is interrupted, not judged
     if exc is not None:
@@ -187,6 +206,22 @@ def pytest_pyfunc_call(pyfuncitem):
     elif j.outcome is None:
         j.inconclusive("the scenario ended without deciding a verdict",
                        "scenario did not call judge.decide()")
+    _export_run_record(pyfuncitem, j)
+
+
+def _export_run_record(item, j):
+    """Write the scenario's trace and logs (``--run-dir``) before its report
+    is made, so a failing writer makes the verdict INCONCLUSIVE rather than
+    leaving a verdict without its record."""
+    run_dir = item.config.getoption("run_dir")
+    if not run_dir:
+        return
+    try:
+        from harness import runrecord
+        runrecord.export_judge(run_dir, j, item.nodeid)
+    except Exception as exc:  # noqa: BLE001 - contained, reported
+        j.inconclusive("the run record writer raised %s: %s"
+                       % (type(exc).__name__, exc), traceback.format_exc())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -197,8 +232,14 @@ def pytest_runtest_makereport(item, call):
     if j is None or call.when != "call" or j.outcome is None:
         return
     outcome = j.outcome
-    rep.user_properties.append((OUTCOME_KEY, json.dumps(outcome.as_dict(),
-                                                        default=str)))
+    try:
+        serialized = json.dumps(outcome.as_dict(), default=str)
+    except Exception as exc:  # noqa: BLE001 - never lose the record
+        outcome = j.inconclusive(
+            "the verdict could not be serialized (%s: %s)"
+            % (type(exc).__name__, exc), traceback.format_exc())
+        serialized = json.dumps(outcome.as_dict(), default=str)
+    rep.user_properties.append((OUTCOME_KEY, serialized))
     config = item.config
     if config.getoption("record_baseline") or outcome.traceback:
         return
@@ -236,6 +277,86 @@ _CONFIG = {}
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session):
     _CONFIG["config"] = session.config
+    _loopback_only(session.config)
+
+
+# Hermetic: every test and scenario runs with sockets limited to loopback
+# (pytest-socket applies it per test).  Nova and Placement talk through
+# wsgi-intercept, which opens no socket; anything that tries the network
+# fails loudly with SocketConnectBlockedError.  An explicit --allow-hosts,
+# --force-enable-socket or --disable-socket wins.
+LOOPBACK = "127.0.0.1,::1"
+
+
+def _loopback_only(config):
+    try:
+        import pytest_socket
+    except ImportError:  # pragma: no cover - pytest-socket is required
+        return
+    socket_config = config.stash.get(pytest_socket._STASH_KEY, None)
+    if socket_config is None:  # pytest-socket not active (-p no:socket)
+        return
+    if socket_config.allow_hosts is None and not (
+            socket_config.socket_force_enabled
+            or socket_config.socket_disabled):
+        socket_config.allow_hosts = LOOPBACK
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Import Nova before pytest-socket restricts this test's sockets.
+
+    At import, Nova computes its ``my_ip`` default with oslo.utils'
+    ``get_my_ipv4()``: a UDP ``connect()`` to 192.0.2.0 that sends nothing
+    but asks the kernel for the source address.  Blocked, the import fails;
+    so Nova is loaded once, unrestricted, before the first test's sockets
+    are limited.  Nothing after that touches the network.
+    """
+    if "nova" not in sys.modules:
+        from harness import novaenv
+        try:
+            novaenv.load()
+        except novaenv.NovaUnavailable:
+            pass  # the tests that need Nova say so themselves
+
+
+def pytest_report_header(config):
+    seed = config.getoption("harness_seed")
+    lines = ["harness seed: %s" % (
+        "%d (replay with --harness-seed %d)" % (seed, seed)
+        if seed is not None else
+        "none (deterministic; --harness-seed N varies the randomised "
+        "parts, and replays them)")]
+    try:
+        import pytest_socket
+        sc = config.stash.get(pytest_socket._STASH_KEY, None)
+    except ImportError:  # pragma: no cover
+        sc = None
+    if sc is not None:
+        lines.append("network: %s" % (
+            "enabled" if sc.socket_force_enabled else
+            "sockets disabled" if sc.socket_disabled else
+            "connections only to %s" % (sc.allow_hosts or LOOPBACK)))
+    return lines
+
+
+# Bounded: pytest-timeout's limit (--timeout, the ``timeout`` ini value or a
+# ``@pytest.mark.timeout``) applies to scenarios too, but a scenario that
+# runs past it becomes INCONCLUSIVE with every thread's stack (see
+# harness.judge.time_limit) instead of failing, and the run goes on.
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_set_timer(item, settings):
+    if "judge" not in getattr(item, "fixturenames", ()):
+        return None  # not a scenario: pytest-timeout's own handling
+    item._harness_time_limit = settings.timeout
+    return True  # enforced around the scenario body (pytest_pyfunc_call)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_cancel_timer(item):
+    if getattr(item, "_harness_time_limit", None) is not None:
+        return True
+    return None
 
 
 def _session_state() -> _State:
@@ -255,18 +376,57 @@ def pytest_sessionfinish(session, exitstatus):
                             {n: o.verdict.value
                              for n, o in state.outcomes.items()})
     path = config.getoption("verdicts_json")
-    if path:
-        doc = report_mod.verdicts_document(
-            state.catalogue, state.outcomes, state.baseline,
-            complete=not interrupted)
-        report_mod.write_json_atomic(path, doc)
+    try:
+        state.table = report_mod.verdict_table(
+            state.catalogue, state.outcomes, state.baseline)
+        if path:
+            doc = report_mod.verdicts_document(
+                state.catalogue, state.outcomes, state.baseline,
+                complete=not interrupted)
+            report_mod.write_json_atomic(path, doc)
+    except Exception:  # noqa: BLE001 - the run record must survive
+        state.report_error = traceback.format_exc()
+        if path:
+            _write_fallback_record(path, state, state.report_error)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_fallback_record(path, state, tb):
+    """The report writer failed: record every scenario as INCONCLUSIVE with
+    its observed verdict and the writer's traceback (plain JSON, written
+    without the report module)."""
+    import tempfile
+    scenarios = []
+    for name, o in sorted(state.outcomes.items()):
+        scenarios.append({
+            "scenario": name, "claims": list(o.claims),
+            "verdict": Verdict.INCONCLUSIVE.value,
+            "observed_verdict": getattr(o.verdict, "value", str(o.verdict)),
+            "summary": "report writer failed; observed %s: %s"
+                       % (getattr(o.verdict, "value", o.verdict), o.summary),
+            "traceback": tb, "evidence": [], "fault_space": [],
+            "trials": o.trials, "controls": o.controls, "seed": o.seed,
+            "duration": o.duration, "baseline": state.baseline.get(name)})
+    doc = {"schema": 1, "complete": False, "report_error": tb,
+           "claims": [], "scenarios": scenarios}
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdicts-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, default=str)
+    os.replace(tmp, path)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_harness", None)
     if state is None or not state.outcomes or hasattr(config, "workerinput"):
         return
-    text = report_mod.verdict_table(state.catalogue, state.outcomes,
-                                    state.baseline)
     terminalreporter.write_sep("=", "verdicts")
-    terminalreporter.write_line(text)
+    if state.report_error:
+        terminalreporter.write_line(
+            "the report writer failed; every verdict is recorded as "
+            "INCONCLUSIVE with its traceback:\n" + state.report_error)
+        return
+    terminalreporter.write_line(state.table or report_mod.verdict_table(
+        state.catalogue, state.outcomes, state.baseline))

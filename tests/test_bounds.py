@@ -1,0 +1,304 @@
+"""Bounded and crash-contained: no hang, no crash, becomes a verdict.
+
+* a scenario that runs past its time limit (pytest-timeout's ``timeout``)
+  becomes INCONCLUSIVE with the stack of where it hung, and the run goes on;
+* an exception in an invariant check becomes INCONCLUSIVE with its
+  traceback, never CONFIRMED or REFUTED;
+* an exception in the report writer still leaves a run record: every
+  scenario INCONCLUSIVE, with the observed verdict and the traceback.
+
+The in-process tests drive :mod:`harness.judge` directly; the last two run
+pytest in a subprocess on a throw-away scenario file, so the plugin's hooks
+(pytest-timeout's, the report's) are the ones a real run uses.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from harness import judge as judge_mod
+from harness.judge import Judge, ScenarioTimeout, Trial, time_limit
+from harness.verdict import Verdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLAIM = "000-1"  # any catalogued claim id
+
+
+def _noop(world):
+    pass
+
+
+# -- the time limit itself ---------------------------------------------------
+def test_time_limit_interrupts_a_sleep_with_its_stack():
+    def stuck_here():
+        time.sleep(30)
+
+    started = time.monotonic()
+    with pytest.raises(ScenarioTimeout) as info:
+        with time_limit(0.5):
+            stuck_here()
+    assert time.monotonic() - started < 10
+    assert "stuck_here" in info.value.where
+    report = info.value.report()
+    assert "time limit of 0.5s" in report
+    assert "in stuck_here" in report and "time.sleep(30)" in report
+
+
+def test_time_limit_interrupts_a_lock_wait_and_lists_other_threads():
+    lock = threading.Lock()
+    lock.acquire()
+    release = threading.Event()
+
+    def holder():
+        release.wait(30)
+
+    t = threading.Thread(target=holder, name="lock-holder", daemon=True)
+    t.start()
+    try:
+        with pytest.raises(ScenarioTimeout) as info:
+            with time_limit(0.5):
+                lock.acquire()
+    finally:
+        release.set()
+        t.join(5)
+    assert "lock-holder" in info.value.stacks
+    assert "lock.acquire()" in info.value.stacks
+
+
+def test_a_timeout_is_not_swallowed_by_except_exception():
+    # Nova's periodic-task wrappers catch Exception; the limit must get out.
+    assert not issubclass(ScenarioTimeout, Exception)
+    with pytest.raises(ScenarioTimeout):
+        with time_limit(0.3):
+            try:
+                time.sleep(30)
+            except Exception:  # noqa: BLE001 - what code under test does
+                pytest.fail("the timeout was caught as an Exception")
+
+
+def test_no_limit_means_no_alarm():
+    with time_limit(None):
+        time.sleep(0.05)
+    with time_limit(0):
+        time.sleep(0.05)
+
+
+def test_a_hung_cleanup_is_cut_off_too():
+    lim = time_limit(0.3, grace=0.3)
+    with pytest.raises(ScenarioTimeout) as info:
+        with lim:
+            try:
+                time.sleep(30)
+            finally:
+                time.sleep(30)  # the clean-up hangs as well
+    assert info.value.in_cleanup and lim.fired == 2
+    assert "clean-up hung too" in str(info.value)
+
+
+# -- a hung trial inside a real world ------------------------------------------
+def test_a_trial_that_hangs_in_nova_is_stopped_and_its_world_cleaned():
+    """The hang is inside Nova's report client (placement delays every GET
+    by ten minutes); the limit stops it, the trial's world is cleaned up and
+    the next world starts clean."""
+    from harness.placement import Rule
+    from harness.world import World
+    from nova.scheduler.client import report
+
+    original_get = report.SchedulerReportClient.get
+
+    def setup(world):
+        world.placement.add_rule(Rule(method="GET", action="latency",
+                                      delay=600))
+        world.audit()
+
+    j = Judge("hang", [CLAIM])
+    with pytest.raises(ScenarioTimeout) as info:
+        with time_limit(3):
+            j.trial(Trial("hangs [control]", setup))
+    # where it hung: placement's fault middleware, under the tracker's audit
+    assert "harness/placement.py" in info.value.where
+    assert "time.sleep(fired.delay)" in info.value.stacks
+    assert "update_available_resource" in info.value.stacks
+    # the world was cleaned up on the way out: Nova's patches are undone...
+    assert report.SchedulerReportClient.get is original_get
+    # ...and the next world is fresh and usable
+    w = World()
+    w.setUp()
+    try:
+        assert len(w.placement.read("/resource_providers")[
+            "resource_providers"]) == 3
+        assert w.placement.middleware.rules == []
+    finally:
+        w.cleanUp()
+
+
+# -- crash containment ---------------------------------------------------------
+def _crashing_check(world, snap):
+    raise ZeroDivisionError("invariant checker bug")
+
+
+def test_a_crashing_checker_makes_the_scenario_inconclusive():
+    j = Judge("crash", [CLAIM])
+    obs = j.trial(Trial("crashing checker [control]", _noop,
+                        checks=(_crashing_check,)))
+    assert obs.error and "ZeroDivisionError: invariant checker bug" in \
+        obs.error
+    # a variant with the same crash: never a CONFIRMED/REFUTED
+    j.trial(Trial("crashing checker [variant]", _noop,
+                  checks=(_crashing_check,), condition="nothing"))
+    outcome = j.decide("the checker crashes")
+    assert outcome.verdict is Verdict.INCONCLUSIVE
+    assert "ZeroDivisionError" in outcome.traceback
+
+
+def test_fallback_record_when_the_report_writer_fails(tmp_path):
+    from harness import plugin
+    from harness.verdict import Outcome
+
+    class State:
+        outcomes = {"test_x": Outcome(scenario="test_x", claims=[CLAIM],
+                                      verdict=Verdict.CONFIRMED,
+                                      summary="it broke", trials=2)}
+        baseline = {"test_x": "CONFIRMED"}
+
+    path = tmp_path / "v.json"
+    plugin._write_fallback_record(str(path), State, "Traceback: boom")
+    doc = json.loads(path.read_text())
+    assert doc["complete"] is False and doc["report_error"]
+    (s,) = doc["scenarios"]
+    assert s["verdict"] == "INCONCLUSIVE"
+    assert s["observed_verdict"] == "CONFIRMED"
+    assert s["traceback"] == "Traceback: boom"
+
+
+# -- through the plugin, as a run does it -----------------------------------------
+SCENARIOS = '''
+import time
+
+import pytest
+
+from harness.judge import Trial
+from harness.placement import Rule
+
+
+def _noop(world):
+    pass
+
+
+@pytest.mark.claims("{claim}")
+@pytest.mark.timeout(4)
+def test_hangs_in_placement(judge):
+    def setup(world):
+        world.placement.add_rule(Rule(method="GET", action="latency",
+                                      delay=600))
+        world.audit()  # HANGS-HERE
+    judge.trial(Trial("hangs [control]", setup))
+    judge.decide("never reached")
+
+
+@pytest.mark.claims("{claim}")
+def test_runs_after_the_hang(judge):
+    judge.trial(Trial("quiet [control]", _noop))
+    judge.decide("nothing breaks without a fault")
+
+
+def _crash(world, snap):
+    raise ZeroDivisionError("checker bug")
+
+
+@pytest.mark.claims("{claim}")
+def test_checker_crashes(judge):
+    judge.trial(Trial("crash [control]", _noop, checks=(_crash,)))
+    judge.decide("the checker crashes")
+'''
+
+
+def run_pytest(tmp_path, source: str, *extra, conftest: str | None = None):
+    (tmp_path / "test_scenarios.py").write_text(
+        textwrap.dedent(source).format(claim=CLAIM))
+    if conftest:
+        (tmp_path / "conftest.py").write_text(textwrap.dedent(conftest))
+    verdicts = tmp_path / "verdicts.json"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path), "-q",
+         "-p", "harness.plugin", "-p", "no:randomly",
+         "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "--baseline", str(tmp_path / "baseline.json"), "--record-baseline",
+         "--verdicts-json", str(verdicts), *extra],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True,
+        timeout=900)
+    doc = json.loads(verdicts.read_text()) if verdicts.exists() else None
+    return proc, doc
+
+
+def test_hang_and_crash_become_inconclusive_and_the_run_goes_on(tmp_path):
+    proc, doc = run_pytest(tmp_path, SCENARIOS)
+    assert doc is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    by = {s["scenario"]: s for s in doc["scenarios"]}
+    hung = by["test_hangs_in_placement"]
+    assert hung["verdict"] == "INCONCLUSIVE"
+    assert "time limit of 4s" in hung["summary"]
+    assert "HANGS-HERE" in hung["traceback"]       # the scenario's line
+    assert "time.sleep(fired.delay)" in hung["traceback"]  # stuck there
+    # the run went on, and the next scenario's world was sound
+    assert by["test_runs_after_the_hang"]["verdict"] == "REFUTED"
+    crashed = by["test_checker_crashes"]
+    assert crashed["verdict"] == "INCONCLUSIVE"
+    assert "ZeroDivisionError: checker bug" in crashed["traceback"]
+    assert proc.returncode != 0  # harness failures are errors
+    assert doc["complete"] is True
+
+
+def test_a_failing_report_writer_still_leaves_a_run_record(tmp_path):
+    source = SCENARIOS.split("def _crash")[0].replace(
+        "@pytest.mark.timeout(4)", "@pytest.mark.skip('not here')")
+    conftest = '''
+        from harness import report
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("report writer bug")
+
+        report.verdicts_document = broken
+    '''
+    proc, doc = run_pytest(tmp_path, source, conftest=conftest)
+    assert doc is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert doc["complete"] is False
+    assert "report writer bug" in doc["report_error"]
+    (s,) = doc["scenarios"]
+    assert s["scenario"] == "test_runs_after_the_hang"
+    assert s["verdict"] == "INCONCLUSIVE"
+    assert s["observed_verdict"] == "REFUTED"
+    assert proc.returncode != 0
+    assert "report writer failed" in proc.stdout
+
+
+def test_the_plugin_owns_the_scenario_timeout():
+    """pytest-timeout's set/cancel hooks defer to the harness for scenarios
+    (items using ``judge``) and leave other tests to pytest-timeout."""
+    from harness import plugin
+
+    class Item:
+        fixturenames = ("judge", "request")
+
+    class Other:
+        fixturenames = ("tmp_path",)
+
+    class Settings:
+        timeout = 7.0
+
+    item = Item()
+    assert plugin.pytest_timeout_set_timer(item, Settings) is True
+    assert item._harness_time_limit == 7.0
+    assert plugin.pytest_timeout_cancel_timer(item) is True
+    assert plugin.pytest_timeout_set_timer(Other(), Settings) is None
+    assert plugin.pytest_timeout_cancel_timer(Other()) is None
+    assert judge_mod.time_limit(7.0).seconds == 7.0
