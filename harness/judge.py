@@ -77,6 +77,15 @@ class Observation:
     trace: Trace | None = None
     duration: float = 0.0
     skipped: str | None = None         # the fault could not apply here
+    # How often each log message template was emitted (all levels), so a
+    # scenario can ask whether a given code path (a handler that logs and
+    # carries on) ran in this trial.
+    messages: dict = dataclasses.field(default_factory=dict)
+
+    def logged(self, prefix: str) -> int:
+        """How many records whose message template starts with ``prefix``."""
+        return sum(n for t, n in self.messages.items()
+                   if t.startswith(prefix))
 
     @property
     def clean(self) -> bool:
@@ -153,6 +162,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     return Observation(
         trial=trial.name, control=trial.is_control, fault=fault_desc,
         violations=violations, logs=relevant(capture.records, words),
+        messages=_message_counts(capture.records),
         error=error, during_error=during_error, placement_calls=calls,
         skipped=skipped,
         trace=trace, duration=time.monotonic() - started)
@@ -163,6 +173,14 @@ def _extra(trial, world, snap):
     for check in trial.checks:
         out.extend(check(world, snap))
     return out
+
+
+def _message_counts(records) -> dict:
+    counts: dict[str, int] = {}
+    for rec in records:
+        key = str(rec.msg)[:300]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class _Skip(Exception):
@@ -231,12 +249,18 @@ class Judge:
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
                invariants: Iterable[str] | None = None,
                fault_space: str = "", max_evidence: int = 12,
-               predicts: dict | None = None) -> Outcome:
+               predicts: dict | None = None,
+               where: Callable | None = None,
+               where_label: str = "") -> Outcome:
         """Decide from the observations.
 
         ``stages`` and ``invariants`` say which violations the claim predicts
         (``invariants=None``: any invariant).  ``predicts`` maps stage ->
         invariants (or None) when the prediction differs per stage.
+        ``where(observation)`` restricts the evidence to variants in which
+        the condition the claim is about actually arose (``where_label``
+        says what it is, e.g. "the FlavorNotFound handler ran"); the other
+        variants are still listed in the fault space.
         """
         if predicts is None:
             wanted_of = {st: (set(invariants) if invariants is not None
@@ -251,6 +275,15 @@ class Judge:
                     if not o.control and not o.skipped]
         space = [o.trial for o in variants] + [
             "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
+        if where is not None:
+            arose = [o for o in variants if where(o)]
+            space = ["%s (%s)" % (o.trial, where_label or "condition arose")
+                     for o in arose] + [
+                "%s (not counted: %s did not happen)" % (
+                    o.trial, where_label or "condition")
+                for o in variants if o not in arose] + space[len(variants):]
+        else:
+            arose = variants
         common = dict(scenario=self.scenario, claims=self.claims,
                       hypothesis=hypothesis, fault_space=space,
                       trials=len(self.observations),
@@ -278,7 +311,7 @@ class Judge:
                 summary="control %r broke an invariant without any fault"
                 % o.trial, evidence=ev, **common))
         evidence = []
-        for o in variants:
+        for o in arose:
             for st in stages:
                 wanted = wanted_of[st]
                 for v in o.violations.get(st, []):
@@ -288,16 +321,19 @@ class Judge:
             hit = sorted({e.variant for e in evidence})
             return self._finish(Outcome(
                 verdict=Verdict.CONFIRMED,
-                summary="%d of %d variants broke %s; first: %s" % (
-                    len(hit), len(variants),
+                summary="%d of %d variants%s broke %s; first: %s" % (
+                    len(hit), len(arose),
+                    (" in which %s" % where_label) if where else "",
                     ", ".join(sorted({e.invariant for e in evidence})),
                     evidence[0].line()),
                 evidence=_spread(evidence, max_evidence), **common))
         return self._finish(Outcome(
             verdict=Verdict.REFUTED,
-            summary="no invariant broke in %d variants (%s) with %d clean "
-                    "controls; stages checked: %s" % (
-                        len(variants), fault_space or "see fault space",
+            summary="no invariant broke in %d variants%s (%s) with %d "
+                    "clean controls; stages checked: %s" % (
+                        len(arose), (" in which %s, of %d tried"
+                                     % (where_label, len(variants)))
+                        if where else "", fault_space or "see fault space",
                         len(controls), ", ".join(stages)),
             **common))
 

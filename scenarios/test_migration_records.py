@@ -17,6 +17,7 @@ import functools
 import pytest
 
 from harness.faults import Combined
+from harness.faults import driver as drv
 from harness.faults import records as rec
 from harness.judge import Judge, Trial
 from harness.workloads import MOVES
@@ -162,6 +163,39 @@ def instance_lookup_observations():
     return tuple(_observe(instance_lookup_faults()))
 
 
+def monitor_faults() -> dict:
+    """Monitors that fail (every exception class the handler catches alike)
+    or report nonsense, on the node that holds the move's usage."""
+    f = {}
+    for host in ("src", "dst"):
+        f["monitor on %s raises RuntimeError" % host] = (
+            lambda w, h=host: drv.MonitorRaises(w, h))
+        f["monitor on %s raises KeyError" % host] = (
+            lambda w, h=host: drv.MonitorRaises(w, h, KeyError("cpu")))
+        f["monitor on %s reports nonsense" % host] = (
+            lambda w, h=host: drv.MonitorBogus(w, h))
+    return f
+
+
+@functools.lru_cache(maxsize=None)
+def monitor_observations():
+    return tuple(_observe(monitor_faults(), moves=("resize-incoming",
+                                                   "resize-finished",
+                                                   "live-running")))
+
+
+# The log lines the two "log and carry on" handlers of
+# _update_usage_from_migrations write, and the one _get_host_metrics writes:
+# a variant counts for 000-2 only if its handler really ran.
+FLAVOR_HANDLER = "Flavor could not be found, skipping migration"
+INSTANCE_HANDLER = "Migration instance not found"
+METRICS_HANDLER = "Cannot get the metrics from"
+
+
+def swallowed(o) -> bool:
+    return bool(o.logged(FLAVOR_HANDLER) or o.logged(INSTANCE_HANDLER))
+
+
 SPACE_RECORDS = ("%d corruptions of the migration record (status, type, "
                  "instance_uuid, source/dest host and node, old/new flavor "
                  "ids, missing/stale context, duplicates, orphans for absent "
@@ -220,6 +254,9 @@ def test_swallowed_flavor_or_instance_errors_misaccount(judge):
                    "the tracker logs, skips the migration and carries on, "
                    "and the skipped usage leaves the accounting wrong.",
         stages=("under_fault", "after_clear"), invariants=ACCOUNTING,
+        where=swallowed,
+        where_label="a FlavorNotFound/InstanceNotFound handler of the "
+                    "migration accounting logged and carried on",
         fault_space=SPACE_FLAVORS + "; plus instance soft-deleted or "
                                     "never-created x %d moves"
                     % len(RECORD_MOVES))
@@ -236,3 +273,23 @@ def test_missing_flavor_fails_audit_or_misaccounts(judge):
         predicts={"under_fault": ("audit_completed",),
                   "after_clear": None},
         fault_space=SPACE_FLAVORS)
+
+
+@pytest.mark.claims("000-2")
+def test_failing_monitor_is_harmless_to_accounting(judge):
+    """A monitor that fails is logged and ignored: accounting must not
+    suffer for it."""
+    judge.observations.extend(monitor_observations())
+    judge.decide(
+        hypothesis="When a metrics monitor raises, the tracker logs a "
+                   "warning and carries on, and that leaves usage, "
+                   "placement or the audit itself wrong.",
+        stages=("under_fault", "after_clear"),
+        invariants=ACCOUNTING + ("audit_completed",),
+        where=lambda o: o.control or o.logged(METRICS_HANDLER) > 0
+        or "nonsense" in (o.fault or ""),
+        where_label="the monitor fault reached the tracker (its warning was "
+                    "logged, or its nonsense metrics were read)",
+        fault_space="%d monitor faults (raising RuntimeError or KeyError, "
+                    "reporting nonsense) on the source or destination x 3 "
+                    "moves" % len(monitor_faults()))

@@ -201,3 +201,30 @@ def test_combine(verdicts, expected):
 def test_verdict_str():
     assert str(Verdict.REFUTED) == "REFUTED"
     assert Verdict("CONFIRMED") is C
+
+
+def test_where_counts_only_variants_in_which_the_condition_arose():
+    ran = obs("t / handler ran", under_fault=["usage_matches_ledger"])
+    ran.messages = {"Flavor could not be found, skipping migration.": 1}
+    silent = obs("t / handler silent", under_fault=["usage_matches_ledger"])
+    j = judge_with(CONTROL, silent)
+    out = j.decide("h", stages=("under_fault",),
+                   where=lambda o: o.logged("Flavor could not be found"),
+                   where_label="the handler ran")
+    # The only broken variant never reached the handler: not evidence.
+    assert out.verdict is Verdict.REFUTED
+    assert any("not counted" in v for v in out.fault_space)
+    j = judge_with(CONTROL, silent, ran)
+    out = j.decide("h", stages=("under_fault",),
+                   where=lambda o: o.logged("Flavor could not be found"),
+                   where_label="the handler ran")
+    assert out.verdict is Verdict.CONFIRMED
+    assert {e.variant for e in out.evidence} == {"t / handler ran"}
+
+
+def test_skipped_variants_are_listed_not_judged():
+    skipped = obs("t / cannot apply", under_fault=["usage_in_bounds"])
+    skipped.skipped = "no embedded new flavor to alter"
+    out = judge_with(CONTROL, skipped).decide("h")
+    assert out.verdict is Verdict.REFUTED
+    assert any("skipped" in v for v in out.fault_space)
