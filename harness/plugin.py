@@ -408,7 +408,15 @@ def _write_fallback_record(path, state, tb):
             "traceback": tb, "evidence": [], "fault_space": [],
             "trials": o.trials, "controls": o.controls, "seed": o.seed,
             "duration": o.duration, "baseline": state.baseline.get(name)})
-    doc = {"schema": 1, "complete": False, "report_error": tb,
+    try:
+        from harness import novaenv
+        nova = novaenv.version_info()
+    except Exception as exc:  # noqa: BLE001 - recorded, not fatal
+        nova = {"error": str(exc)}
+    import time
+    doc = {"schema": 1,
+           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "complete": False, "nova": nova, "report_error": tb,
            "claims": [], "scenarios": scenarios}
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

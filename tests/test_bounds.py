@@ -171,6 +171,9 @@ def test_fallback_record_when_the_report_writer_fails(tmp_path):
     path = tmp_path / "v.json"
     plugin._write_fallback_record(str(path), State, "Traceback: boom")
     doc = json.loads(path.read_text())
+    import jsonschema
+    with open(os.path.join(ROOT, "docs", "verdicts.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))  # still a verdicts document
     assert doc["complete"] is False and doc["report_error"]
     (s,) = doc["scenarios"]
     assert s["verdict"] == "INCONCLUSIVE"
@@ -302,3 +305,94 @@ def test_the_plugin_owns_the_scenario_timeout():
     assert plugin.pytest_timeout_set_timer(Other(), Settings) is None
     assert plugin.pytest_timeout_cancel_timer(Other()) is None
     assert judge_mod.time_limit(7.0).seconds == 7.0
+
+
+# -- the in-memory databases are single-threaded: misuse is loud ---------------
+def test_two_threads_in_one_memory_world_fail_the_world_loudly():
+    """Worlds share one in-memory sqlite connection per database; a thread
+    that uses it while another holds it is a harness error (the world's
+    clean-up raises, so the trial is INCONCLUSIVE), never a silently mixed
+    transaction.  World(sqlite="file") is the way to run Nova in threads."""
+    from nova import context as nova_context
+    from nova import objects
+    from nova.db.main import api as main_db_api
+
+    from harness import novaenv
+    from harness.world import World
+
+    w = World(hosts=("src",))
+    w.setUp()
+    holding, done = threading.Event(), threading.Event()
+    errors = []
+
+    def hold():
+        import sqlalchemy as sa
+        with main_db_api.context_manager.writer.using(
+                nova_context.get_admin_context()) as session:
+            session.execute(sa.text("SELECT 1"))  # holds the connection
+            holding.set()
+            done.wait(10)
+
+    t = threading.Thread(target=hold, name="holder")
+    try:
+        t.start()
+        assert holding.wait(10)
+        try:
+            objects.ComputeNodeList.get_all(w.ctx)
+        except Exception as exc:  # noqa: BLE001 - what Nova would see
+            errors.append(exc)
+    finally:
+        done.set()
+        t.join(10)
+        with pytest.raises(Exception) as info:
+            w.cleanUp()
+    assert errors and isinstance(errors[0], novaenv.ConcurrentDatabaseUse)
+    assert "ConcurrentDatabaseUse" in repr(info.value) or isinstance(
+        info.value, novaenv.ConcurrentDatabaseUse)
+    # the next world is sound again
+    w2 = World(hosts=("src",))
+    w2.setUp()
+    try:
+        assert len(w2.placement.read("/resource_providers")[
+            "resource_providers"]) == 1
+    finally:
+        w2.cleanUp()
+
+
+def test_worlds_start_from_the_same_clean_databases():
+    """What one world writes is gone in the next (template restore)."""
+    from nova import objects
+
+    from harness.world import World
+
+    def build_and_dirty():
+        w = World(hosts=("src",))
+        w.setUp()
+        w.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        w.boot("vm1", "small", "src")
+        return w
+
+    w1 = build_and_dirty()
+    ids1 = (w1.hosts["src"].compute_node.id,
+            w1.instances["vm1"].id, w1.flavors["small"].id)
+    w1.cleanUp()
+    w2 = World(hosts=("src",))
+    w2.setUp()
+    try:
+        assert objects.InstanceList.get_all(w2.ctx).objects == []
+        assert objects.FlavorList.get_all(w2.ctx).objects == []
+        assert len(w2.placement.read("/resource_providers")[
+            "resource_providers"]) == 1
+        assert w2.placement.read("/allocations/%s"
+                                 % w1.instances["vm1"].uuid)[
+            "allocations"] == {}
+        # ids restart too: the same bytes every time
+        assert w2.hosts["src"].compute_node.id == ids1[0]
+    finally:
+        w2.cleanUp()
+    w3 = build_and_dirty()
+    try:
+        assert (w3.hosts["src"].compute_node.id, w3.instances["vm1"].id,
+                w3.flavors["small"].id) == ids1
+    finally:
+        w3.cleanUp()
