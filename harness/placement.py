@@ -342,6 +342,14 @@ class FaultablePlacement(fixtures.Fixture):
         if self.sqlite == "memory":
             fixture = _memory_placement_fixture_class()()
         else:
+            # oslo.db's test fixture caches the database it provisions under
+            # a "random" ident drawn from the global `random`, which
+            # Hypothesis and pytest-randomly reseed: a later world would get
+            # an earlier world's (deleted) database file.  Unique idents.
+            import uuid
+            self.useFixture(fixtures.MonkeyPatch(
+                "oslo_db.sqlalchemy.provision._random_ident",
+                lambda: uuid.uuid4().hex[:10]))
             fixture = func_fixtures.PlacementFixture()
         self.fixture = self.useFixture(fixture)
         assert self.middleware is not None, "placement app was not wrapped"

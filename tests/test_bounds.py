@@ -396,3 +396,22 @@ def test_worlds_start_from_the_same_clean_databases():
                 w3.flavors["small"].id) == ids1
     finally:
         w3.cleanUp()
+
+
+def test_file_database_worlds_survive_a_reseeded_random():
+    """Hypothesis and pytest-randomly reseed the global ``random`` before
+    each example/test; oslo.db's fixture draws its database "ident" from it,
+    so without unique idents the second world reused the first one's
+    (deleted) Placement database file."""
+    import random
+
+    from harness.world import World
+    for _ in range(2):
+        random.seed(0)
+        w = World(hosts=("src",), sqlite="file")
+        w.setUp()
+        try:
+            assert len(w.placement.read("/resource_providers")[
+                "resource_providers"]) == 1
+        finally:
+            w.cleanUp()
