@@ -436,6 +436,19 @@ def thread_stacks(main_frame=None) -> str:
     return "\n".join(out)
 
 
+def _in_cleanup(frame) -> bool:
+    """Whether ``frame`` is inside a fixture's clean-up: interrupting it
+    leaves patches in place, so what runs next in this process is not
+    trusted."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "cleanUp" or \
+                code.co_filename.endswith("fixtures/callmany.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _where(frame) -> str:
     """The innermost frame, and the innermost one outside libraries (the
     harness's or the scenario's own line) when that is another."""
@@ -481,7 +494,8 @@ class time_limit:
         if self.fired == 1 and self.grace:
             signal.setitimer(signal.ITIMER_REAL, self.grace)
         raise ScenarioTimeout(self.seconds, stacks, where,
-                              in_cleanup=self.fired > 1)
+                              in_cleanup=self.fired > 1
+                              or _in_cleanup(frame))
 
     def _armed(self) -> bool:
         import signal

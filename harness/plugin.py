@@ -183,7 +183,8 @@ def judge(request):
 def pytest_pyfunc_call(pyfuncitem):
     limit = getattr(pyfuncitem, "_harness_time_limit", None)
     j = getattr(pyfuncitem, "_harness_judge", None)
-    with judge_mod.time_limit(limit if j is not None else None):
+    grace = float(os.environ.get("HARNESS_TIMEOUT_GRACE", "30"))
+    with judge_mod.time_limit(limit if j is not None else None, grace):
         outcome = yield
     if j is None:
         return

@@ -284,6 +284,49 @@ def test_a_failing_report_writer_still_leaves_a_run_record(tmp_path):
     assert "report writer failed" in proc.stdout
 
 
+HUNG_CLEANUP = '''
+import time
+
+import pytest
+
+from harness.judge import Trial
+
+
+def _noop(world):
+    pass
+
+
+@pytest.mark.claims("{claim}")
+@pytest.mark.timeout(3)
+def test_a_hangs_and_so_does_its_cleanup(judge):
+    def setup(world):
+        world.addCleanup(time.sleep, 600)  # CLEANUP-HANGS
+        time.sleep(600)
+    judge.trial(Trial("hangs twice [control]", setup))
+    judge.decide("never reached")
+
+
+@pytest.mark.claims("{claim}")
+def test_b_after_a_cut_off_cleanup(judge):
+    judge.trial(Trial("quiet [control]", _noop))
+    judge.decide("nothing breaks without a fault")
+'''
+
+
+def test_a_cut_off_cleanup_stops_trusting_the_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_TIMEOUT_GRACE", "2")
+    proc, doc = run_pytest(tmp_path, HUNG_CLEANUP)
+    assert doc is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    by = {s["scenario"]: s for s in doc["scenarios"]}
+    a = by["test_a_hangs_and_so_does_its_cleanup"]
+    assert a["verdict"] == "INCONCLUSIVE"
+    assert "clean-up hung too" in a["summary"]
+    assert "fixtures/callmany.py" in a["traceback"]  # stuck in clean-up
+    b = by["test_b_after_a_cut_off_cleanup"]
+    assert b["verdict"] == "INCONCLUSIVE"
+    assert "not trusted" in b["traceback"]
+
+
 def test_the_plugin_owns_the_scenario_timeout():
     """pytest-timeout's set/cancel hooks defer to the harness for scenarios
     (items using ``judge``) and leave other tests to pytest-timeout."""
