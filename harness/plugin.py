@@ -27,6 +27,7 @@ from harness.judge import Judge
 from harness.verdict import Outcome, Verdict
 
 OUTCOME_KEY = "harness_outcome"
+SKIP_KEY = "harness_skipped"
 
 
 class HarnessFailure(Exception):
@@ -95,6 +96,9 @@ class _State:
         self.catalogue = None
         self.baseline: dict[str, str] = {}
         self.outcomes: dict[str, Outcome] = {}
+        # scenario -> {"claims": [...], "reason": "..."} for scenarios that
+        # could not run here (e.g. report 001's file is not available).
+        self.skipped: dict[str, dict] = {}
         self.only: set[str] | None = None
         self.collected: dict[str, list[str]] = {}
         self.table: str | None = None          # rendered at sessionfinish
@@ -230,6 +234,13 @@ def pytest_runtest_makereport(item, call):
     rep_outcome = yield
     rep = rep_outcome.get_result()
     j = getattr(item, "_harness_judge", None)
+    if rep.skipped and call.when in ("setup", "call") and _claims_of(item):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) \
+            else str(rep.longrepr)
+        rep.user_properties.append((SKIP_KEY, json.dumps(
+            {"scenario": item.name, "claims": _claims_of(item),
+             "reason": reason.replace("Skipped: ", "", 1)})))
+        return
     if j is None or call.when != "call" or j.outcome is None:
         return
     outcome = j.outcome
@@ -267,6 +278,9 @@ def pytest_collection_finish(session):
 
 def pytest_runtest_logreport(report):
     for key, value in getattr(report, "user_properties", []):
+        if key == SKIP_KEY:
+            info = json.loads(value)
+            _session_state().skipped[info["scenario"]] = info
         if key == OUTCOME_KEY:
             outcome = Outcome.from_dict(json.loads(value))
             _session_state().outcomes[outcome.scenario] = outcome
@@ -369,7 +383,7 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller writes results
     state = config._harness
-    if not state.outcomes:
+    if not state.outcomes and not state.skipped:
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if config.getoption("record_baseline") and not interrupted:
@@ -379,11 +393,12 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("verdicts_json")
     try:
         state.table = report_mod.verdict_table(
-            state.catalogue, state.outcomes, state.baseline)
+            state.catalogue, state.outcomes, state.baseline,
+            skipped=state.skipped)
         if path:
             doc = report_mod.verdicts_document(
                 state.catalogue, state.outcomes, state.baseline,
-                complete=not interrupted)
+                complete=not interrupted, skipped=state.skipped)
             report_mod.write_json_atomic(path, doc)
     except Exception:  # noqa: BLE001 - the run record must survive
         state.report_error = traceback.format_exc()
@@ -429,7 +444,8 @@ def _write_fallback_record(path, state, tb):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_harness", None)
-    if state is None or not state.outcomes or hasattr(config, "workerinput"):
+    if state is None or hasattr(config, "workerinput") or not (
+            state.outcomes or state.skipped):
         return
     terminalreporter.write_sep("=", "verdicts")
     if state.report_error:
@@ -438,4 +454,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             "INCONCLUSIVE with its traceback:\n" + state.report_error)
         return
     terminalreporter.write_line(state.table or report_mod.verdict_table(
-        state.catalogue, state.outcomes, state.baseline))
+        state.catalogue, state.outcomes, state.baseline,
+        skipped=state.skipped))

@@ -34,8 +34,12 @@ def write_json_atomic(path: str, doc) -> None:
         raise
 
 
-def claim_rows(catalogue, outcomes: dict) -> list[dict]:
-    """One row per catalogued claim: its combined verdict and scenarios."""
+def claim_rows(catalogue, outcomes: dict,
+               skipped: dict | None = None) -> list[dict]:
+    """One row per catalogued claim: its combined verdict and scenarios.
+
+    ``skipped`` (scenario -> {claims, reason}) names scenarios that could not
+    run here; a claim left NOT_JUDGED by them says why."""
     by_claim: dict[str, list] = {cid: [] for cid in catalogue.claims}
     for o in outcomes.values():
         for cid in o.claims:
@@ -49,19 +53,24 @@ def claim_rows(catalogue, outcomes: dict) -> list[dict]:
                      "report": claim.report_file, "number": claim.number,
                      "verdict": verdict.value,
                      "scenarios": sorted(o.scenario for o in outs),
-                     "summary": _claim_summary(verdict, outs)})
+                     "summary": _claim_summary(verdict, outs, [
+                         info["reason"] for info in (skipped or {}).values()
+                         if cid in info["claims"]])})
     return rows
 
 
-def _claim_summary(verdict, outs) -> str:
+def _claim_summary(verdict, outs, skip_reasons=()) -> str:
     if verdict is Verdict.NOT_JUDGED:
+        if skip_reasons:
+            return "not judged here: " + skip_reasons[0]
         return "not yet judged: no scenario for this claim has run"
     deciding = [o for o in outs if o.verdict is verdict] or outs
     return deciding[0].summary
 
 
 def verdicts_document(catalogue, outcomes: dict, baseline: dict,
-                      complete: bool = True) -> dict:
+                      complete: bool = True,
+                      skipped: dict | None = None) -> dict:
     """The verdicts of a run.  ``complete`` is False when the run was
     interrupted (the document then holds only what finished)."""
     from harness import novaenv
@@ -74,16 +83,18 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "complete": bool(complete),
         "nova": nova,
-        "claims": claim_rows(catalogue, outcomes),
+        "claims": claim_rows(catalogue, outcomes, skipped),
         "scenarios": [dict(o.as_dict(), baseline=baseline.get(n))
                       for n, o in sorted(outcomes.items())],
+        "skipped": [dict(info) for _, info in sorted((skipped or {})
+                                                      .items())],
     }
 
 
 def verdict_table(catalogue, outcomes: dict, baseline: dict,
-                  width: int = 100) -> str:
+                  width: int = 100, skipped: dict | None = None) -> str:
     lines = []
-    rows = claim_rows(catalogue, outcomes)
+    rows = claim_rows(catalogue, outcomes, skipped)
     lines.append("%-9s %-13s %s" % ("claim", "verdict", "evidence / reason"))
     lines.append("-" * width)
     for r in rows:
