@@ -1329,7 +1329,7 @@ def finish_move(world, name):
     ``finished``, as the source (``resize_instance``) and the destination
     (``finish_resize``) do: the record changes of ``moves.cold_move``
     after its claim."""
-    from nova.compute import task_states, vm_states
+    from nova.compute import task_states
     inst = world.instance(name)
     migration = world.migration(name)
     host = world.hosts[migration.dest_compute]
@@ -1346,23 +1346,10 @@ def finish_move(world, name):
     inst.task_state = task_states.RESIZE_MIGRATED
     inst.save()
     world.ledger.set_move_status(name, "post-migrating")
+    from harness import moves
     inst = world.instance(name)
-    new_flavor = inst.new_flavor or inst.flavor
-    inst.apply_migration_context()
-    inst.host = host.name
-    inst.node = host.nodename
-    inst.compute_id = host.compute_node.id
-    inst.flavor = new_flavor
-    inst.instance_type_id = new_flavor.id
-    inst.vm_state = vm_states.RESIZED
-    inst.task_state = None
-    migration.status = "finished"
-    migration.save()
-    inst.save()
-    world.ledger.set_move_status(name, "finished")
-    world.trace.step("world", "finish_resize", instance=name,
-                     host=host.name)
-    return migration
+    return moves.finish_resize(world, name, migration, host,
+                               inst.new_flavor or inst.flavor)
 
 
 def judge_trial(judge, trial: ConductorTrial):

@@ -25,7 +25,7 @@ def _phase_index(phases, until):
 def cold_move(world, name, flavor, dest, until="finished"):
     """Resize or cold-migrate; returns the Migration object."""
     from nova import objects
-    from nova.compute import task_states, vm_states
+    from nova.compute import task_states
     from nova.conductor.tasks import migrate as conductor_migrate
     from oslo_utils import uuidutils
 
@@ -89,13 +89,18 @@ def cold_move(world, name, flavor, dest, until="finished"):
     if stop == 2:
         return migration
 
-    # Destination compute (finish_resize): the instance arrives.
+    return finish_resize(world, name, migration, host, new_flavor)
+
+
+def finish_resize(world, name, migration, host, new_flavor):
+    """Destination compute (``finish_resize``): the instance arrives on
+    ``host`` with ``new_flavor`` and the migration is ``finished``."""
+    from nova.compute import vm_states
     inst = world.instance(name)
-    dest_cn = host.compute_node
     inst.apply_migration_context()
-    inst.host = dest
+    inst.host = host.name
     inst.node = host.nodename
-    inst.compute_id = dest_cn.id
+    inst.compute_id = host.compute_node.id
     inst.flavor = new_flavor
     inst.instance_type_id = new_flavor.id
     inst.vm_state = vm_states.RESIZED
@@ -104,7 +109,8 @@ def cold_move(world, name, flavor, dest, until="finished"):
     migration.save()
     inst.save()
     world.ledger.set_move_status(name, "finished")
-    world.trace.step("world", "finish_resize", instance=name, host=dest)
+    world.trace.step("world", "finish_resize", instance=name,
+                     host=host.name)
     return migration
 
 
