@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
         --strict) STRICT=--strict; shift ;;
         --no-alone) ALONE=0; shift ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
