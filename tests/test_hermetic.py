@@ -121,3 +121,31 @@ def test_a_scenario_that_uses_the_network_is_inconclusive(tmp_path):
     assert s["verdict"] == "INCONCLUSIVE"
     assert "SocketConnectBlockedError" in s["traceback"]
     assert TEST_NET in s["traceback"]
+
+
+def test_hypothesis_draws_do_not_depend_on_the_loaded_modules(tmp_path,
+                                                                monkeypatch):
+    """Hypothesis mixes literal constants of every local module loaded in
+    the process into its draws; a derandomized property then drew other
+    examples alone than in the suite.  Under the plugin it draws from its
+    seed only: loading a module full of constants changes nothing."""
+    from hypothesis import given, settings, strategies as st
+    from hypothesis.internal.conjecture import providers
+
+    def draws():
+        seen = []
+
+        @settings(derandomize=True, max_examples=30, database=None)
+        @given(st.integers(), st.text(max_size=5))
+        def prop(i, s):
+            seen.append((i, s))
+        prop()
+        return seen
+
+    before = draws()
+    (tmp_path / "lots_of_constants.py").write_text(
+        "A = 987654321\nB = 'zebra-constant'\nC = -424242\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lots_of_constants  # noqa: F401 - a new local module
+    assert len(providers._get_local_constants()) == 0
+    assert draws() == before
