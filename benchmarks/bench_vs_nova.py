@@ -26,8 +26,8 @@ import sys
 
 import pytest
 
-from harness.judge import Trial, run_trial
-from harness.world import Reserved
+from harness.verdicts.judge import Trial, run_trial
+from harness.world.deployment import Reserved
 
 NOVA_TEST = ("nova.tests.functional.compute.test_resource_tracker."
              "TestUpdateComputeNodeReservedAndAllocationRatio."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.world import World
+from harness.world.deployment import World
 
 ROUNDS = 30
 

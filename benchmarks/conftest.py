@@ -20,5 +20,5 @@ def pytest_collect_file(file_path, parent):
 @pytest.fixture(scope="session", autouse=True)
 def nova_loaded():
     """Import Nova once, outside any timing."""
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()

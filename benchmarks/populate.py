@@ -10,7 +10,7 @@ flavor, and allocations against its provider.
 """
 from __future__ import annotations
 
-from harness.world import IMAGE_REF, Inventory, World
+from harness.world.deployment import IMAGE_REF, Inventory, World
 
 TINY = dict(vcpus=1, memory_mb=64, root_gb=1)
 BIG_INVENTORY = Inventory(vcpus=4096, memory_mb=4 * 1024 * 1024,

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import tempfile
 
-from harness import baseline as baseline_mod
-from harness import report as report_mod
-from harness import runrecord
-from harness.verdict import Verdict, combine
+from harness.verdicts import baseline as baseline_mod
+from harness.report import tables as report_mod
+from harness.report import runrecord
+from harness.verdicts.verdict import Verdict, combine
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 EXIT_MEANING = {EXIT_OK: "verdicts match the baseline",
@@ -59,7 +59,7 @@ def _one_line(text: str) -> str:
 # checks shared by the commands (all before anything is written)
 # ---------------------------------------------------------------------------
 def load_catalogue():
-    from harness import catalogue as catalogue_mod
+    from harness.verdicts import catalogue as catalogue_mod
     try:
         return catalogue_mod.load()
     except catalogue_mod.CatalogueError as exc:
@@ -99,7 +99,7 @@ def load_baseline(path):
 
 
 def nova_version() -> dict:
-    from harness import novaenv
+    from harness.world import novaenv
     try:
         return novaenv.version_info()
     except novaenv.NovaUnavailable as exc:
@@ -351,7 +351,7 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     final = dict(manifest, complete=True)   # as run.json will say
     runrecord.write_text_atomic(os.path.join(run_dir, runrecord.MARKDOWN),
                                 report_mod.markdown(doc, final, drift))
-    from harness import html_report
+    from harness.report import html as html_report
     runrecord.write_text_atomic(
         os.path.join(run_dir, runrecord.HTML),
         html_report.render(doc, final, traces, drift))
@@ -514,7 +514,7 @@ def cmd_report(args) -> int:
     elif args.format == "markdown":
         text = report_mod.markdown(doc, manifest, drift)
     elif args.format == "html":
-        from harness import html_report
+        from harness.report import html as html_report
         text = html_report.render(doc, manifest, record.traces(), drift)
     else:
         nova = doc.get("nova") or {}

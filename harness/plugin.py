@@ -2,7 +2,7 @@
 
 * ``@pytest.mark.claims("000-1", ...)`` ties a scenario to claim ids (an
   unknown id is a usage error);
-* the ``judge`` fixture hands the scenario a :class:`~harness.judge.Judge`;
+* the ``judge`` fixture hands the scenario a :class:`~harness.verdicts.judge.Judge`;
   the scenario runs trials and calls ``judge.decide(...)``;
 * the scenario passes when its verdict equals the checked-in baseline
   (``scenarios/baseline.json``), fails on drift, and errors when the harness
@@ -19,12 +19,12 @@ import traceback
 
 import pytest
 
-from harness import baseline as baseline_mod
-from harness import catalogue as catalogue_mod
-from harness import report as report_mod
-from harness import judge as judge_mod
-from harness.judge import Judge
-from harness.verdict import Outcome, Verdict
+from harness.verdicts import baseline as baseline_mod
+from harness.verdicts import catalogue as catalogue_mod
+from harness.report import tables as report_mod
+from harness.verdicts import judge as judge_mod
+from harness.verdicts.judge import Judge
+from harness.verdicts.verdict import Outcome, Verdict
 
 OUTCOME_KEY = "harness_outcome"
 SKIP_KEY = "harness_skipped"
@@ -57,7 +57,7 @@ def pytest_addoption(parser):
                          "trials only (the others get one line)")
     group.addoption("--run-dir", metavar="DIR", default=None,
                     help="write each scenario's trace and log lines to "
-                         "DIR/traces/ and DIR/logs/ (see harness.runrecord)")
+                         "DIR/traces/ and DIR/logs/ (see harness.report.runrecord)")
     group.addoption("--harness-seed", metavar="N", type=int, default=None,
                     help="seed: each scenario seeds `random` with "
                          "'N:<scenario>' and records N as judge.seed")
@@ -144,7 +144,7 @@ def judge(request):
     config = request.config
     printer = None
     if config.getoption("harness_trace"):
-        from harness.tracefmt import StepPrinter
+        from harness.report.tracefmt import StepPrinter
         printer = StepPrinter(only=config.getoption("trace_trials"))
     j = Judge(request.node.name, claims, trace_echo=printer)
     tainted = config._harness.tainted
@@ -172,7 +172,7 @@ def judge(request):
     yield j
     outcome = j.outcome
     if printer is not None and outcome is not None:
-        from harness.tracefmt import outcome_lines, replay_unseen
+        from harness.report.tracefmt import outcome_lines, replay_unseen
         replay_unseen(printer, j.observations)
         print("\n".join(outcome_lines(outcome)))
     # (the run record is written in pytest_pyfunc_call, see
@@ -222,7 +222,7 @@ def _export_run_record(item, j):
     if not run_dir:
         return
     try:
-        from harness import runrecord
+        from harness.report import runrecord
         runrecord.export_judge(run_dir, j, item.nodeid)
     except Exception as exc:  # noqa: BLE001 - contained, reported
         j.inconclusive("the run record writer raised %s: %s"
@@ -272,7 +272,7 @@ def pytest_runtest_makereport(item, call):
 def pytest_collection_finish(session):
     path = session.config.getoption("collect_json")
     if path and not hasattr(session.config, "workerinput"):
-        from harness import runrecord
+        from harness.report import runrecord
         runrecord.write_collection(path, session.items)
 
 
@@ -345,7 +345,7 @@ def pytest_runtest_setup(item):
     are limited.  Nothing after that touches the network.
     """
     if "nova" not in sys.modules:
-        from harness import novaenv
+        from harness.world import novaenv
         try:
             novaenv.load()
         except novaenv.NovaUnavailable:
@@ -375,7 +375,7 @@ def pytest_report_header(config):
 # Bounded: pytest-timeout's limit (--timeout, the ``timeout`` ini value or a
 # ``@pytest.mark.timeout``) applies to scenarios too, but a scenario that
 # runs past it becomes INCONCLUSIVE with every thread's stack (see
-# harness.judge.time_limit) instead of failing, and the run goes on.
+# harness.verdicts.judge.time_limit) instead of failing, and the run goes on.
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_timeout_set_timer(item, settings):
     if "judge" not in getattr(item, "fixturenames", ()):
@@ -442,7 +442,7 @@ def _write_fallback_record(path, state, tb):
             "trials": o.trials, "controls": o.controls, "seed": o.seed,
             "duration": o.duration, "baseline": state.baseline.get(name)})
     try:
-        from harness import novaenv
+        from harness.world import novaenv
         nova = novaenv.version_info()
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal
         nova = {"error": str(exc)}

@@ -36,11 +36,11 @@ import threading
 
 import pytest
 
-from harness import checks
-from harness import invariants as inv
-from harness.invariants import Violation
-from harness.judge import Judge, Trial
-from harness.world import Inventory, NoRoom
+from harness.oracle import checks
+from harness.oracle import invariants as inv
+from harness.oracle.invariants import Violation
+from harness.verdicts.judge import Judge, Trial
+from harness.world.deployment import Inventory, NoRoom
 
 TINY = dict(vcpus=1, memory_mb=512, root_gb=1)
 RESERVED_MB = 512            # the world's default reserved host memory

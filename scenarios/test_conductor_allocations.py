@@ -5,7 +5,7 @@ to a migration consumer before scheduling; ``revert_allocation_for_migration``
 moves it back when the migration task fails.  Both call Placement several
 times (reads of each consumer, one ``POST /allocations``).  Each trial runs
 one of four shapes with one placement answer at one of the calls the
-shape's control made (see :mod:`harness.conductor_workloads`):
+shape's control made (see :mod:`harness.world.conductor_workloads`):
 
 * ``swap``: the swap on its own, as ``MigrationTask._preallocate_migration``
   calls it;
@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import conductor_workloads as cw
-
+from harness.world import conductor_workloads as cw
 SWAP = ("allocations_before_or_after", "instances_hold_allocations")
 UNHEALED = ("errored_migrations_hold_nothing", "instances_hold_allocations",
             "allocations_before_or_after", "allocations_match_ledger",

@@ -1,7 +1,7 @@
 """What the conductor's migration code writes to the logs: claim 002-1.
 
 Every trial of the allocation-swap fault space (see
-:mod:`harness.conductor_workloads`, shared with the 002-2 scenarios) runs
+:mod:`harness.world.conductor_workloads`, shared with the 002-2 scenarios) runs
 with canary secrets planted in the configuration (service passwords in
 ``[placement]``, ``[neutron]``, ``[service_user]`` and
 ``[keystone_authtoken]``, the memcache secret key, ``transport_url`` and
@@ -28,10 +28,10 @@ import dataclasses
 
 import pytest
 
-from harness import conductor as hc
-from harness import conductor_invariants as ci
-from harness import conductor_workloads as cw
-from harness.judge import Observation, STAGES
+from harness.world import conductor as hc
+from harness.oracle import conductor_invariants as ci
+from harness.world import conductor_workloads as cw
+from harness.verdicts.judge import Observation, STAGES
 
 HELPERS_LOGGER = "nova.conductor.tasks.migrate"
 

@@ -30,13 +30,13 @@ import functools
 
 import pytest
 
-from harness import conductor as hc
-from harness import conductor_invariants as ci
-from harness import conductor_workloads as cw
+from harness.world import conductor as hc
+from harness.oracle import conductor_invariants as ci
+from harness.world import conductor_workloads as cw
 from harness.faults import Combined
 from harness.faults import placement as pf
-from harness.judge import Judge
-from harness.placement import Schedule
+from harness.verdicts.judge import Judge
+from harness.world.placement import Schedule
 
 HOSTS = (cw.SRC, cw.DST) + cw.ALTS
 PLAN = (cw.DST,) + cw.ALTS

@@ -31,11 +31,11 @@ import functools
 
 import pytest
 
-from harness import conductor as hc
-from harness import conductor_invariants as ci
-from harness import conductor_workloads as cw
-from harness.judge import Judge
-from harness.world import Inventory
+from harness.world import conductor as hc
+from harness.oracle import conductor_invariants as ci
+from harness.world import conductor_workloads as cw
+from harness.verdicts.judge import Judge
+from harness.world.deployment import Inventory
 
 SHARE = "shared-disk"
 AMPLE, TIGHT = 100, 25

@@ -31,11 +31,11 @@ import functools
 import fixtures
 import pytest
 
-from harness import checks
+from harness.oracle import checks
 from harness.faults import assigned as asg
-from harness.invariants import Violation
-from harness.judge import Judge, Trial
-from harness.ledger import FlavorSpec
+from harness.oracle.invariants import Violation
+from harness.verdicts.judge import Judge, Trial
+from harness.oracle.ledger import FlavorSpec
 
 RC = "CUSTOM_PMEM_NAMESPACE_HARNESS"
 DEVICES = ("ns_0", "ns_1")

@@ -1,7 +1,7 @@
 """Migration records and flavors: claims 000-1, 000-2, 000-6 and 001-2.
 
 Every trial here builds a fresh world with ``vm1`` mid-move (each shape in
-:data:`harness.workloads.MOVES`) and a bystander ``vm2``, corrupts one thing
+:data:`harness.world.workloads.MOVES`) and a bystander ``vm2``, corrupts one thing
 in the database (or several, for the combined variants), and audits every
 host as the tracker and as the compute service do.  The ledger keeps the
 truth the harness created; the invariants compare against it while the fault
@@ -19,8 +19,8 @@ import pytest
 from harness.faults import Combined
 from harness.faults import driver as drv
 from harness.faults import records as rec
-from harness.judge import Judge, Trial
-from harness.workloads import MOVES
+from harness.verdicts.judge import Judge, Trial
+from harness.world.workloads import MOVES
 
 ACCOUNTING = ("usage_matches_ledger", "usage_in_bounds",
               "allocations_match_ledger", "placement_usage_matches_ledger",

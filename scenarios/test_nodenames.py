@@ -17,9 +17,9 @@ If the host does not start, the rest of the workload is skipped.
 The name is part of the world from its start, so there is no fault-free
 stage: what the first audit sees is recorded under ``under_fault``.  Besides
 the accounting invariants, every stage checks the database itself
-(:func:`harness.checks.database_intact`: schema, ``PRAGMA integrity_check``,
+(:func:`harness.oracle.checks.database_intact`: schema, ``PRAGMA integrity_check``,
 row counts) and that every store and lookup of the node gives back the exact
-name (:func:`harness.checks.node_names_round_trip`).
+name (:func:`harness.oracle.checks.node_names_round_trip`).
 
 Limits: the databases are sqlite (no column length limit, binary collation).
 A MySQL deployment would truncate or refuse names over 255 characters and
@@ -31,9 +31,9 @@ import functools
 
 import pytest
 
-from harness import checks
-from harness.judge import Judge, Trial
-from harness.world import Inventory
+from harness.oracle import checks
+from harness.verdicts.judge import Judge, Trial
+from harness.world.deployment import Inventory
 
 SMALL = dict(vcpus=1, memory_mb=1024, root_gb=10)
 LARGE = dict(vcpus=2, memory_mb=2048, root_gb=20)

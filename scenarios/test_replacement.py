@@ -4,9 +4,9 @@ Report 001 proposes new code for
 ``ResourceTracker._update_usage_from_migration``.  The code is read at run
 time from the report itself (``../shared/reviews/001_*.txt`` relative to
 this repository; nothing of it is copied here) by
-:func:`harness.replacement.evaluate`, swapped in for the real method at the
+:func:`harness.verdicts.replacement.evaluate`, swapped in for the real method at the
 class boundary, and run through the migration family: the move shapes of
-:data:`harness.workloads.MOVES` on their own, and a few of the
+:data:`harness.world.workloads.MOVES` on their own, and a few of the
 migration-record faults of ``scenarios/test_migration_records.py`` on two
 of them.  Only what the candidate breaks and the real method (same move,
 same fault) keeps counts as evidence.
@@ -24,8 +24,7 @@ import os
 
 import pytest
 
-from harness import replacement
-
+from harness.verdicts import replacement
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REVIEWS = os.environ.get("HARNESS_REVIEWS") or os.path.normpath(
     os.path.join(ROOT, os.pardir, "shared", "reviews"))
@@ -64,7 +63,7 @@ def _older_nova_helpers():
     follows (resizes, cold migrations and evacuations, not live
     migrations), the flavor lookup under its former name, and the
     exception without its module prefix."""
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     from nova import exception
     from nova.compute import resource_tracker

@@ -11,7 +11,7 @@ read) with one such value, and audits as the tracker and the compute
 service do.  Besides the usage in the tracker, the ``compute_nodes`` row
 and placement, the trials read what the scheduler would read: a
 ``HostState`` built from the node's row
-(:func:`harness.checks.scheduler_view_possible`).
+(:func:`harness.oracle.checks.scheduler_view_possible`).
 
 What the claim predicts is not merely "a different number": it is a number
 that cannot be true (negative usage, more free than total, more used than
@@ -24,11 +24,11 @@ import functools
 
 import pytest
 
-from harness import checks
+from harness.oracle import checks
 from harness.faults import Combined
 from harness.faults import records as rec
-from harness.judge import Judge, Trial
-from harness.workloads import MOVES
+from harness.verdicts.judge import Judge, Trial
+from harness.world.workloads import MOVES
 
 SMALL = dict(vcpus=1, memory_mb=1024, root_gb=10, ephemeral_gb=0, swap=0)
 

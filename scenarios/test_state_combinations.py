@@ -4,7 +4,7 @@
 depend on pairs: whether a migration is followed depends on the
 instance's ``vm_state`` *and* ``task_state`` together, and how it is
 counted on the migration's status *and* type together.  Here every pair is
-forced, each in turn on one shared world (:func:`harness.sweep.run_sweep`):
+forced, each in turn on one shared world (:func:`harness.verdicts.sweep.run_sweep`):
 
 * every ``vm_state`` x every ``task_state`` on the instance of a finished
   resize (counted on both the source, for a revert, and the destination);
@@ -22,9 +22,9 @@ import functools
 import pytest
 
 from harness.faults import records as rec
-from harness.judge import Judge
-from harness.sweep import run_sweep
-from harness.workloads import MOVES
+from harness.verdicts.judge import Judge
+from harness.verdicts.sweep import run_sweep
+from harness.world.workloads import MOVES
 
 VM_STATES = ("active", "building", "paused", "suspended", "stopped",
              "rescued", "resized", "soft-delete", "deleted", "error",

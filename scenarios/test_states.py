@@ -15,8 +15,8 @@ import functools
 import pytest
 
 from harness.faults import records as rec
-from harness.judge import Judge
-from harness.workloads import MOVES
+from harness.verdicts.judge import Judge
+from harness.world.workloads import MOVES
 
 STATE_MOVES = ("resize-incoming", "resize-finished", "live-running")
 

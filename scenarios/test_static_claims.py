@@ -25,8 +25,8 @@ import textwrap
 
 import pytest
 
-from harness import catalogue as catalogue_mod
-from harness.verdict import Evidence
+from harness.verdicts import catalogue as catalogue_mod
+from harness.verdicts.verdict import Evidence
 
 
 def _ev(subject, expected, actual, detail="", invariant="code"):
@@ -49,7 +49,7 @@ def _tree(obj):
 
 
 def _tracker():
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     from nova.compute import resource_tracker
     return resource_tracker
@@ -164,7 +164,7 @@ def _probe_caller_privileges() -> list[Evidence]:
     """Drive the tracker's entry points with an unprivileged context of
     another project and record what happened."""
     from nova import context as nova_context
-    from harness.world import World
+    from harness.world.deployment import World
 
     out = []
     world = World(hosts=("src",))

@@ -37,9 +37,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, seed as hseed
 from hypothesis import strategies as st
 
-from harness import checks
-from harness.judge import Judge, Trial
-from harness.world import Reserved
+from harness.oracle import checks
+from harness.verdicts.judge import Judge, Trial
+from harness.world.deployment import Reserved
 
 HOSTS = ("src", "dst")
 # Examples per property; each is one world (~1-3 s on a busy machine).
@@ -52,7 +52,7 @@ ACCOUNTING = ("usage_matches_ledger", "usage_in_bounds",
 # ``compute_nodes.local_gb_used`` is an integer column: a disk total that
 # is not a whole GiB cannot be stored exactly, so with any-size swap the
 # exact comparison (usage_matches_ledger) is not what decides; one rounding
-# is tolerated (harness.checks.disk_usage_within_rounding), more is not.
+# is tolerated (harness.oracle.checks.disk_usage_within_rounding), more is not.
 ACCOUNTING_ANY_SIZE = tuple(i for i in ACCOUNTING
                             if i != "usage_matches_ledger")
 EXTRA_CHECKS = (checks.disk_usage_within_rounding,)

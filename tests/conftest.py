@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from harness.logs import LogCapture
-from harness.world import World
+from harness.oracle.logs import LogCapture
+from harness.world.deployment import World
 
 # Flavors used throughout: no swap, so the tracker's integer disk counter
 # holds exactly what the ledger expects (see test_world's swap test).

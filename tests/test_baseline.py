@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from harness import baseline
-from harness.baseline import BaselineError
+from harness.verdicts import baseline
+from harness.verdicts.baseline import BaselineError
 
 
 def _write(tmp_path, text) -> str:

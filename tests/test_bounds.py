@@ -7,7 +7,7 @@
 * an exception in the report writer still leaves a run record: every
   scenario INCONCLUSIVE, with the observed verdict and the traceback.
 
-The in-process tests drive :mod:`harness.judge` directly; the last two run
+The in-process tests drive :mod:`harness.verdicts.judge` directly; the last two run
 pytest in a subprocess on a throw-away scenario file, so the plugin's hooks
 (pytest-timeout's, the report's) are the ones a real run uses.
 """
@@ -23,9 +23,9 @@ import time
 
 import pytest
 
-from harness import judge as judge_mod
-from harness.judge import Judge, ScenarioTimeout, Trial, time_limit
-from harness.verdict import Verdict
+from harness.verdicts import judge as judge_mod
+from harness.verdicts.judge import Judge, ScenarioTimeout, Trial, time_limit
+from harness.verdicts.verdict import Verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLAIM = "000-1"  # any catalogued claim id
@@ -107,8 +107,8 @@ def test_a_trial_that_hangs_in_nova_is_stopped_and_its_world_cleaned():
     """The hang is inside Nova's report client (placement delays every GET
     by ten minutes); the limit stops it, the trial's world is cleaned up and
     the next world starts clean."""
-    from harness.placement import Rule
-    from harness.world import World
+    from harness.world.placement import Rule
+    from harness.world.deployment import World
     from nova.scheduler.client import report
 
     original_get = report.SchedulerReportClient.get
@@ -123,7 +123,7 @@ def test_a_trial_that_hangs_in_nova_is_stopped_and_its_world_cleaned():
         with time_limit(3):
             j.trial(Trial("hangs [control]", setup))
     # where it hung: placement's fault middleware, under the tracker's audit
-    assert "harness/placement.py" in info.value.where
+    assert "harness/world/placement.py" in info.value.where
     assert "time.sleep(fired.delay)" in info.value.stacks
     assert "update_available_resource" in info.value.stacks
     # the world was cleaned up on the way out: Nova's patches are undone...
@@ -160,7 +160,7 @@ def test_a_crashing_checker_makes_the_scenario_inconclusive():
 
 def test_fallback_record_when_the_report_writer_fails(tmp_path):
     from harness import plugin
-    from harness.verdict import Outcome
+    from harness.verdicts.verdict import Outcome
 
     class State:
         outcomes = {"test_x": Outcome(scenario="test_x", claims=[CLAIM],
@@ -187,8 +187,8 @@ import time
 
 import pytest
 
-from harness.judge import Trial
-from harness.placement import Rule
+from harness.verdicts.judge import Trial
+from harness.world.placement import Rule
 
 
 def _noop(world):
@@ -265,8 +265,7 @@ def test_a_failing_report_writer_still_leaves_a_run_record(tmp_path):
     source = SCENARIOS.split("def _crash")[0].replace(
         "@pytest.mark.timeout(4)", "@pytest.mark.skip('not here')")
     conftest = '''
-        from harness import report
-
+        from harness.report import tables as report
         def broken(*args, **kwargs):
             raise RuntimeError("report writer bug")
 
@@ -289,7 +288,7 @@ import time
 
 import pytest
 
-from harness.judge import Trial
+from harness.verdicts.judge import Trial
 
 
 def _noop(world):
@@ -360,8 +359,8 @@ def test_two_threads_in_one_memory_world_fail_the_world_loudly():
     from nova import objects
     from nova.db.main import api as main_db_api
 
-    from harness import novaenv
-    from harness.world import World
+    from harness.world import novaenv
+    from harness.world.deployment import World
 
     w = World(hosts=("src",))
     w.setUp()
@@ -406,7 +405,7 @@ def test_worlds_start_from_the_same_clean_databases():
     """What one world writes is gone in the next (template restore)."""
     from nova import objects
 
-    from harness.world import World
+    from harness.world.deployment import World
 
     def build_and_dirty():
         w = World(hosts=("src",))
@@ -448,7 +447,7 @@ def test_file_database_worlds_survive_a_reseeded_random():
     (deleted) Placement database file."""
     import random
 
-    from harness.world import World
+    from harness.world.deployment import World
     for _ in range(2):
         random.seed(0)
         w = World(hosts=("src",), sqlite="file")

@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from harness import catalogue as cat_mod
-from harness.catalogue import CatalogueError, UnknownClaim
+from harness.verdicts import catalogue as cat_mod
+from harness.verdicts.catalogue import CatalogueError, UnknownClaim
 
 IDS = (["000-%d" % i for i in range(1, 10)]
        + ["001-1", "001-2", "001-3", "001-code"]
@@ -91,9 +91,9 @@ def test_check_on_something_absent_does_not_hold(check):
 
 
 def test_swallows_is_false_for_a_handler_that_reraises():
-    # harness.catalogue.load catches FileNotFoundError and raises
+    # harness.verdicts.catalogue.load catches FileNotFoundError and raises
     # CatalogueError: caught, not swallowed.
-    target = "harness.catalogue.load"
+    target = "harness.verdicts.catalogue.load"
     assert cat_mod.run_check({"kind": "catches", "target": target,
                               "exception": "FileNotFoundError"})["holds"]
     r = cat_mod.run_check({"kind": "swallows", "target": target,
@@ -103,9 +103,9 @@ def test_swallows_is_false_for_a_handler_that_reraises():
 
 
 def test_swallows_is_false_for_a_handler_that_does_not_log():
-    # harness.logs.render catches Exception and goes on without logging.
+    # harness.oracle.logs.render catches Exception and goes on without logging.
     r = cat_mod.run_check({"kind": "swallows", "target":
-                           "harness.logs.render", "exception": "Exception"})
+                           "harness.oracle.logs.render", "exception": "Exception"})
     assert r["holds"] is False
 
 

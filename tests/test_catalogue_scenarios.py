@@ -8,8 +8,7 @@ import ast
 import glob
 import os
 
-from harness import catalogue
-
+from harness.verdicts import catalogue
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

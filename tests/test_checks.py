@@ -1,14 +1,14 @@
-"""Self-tests for harness.checks, Trial.checks / Trial.condition, the
+"""Self-tests for harness.oracle.checks, Trial.checks / Trial.condition, the
 World's node-name option and the assigned-resources fault."""
 from __future__ import annotations
 
 import pytest
 
-from harness import checks
+from harness.oracle import checks
 from harness.faults import assigned as asg
-from harness.invariants import Violation
-from harness.judge import Trial, run_trial
-from harness.snapshot import NodeView, Snapshot
+from harness.oracle.invariants import Violation
+from harness.verdicts.judge import Trial, run_trial
+from harness.oracle.snapshot import NodeView, Snapshot
 
 from conftest import SMALL, build_world
 

@@ -527,10 +527,10 @@ def test_interrupted_run_is_marked_incomplete(tmp_path, sig):
 # ---------------------------------------------------------------------------
 def test_trace_printer_shows_faults_usage_invariants_and_logs():
     import importlib.util
-    from harness import invariants as inv
-    from harness import tracefmt
-    from harness.judge import Trial
-    from harness.trace import Trace
+    from harness.oracle import invariants as inv
+    from harness.report import tracefmt
+    from harness.verdicts.judge import Trial
+    from harness.oracle.trace import Trace
     spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
     synthetic = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic)
@@ -562,7 +562,7 @@ def test_trace_printer_shows_faults_usage_invariants_and_logs():
 
 def test_html_page_shares_trials_and_charts_the_evidence():
     import importlib.util
-    from harness import html_report, runrecord
+    from harness.report import html as html_report, runrecord
     spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
     synthetic = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic)
@@ -598,7 +598,7 @@ def test_trace_printer_replays_shared_observations():
     """A scenario that decides from observations run elsewhere (shared
     between hypotheses) still gets its trials printed, from their traces."""
     import importlib.util
-    from harness import tracefmt
+    from harness.report import tracefmt
     spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
     synthetic = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic)

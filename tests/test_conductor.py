@@ -14,11 +14,11 @@ import logging
 
 import pytest
 
-from harness import conductor as hc
-from harness import conductor_invariants as ci
-from harness import conductor_workloads as cw
-from harness.placement import Schedule
-from harness.world import Inventory, World
+from harness.world import conductor as hc
+from harness.oracle import conductor_invariants as ci
+from harness.world import conductor_workloads as cw
+from harness.world.placement import Schedule
+from harness.world.deployment import Inventory, World
 
 INST, MIG = "uuid-inst", "uuid-mig"
 SRC_ALLOC = {"src": {"VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 10}}
@@ -234,8 +234,8 @@ def test_positions_group_calls_by_route():
 
 
 def test_share_aware_ledger_moves_disk_to_the_sharing_provider():
-    from harness.ledger import FlavorSpec
-    from harness.world import Reserved
+    from harness.oracle.ledger import FlavorSpec
+    from harness.world.deployment import Reserved
     ledger = hc.share_aware_ledger(Reserved())
     ledger.add_flavor(FlavorSpec("small", 1, 512, 10, 0, 0))
     ledger.boot("vm1", "u1", "small", "src")
@@ -350,7 +350,7 @@ def test_sharing_provider_takes_the_disk():
         uuid = hc.add_sharing_provider(w, "shared", 50)
         w.ledger.shared_disk["vm1"] = "shared"
         w.boot("vm1", "small", cw.SRC)
-        from harness import invariants as inv
+        from harness.oracle import invariants as inv
         snap = w.snapshot()
         assert snap.usages["shared"]["DISK_GB"] == 10
         assert inv.check_all(snap, w.ledger) == []

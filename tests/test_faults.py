@@ -13,13 +13,13 @@ import types
 
 import pytest
 
-from harness import invariants as inv
+from harness.oracle import invariants as inv
 from harness.faults import Combined
 from harness.faults.base import NotApplicable
 from harness.faults import driver as dfaults
 from harness.faults import placement as pfaults
 from harness.faults import records
-from harness.placement import Schedule
+from harness.world.placement import Schedule
 
 
 def _stub_world():

@@ -58,7 +58,7 @@ def test_loopback_is_allowed():
 def test_a_world_opens_no_socket_at_all(monkeypatch):
     """Building a world, booting and auditing: Nova and Placement talk
     through wsgi-intercept; not even loopback is used."""
-    from harness.world import World
+    from harness.world.deployment import World
     connects = []
     real_connect = socket.socket.connect
 
@@ -84,7 +84,7 @@ import socket
 
 import pytest
 
-from harness.judge import Trial
+from harness.verdicts.judge import Trial
 
 
 def phone_home(world):

@@ -1,7 +1,7 @@
 """Every invariant catches a hand-built bad state and passes a good one.
 
-No Nova here: a :class:`~harness.ledger.Ledger` is filled by hand and a
-:class:`~harness.snapshot.Snapshot` that agrees with it is derived from it;
+No Nova here: a :class:`~harness.oracle.ledger.Ledger` is filled by hand and a
+:class:`~harness.oracle.snapshot.Snapshot` that agrees with it is derived from it;
 each test then breaks one thing and shows the right invariant names it.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ import math
 
 import pytest
 
-from harness import invariants as inv
-from harness.ledger import FlavorSpec, Ledger
-from harness.snapshot import NodeView, Snapshot
-from harness.world import AuditResult, Reserved
+from harness.oracle import invariants as inv
+from harness.oracle.ledger import FlavorSpec, Ledger
+from harness.oracle.snapshot import NodeView, Snapshot
+from harness.world.deployment import AuditResult, Reserved
 
 RATIOS = {"cpu": 4.0, "ram": 1.0, "disk": 1.0}
 NODES = ("src", "dst")

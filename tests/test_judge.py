@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.invariants import Violation
-from harness.judge import STAGES, Judge, Observation
-from harness.verdict import Evidence, Outcome, Verdict, combine
+from harness.oracle.invariants import Violation
+from harness.verdicts.judge import STAGES, Judge, Observation
+from harness.verdicts.verdict import Evidence, Outcome, Verdict, combine
 
 
 def obs(trial, control=False, error=None, fault="some fault", logs=(),

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ledger import (ENDED, IN_PROGRESS_COLD, IN_PROGRESS_LIVE,
+from harness.oracle.ledger import (ENDED, IN_PROGRESS_COLD, IN_PROGRESS_LIVE,
                             FlavorSpec, Ledger, Usage)
-from harness.world import Reserved
+from harness.world.deployment import Reserved
 
 RATIOS = {"cpu": 4.0, "ram": 1.5, "disk": 1.0}
 SMALL = FlavorSpec("small", vcpus=1, memory_mb=512, root_gb=10,

@@ -1,4 +1,4 @@
-"""Self-tests for harness.replacement: loading a proposed method from a file
+"""Self-tests for harness.verdicts.replacement: loading a proposed method from a file
 and judging it against the real one."""
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import textwrap
 
 import pytest
 
-from harness import replacement as rp
-from harness.judge import Judge
-from harness.trace import Trace
-from harness.verdict import Verdict
+from harness.verdicts import replacement as rp
+from harness.verdicts.judge import Judge
+from harness.oracle.trace import Trace
+from harness.verdicts.verdict import Verdict
 
 METHOD = "_update_usage_from_migration"
 
 
 def _real_source() -> str:
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     from nova.compute import resource_tracker
     return textwrap.dedent(inspect.getsource(
@@ -116,8 +116,8 @@ def test_replace_method_swaps_at_the_class_and_restores(tmp_path):
 
 
 def test_regressions_subtract_what_the_real_method_also_broke():
-    from harness.invariants import Violation
-    from harness.judge import Observation
+    from harness.oracle.invariants import Violation
+    from harness.verdicts.judge import Observation
 
     def obs(*vs):
         return Observation("t", False, "f", {"under_fault": list(vs)}, [])

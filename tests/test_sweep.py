@@ -1,11 +1,11 @@
-"""Self-tests for harness.sweep: many faults in turn on one world."""
+"""Self-tests for harness.verdicts.sweep: many faults in turn on one world."""
 from __future__ import annotations
 
 from harness.faults.base import Fault
 from harness.faults import records as rec
-from harness.judge import Judge
-from harness.sweep import run_sweep
-from harness.verdict import Verdict
+from harness.verdicts.judge import Judge
+from harness.verdicts.sweep import run_sweep
+from harness.verdicts.verdict import Verdict
 
 from conftest import SMALL
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import invariants as inv
-from harness import novaenv
-from harness.judge import STAGES, Trial, run_trial
-from harness.world import NoRoom, World
+from harness.oracle import invariants as inv
+from harness.world import novaenv
+from harness.verdicts.judge import STAGES, Trial, run_trial
+from harness.world.deployment import NoRoom, World
 
 SMALL = dict(vcpus=1, memory_mb=512, root_gb=10)
 BIG = dict(vcpus=2, memory_mb=1024, root_gb=20)

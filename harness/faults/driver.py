@@ -69,7 +69,7 @@ class DriverRaises(_HostFault):
 
     ``exc``: an exception class, instance, or a zero-argument factory
     (default ``RuntimeError``).  ``schedule``: optional
-    :class:`~harness.placement.Schedule` over the calls of the method
+    :class:`~harness.world.placement.Schedule` over the calls of the method
     (default: every call raises); calls it spares reach the real method.
     """
 

@@ -1,11 +1,11 @@
 """Faults on the placement HTTP path.
 
-Each fault here is one :class:`~harness.placement.Rule` in the
-:class:`~harness.placement.FaultMiddleware` that stands in front of the real
+Each fault here is one :class:`~harness.world.placement.Rule` in the
+:class:`~harness.world.placement.FaultMiddleware` that stands in front of the real
 Placement app: it is added on ``setUp`` and removed on ``cleanUp``.  Requests
 are matched by method (``GET``, ``PUT``, ``POST``, ``DELETE`` or ``*``) and
 by a regular expression searched in the path after ``/placement`` (query
-string included), and the :class:`~harness.placement.Schedule` says which of
+string included), and the :class:`~harness.world.placement.Schedule` says which of
 the matching calls the rule fires on.  The harness's own reads (snapshots)
 are never faulted.
 
@@ -17,7 +17,7 @@ the fault exactly.
 from __future__ import annotations
 
 from harness.faults.base import Fault
-from harness.placement import GENERATION_CONFLICT, Rule, Schedule
+from harness.world.placement import GENERATION_CONFLICT, Rule, Schedule
 
 
 class _PlacementFault(Fault):

@@ -8,9 +8,9 @@ Nova: the real scenarios live in scenarios/.
 """
 import pytest
 
-from harness import invariants as inv
-from harness.judge import Observation
-from harness.trace import Trace
+from harness.oracle import invariants as inv
+from harness.verdicts.judge import Observation
+from harness.oracle.trace import Trace
 
 RESERVED = {"cpus": 0, "memory_mb": 512, "disk_mb": 0}
 

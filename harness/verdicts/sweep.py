@@ -7,7 +7,7 @@ world, runs the workload, and then, for each fault in turn: takes as its
 ``before`` what the world showed last (anything a previous fault left
 behind shows here), injects it, audits and checks (``under_fault``), clears
 it, audits and checks (``after_clear``).  Each fault gives one
-:class:`~harness.judge.Observation`, so a judge decides from a sweep as
+:class:`~harness.verdicts.judge.Observation`, so a judge decides from a sweep as
 from separate trials; the first observation is the control (the world
 after the workload, before any fault).
 
@@ -22,10 +22,10 @@ import time
 import traceback
 from typing import Callable
 
-from harness import invariants as inv
-from harness.judge import Observation
-from harness.logs import LogCapture, relevant
-from harness.trace import Trace
+from harness.oracle import invariants as inv
+from harness.verdicts.judge import Observation
+from harness.oracle.logs import LogCapture, relevant
+from harness.oracle.trace import Trace
 
 
 def _check(world, via, label, checks, hosts=None):
@@ -53,7 +53,7 @@ def run_sweep(name: str, setup: Callable, faults: dict,
     ``before`` is what the previous fault's ``after_clear`` (or the
     control) saw: nothing happens to the world in between.
     """
-    from harness.world import World
+    from harness.world.deployment import World
 
     trace = trace or Trace()
     capture = LogCapture()

@@ -20,7 +20,7 @@ from typing import Callable
 
 import fixtures
 
-from harness.trace import Trace
+from harness.oracle.trace import Trace
 
 
 GENERATION_CONFLICT = "placement.concurrent_update"
@@ -244,7 +244,7 @@ def _memory_placement_fixture_class():
 
     Nova's subclass puts Placement's database in a WAL sqlite file in
     threading mode; this one gives it the process-wide in-memory engine,
-    restored from the template for each world (see harness.novaenv).
+    restored from the template for each world (see harness.world.novaenv).
     """
     global _MEMORY_PLACEMENT_FIXTURE
     if _MEMORY_PLACEMENT_FIXTURE is not None:
@@ -281,8 +281,7 @@ class _MemoryPlacementDatabase(fixtures.Fixture):
         from placement.db.sqlalchemy import migration
         from placement.objects import resource_class, trait
 
-        from harness import novaenv
-
+        from harness.world import novaenv
         conf = self.conf_fixture
         try:
             conf.register_opt(cfg.StrOpt("connection"),
@@ -320,7 +319,7 @@ class FaultablePlacement(fixtures.Fixture):
     def __init__(self, trace: Trace | None = None, sqlite: str = "memory"):
         super().__init__()
         self.trace = trace
-        self.sqlite = sqlite  # see harness.novaenv.sqlite_mode
+        self.sqlite = sqlite  # see harness.world.novaenv.sqlite_mode
         self.middleware: FaultMiddleware | None = None
 
     def _setUp(self):

@@ -1,6 +1,6 @@
 """The conductor's cold-migration code, driven for real against a world.
 
-:class:`Conductor` is a fixture bound to a :class:`~harness.world.World`.  It
+:class:`Conductor` is a fixture bound to a :class:`~harness.world.deployment.World`.  It
 runs Nova's own ``ComputeTaskManager._cold_migrate`` (which builds and
 executes a real :class:`nova.conductor.tasks.migrate.MigrationTask`, with its
 ``rollback``), and the two allocation helpers
@@ -51,7 +51,7 @@ from typing import Callable
 import fixtures
 
 from harness.faults.base import Fault
-from harness.placement import PlacementConnectionError, Schedule
+from harness.world.placement import PlacementConnectionError, Schedule
 
 LOG = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def register_canary_options():
     keystonemiddleware registers its own ``[keystone_authtoken]`` options on
     import; ``transport_url`` is oslo.messaging's.  Idempotent.
     """
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     from keystoneauth1 import loading as ks_loading
     from nova import conf as nova_conf
@@ -191,7 +191,7 @@ def add_sharing_provider(world, name: str, disk_gb: int,
 
 
 def _ledger_class():
-    from harness.ledger import Ledger
+    from harness.oracle.ledger import Ledger
 
     class ShareAwareLedger(Ledger):
         """The ledger, for instances whose disk a sharing provider holds.
@@ -937,7 +937,7 @@ class _ScanHandler(logging.Handler):
             return ""
 
     def emit(self, record):
-        from harness.logs import render
+        from harness.oracle.logs import render
         self.records.append(record)
         text = render(record)
         if record.exc_info:
@@ -951,10 +951,10 @@ class _ScanHandler(logging.Handler):
 
 
 def scan_capture():
-    """A :class:`harness.logs.LogCapture` whose handler also keeps each
+    """A :class:`harness.oracle.logs.LogCapture` whose handler also keeps each
     record's text as oslo.log's ContextFormatter would write it (with the
     exception, if any)."""
-    from harness.logs import LogCapture
+    from harness.oracle.logs import LogCapture
     cap = LogCapture(level=logging.DEBUG)
     cap.handler = _ScanHandler()
     return cap
@@ -1106,7 +1106,7 @@ class ConductorTrial:
     workload once the fault is cleared and returns the violations of the
     ``during`` stage; ``extra(world, conductor, op, stage)``
     (optional) returns more violations at a stage.  ``world_kwargs`` go to
-    the :class:`~harness.world.World` (the canary secrets are added to its
+    the :class:`~harness.world.deployment.World` (the canary secrets are added to its
     ``config``); ``ledger`` builds the world's ledger.
     """
     name: str
@@ -1129,11 +1129,11 @@ class ConductorTrial:
 
 
 def _observation_class():
-    from harness.judge import Observation
+    from harness.verdicts.judge import Observation
 
     @dataclasses.dataclass
     class ConductorObservation(Observation):
-        """An :class:`~harness.judge.Observation` with what the conductor
+        """An :class:`~harness.verdicts.judge.Observation` with what the conductor
         trial saw: the operation's placement calls (the middleware's log),
         the caller's result, prep_resize attempts, reschedules, retry
         back-off, and every log line (for the secret scan)."""
@@ -1160,7 +1160,7 @@ def conductor_checks(world, op: Op, stage: str, states: bool = True
     ``states=False`` leaves out the before/after comparison (once the
     workload has carried on past the operation, e.g. confirmed the move,
     the accounting invariants against the ledger judge the state)."""
-    from harness import conductor_invariants as ci
+    from harness.oracle import conductor_invariants as ci
     actual = consumer_allocations(world, list(op.names))
     # re-read migration statuses (an audit or the workload may move them)
     migrations = {u: (label, _migration_status(world, u))
@@ -1182,11 +1182,11 @@ def conductor_checks(world, op: Op, stage: str, states: bool = True
 def run_conductor_trial(trial: ConductorTrial, trace=None):
     """Build a world for ``trial``, run the operation under the fault,
     clear it, audit, and observe at each stage."""
-    from harness import invariants as inv
-    from harness.judge import STAGES
-    from harness.logs import relevant
-    from harness.trace import Trace
-    from harness.world import World
+    from harness.oracle import invariants as inv
+    from harness.verdicts.judge import STAGES
+    from harness.oracle.logs import relevant
+    from harness.oracle.trace import Trace
+    from harness.world.deployment import World
 
     register_canary_options()
     trace = trace or Trace()
@@ -1320,7 +1320,7 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
 
 
 def _classify(actual, states):
-    from harness.conductor_invariants import classify
+    from harness.oracle.conductor_invariants import classify
     return classify(actual, states)
 
 
@@ -1346,7 +1346,7 @@ def finish_move(world, name):
     inst.task_state = task_states.RESIZE_MIGRATED
     inst.save()
     world.ledger.set_move_status(name, "post-migrating")
-    from harness import moves
+    from harness.world import moves
     inst = world.instance(name)
     return moves.finish_resize(world, name, migration, host,
                                inst.new_flavor or inst.flavor)
@@ -1354,7 +1354,7 @@ def finish_move(world, name):
 
 def judge_trial(judge, trial: ConductorTrial):
     """Run ``trial`` for ``judge`` (its trace echoed as the judge's are)."""
-    from harness.trace import Trace
+    from harness.oracle.trace import Trace
     trace = Trace(echo=judge.trace_echo)
     obs = run_conductor_trial(trial, trace)
     judge.traces[trial.name] = trace

@@ -18,9 +18,8 @@ from __future__ import annotations
 import html
 import json
 
-from harness import report as report_mod
-from harness import tracefmt
-
+from harness.report import tables as report_mod
+from harness.report import tracefmt
 SOURCES = ("tracker", "db", "placement", "ledger")
 MAX_STEPS = 400           # per trial, in the page's step table
 MAX_STEP_TEXT = 200
@@ -369,7 +368,7 @@ def render(doc: dict, manifest: dict | None = None,
 
 
 def _anchor(name: str) -> str:
-    from harness.runrecord import safe_name
+    from harness.report.runrecord import safe_name
     return safe_name(name)
 
 

@@ -152,7 +152,7 @@ class StepPrinter:
         self.write("=" * 100)
 
     def trial_finished(self, trial, obs) -> None:
-        from harness import invariants as inv
+        from harness.oracle import invariants as inv
         if not self.enabled:
             bad = sum(len(v) for v in obs.violations.values())
             self.write("trial %s: %s" % (

@@ -18,7 +18,8 @@ import textwrap
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 DEFAULT_PATH = os.path.join(ROOT, "scenarios", "catalogue.yaml")
 ID_RE = re.compile(r"^(000-[1-9]|001-[1-3]|001-code|002-[1-4])$")
 REQUIRED = ("id", "report", "number", "title", "paraphrase",
@@ -233,7 +234,7 @@ def run_check(check: dict) -> dict:
 
 def code_status(claim: Claim) -> dict:
     """Whether the code a claim describes exists as described."""
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     results = [run_check(c) for c in claim.code]
     return {"exists_as_described": all(r["holds"] for r in results)

@@ -1,7 +1,7 @@
 """Accounting invariants: pure checks over a snapshot and the ledger.
 
-Each check takes what was observed (a :class:`~harness.snapshot.Snapshot`,
-audit results) and the :class:`~harness.ledger.Ledger`, and returns a list
+Each check takes what was observed (a :class:`~harness.oracle.snapshot.Snapshot`,
+audit results) and the :class:`~harness.oracle.ledger.Ledger`, and returns a list
 of :class:`Violation` with the expected and the actual value.  None of them
 calls Nova.  ``tests/test_invariants.py`` builds a known-bad state for each
 and shows it is caught.
@@ -188,7 +188,7 @@ def inventory_matches_driver(snap, ledger) -> list[Violation]:
 def audit_completed(audits, after=None) -> list[Violation]:
     """No exception escaped the audit and each audited DB row was refreshed.
 
-    ``audits`` are :class:`~harness.world.AuditResult`.  The tracker writes
+    ``audits`` are :class:`~harness.world.deployment.AuditResult`.  The tracker writes
     the ``compute_nodes`` row only when something changed, so "refreshed"
     means: after the audit the row carries what the tracker computed
     (``after`` is a snapshot taken right after the audits).

@@ -11,7 +11,7 @@ world starts from nothing.
 The verbs (``boot``, ``resize``, ``migrate``, ``live_migrate``, ``confirm``,
 ``revert``, ``delete``, ``audit``, ``service_audit``) drive the real code in
 the shape the compute manager and the conductor drive it; each records what it
-did in the world's :class:`~harness.ledger.Ledger`, which is the oracle the
+did in the world's :class:`~harness.oracle.ledger.Ledger`, which is the oracle the
 invariants compare against.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Iterable
 
 import fixtures
 
-from harness import novaenv
-from harness.ledger import Ledger, FlavorSpec
-from harness.trace import Trace
+from harness.world import novaenv
+from harness.oracle.ledger import Ledger, FlavorSpec
+from harness.oracle.trace import Trace
 
 LOG = logging.getLogger(__name__)
 # An image-backed root disk: the tracker counts root_gb only for instances
@@ -127,7 +127,7 @@ class World(fixtures.Fixture):
         # "memory" (default): in-memory databases copied from a template,
         # one thread at a time; "file": Nova's own WAL sqlite files, for
         # scenarios that run Nova code in several threads at once.  See
-        # harness.novaenv; HARNESS_SQLITE sets the default.
+        # harness.world.novaenv; HARNESS_SQLITE sets the default.
         self.sqlite = novaenv.sqlite_mode(sqlite)
         self.initial_inventory = inventory
         self.reserved = reserved
@@ -197,7 +197,7 @@ class World(fixtures.Fixture):
         nova_policy.reset()
         self.addCleanup(nova_policy.reset)
 
-        from harness.placement import FaultablePlacement
+        from harness.world.placement import FaultablePlacement
         self.placement = self.useFixture(FaultablePlacement(
             trace=self.trace, sqlite=self.sqlite))
         self.ctx = nova_context.get_admin_context()
@@ -410,12 +410,12 @@ class World(fixtures.Fixture):
         or ``finished`` (instance now on the destination, awaiting
         confirm/revert).
         """
-        from harness import moves
+        from harness.world import moves
         return moves.cold_move(self, name, flavor, dest, until=until)
 
     def migrate(self, name: str, dest: str, until: str = "finished"):
         """Cold-migrate ``name`` to ``dest`` (a resize to the same flavor)."""
-        from harness import moves
+        from harness.world import moves
         inst = self.instances[name]
         flavor = self.ledger.instances[name].flavor
         return moves.cold_move(self, name, flavor, dest, until=until)
@@ -426,15 +426,15 @@ class World(fixtures.Fixture):
         ``until``: ``preparing`` (claimed on the destination), ``running``,
         ``completed`` (instance moved; source cleaned up).
         """
-        from harness import moves
+        from harness.world import moves
         return moves.live_move(self, name, dest, until=until)
 
     def confirm(self, name: str):
-        from harness import moves
+        from harness.world import moves
         return moves.confirm(self, name)
 
     def revert(self, name: str):
-        from harness import moves
+        from harness.world import moves
         return moves.revert(self, name)
 
     def migration(self, name: str):
@@ -472,7 +472,7 @@ class World(fixtures.Fixture):
         return results
 
     def snapshot(self, label: str = ""):
-        from harness.snapshot import take
+        from harness.oracle.snapshot import take
         return take(self, label)
 
 

@@ -2,7 +2,7 @@
 
 Each function takes what was observed (allocations read from Placement as
 an observer, what the caller of an operation saw, counts, captured log
-lines) and returns a list of :class:`~harness.invariants.Violation`.  None
+lines) and returns a list of :class:`~harness.oracle.invariants.Violation`.  None
 of them calls Nova.  ``tests/test_conductor.py`` builds a known-bad input
 for each and shows it is caught.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from harness.invariants import Violation
+from harness.oracle.invariants import Violation
 
 ENDED = ("confirmed", "reverted", "completed", "error", "failed",
          "cancelled", "done")

@@ -17,7 +17,7 @@ computes an expectation by calling the tracker.
 """
 from __future__ import annotations
 
-from harness.invariants import Violation
+from harness.oracle.invariants import Violation
 
 CELL_UUID = "00000000-0000-4000-8000-0000000000ce"
 
@@ -344,7 +344,7 @@ def boot_or_reschedule(world, name: str, flavor: str, host: str):
     """``world.boot``; if the claim on the host raises, the manager's
     clean-up (:func:`reschedule`) runs and the exception is re-raised.
     (``NoRoom``, raised before any claim, is re-raised untouched.)"""
-    from harness.world import NoRoom
+    from harness.world.deployment import NoRoom
     try:
         return world.boot(name, flavor, host)
     except NoRoom:

@@ -26,8 +26,7 @@ import os
 import re
 import time
 
-from harness import report as report_mod
-
+from harness.report import tables as report_mod
 MANIFEST = "run.json"
 VERDICTS = "verdicts.json"
 JUNIT = "junit.xml"
@@ -74,7 +73,7 @@ def now_iso() -> str:
 # writing
 # ---------------------------------------------------------------------------
 def write_text_atomic(path: str, text: str) -> None:
-    """Like :func:`harness.report.write_json_atomic`, for text."""
+    """Like :func:`harness.report.tables.write_json_atomic`, for text."""
     import tempfile
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)

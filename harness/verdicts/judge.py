@@ -25,10 +25,10 @@ import time
 import traceback
 from typing import Callable, Iterable
 
-from harness import invariants as inv
-from harness.logs import LogCapture, relevant
-from harness.trace import Trace
-from harness.verdict import Evidence, Outcome, Verdict
+from harness.oracle import invariants as inv
+from harness.oracle.logs import LogCapture, relevant
+from harness.oracle.trace import Trace
+from harness.verdicts.verdict import Evidence, Outcome, Verdict
 
 STAGES = ("before", "under_fault", "during", "after_clear")
 
@@ -41,7 +41,7 @@ class Trial:
     ``fault(world)`` returns the fault fixture (None for a control).
     ``during(world)`` (optional) continues the workload while the fault is
     active (e.g. confirm or revert); an exception it raises is observed.
-    ``world_kwargs`` are passed to :class:`~harness.world.World`.
+    ``world_kwargs`` are passed to :class:`~harness.world.deployment.World`.
     ``checks``: extra invariants, ``check(world, snap) -> [Violation]``, run
     at every stage after the standard ones.
     ``condition``: for a variant whose abnormal input is built into the world
@@ -94,7 +94,7 @@ class Observation:
 
 def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     """Build a world for ``trial``, run it through every stage, observe."""
-    from harness.world import World
+    from harness.world.deployment import World
 
     trace = trace or Trace()
     started = time.monotonic()

@@ -28,11 +28,12 @@ import textwrap
 from typing import Callable
 
 from harness.faults.base import Combined, Fault
-from harness.judge import Judge, Observation, Trial
-from harness.verdict import Outcome
+from harness.verdicts.judge import Judge, Observation, Trial
+from harness.verdicts.verdict import Outcome
 
 TARGET_CLASS = "nova.compute.resource_tracker.ResourceTracker"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 RECORD_SCENARIOS = os.path.join(ROOT, "scenarios",
                                 "test_migration_records.py")
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
@@ -115,7 +116,7 @@ def extract_code(text: str, method_name: str) -> tuple[str, str]:
 
 
 def _tracker_module():
-    from harness import novaenv
+    from harness.world import novaenv
     novaenv.load()
     from nova.compute import resource_tracker
     return resource_tracker
@@ -299,7 +300,7 @@ def evaluate(path: str, method_name: str = "_update_usage_from_migration",
     """Judge the candidate for ``ResourceTracker.<method_name>`` in
     ``path`` against the migration family.
 
-    ``moves``: names in :data:`harness.workloads.MOVES` run without a
+    ``moves``: names in :data:`harness.world.workloads.MOVES` run without a
     record fault (default: all); ``faults``: record faults (name ->
     factory(world); default: those of ``scenarios/test_migration_records``);
     ``faulted_moves``: the moves the faults are applied to (default: the
@@ -316,7 +317,7 @@ def evaluate(path: str, method_name: str = "_update_usage_from_migration",
     INCONCLUSIVE outcome saying so: the candidate's behaviour exists, the
     harness only lacks it.
     """
-    from harness.workloads import MOVES
+    from harness.world.workloads import MOVES
 
     judge = judge or Judge("evaluate %s" % os.path.basename(path),
                            ["001-code"])

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 
-from harness.verdict import Verdict
+from harness.verdicts.verdict import Verdict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 DEFAULT_PATH = os.path.join(ROOT, "scenarios", "baseline.json")
 SCHEMA = 1
 
@@ -49,7 +50,7 @@ def load(path: str = DEFAULT_PATH) -> dict[str, str]:
 
 def record(path: str, verdicts: dict[str, str]) -> None:
     """Merge ``verdicts`` into the baseline at ``path`` (atomically)."""
-    from harness.report import write_json_atomic
+    from harness.report.tables import write_json_atomic
     try:
         current = load(path)
     except BaselineError:

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from harness.verdict import Verdict, combine
+from harness.verdicts.verdict import Verdict, combine
 
 JSON_SCHEMA_VERSION = 1
 
@@ -73,7 +73,7 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
                       skipped: dict | None = None) -> dict:
     """The verdicts of a run.  ``complete`` is False when the run was
     interrupted (the document then holds only what finished)."""
-    from harness import novaenv
+    from harness.world import novaenv
     try:
         nova = novaenv.version_info()
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal

@@ -2,7 +2,7 @@
 
 The allocation-swap trials are shared by the error-handling scenarios
 (claim 002-2) and the log scans (claim 002-1): every trial runs with canary
-secrets planted (see :mod:`harness.conductor`) and keeps every log line.
+secrets planted (see :mod:`harness.world.conductor`) and keeps every log line.
 
 The fault space is *discovered*: each shape's control is run first, its
 placement calls (the middleware's log, from the start of the operation) are
@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 import re
 
-from harness import conductor as hc
+from harness.world import conductor as hc
 from harness.faults import placement as pf
 from harness.faults.base import Fault
-from harness.placement import Schedule
+from harness.world.placement import Schedule
 
 # Distinctive host names: the log scan looks for them as whole words.
 SRC, DST = "src-cmp-01", "dst-cmp-02"
@@ -201,7 +201,7 @@ def shape_variants(shape: dict, control) -> dict:
 def allocation_observations():
     """Every trial of the allocation-swap fault space (controls first):
     (observations, traces by trial name)."""
-    from harness.judge import Judge
+    from harness.verdicts.judge import Judge
     judge = Judge("conductor allocation trials", ["-"])
     for sname, shape in _shapes().items():
         control = hc.judge_trial(judge, _trial(shape, "%s [control]"

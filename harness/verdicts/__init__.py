@@ -1,0 +1,2 @@
+"""Verdicts: trials and controls, deciding a verdict from what they
+observed, the claim catalogue and the recorded baseline."""
