@@ -77,6 +77,12 @@ class Observation:
     trace: Trace | None = None
     duration: float = 0.0
     skipped: str | None = None         # the fault could not apply here
+    # how: "skipped" (not applicable) or "refused by engine" (the database
+    # engine refused the fault's write; see harness.faults.records)
+    skip_kind: str | None = None
+    # what the engine stored differently from what the fault wrote
+    # ("coerced by MariaDB 10.11: ..."); the variant is judged on it
+    coerced: str | None = None
     # How often each log message template was emitted (all levels), so a
     # scenario can ask whether a given code path (a handler that logs and
     # carries on) ran in this trial.
@@ -102,7 +108,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     capture.setUp()
     violations = {stage: [] for stage in STAGES}
     fault_desc, error, during_error, calls = None, None, None, 0
-    skipped = None
+    skipped = skip_kind = coerced = None
     words = []
     try:
         world = World(trace=trace, **trial.world_kwargs)
@@ -124,10 +130,11 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
                 try:
                     fault.setUp()
                 except Exception as exc:  # noqa: BLE001 - classified
-                    reason = _not_applicable(exc)
-                    if reason is None:
+                    why = _not_applicable(exc)
+                    if why is None:
                         raise
-                    raise _Skip(reason) from None
+                    raise _Skip(str(why), why.kind) from None
+                coerced = "; ".join(fault.coercions()) or None
             try:
                 violations["under_fault"] += _audit_and_check(
                     world, capture, trial.audit_via, "under fault", trial)
@@ -153,8 +160,8 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
         finally:
             world.cleanUp()
     except _Skip as skip:
-        skipped = str(skip)
-        trace.step("note", "variant skipped", reason=skipped)
+        skipped, skip_kind = skip.args
+        trace.step("note", "variant %s" % skip_kind, reason=skipped)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
         error = traceback.format_exc()
     finally:
@@ -164,7 +171,7 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
         violations=violations, logs=relevant(capture.records, words),
         messages=_message_counts(capture.records),
         error=error, during_error=during_error, placement_calls=calls,
-        skipped=skipped,
+        skipped=skipped, skip_kind=skip_kind, coerced=coerced,
         trace=trace, duration=time.monotonic() - started)
 
 
@@ -187,17 +194,29 @@ class _Skip(Exception):
     """A variant's fault does not apply to its world."""
 
 
-def _not_applicable(exc) -> str | None:
-    """The NotApplicable reason inside ``exc`` (fixtures wrap setUp errors
-    in MultipleExceptions), or None."""
+def _not_applicable(exc):
+    """The NotApplicable (or EngineRefused) inside ``exc`` (fixtures wrap
+    setUp errors in MultipleExceptions, nested for nested fixtures), or
+    None."""
     from harness.faults.base import NotApplicable
     if isinstance(exc, NotApplicable):
-        return str(exc)
+        return exc
     for item in getattr(exc, "args", ()):
         if isinstance(item, tuple) and len(item) == 3 and \
-                isinstance(item[1], NotApplicable):
-            return str(item[1])
+                isinstance(item[1], BaseException):
+            found = _not_applicable(item[1])
+            if found is not None:
+                return found
     return None
+
+
+def space_label(o: Observation) -> str:
+    """How a variant appears in a verdict's fault space."""
+    if o.skipped:
+        return "%s (%s: %s)" % (o.trial, o.skip_kind or "skipped", o.skipped)
+    if o.coerced:
+        return "%s (%s)" % (o.trial, o.coerced)
+    return o.trial
 
 
 def _audit_and_check(world, capture, via, label, trial=None):
@@ -273,14 +292,14 @@ class Judge:
         skipped = [o for o in self.observations if o.skipped]
         variants = [o for o in self.observations
                     if not o.control and not o.skipped]
-        space = [o.trial for o in variants] + [
-            "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
+        space = [space_label(o) for o in variants + skipped]
         if where is not None:
             arose = [o for o in variants if where(o)]
-            space = ["%s (%s)" % (o.trial, where_label or "condition arose")
+            space = ["%s (%s)" % (space_label(o), where_label
+                                  or "condition arose")
                      for o in arose] + [
                 "%s (not counted: %s did not happen)" % (
-                    o.trial, where_label or "condition")
+                    space_label(o), where_label or "condition")
                 for o in variants if o not in arose] + space[len(variants):]
         else:
             arose = variants
@@ -359,10 +378,18 @@ class Judge:
                         logs=o.logs[-8:], faults=[o.fault] if o.fault else [])
 
     def _stats(self) -> dict:
-        return {"placement_calls": sum(o.placement_calls
-                                       for o in self.observations),
-                "trial_seconds": round(sum(o.duration
-                                           for o in self.observations), 3)}
+        stats = {"placement_calls": sum(o.placement_calls
+                                        for o in self.observations),
+                 "trial_seconds": round(sum(o.duration
+                                            for o in self.observations), 3)}
+        refused = sum(1 for o in self.observations
+                      if o.skip_kind == "refused by engine")
+        coerced = sum(1 for o in self.observations
+                      if o.coerced and not o.skipped)
+        if refused or coerced:
+            stats["variants refused by engine"] = refused
+            stats["variants coerced by engine"] = coerced
+        return stats
 
     def _finish(self, outcome: Outcome) -> Outcome:
         outcome.duration = round(time.monotonic() - self.started, 3)
