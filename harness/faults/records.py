@@ -93,9 +93,14 @@ def _same(meant, stored) -> bool:
     number = (int, float, decimal.Decimal)
     if isinstance(meant, number) and isinstance(stored, number):
         return float(meant) == float(stored)
-    if isinstance(meant, datetime.datetime) and \
-            isinstance(stored, datetime.datetime):
-        return meant.replace(tzinfo=None) == stored.replace(tzinfo=None)
+    if isinstance(meant, datetime.datetime):
+        if isinstance(stored, str):   # sqlite keeps datetimes as text
+            try:
+                stored = datetime.datetime.fromisoformat(stored)
+            except ValueError:
+                return False
+        if isinstance(stored, datetime.datetime):
+            return meant.replace(tzinfo=None) == stored.replace(tzinfo=None)
     return str(meant) == str(stored)
 
 
@@ -122,12 +127,20 @@ def _short(value, n=60) -> str:
 
 def _stored(world, model_or_table, filters: dict, columns,
             db="main") -> dict:
-    """The row's ``columns`` as the engine holds them (a fresh read)."""
+    """The row's ``columns`` as the engine holds them (a fresh read of the
+    raw values: no type processing, which would itself refuse e.g. an enum
+    value sqlite stored)."""
+    import sqlalchemy as sa
+    name = getattr(model_or_table, "__tablename__", None) or \
+        model_or_table.name
+    columns = list(columns)
+    query = sa.select(*[sa.column(c) for c in columns]).select_from(
+        sa.table(name)).where(*[sa.column(k) == v
+                                for k, v in filters.items()])
     opener = _main_db if db == "main" else _api_db
     with opener(world) as session:
-        query = session.query(model_or_table).filter_by(**filters)
-        row = query.one()
-        return {c: getattr(row, c) for c in columns}
+        row = session.execute(query).one()
+        return dict(zip(columns, row))
 
 
 def _engine(db="main"):

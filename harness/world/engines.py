@@ -119,6 +119,8 @@ def _run(cmd, what, user=None, env=None, timeout=300):
     if proc.returncode != 0:
         tail = [ln for ln in (proc.stderr + proc.stdout).splitlines()
                 if ln.strip()]
+        tail = [ln for ln in tail if "ERROR" in ln or "FATAL" in ln
+                or "rror:" in ln] or tail
         raise EngineError("%s failed (exit %d: %s); run '%s' by hand to see "
                           "why" % (what, proc.returncode,
                                    tail[-1].strip()[:200] if tail else
@@ -199,6 +201,18 @@ def remove_stale_dirs(base: str | None = None) -> list[str]:
     return removed
 
 
+def _reachable_by_all(path: str) -> bool:
+    import stat
+    path = os.path.realpath(path)
+    while True:
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -262,6 +276,12 @@ class LocalServer:
             raise EngineError("cannot create %s (%s); set HARNESS_DB_DIR to "
                               "a writable directory" % (self.base, exc)
                               ) from None
+        if self.user and not _reachable_by_all(self.base):
+            raise EngineError(
+                "%s is not reachable by the user %r the %s server runs as "
+                "(it refuses to run as root); set HARNESS_DB_DIR to a "
+                "directory every user can enter, such as /tmp"
+                % (self.base, self.user, self.label))
         remove_stale_dirs(self.base)
         self.dir = tempfile.mkdtemp(prefix="%s%s-%d-" % (
             DIR_PREFIX, self.kind, os.getpid()), dir=self.base)
@@ -311,19 +331,21 @@ class LocalServer:
         try:
             with open(self.log, encoding="utf-8", errors="replace") as f:
                 lines = [ln.strip() for ln in f if ln.strip()]
-            errors = [ln for ln in lines if "ERROR" in ln or "FATAL" in ln
-                      or "in use" in ln]
-            tail = (errors or lines or [""])[-1][:200]
+            errors = [ln for ln in lines if ("ERROR" in ln or "FATAL" in ln
+                                             or "in use" in ln)
+                      and "Aborting" not in ln]
+            tail = (errors or lines or [""])[0][:200]
         except OSError:
             pass
         if "in use" in tail or "Address already" in tail:
             return ("%s would not start: its port or socket is already in "
                     "use (%s); stop what holds it or set HARNESS_DB_PORT to "
                     "a free port" % (self.label, tail))
-        return ("%s would not start (%s%s); see the server's log line above "
-                "and check free memory and disk under %s (HARNESS_DB_DIR)"
-                % (self.label, why, (": " + tail) if tail else "",
-                   self.base))
+        return ("%s would not start (%s%s); check free memory and disk "
+                "space under %s (HARNESS_DB_DIR), or point HARNESS_DB_URL at "
+                "a running server" % (self.label, why,
+                                      (": " + tail) if tail else "",
+                                      self.base))
 
     def stop(self):
         proc, self.proc = self.proc, None
@@ -741,10 +763,13 @@ _PROVISIONED: dict = {}
 
 def provisioned(kind: str) -> Provisioned:
     """This process's databases on the ``kind`` server."""
+    check_client(kind)
+    url = admin_url(kind)
     prov = _PROVISIONED.get(kind)
+    if prov is not None and prov.url != url:   # another server since
+        _drop_provisioned(kind)
+        prov = None
     if prov is None:
-        check_client(kind)
-        url = admin_url(kind)
         prov = _PROVISIONED[kind] = Provisioned(kind, url)
         # registered after admin_url's own hook: runs first (LIFO)
         atexit.register(_drop_provisioned, kind)
