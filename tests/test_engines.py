@@ -321,3 +321,36 @@ def test_postgresql_world_refuses_enum_and_foreign_key(postgresql):
     assert "foreign key" in obs["r / uuid unknown"].skipped
     assert obs["r / status=error"].error is None
     assert obs["r / status=error"].skipped is None
+
+
+def test_server_dies_with_the_process_that_started_it(data_base):
+    """A run killed outright (SIGKILL: no clean-up runs) takes its server
+    with it; the next start removes the directory it left."""
+    code = ("import os, sys, time; os.environ['HARNESS_DB_DIR'] = %r\n"
+            "from harness.world import engines\n"
+            "cm = engines.server('mysql'); cm.__enter__()\n"
+            "print(open(os.path.join(engines.os.environ['HARNESS_DB_URL']"
+            ".split('unix_socket=')[1].rsplit('/', 1)[0], 'mysqld.pid'))"
+            ".read().strip(), flush=True)\n"
+            "time.sleep(600)\n" % data_base)
+    env = dict(os.environ)
+    env.pop("HARNESS_DB_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    import time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and os.path.exists(
+            "/proc/%d" % server_pid) and b"mariadbd" in open(
+                "/proc/%d/cmdline" % server_pid, "rb").read():
+        time.sleep(0.2)
+    assert not os.path.exists("/proc/%d/cmdline" % server_pid) or \
+        b"mariadbd" not in open("/proc/%d/cmdline" % server_pid,
+                                "rb").read()
+    assert len(os.listdir(data_base)) == 1       # left behind...
+    engines.remove_stale_dirs(data_base)
+    assert os.listdir(data_base) == []           # ...and removed

@@ -153,16 +153,26 @@ def _apt_install(packages, label):
          % (label, " ".join(packages)), env=env, timeout=1800)
 
 
-def _set_pdeathsig():
-    """In the server's process: die when the process that started it dies
-    (run after the switch to the server's user, which clears it)."""
+def _prctl():
+    """libc's prctl, loaded in the parent (importing or loading anything
+    between fork and exec is unsafe in a threaded process)."""
     try:
         import ctypes
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover - best effort, not on Linux
-        pass
-    os.setsid()  # a ^C in the terminal reaches the harness, not the server
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except Exception:  # noqa: BLE001 - not on Linux: no parent-death signal
+        return None
+
+
+def _child_setup(prctl):
+    """In the server's process, before exec: die when the thread that
+    started it dies (PR_SET_PDEATHSIG; after the switch to the server's
+    user, which clears it), and leave the terminal's process group (a ^C
+    reaches the harness, which stops the server in order)."""
+    def setup():
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        os.setsid()
+    return setup
 
 
 def _base_dir() -> str:
@@ -185,9 +195,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+PID_FILES = ("mysqld.pid", os.path.join("data", "postmaster.pid"))
+
+
 def remove_stale_dirs(base: str | None = None) -> list[str]:
     """Remove data directories left by runs that were killed (the pid in
-    the name no longer runs).  Returns what was removed."""
+    the name no longer runs), killing a server still running in one.
+    Returns what was removed."""
     removed = []
     for path in glob.glob(os.path.join(base or _base_dir(),
                                        DIR_PREFIX + "*")):
@@ -195,9 +209,20 @@ def remove_stale_dirs(base: str | None = None) -> list[str]:
             pid = int(os.path.basename(path)[len(DIR_PREFIX):].split("-")[1])
         except (IndexError, ValueError):
             continue
-        if not _alive(pid):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        if _alive(pid):
+            continue
+        for name in PID_FILES:
+            try:
+                with open(os.path.join(path, name)) as f:
+                    server_pid = int(f.readline().strip())
+                # only the server of that directory, not a reused pid
+                with open("/proc/%d/cmdline" % server_pid, "rb") as f:
+                    if path.encode() in f.read():
+                        os.kill(server_pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
     return removed
 
 
@@ -295,7 +320,7 @@ class LocalServer:
                 self.proc = subprocess.Popen(
                     self.command(bins), stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, user=self.user,
-                    cwd=self.dir, preexec_fn=_set_pdeathsig)
+                    cwd=self.dir, preexec_fn=_child_setup(_prctl()))
             self.url = self.admin_url()
             self._wait_ready()
         except BaseException:
