@@ -22,6 +22,7 @@ import copy
 import datetime
 import decimal
 import json
+import re
 
 from harness.faults.base import EngineRefused, Fault, NotApplicable
 
@@ -48,7 +49,12 @@ def _refusal(exc) -> str | None:
                 text = str(args[1])
             else:
                 text = str(orig)
-            return " ".join(text.split("\n")[0].split())[:240]
+            text = " ".join(text.split("\n")[0].split())
+            # the per-process database names (harness.world.engines) would
+            # make the reason differ from run to run
+            text = re.sub(r"`?harness_(main|api|placement)_[0-9a-f]+`?\.",
+                          "", text)
+            return text[:240]
         exc = (getattr(exc, "inner_exception", None) or exc.__cause__
                or exc.__context__)
     return None
