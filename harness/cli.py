@@ -592,6 +592,10 @@ def cmd_diff(args) -> int:
     a = _load_record(args.run_a, args.runs_dir, require_complete=True)
     if args.run_b:
         b = _load_record(args.run_b, args.runs_dir, require_complete=True)
+        from harness.report import engines as engine_report
+        if engine_report.engine_of(a.verdicts) != \
+                engine_report.engine_of(b.verdicts):
+            return _diff_engines(a, b, engine_report)
         drift = report_mod.diff_docs(a.verdicts, b.verdicts)
         old_label, new_label = a.id, b.id
         print("comparing run %s with run %s" % (a.id, b.id))
@@ -616,6 +620,26 @@ def cmd_diff(args) -> int:
         return EXIT_DRIFT
     print("no drift: every verdict the two share is the same")
     return EXIT_OK
+
+
+def _diff_engines(a, b, engine_report) -> int:
+    """Two runs on different database engines: a verdict that differs is
+    drift unless the engines explain it (harness.report.engines)."""
+    rows = engine_report.compare(a.verdicts, b.verdicts)
+    print("comparing run %s (%s) with run %s (%s): %d scenarios both ran"
+          % (a.id, engine_report.engine_of(a.verdicts), b.id,
+             engine_report.engine_of(b.verdicts), len(rows)))
+    for line in engine_report.lines(rows):
+        print(line)
+    unexplained = [r for r in rows if r["status"] == "unexplained"]
+    explained = [r for r in rows if r["status"] == "explained"]
+    print("%d same, %d explained by the engines, %d unexplained; %d "
+          "variants refused and %d coerced by %s" % (
+              len(rows) - len(unexplained) - len(explained), len(explained),
+              len(unexplained), sum(r["refused_by_b"] for r in rows),
+              sum(r["coerced_by_b"] for r in rows),
+              engine_report.engine_of(b.verdicts)))
+    return EXIT_DRIFT if unexplained else EXIT_OK
 
 
 def fault_kinds() -> list[dict]:

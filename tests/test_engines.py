@@ -354,3 +354,52 @@ def test_server_dies_with_the_process_that_started_it(data_base):
     assert len(os.listdir(data_base)) == 1       # left behind...
     engines.remove_stale_dirs(data_base)
     assert os.listdir(data_base) == []           # ...and removed
+
+
+# ----------------------------------------------------------------------
+# comparing runs on two engines
+# ----------------------------------------------------------------------
+def _doc(db, scenarios):
+    return {"nova": {"db": db, "db_server": {"mysql": "MariaDB 10.11.19"}
+                     .get(db)}, "scenarios": scenarios}
+
+
+def _scen(name, verdict, evidence=(), space=(), summary=""):
+    return {"scenario": name, "verdict": verdict, "fault_space": list(space),
+            "evidence": [{"variant": v} for v in evidence],
+            "summary": summary}
+
+
+def test_engine_comparison_explains_only_refused_confirmations():
+    from harness.report import engines as er
+    a = _doc("sqlite", [
+        _scen("s1", "CONFIRMED", ["m / type=teleport"],
+              ["m / type=teleport"], "1 of 2 variants broke x"),
+        _scen("s2", "CONFIRMED", ["m / status=error", "m / type=teleport"],
+              [], "2 of 2 variants broke x"),
+        _scen("s3", "REFUTED"),
+        _scen("s4", "CONFIRMED", ["m / a", "m / b"], [],
+              "2 of 3 variants broke x"),
+    ])
+    refused = "m / type=teleport (refused by engine: not admitted by " \
+              "MariaDB 10.11: Data truncated for column 'migration_type')"
+    b = _doc("mysql", [
+        _scen("s1", "REFUTED", space=[refused, "m / status=error"]),
+        _scen("s2", "REFUTED", space=[refused, "m / status=error"]),
+        _scen("s3", "CONFIRMED", ["m / mem"],
+              ["m / mem (coerced by MariaDB 10.11: memory_mb 1024.7 "
+               "stored as 1025)"], "1 of 1 variants broke x"),
+        _scen("s4", "CONFIRMED", ["m / a"], [refused],
+              "1 of 3 variants broke x"),
+    ])
+    rows = {r["scenario"]: r for r in er.compare(a, b)}
+    assert rows["s1"]["status"] == "explained"
+    assert "holds only on SQLite" in rows["s1"]["why"]
+    assert rows["s2"]["status"] == "unexplained"   # status=error held
+    assert rows["s3"]["status"] == "explained"
+    assert "coercion" in rows["s3"]["why"]
+    assert rows["s4"]["status"] == "same"
+    text = "\n".join(er.lines(er.compare(a, b)))
+    assert "EXPLAINED scenario s1: SQLite CONFIRMED -> MariaDB 10.11.19 " \
+           "REFUTED" in text
+    assert "DRIFT scenario s2" in text
