@@ -1,7 +1,8 @@
 """One hermetic Nova deployment: databases, a real Placement, compute hosts.
 
 A :class:`World` is a ``fixtures.Fixture``.  Setting it up builds, in this
-process, Nova's main and API databases (sqlite), a real Placement service
+process, Nova's main and API databases (sqlite; or MariaDB/PostgreSQL with
+``db=``, see :mod:`harness.world.engines`), a real Placement service
 behind a fault-injecting WSGI middleware, and one or more compute hosts, each
 with a Service record, a fake virt driver whose inventory the scenario sets and
 a real :class:`nova.compute.resource_tracker.ResourceTracker`.  Cleaning it up
