@@ -333,17 +333,21 @@ def render(doc: dict, manifest: dict | None = None,
 def _sev(severity: str) -> str:
     if not severity or severity == "none":
         return ""
-    return "<span class='sev sev-%s' title='severity, derived from the " \
-        "fault class and the stages that broke'>%s</span>" % (
+    return "<span class='sev sev-%s' title='derived from the fault " \
+        "class and the stages that broke'>severity %s</span>" % (
             _e(severity), _e(severity))
 
 
-def _facts(row: dict, skip=("findings",)) -> str:
-    """A row's facts (tables.row_facts) as a definition list."""
+def _facts(row: dict, skip=("findings", "severity")) -> str:
+    """A row's facts (tables.row_facts) as a definition list (findings
+    near a claim and the severity have their own places)."""
     items = []
     for label, text in report_mod.row_facts(row):
-        if label in skip:
+        if label in skip or (label == "reason" and row.get("verdict") ==
+                             "NOT_JUDGED" and text.startswith("not yet")):
             continue
+        if label in ("evidence", "reason"):   # in full: expand the row
+            text = report_mod.clip(text, 320)
         items.append("<dt>%s</dt><dd class='f-%s'>%s</dd>"
                      % (_e(label), _e(label), _e(text)))
     return "<dl class='facts'>%s</dl>" % "".join(items) if items else ""
@@ -415,13 +419,13 @@ def _claims_section(claims, drifted_claims, scen_by_name) -> str:
         w("<tr class='claim filt%s' data-verdict='%s' data-drift='%d' "
           "data-text='%s' data-claim='%s'><td class='cid'>"
           "<button class='tog' aria-label='details'>▸</button> %s</td>"
-          "<td class='vd'>%s%s %s</td><td><div class='sp'>%s</div>"
+          "<td class='vd'>%s%s<br>%s</td><td><div class='sp'>%s</div>"
           "<div class='ttl'>%s%s</div>%s</td><td>%s</td><td class='sl'>%s"
           "</td></tr>" % (
               " drifted" if is_drift else "", _e(c["verdict"]),
               int(is_drift), _e(text), _e(cid), _e(cid),
               _badge(c["verdict"]),
-              (" <span class='dr'>was %s</span>" % _e(
+              ("<br><span class='dr'>was %s</span>" % _e(
                   drifted_claims[cid]["old"] or "(none recorded)"))
               if is_drift else "", _sev(c.get("severity")),
               _e(report_mod.short_proposition(c)), _e(c.get("title")),
@@ -573,12 +577,13 @@ table.steps{font-size:11px}table.steps tr.f td{background:#ffebee}
 table.steps tr.s td{background:#e3f2fd}
 .vl{font-size:12px;color:var(--c)}
 .note{color:var(--mut);margin:2px 0 8px}
-.claims .sp{font-weight:600}.claims .ttl{color:var(--mut);font-size:12px}
-.claims td.vd{white-space:nowrap}.claims td.sl{font-size:12px;max-width:240px}
+.claims .sp{font-weight:500}.claims .ttl{color:var(--mut);font-size:12px}
+.claims td.vd{width:120px}.claims td.sl{font-size:12px;max-width:240px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 10px;
 margin:4px 0 0;font-size:12px}
 dl.facts dt{color:var(--mut);font-weight:600}dl.facts dd{margin:0}
-dl.facts dd.f-cause,dl.facts dd.f-scope{color:#263238}
+article.finding dl.facts:not(.prop){background:var(--bg);padding:4px 8px;
+border-radius:4px}
 dl.prop{font-size:13px;margin-bottom:8px}.stmt{font-weight:600;margin:4px 0}
 .sev{display:inline-block;font-size:11px;font-weight:700;padding:0 6px;
 border-radius:9px;border:1px solid;white-space:nowrap}

@@ -393,9 +393,13 @@ def _wrap(text, room: int, most: int) -> list[str]:
     return wrapped
 
 
-def _clip(text: str, n: int) -> str:
+def clip(text: str, n: int) -> str:
+    """``text`` on one line, at most ``n`` characters (… when cut)."""
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+_clip = clip
 
 
 # ---------------------------------------------------------------------------
@@ -468,6 +472,12 @@ def diff_docs(a: dict, b: dict) -> dict:
                        for n in sorted(set(vb) - set(va))]}
 
 
+def _kind(any_id: str) -> str:
+    """``claim`` or ``finding``, by the id's shape."""
+    from harness.verdicts.catalogue import FINDING_RE
+    return "finding" if FINDING_RE.match(any_id) else "claim"
+
+
 def drift_lines(drift: dict, old_label: str = "baseline",
                 new_label: str = "observed") -> list[str]:
     """Human lines naming each changed scenario and claim, old and new."""
@@ -477,9 +487,9 @@ def drift_lines(drift: dict, old_label: str = "baseline",
             d["scenario"], ", ".join(d["claims"]) or "-", old_label,
             d["old"] or "(none recorded)", new_label, d["new"]))
     for d in drift["claims"]:
-        lines.append("DRIFT claim %s: %s %s -> %s %s" % (
-            d["claim"], old_label, d["old"] or "(none)", new_label,
-            d["new"]))
+        lines.append("DRIFT %s %s: %s %s -> %s %s" % (
+            _kind(d["claim"]), d["claim"], old_label, d["old"] or "(none)",
+            new_label, d["new"]))
     return lines
 
 
@@ -538,8 +548,9 @@ def markdown(doc: dict, manifest: dict | None = None,
                 _md(d["scenario"]), _md(", ".join(d["claims"])),
                 d["old"] or "(none)", d["new"]))
         for d in drift["claims"]:
-            out.append("| claim %s | | %s | **%s** |" % (
-                d["claim"], d["old"] or "(none)", d["new"]))
+            out.append("| %s %s | | %s | **%s** |" % (
+                _kind(d["claim"]), d["claim"], d["old"] or "(none)",
+                d["new"]))
         out.append("")
     else:
         out.append("No drift: every verdict matches the baseline.")
@@ -619,6 +630,9 @@ def _md_claims(claims: list) -> list[str]:
                            ", ".join(c.get("findings") or []) or "-"))
     out.append("")
     for c in claims:
+        if c["verdict"] == Verdict.NOT_JUDGED.value and \
+                c.get("summary", "").startswith("not yet judged"):
+            continue   # the table says all there is
         out.extend(_md_heading(c, "claim"))
         out.extend(_md_facts(c))
         out.append("")
