@@ -121,50 +121,51 @@ def reraise(exception: str):
     return transform
 
 
-def _statement_with(fdef: ast.FunctionDef, text: str, source_lines):
-    """(list that holds it, index) of the innermost statement whose source
-    lines contain ``text``."""
-    best = None
+def _statements_with(fdef: ast.FunctionDef, text: str, source_lines):
+    """(list that holds it, statement) for every innermost simple
+    statement whose source lines contain ``text``."""
+    found = []
     for node in ast.walk(fdef):
         for name in ("body", "orelse", "finalbody"):
             stmts = getattr(node, name, None)
             if not isinstance(stmts, list):
                 continue
-            for i, stmt in enumerate(stmts):
-                if not isinstance(stmt, ast.stmt):
+            for stmt in stmts:
+                if not isinstance(stmt, ast.stmt) or isinstance(
+                        stmt, (ast.If, ast.For, ast.While, ast.Try,
+                               ast.With, ast.FunctionDef)):
                     continue
                 seg = "\n".join(source_lines[stmt.lineno - 1:
                                              stmt.end_lineno])
-                if text in seg and not isinstance(
-                        stmt, (ast.If, ast.For, ast.While, ast.Try,
-                               ast.With, ast.FunctionDef)):
-                    best = (stmts, i)
-    if best is None:
+                if text in seg:
+                    found.append((stmts, stmt))
+    if not found:
         raise LookupError("no statement with %r in %s" % (text, fdef.name))
-    return best
+    return found
 
 
 def _insert(text: str, code: str, after: bool):
     def transform(fdef: ast.FunctionDef):
-        lines = ast.unparse(fdef).splitlines()
-        # line numbers refer to the parsed source: re-parse the unparsed
-        # text so that positions and text agree
-        fresh = ast.parse(ast.unparse(fdef)).body[0]
-        stmts, i = _statement_with(fresh, text, lines)
-        new = ast.parse(textwrap.dedent(code)).body
-        stmts[i + 1 if after else i:i + 1 if after else i] = new
+        # positions must match the text they are compared with: work on a
+        # re-parse of the unparsed function
+        source = ast.unparse(fdef)
+        fresh = ast.parse(source).body[0]
+        for stmts, stmt in _statements_with(fresh, text,
+                                            source.splitlines()):
+            i = stmts.index(stmt) + (1 if after else 0)
+            stmts[i:i] = ast.parse(textwrap.dedent(code)).body
         fdef.body = fresh.body
         fdef.args = fresh.args
     return transform
 
 
 def insert_before(text: str, code: str):
-    """Insert ``code`` before the statement whose source has ``text``."""
+    """Insert ``code`` before every statement whose source has ``text``."""
     return _insert(text, code, after=False)
 
 
 def insert_after(text: str, code: str):
-    """Insert ``code`` after the statement whose source has ``text``."""
+    """Insert ``code`` after every statement whose source has ``text``."""
     return _insert(text, code, after=True)
 
 
