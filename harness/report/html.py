@@ -482,7 +482,9 @@ def _findings_section(findings, scen_by_name) -> str:
         w("<p class='meta'>%s</p>" % _e(
             f.get("label") or report_mod.near_text(f)))
         w(_proposition(f.get("proposition") or {}))
-        w(_facts(f))
+        facts = _facts(f)
+        if facts:
+            w("<p class='rl'>what decided it:</p>%s" % facts)
         if f.get("reproduce"):
             w("<p class='rl'>reproduce:</p><pre class='cmd'>%s</pre>"
               % _e(f["reproduce"]))
