@@ -306,3 +306,21 @@ def test_schema_rejects_what_the_renderers_cannot_read(doc, path, value):
     target[path[-1]] = value
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_records_written_before_findings_still_render():
+    """A stored record without findings, propositions or causation (older
+    runs, the plugin's fallback record) renders in every format."""
+    old = {"schema": 1, "generated": "2026-01-01T00:00:00Z",
+           "complete": True, "nova": {"error": "x"},
+           "claims": [{"claim": "000-1", "title": "t", "verdict": "REFUTED",
+                       "scenarios": ["test_x"], "summary": "s"}],
+           "scenarios": [{"scenario": "test_x", "claims": ["000-1"],
+                          "verdict": "REFUTED", "summary": "s",
+                          "baseline": "REFUTED"}]}
+    text = tables.table_from_doc(old)
+    assert text.splitlines()[2].split()[:3] == ["000-1", "REFUTED", "t"]
+    assert "refuted only within: the fault space its scenarios list" in text
+    assert "finding " not in text
+    assert "### Findings" not in tables.markdown(old)
+    assert "<section id='findings'>" in html_report.render(old)
