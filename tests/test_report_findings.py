@@ -324,3 +324,13 @@ def test_records_written_before_findings_still_render():
     assert "finding " not in text
     assert "### Findings" not in tables.markdown(old)
     assert "<section id='findings'>" in html_report.render(old)
+
+
+def test_cut_text_ends_on_a_whole_word():
+    text = "For some inputs the API admits, the tracker's usage arithmetic " \
+        "gives totals that differ from the sum of what the instances use."
+    for room in range(20, 80):
+        (line,) = tables._wrap(text, room, 1)
+        assert len(line) <= room and line.endswith(" …")
+        assert text.startswith(line[:-2]) and \
+            text[len(line) - 2] == " ", (room, line)

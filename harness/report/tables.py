@@ -389,7 +389,8 @@ def _wrap(text, room: int, most: int) -> list[str]:
                             break_on_hyphens=False) or [""]
     if len(wrapped) > most:
         wrapped = wrapped[:most]
-        wrapped[-1] = wrapped[-1][: room - 2].rstrip() + " …"
+        wrapped[-1] = textwrap.wrap(wrapped[-1], width=room - 2,
+                                    break_on_hyphens=False)[0] + " …"
     return wrapped
 
 
