@@ -59,14 +59,14 @@ def _compile(func, tree: ast.Module, label: str):
 
 
 def rewritten(label: str, what: str, function: str, transform) -> WhatIf:
-    """``function``'s source with ``transform(FunctionDef)`` applied."""
+    """``function``'s source with ``transform(FunctionDef)`` applied; its
+    decorators are evaluated again in the module, as at import."""
 
     def apply(fix: WhatIf):
         func = resolve_function(function)
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
         fdef = copy.deepcopy(tree.body[0])
-        fdef.decorator_list = []   # the patched attribute is the raw method
-        transform(fdef)
+        transform(fdef)            # decorators (locks) are applied again
         new = _compile(func, ast.Module(body=[fdef], type_ignores=[]),
                        label)
         fix.useFixture(fixtures.MonkeyPatch(function, new))
@@ -78,7 +78,9 @@ def wrapped(label: str, what: str, function: str, make_wrapper) -> WhatIf:
     """``function`` replaced by ``make_wrapper(real)``."""
 
     def apply(fix: WhatIf):
-        real = resolve_function(function)
+        # the attribute as it is, decorators (e.g. the tracker's lock)
+        # included, so the wrapper changes nothing but its input or output
+        real = resolve_function(function, unwrap=False)
         wrapper = functools.wraps(real)(make_wrapper(real))
         fix.useFixture(fixtures.MonkeyPatch(function, wrapper))
 
@@ -301,7 +303,36 @@ def revert_failure_raised() -> WhatIf:
                      "error='harness counterfactual')\n"))
 
 
+_USAGE_FIELDS = ("vcpus_used", "memory_mb_used", "local_gb_used",
+                 "free_ram_mb", "free_disk_gb", "running_vms",
+                 "current_workload", "stats")
+
+
+def failed_audit_restores_node() -> WhatIf:
+    """F-03: when the audit raises, the tracker's node is put back as it
+    was before the audit, instead of keeping the half-built copy."""
+    def make(real):
+        def _update_available_resource(self, context, resources,
+                                       startup=False):
+            nodename = resources["hypervisor_hostname"]
+            cn = self.compute_nodes.get(nodename)
+            saved = ({f: getattr(cn, f) for f in _USAGE_FIELDS
+                      if cn.obj_attr_is_set(f)} if cn is not None else None)
+            try:
+                return real(self, context, resources, startup=startup)
+            except Exception:
+                if cn is not None:
+                    for field, value in saved.items():
+                        setattr(cn, field, value)
+                raise
+        return _update_available_resource
+    return wrapped("failed-audit-restores-node",
+                   "a failed audit puts the node's usage back as it was",
+                   RT + "._update_available_resource", make)
+
+
 WHAT_IFS = {
+    "failed-audit-restores-node": failed_audit_restores_node,
     "migrations-cross-checked": migrations_cross_checked,
     "migration-handlers-reraise": migration_handlers_reraise,
     "metrics-handler-reraises": metrics_handler_reraises,
