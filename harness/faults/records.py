@@ -114,6 +114,17 @@ class InstanceField(_RowUpdate):
     ``host``, ``node``, ``memory_mb``, ``deleted``...)."""
     model_name = "Instance"
     authority = base.INCONSISTENT
+    SIZES = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
+
+    def authority_class(self) -> str:
+        """A size no flavor could have is inadmissible; any other column
+        rewritten contradicts the rest of the instance's records."""
+        for key in self.SIZES:
+            value = self.fields.get(key)
+            if value is not None and (not isinstance(value, int)
+                                      or value < 0 or value > 2 ** 31 - 1):
+                return base.INADMISSIBLE
+        return base.INCONSISTENT
 
     def __init__(self, world, instance: str, **fields):
         super().__init__(world)

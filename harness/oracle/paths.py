@@ -52,7 +52,9 @@ class Unresolvable(LookupError):
     """The named function, handler or line is not in the installed Nova."""
 
 
-def resolve_function(dotted: str):
+def resolve_function(dotted: str, unwrap: bool = True):
+    """The object at ``dotted``; decorators peeled off unless ``unwrap``
+    is False (then it is the attribute as the class or module holds it)."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
         try:
@@ -65,7 +67,7 @@ def resolve_function(dotted: str):
         except AttributeError:
             raise Unresolvable("%s: no such attribute in the installed Nova"
                                % dotted) from None
-        return inspect.unwrap(obj)
+        return inspect.unwrap(obj) if unwrap else obj
     raise Unresolvable("%s: module not importable" % dotted)
 
 

@@ -59,6 +59,7 @@ TOUCHES = {
     "usage_in_bounds": "one node's reported numbers",
     "disk_usage_within_rounding": "one node's reported numbers",
     "row_matches_audit": "one node's reported numbers",
+    "row_usage_matches_ledger": "scheduling decisions",
     "inventory_matches_driver": "placement inventory",
     "scheduler_view_possible": "scheduling decisions",
     "allocations_match_ledger": "placement allocations",

@@ -59,14 +59,14 @@ def _compile(func, tree: ast.Module, label: str):
 
 
 def rewritten(label: str, what: str, function: str, transform) -> WhatIf:
-    """``function``'s source with ``transform(FunctionDef)`` applied."""
+    """``function``'s source with ``transform(FunctionDef)`` applied; its
+    decorators are evaluated again in the module, as at import."""
 
     def apply(fix: WhatIf):
         func = resolve_function(function)
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
         fdef = copy.deepcopy(tree.body[0])
-        fdef.decorator_list = []   # the patched attribute is the raw method
-        transform(fdef)
+        transform(fdef)            # decorators (locks) are applied again
         new = _compile(func, ast.Module(body=[fdef], type_ignores=[]),
                        label)
         fix.useFixture(fixtures.MonkeyPatch(function, new))
@@ -78,7 +78,9 @@ def wrapped(label: str, what: str, function: str, make_wrapper) -> WhatIf:
     """``function`` replaced by ``make_wrapper(real)``."""
 
     def apply(fix: WhatIf):
-        real = resolve_function(function)
+        # the attribute as it is, decorators (e.g. the tracker's lock)
+        # included, so the wrapper changes nothing but its input or output
+        real = resolve_function(function, unwrap=False)
         wrapper = functools.wraps(real)(make_wrapper(real))
         fix.useFixture(fixtures.MonkeyPatch(function, wrapper))
 
@@ -121,50 +123,51 @@ def reraise(exception: str):
     return transform
 
 
-def _statement_with(fdef: ast.FunctionDef, text: str, source_lines):
-    """(list that holds it, index) of the innermost statement whose source
-    lines contain ``text``."""
-    best = None
+def _statements_with(fdef: ast.FunctionDef, text: str, source_lines):
+    """(list that holds it, statement) for every innermost simple
+    statement whose source lines contain ``text``."""
+    found = []
     for node in ast.walk(fdef):
         for name in ("body", "orelse", "finalbody"):
             stmts = getattr(node, name, None)
             if not isinstance(stmts, list):
                 continue
-            for i, stmt in enumerate(stmts):
-                if not isinstance(stmt, ast.stmt):
+            for stmt in stmts:
+                if not isinstance(stmt, ast.stmt) or isinstance(
+                        stmt, (ast.If, ast.For, ast.While, ast.Try,
+                               ast.With, ast.FunctionDef)):
                     continue
                 seg = "\n".join(source_lines[stmt.lineno - 1:
                                              stmt.end_lineno])
-                if text in seg and not isinstance(
-                        stmt, (ast.If, ast.For, ast.While, ast.Try,
-                               ast.With, ast.FunctionDef)):
-                    best = (stmts, i)
-    if best is None:
+                if text in seg:
+                    found.append((stmts, stmt))
+    if not found:
         raise LookupError("no statement with %r in %s" % (text, fdef.name))
-    return best
+    return found
 
 
 def _insert(text: str, code: str, after: bool):
     def transform(fdef: ast.FunctionDef):
-        lines = ast.unparse(fdef).splitlines()
-        # line numbers refer to the parsed source: re-parse the unparsed
-        # text so that positions and text agree
-        fresh = ast.parse(ast.unparse(fdef)).body[0]
-        stmts, i = _statement_with(fresh, text, lines)
-        new = ast.parse(textwrap.dedent(code)).body
-        stmts[i + 1 if after else i:i + 1 if after else i] = new
+        # positions must match the text they are compared with: work on a
+        # re-parse of the unparsed function
+        source = ast.unparse(fdef)
+        fresh = ast.parse(source).body[0]
+        for stmts, stmt in _statements_with(fresh, text,
+                                            source.splitlines()):
+            i = stmts.index(stmt) + (1 if after else 0)
+            stmts[i:i] = ast.parse(textwrap.dedent(code)).body
         fdef.body = fresh.body
         fdef.args = fresh.args
     return transform
 
 
 def insert_before(text: str, code: str):
-    """Insert ``code`` before the statement whose source has ``text``."""
+    """Insert ``code`` before every statement whose source has ``text``."""
     return _insert(text, code, after=False)
 
 
 def insert_after(text: str, code: str):
-    """Insert ``code`` after the statement whose source has ``text``."""
+    """Insert ``code`` after every statement whose source has ``text``."""
     return _insert(text, code, after=True)
 
 
@@ -300,6 +303,34 @@ def revert_failure_raised() -> WhatIf:
                      "error='harness counterfactual')\n"))
 
 
+_USAGE_FIELDS = ("vcpus_used", "memory_mb_used", "local_gb_used",
+                 "free_ram_mb", "free_disk_gb", "running_vms",
+                 "current_workload", "stats")
+
+
+def failed_audit_restores_node() -> WhatIf:
+    """F-03: when the audit raises, the tracker's node is put back as it
+    was before the audit, instead of keeping the half-built copy."""
+    def make(real):
+        def _update_available_resource(self, context, resources,
+                                       startup=False):
+            nodename = resources["hypervisor_hostname"]
+            cn = self.compute_nodes.get(nodename)
+            saved = ({f: getattr(cn, f) for f in _USAGE_FIELDS
+                      if cn.obj_attr_is_set(f)} if cn is not None else None)
+            try:
+                return real(self, context, resources, startup=startup)
+            except Exception:
+                if cn is not None:
+                    for field, value in saved.items():
+                        setattr(cn, field, value)
+                raise
+        return _update_available_resource
+    return wrapped("failed-audit-restores-node",
+                   "a failed audit puts the node's usage back as it was",
+                   RT + "._update_available_resource", make)
+
+
 REPORT = "nova.scheduler.client.report.SchedulerReportClient"
 
 
@@ -326,34 +357,24 @@ def rollback_errors_contained() -> WhatIf:
 def capacity_refusal_raised() -> WhatIf:
     """F-07: ``move_allocations`` raises AllocationMoveFailed for a 409
     that is not a generation conflict (a capacity refusal), as it does for
-    a consumer-generation conflict, instead of returning False; its retry
-    decorator is kept."""
-    label = "capacity-409-raised"
-
-    def apply(fix: WhatIf):
-        from nova.scheduler.client import report
-        func = resolve_function(REPORT + ".move_allocations")
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-        fdef = copy.deepcopy(tree.body[0])
-        fdef.decorator_list = []
-        insert_after(
-            "err = r.json()['errors'][0]",
-            "if r.status_code == 409 and "
-            "err['code'] != 'placement.concurrent_update':\n"
-            "    raise exception.AllocationMoveFailed("
-            "source_consumer=source_consumer_uuid, "
-            "target_consumer=target_consumer_uuid, error=r.text)\n")(fdef)
-        new = _compile(func, ast.Module(body=[fdef], type_ignores=[]),
-                       label)
-        fix.useFixture(fixtures.MonkeyPatch(REPORT + ".move_allocations",
-                                            report.retries(new)))
-
-    return WhatIf(label, "move_allocations raises AllocationMoveFailed for "
-                  "a capacity 409 as for a consumer-generation conflict "
-                  "(instead of returning False)", apply)
+    a consumer-generation conflict, instead of returning False (its retry
+    decorator is applied again, as at import)."""
+    return rewritten(
+        "capacity-409-raised",
+        "move_allocations raises AllocationMoveFailed for a capacity 409 as "
+        "for a consumer-generation conflict (instead of returning False)",
+        REPORT + ".move_allocations",
+        insert_after("err = r.json()['errors'][0]",
+                     "if r.status_code == 409 and "
+                     "err['code'] != 'placement.concurrent_update':\n"
+                     "    raise exception.AllocationMoveFailed("
+                     "source_consumer=source_consumer_uuid, "
+                     "target_consumer=target_consumer_uuid, "
+                     "error=r.text)\n"))
 
 
 WHAT_IFS = {
+    "failed-audit-restores-node": failed_audit_restores_node,
     "migrations-cross-checked": migrations_cross_checked,
     "migration-handlers-reraise": migration_handlers_reraise,
     "metrics-handler-reraises": metrics_handler_reraises,
