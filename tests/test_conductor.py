@@ -468,3 +468,81 @@ class TestCauseReported:
     def test_swallowed_cause_caught(self):
         assert names(ci.cause_reported("NoValidHost", None)) == [
             "cause_reported"]
+
+
+# ----------------------------------------------------------------------
+# the findings' faults and what-ifs reach Nova
+# ----------------------------------------------------------------------
+def _failing_task(fault, extra=cw.cause_checks):
+    return hc.ConductorTrial(
+        "failing migration task / rollback GET #4: 500", cw.population,
+        lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault, plan=(),
+        extra=extra, world_kwargs=dict(cw.TWO_HOSTS))
+
+
+def test_rollback_error_replaces_novalidhost_and_what_if_restores_it():
+    """F-05's trigger and what-if: a 500 on the rollback's first read of a
+    consumer (the 4th GET /allocations: the swap made three) makes the
+    caller see ConsumerAllocationRetrievalFailed (the
+    cause check catches it); under rollback-errors-contained the same
+    trial shows NoValidHost again and the check passes."""
+    from harness.faults import placement as pf
+    from harness.verdicts.counterfactual import WHAT_IFS
+    route = r"^/allocations/[0-9a-f-]{36}$"
+    obs = hc.run_conductor_trial(_failing_task(
+        lambda w: pf.PlacementError(w, "GET", route, 500,
+                                    Schedule(calls=(4,)))))
+    assert obs.error is None, obs.error
+    assert obs.result["error_type"] == "ConsumerAllocationRetrievalFailed"
+    assert "cause_reported" in names(obs.violations["under_fault"])
+    assert obs.paths["rollback-revert"] >= 1
+    again = obs.replay(WHAT_IFS["rollback-errors-contained"])
+    assert again.error is None, again.error
+    assert again.result["error_type"] == "NoValidHost"
+    assert "cause_reported" not in names(again.violations["under_fault"])
+
+
+def test_capacity_409_what_if_makes_the_revert_raise():
+    """F-07's what-if: a capacity 409 on the revert's POST is only logged
+    by Nova (the caller sees nothing), and raised under
+    capacity-409-raised; a consumer-generation conflict raises either
+    way."""
+    from harness.faults import placement as pf
+    from harness.verdicts.counterfactual import WHAT_IFS
+    trial = hc.ConductorTrial(
+        "revert / POST /allocations #1: 409 capacity", cw.population_swapped,
+        lambda w, c: hc.op_revert(w, c, "vm1"),
+        fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 409,
+                                          Schedule(calls=(1,))),
+        world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False)
+    obs = hc.run_conductor_trial(trial)
+    assert obs.error is None, obs.error
+    assert obs.result["error_type"] is None
+    assert "failure_reported" in names(obs.violations["under_fault"])
+    assert obs.paths["move-refusal-sorted"] >= 1
+    again = obs.replay(WHAT_IFS["capacity-409-raised"])
+    assert again.error is None, again.error
+    assert again.result["error_type"] == "AllocationMoveFailed"
+    assert "failure_reported" not in names(again.violations["under_fault"])
+
+
+def test_long_alternates_reach_the_conductor(conductor_world):
+    """LongAlternates overrides how many alternates the scheduler hands
+    out (this small world has room for no more than Nova's one, so it
+    forces none) and the conductor follows that list: the refused
+    destination is not rescheduled.  The scenario F-06 uses more."""
+    w, c = conductor_world
+    refused = hc.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
+    c.scheduler.plan = [cw.DST, cw.ALTS[0]]
+    # max_attempts=2: Nova's scheduler gives 1 alternate; 0 forced here
+    short = hc.LongAlternates(w, 0)
+    assert short.authority_class() == "inadmissible"
+    for fault in (refused, short):
+        fault.setUp()
+    try:
+        c.migrate("vm1")
+    finally:
+        short.cleanUp()
+        refused.cleanUp()
+    assert c.scheduler.calls[0].alternates == []
+    assert [p.host for p in c.compute.prep_resizes] == [cw.DST]
