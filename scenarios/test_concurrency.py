@@ -315,33 +315,34 @@ def _world_kwargs():
 
 @functools.lru_cache(maxsize=None)
 def concurrency_observations():
-    """Every trial repeated (``HARNESS_REPETITIONS``, default 20): what
-    threads interleave decides the outcome, so a verdict is one that holds
-    in every repetition, otherwise a rate."""
+    """The concurrent trials repeated (``HARNESS_REPETITIONS``, default 20):
+    how threads interleave decides their outcome, so a verdict is one that
+    holds in every repetition, otherwise a rate.  The control runs the same
+    operations in one thread, which no timing changes: it runs once and
+    stands beside every repetition."""
+    import dataclasses
     judge = Judge("observations", ["-"])
+    control = judge.trial(Trial(
+        "%d operations in one thread [control]" % (BUILDERS * PER_BUILDER),
+        serial(BUILDERS, PER_BUILDER), world_kwargs=_world_kwargs(),
+        checks=EXTRA_CHECKS, audit_via=("tracker",)))
     for rep in Judge.repetitions():
-        _one_repetition(judge, rep)
+        if rep:
+            judge.observations.append(dataclasses.replace(control, rep=rep))
+        for label, flip in VARIANTS.items():
+            judge.trial(Trial(
+                "%d threads, %s" % (BUILDERS, label),
+                concurrent(BUILDERS, PER_BUILDER, flip=flip),
+                world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
+                audit_via=("tracker",),
+                condition="%d threads claiming %d instances each (%d fit) "
+                          "and dropping some, while an auditor (%s) and an "
+                          "outside placement client run"
+                          % (BUILDERS, PER_BUILDER, FITS, label),
+                condition_authority="timing",
+                condition_reach="a race between concurrent requests"),
+                rep=rep)
     return tuple(judge.observations)
-
-
-def _one_repetition(judge, rep):
-    judge.trial(Trial("%d operations in one thread [control]"
-                      % (BUILDERS * PER_BUILDER),
-                      serial(BUILDERS, PER_BUILDER),
-                      world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
-                      audit_via=("tracker",)), rep=rep)
-    for label, flip in VARIANTS.items():
-        judge.trial(Trial(
-            "%d threads, %s" % (BUILDERS, label),
-            concurrent(BUILDERS, PER_BUILDER, flip=flip),
-            world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
-            audit_via=("tracker",),
-            condition="%d threads claiming %d instances each (%d fit) and "
-                      "dropping some, while an auditor (%s) and an outside "
-                      "placement client run" % (BUILDERS, PER_BUILDER, FITS,
-                                                label),
-            condition_authority="timing",
-            condition_reach="a race between concurrent requests"), rep=rep)
 
 
 SPACE = ("%d builder threads x %d claims (plan %s; room for %d), an auditor "

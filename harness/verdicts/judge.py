@@ -611,33 +611,42 @@ class _Sift:
                 continue
             self.through_path += 1
             kept.append((o, ev))
-        for fid, name in self.explained_by.items():
-            still = []
-            for o, ev in kept:
-                r = replay(o, name)
-                if r is not None and r.error is None and not self.harm_of(r):
-                    self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
-                    self._exclude(o, "explained by finding %s: the harm is "
-                                     "gone under its what-if (%s)"
-                                  % (fid, name))
-                else:
-                    still.append((o, ev))
-            kept = still
-        if not self.cf:
-            return kept
-        if self.controls:
+        if self.cf and self.controls and kept:
             r = replay(self.controls[0], self.cf)
             if r is not None and not r.clean:
                 self.invalid = "%s: %s" % (self.cf, r.error or "; ".join(
                     "%s %s" % (st, v.invariant)
                     for st, vs in r.violations.items() for v in vs))
                 return []
-        confirmed = []
-        for i, (o, ev) in enumerate(_by_distinct_fault(kept)):
-            if i >= self.max_replays:
+        # Replays cost a trial each: the variants are taken in an order
+        # that covers distinct faults first, and at most ``max_replays``
+        # are replayed under the claim's counterfactual (and at most three
+        # times as many under the findings' what-ifs).
+        confirmed, budget = [], 3 * self.max_replays
+        for o, ev in _by_distinct_fault(kept):
+            if self.replayed >= self.max_replays or (
+                    self.explained_by and budget <= 0):
                 self.unreplayed += 1
-                self._exclude(o, "not replayed under the counterfactual "
-                                 "(at most %d are)" % self.max_replays)
+                self._exclude(o, "not replayed (at most %d variants are; "
+                                 "the first cover distinct faults)"
+                              % self.max_replays)
+                continue
+            explained = None
+            for fid, name in self.explained_by.items():
+                budget -= 1
+                r = replay(o, name)
+                if r is not None and r.error is None and \
+                        not self.harm_of(r):
+                    explained = (fid, name)
+                    break
+            if explained:
+                fid, name = explained
+                self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
+                self._exclude(o, "explained by finding %s: the harm is "
+                                 "gone under its what-if (%s)" % (fid, name))
+                continue
+            if not self.cf:
+                confirmed.append((o, ev))
                 continue
             r = replay(o, self.cf)
             if r is None or r.error is not None:
