@@ -154,6 +154,7 @@ def judge(request):
                                  "hung and was cut off, so this process's "
                                  "state is not trusted (%s)" % tainted)
         j.trial = refuse
+        j.trials = refuse
     seed = config.getoption("harness_seed")
     if seed is not None:
         import random

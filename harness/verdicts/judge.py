@@ -97,75 +97,111 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     from harness.world.deployment import World
 
     trace = trace or Trace()
-    started = time.monotonic()
-    capture = LogCapture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    fault_desc, error, during_error, calls = None, None, None, 0
-    skipped = None
-    words = []
+    run = TrialRun(trial, trace)
     try:
         world = World(trace=trace, **trial.world_kwargs)
         world.setUp()
         try:
-            trial.setup(world)
-            words = [i.uuid for i in world.instances.values()]
-            words += [m.uuid for m in world.migrations.values()]
-            audits = world.audit()
-            snap = world.snapshot("before fault")
-            first = "under_fault" if trial.condition else "before"
-            fault_desc = trial.condition
-            violations[first] = (inv.check_all(snap, world.ledger)
-                                 + inv.audit_completed(audits, snap)
-                                 + _extra(trial, world, snap))
-            fault = trial.fault(world) if trial.fault else None
-            if fault is not None:
-                fault_desc = fault.describe()
-                try:
-                    fault.setUp()
-                except Exception as exc:  # noqa: BLE001 - classified
-                    reason = _not_applicable(exc)
-                    if reason is None:
-                        raise
-                    raise _Skip(reason) from None
-            try:
-                violations["under_fault"] += _audit_and_check(
-                    world, capture, trial.audit_via, "under fault", trial)
-                if trial.during is not None:
-                    try:
-                        trial.during(world)
-                    except Exception as exc:  # noqa: BLE001 - observed
-                        during_error = "%s: %s" % (type(exc).__name__, exc)
-                        trace.step("note", "workload raised",
-                                   error=during_error)
-                    violations["during"] = _audit_and_check(
-                        world, capture, ("tracker",), "during", trial)
-                    if during_error:
-                        violations["during"].insert(0, inv.Violation(
-                            "workload_completed", trial.name,
-                            "no exception", during_error))
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-            violations["after_clear"] = _audit_and_check(
-                world, capture, ("tracker",), "after clear", trial)
-            calls = len(world.placement.calls)
+            run.prepare(world)
+            run.inject_and_observe(world)
         finally:
             world.cleanUp()
     except _Skip as skip:
-        skipped = str(skip)
-        trace.step("note", "variant skipped", reason=skipped)
+        run.skip(skip)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
+        run.error = traceback.format_exc()
     finally:
-        capture.cleanUp()
-    return Observation(
-        trial=trial.name, control=trial.is_control, fault=fault_desc,
-        violations=violations, logs=relevant(capture.records, words),
-        messages=_message_counts(capture.records),
-        error=error, during_error=during_error, placement_calls=calls,
-        skipped=skipped,
-        trace=trace, duration=time.monotonic() - started)
+        run.capture.cleanUp()
+    return run.observation()
+
+
+class TrialRun:
+    """One trial's stages, split where a snapshot can be taken.
+
+    :meth:`prepare` runs the workload (``setup``) and the first audit and
+    checks (``before``); :meth:`inject_and_observe` injects the fault and
+    runs the remaining stages.  :func:`run_trial` runs both on a fresh
+    world; :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
+    ``inject_and_observe`` in a copy of the process per trial.
+    """
+
+    def __init__(self, trial: Trial, trace: Trace):
+        self.trial = trial
+        self.trace = trace
+        self.started = time.monotonic()
+        self.capture = LogCapture()
+        self.capture.setUp()
+        self.violations = {stage: [] for stage in STAGES}
+        self.fault_desc = None
+        self.error = None
+        self.during_error = None
+        self.calls = 0
+        self.skipped = None
+        self.words: list[str] = []
+
+    def prepare(self, world) -> None:
+        trial = self.trial
+        trial.setup(world)
+        self.words = [i.uuid for i in world.instances.values()]
+        self.words += [m.uuid for m in world.migrations.values()]
+        audits = world.audit()
+        snap = world.snapshot("before fault")
+        first = "under_fault" if trial.condition else "before"
+        self.fault_desc = trial.condition
+        self.violations[first] = (inv.check_all(snap, world.ledger)
+                                  + inv.audit_completed(audits, snap)
+                                  + _extra(trial, world, snap))
+
+    def inject_and_observe(self, world) -> None:
+        trial, trace, capture = self.trial, self.trace, self.capture
+        violations = self.violations
+        fault = trial.fault(world) if trial.fault else None
+        if fault is not None:
+            self.fault_desc = fault.describe()
+            try:
+                fault.setUp()
+            except Exception as exc:  # noqa: BLE001 - classified
+                reason = _not_applicable(exc)
+                if reason is None:
+                    raise
+                raise _Skip(reason) from None
+        try:
+            violations["under_fault"] += _audit_and_check(
+                world, capture, trial.audit_via, "under fault", trial)
+            if trial.during is not None:
+                try:
+                    trial.during(world)
+                except Exception as exc:  # noqa: BLE001 - observed
+                    self.during_error = "%s: %s" % (type(exc).__name__, exc)
+                    trace.step("note", "workload raised",
+                               error=self.during_error)
+                violations["during"] = _audit_and_check(
+                    world, capture, ("tracker",), "during", trial)
+                if self.during_error:
+                    violations["during"].insert(0, inv.Violation(
+                        "workload_completed", trial.name,
+                        "no exception", self.during_error))
+        finally:
+            if fault is not None:
+                fault.cleanUp()
+        violations["after_clear"] = _audit_and_check(
+            world, capture, ("tracker",), "after clear", trial)
+        self.calls = len(world.placement.calls)
+
+    def skip(self, skip: Exception) -> None:
+        self.skipped = str(skip)
+        self.trace.step("note", "variant skipped", reason=self.skipped)
+
+    def observation(self) -> Observation:
+        records = self.capture.records
+        return Observation(
+            trial=self.trial.name, control=self.trial.is_control,
+            fault=self.fault_desc, violations=self.violations,
+            logs=relevant(records, self.words),
+            messages=_message_counts(records),
+            error=self.error, during_error=self.during_error,
+            placement_calls=self.calls, skipped=self.skipped,
+            trace=self.trace, duration=time.monotonic() - self.started)
 
 
 def _extra(trial, world, snap):
@@ -235,15 +271,61 @@ class Judge:
         self.observations.append(obs)
         return obs
 
+    def trials(self, trials: Iterable[Trial]) -> list[Observation]:
+        """Run several trials; consecutive ones over the same workload start
+        from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
+        others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
+        worlds through :meth:`trial`.  Same observations either way."""
+        from harness.verdicts import snapshots
+        out = []
+        for group in snapshots.groups(list(trials)):
+            if len(group) == 1 or snapshots.static_reason(group[0]):
+                out.extend(self.trial(t) for t in group)
+                continue
+            traces = [Trace() for _ in group]
+            fresh_names = set()
+
+            def fresh(t, tr):
+                fresh_names.add(t.name)
+                obs = self.trial(t)
+                # (self.trial traced it live; keep the note said up front)
+                obs.trace.steps[:0] = tr.steps
+                return obs
+            for t, tr, obs in zip(group, traces,
+                                  snapshots.run_group(group, traces, fresh)):
+                if t.name not in fresh_names:
+                    self._snapshot_observed(t, tr, obs)
+                out.append(obs)
+        return out
+
+    def _snapshot_observed(self, trial, trace, obs):
+        """Record (and, with a step printer, print) a trial observed in a
+        copy of the process, as :meth:`trial` does for one run here."""
+        echo = self.trace_echo
+        trace.echo = echo
+        if echo is not None and hasattr(echo, "trial_started"):
+            echo.trial_started(trial)
+        if echo is not None:
+            for step in trace.steps:
+                echo(step)
+        if echo is not None and hasattr(echo, "trial_finished"):
+            echo.trial_finished(trial, obs)
+        self.traces[trial.name] = trace
+        self.observations.append(obs)
+
     def paired(self, name: str, setup: Callable, faults: dict,
-               during: Callable | None = None, world_kwargs=None):
+               during: Callable | None = None, world_kwargs=None,
+               checks: tuple = ()):
         """A control for ``setup`` and one variant per fault in ``faults``
-        (variant name -> fault factory)."""
+        (variant name -> fault factory), all from one snapshot of the world
+        after ``setup`` (see :meth:`trials`)."""
         kw = dict(world_kwargs or {})
-        self.trial(Trial(name + " [control]", setup, None, during, kw))
-        for fname, factory in faults.items():
-            self.trial(Trial("%s / %s" % (name, fname), setup, factory,
-                             during, kw))
+        self.trials(
+            [Trial(name + " [control]", setup, None, during, kw,
+                   checks=checks)]
+            + [Trial("%s / %s" % (name, fname), setup, factory, during, kw,
+                     checks=checks)
+               for fname, factory in faults.items()])
 
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
