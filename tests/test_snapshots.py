@@ -285,16 +285,16 @@ def _families():
         return dict(list(d.items())[:n])
 
     def migration(j):
-        j.paired("resize-finished", MOVES["resize-finished"],
-                 pick(mig.migration_record_corruptions(), 4))
+        j.paired("resize-incoming", MOVES["resize-incoming"],
+                 pick(mig.migration_record_corruptions(), 3))
 
     def sizing(j):
-        siz._paired(j, "booted", siz.booted, pick(siz.sizing_faults(), 3),
+        siz._paired(j, "booted", siz.booted, pick(siz.sizing_faults(), 2),
                     world_kwargs={"hosts": ("src",)})
 
     def resources(j):
         kw = {"hosts": ("src",)}
-        specs = pick(res.FAULTS, 3)
+        specs = pick(res.FAULTS, 2)
         j.trials([Trial("control", res.booted, during=res.while_wrong,
                         world_kwargs=kw, checks=res.EXTRA_CHECKS)]
                  + [Trial(label, res.booted, fault=res._fault(spec),
@@ -328,3 +328,5 @@ def test_same_verdicts_and_violations_both_ways(monkeypatch, family):
                          for st, vs in o.violations.items()})
                        for o in j.observations]}
     assert seen["1"] == seen["0"]
+    # (the sample has variants that break invariants: not a vacuous match)
+    assert any(vs for t in seen["1"]["trials"] for vs in t[-1].values())
