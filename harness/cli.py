@@ -406,13 +406,75 @@ def cmd_run(args) -> int:
                 "is nothing to run; see 'python -m harness list scenarios'"
                 % ", ".join(claims))
         extra += ["--claims", ",".join(claims)]
-    if args.workers:
-        extra += ["-n", str(args.workers)]
+    selection = {"claims": claims, "scenarios": names}
+    if args.shard:
+        index, count = args.shard
+        scenarios = collect(args.scenario_dir, claims or None)
+        if names:
+            scenarios = [s for s in scenarios if s["name"] in names]
+        mine = shard_of(scenarios, index, count)
+        if not mine:
+            raise InputError(
+                "shard %d/%d has no scenarios: the selection has %d scenario "
+                "file(s), and a file is never split; use at most that many "
+                "shards" % (index, count, len({s["file"] for s in scenarios})))
+        targets = [_nodeid_path(s) for s in mine]
+        selection["shard"] = "%d/%d" % (index, count)
+        selection["shard_scenarios"] = [s["name"] for s in mine]
+    files = None       # the scenario files to run, when known
+    if os.path.isfile(args.scenario_dir):
+        files = {args.scenario_dir}
+    elif names or args.shard:
+        files = {t.split("::")[0] for t in targets}
+    workers = args.workers
+    if files is not None and len(files) <= 1:
+        workers = 1     # one file runs in one worker anyway (loadfile)
+    extra += workers_options(workers)
     extra += ["-q"]
     nova = nova_version()
-    code, _ = _execute(args, "run", targets, extra,
-                       {"claims": claims, "scenarios": names}, nova=nova)
+    code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code
+
+
+def workers_options(workers) -> list[str]:
+    """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
+    scenario file's scenarios share observations computed once per
+    process, so they stay in one worker), or none for one process."""
+    if workers in (None, "auto"):
+        workers = os.cpu_count() or 1
+    if int(workers) <= 1:
+        return ["-p", "no:xdist"] if _has_xdist() else []
+    if not _has_xdist():
+        raise InputError("--workers %s needs pytest-xdist, which is not "
+                         "installed; install it (pip install -c "
+                         "constraints.txt pytest-xdist) or use --workers 1"
+                         % workers)
+    return ["-n", str(workers), "--dist", "loadfile"]
+
+
+def _has_xdist() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("xdist") is not None
+
+
+def shard_of(scenarios: list[dict], index: int, count: int) -> list[dict]:
+    """Shard ``index`` (1-based) of ``count``: whole scenario files, the
+    largest first, each to the shard with the fewest scenarios so far (ties:
+    the lowest shard).  Depends only on the collected scenarios, so every
+    machine of a CI matrix computes the same split."""
+    files: dict[str, list[dict]] = {}
+    for s in scenarios:
+        files.setdefault(s.get("file") or s["nodeid"].split("::")[0],
+                         []).append(s)
+    load = [0] * count
+    owner = {}
+    for name in sorted(files, key=lambda f: (-len(files[f]), f)):
+        k = min(range(count), key=lambda i: (load[i], i))
+        owner[name] = k
+        load[k] += len(files[name])
+    return [s for s in scenarios
+            if owner[s.get("file") or s["nodeid"].split("::")[0]]
+            == index - 1]
 
 
 def _nodeid_path(scenario: dict) -> str:
@@ -432,11 +494,23 @@ def _workers(value: str):
     try:
         n = int(value)
     except ValueError:
-        n = 0
-    if n < 1:
+        n = -1
+    if n < 0:
         raise argparse.ArgumentTypeError(
-            "%r is not a worker count (use a number >= 1 or 'auto')" % value)
+            "%r is not a worker count (use a number >= 0 or 'auto'; 0 or 1 "
+            "runs in one process)" % value)
     return n
+
+
+def _shard(value: str):
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(
+            "%r is not a shard: use I/N with 1 <= I <= N, e.g. 1/2" % value)
+    return index, count
 
 
 def _pick_scenario(target: str, scenarios: list[dict], catalogue,
@@ -497,8 +571,11 @@ def cmd_reproduce(args) -> int:
 
 
 def _load_record(path, runs_dir, require_complete=False):
+    """A run record; ``A,B`` (or a list) reads the shards of one run
+    (``run --shard``) as one record."""
     try:
-        return runrecord.load(path, runs_dir, require_complete)
+        return runrecord.load_many(path if isinstance(path, list)
+                                   else [path], runs_dir, require_complete)
     except runrecord.RecordError as exc:
         raise InputError(str(exc)) from None
 
@@ -756,9 +833,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=seed_default,
                      help="seed for the scenarios' randomness (default 0 "
                           "or $HARNESS_SEED); recorded in the run")
-    run.add_argument("-n", "--workers", type=_workers, default=None,
-                     help="run scenarios in N processes (pytest-xdist; "
-                          "'auto' = one per CPU)")
+    run.add_argument("-n", "--workers", "--jobs", type=_workers,
+                     default=os.environ.get("HARNESS_WORKERS") or "auto",
+                     help="run scenarios in N processes (pytest-xdist, "
+                          "--dist loadfile; default 'auto' = one per CPU, "
+                          "or $HARNESS_WORKERS; 0 or 1: one process)")
+    run.add_argument("--shard", type=_shard, metavar="I/N",
+                     help="run only shard I of N: whole scenario files, "
+                          "split the same way on every machine; merge the "
+                          "shards' records with 'report A,B' or 'diff A,B'")
     run.add_argument("--record-baseline", action="store_true",
                      help="store the observed verdicts as the new baseline")
     common(run)
@@ -783,9 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="re-render a stored run",
                         epilog=EPILOG, formatter_class=fmt)
-    rp.add_argument("run", metavar="RUN_DIR",
+    rp.add_argument("run", metavar="RUN_DIR", nargs="+",
                     help="a run directory, or a name under runs/ such as "
-                         "'latest'")
+                         "'latest'; several (or A,B) are the shards of one "
+                         "run (run --shard), merged")
     rp.add_argument("--format", choices=("text", "markdown", "html",
                                          "json"), default="text")
     rp.add_argument("-o", "--output", help="write to this file (default: "
@@ -799,8 +883,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "(old -> new). With one run, compare it with the "
                     "baseline. Exit 1 when anything differs.",
         epilog=EPILOG, formatter_class=fmt)
-    df.add_argument("run_a", metavar="RUN_A")
-    df.add_argument("run_b", metavar="RUN_B", nargs="?")
+    df.add_argument("run_a", metavar="RUN_A",
+                    help="a run record; A1,A2 merges the shards of a run")
+    df.add_argument("run_b", metavar="RUN_B", nargs="?",
+                    help="another (B1,B2 for shards)")
     common(df, scen=False)
     df.set_defaults(func=cmd_diff)
     return p

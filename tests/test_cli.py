@@ -613,3 +613,67 @@ def test_trace_printer_replays_shared_observations():
         in text
     assert ">>> FAULT INJECTED: bogus" in text
     assert "under_fault  usage_matches_ledger FAIL(1)" in text
+
+
+# ---------------------------------------------------------------------------
+# workers and shards
+# ---------------------------------------------------------------------------
+def test_workers_default_to_xdist_loadfile():
+    from harness import cli as cli_mod
+    assert cli_mod.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
+    assert cli_mod.workers_options(1) == ["-p", "no:xdist"]
+    assert cli_mod.workers_options(0) == ["-p", "no:xdist"]
+    args = cli_mod.build_parser().parse_args(["run"])
+    assert args.workers == "auto"
+    assert cli_mod.build_parser().parse_args(
+        ["run", "--jobs", "1"]).workers == 1
+
+
+def _scen(name, file):
+    return {"name": name, "nodeid": "%s::%s" % (file, name), "file": file,
+            "claims": ["000-1"]}
+
+
+def test_shards_split_whole_files_the_same_way_everywhere():
+    from harness import cli as cli_mod
+    scen = ([_scen("a%d" % i, "/s/a.py") for i in range(5)]
+            + [_scen("b%d" % i, "/s/b.py") for i in range(3)]
+            + [_scen("c%d" % i, "/s/c.py") for i in range(2)]
+            + [_scen("d0", "/s/d.py")])
+    one = cli_mod.shard_of(scen, 1, 2)
+    two = cli_mod.shard_of(scen, 2, 2)
+    assert sorted(s["name"] for s in one + two) == sorted(
+        s["name"] for s in scen)                     # all, none twice
+    assert not {s["file"] for s in one} & {s["file"] for s in two}
+    assert {s["file"] for s in one} == {"/s/a.py", "/s/d.py"}
+    # the same split whatever order the scenarios were collected in
+    assert cli_mod.shard_of(list(reversed(scen)), 1, 2) == list(
+        reversed(one))
+    assert cli_mod.shard_of(scen, 1, 1) == scen
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "x", "1/0"])
+def test_bad_shard_is_one_line(shard):
+    proc = cli("run", "--shard", shard)
+    assert proc.returncode == 2
+    assert "is not a shard" in proc.stderr
+
+
+def test_report_and_diff_merge_shards(tmp_path):
+    a1 = _fake_record(tmp_path, "a1", {SYNTH: "REFUTED"})
+    a2 = _fake_record(tmp_path, "a2", {"test_o": "REFUTED"})
+    b = _fake_record(tmp_path, "b", {SYNTH: "CONFIRMED",
+                                     "test_o": "REFUTED"})
+    proc = cli("report", a1, a2, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [s["scenario"] for s in doc["scenarios"]] == sorted(
+        [SYNTH, "test_o"])
+    assert doc["shards"] == ["a1", "a2"]
+    assert cli("report", "%s,%s" % (a1, a2)).returncode == 0
+    d = cli("diff", "%s,%s" % (a1, a2), b)
+    assert d.returncode == 1, d.stdout + d.stderr
+    assert "a1+a2 REFUTED -> b CONFIRMED" in d.stdout
+    assert "only in" not in d.stdout
+    # the same scenario in two "shards": not shards of one run
+    one_line_error(cli("report", a1, a1), "both ran scenario", "shards")

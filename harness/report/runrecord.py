@@ -326,3 +326,93 @@ def load(path: str, runs_dir: str | None = None,
                                                 manifest.get("status",
                                                              "unknown")))
     return record
+
+
+# ---------------------------------------------------------------------------
+# several records as one (the shards of a run: ``run --shard I/N``)
+# ---------------------------------------------------------------------------
+class MergedRecord(Record):
+    """The shards of one run read as a single record: verdicts merged (the
+    claims' verdicts recomputed over every shard's scenarios), traces read
+    from whichever shard ran the scenario."""
+
+    def __init__(self, records: list[Record], verdicts: dict,
+                 manifest: dict):
+        super().__init__(records[0].path, manifest, verdicts)
+        self.records = records
+        self._where = {s["scenario"]: r for r in records
+                       for s in r.verdicts.get("scenarios", [])}
+
+    def trace(self, scenario: str) -> dict | None:
+        record = self._where.get(scenario)
+        return record.trace(scenario) if record is not None else None
+
+
+def merge(records: list[Record]) -> Record:
+    """One record from several (a single one is returned as it is).
+
+    Two shards that both ran a scenario are not shards of one run: that is
+    refused with what to do instead."""
+    if len(records) == 1:
+        return records[0]
+    from harness.verdicts import catalogue as catalogue_mod
+    from harness.verdicts.verdict import Outcome
+    import dataclasses
+    fields = {f.name for f in dataclasses.fields(Outcome)}
+    outcomes, skipped, seen = {}, {}, {}
+    for r in records:
+        for s in r.verdicts.get("scenarios", []):
+            if s["scenario"] in seen:
+                raise RecordError(
+                    "run records %s and %s both ran scenario %s, so they "
+                    "are not shards of one run; give each shard's record "
+                    "once (e.g. 'report A,B' for 'run --shard 1/2' and "
+                    "'--shard 2/2')" % (seen[s["scenario"]], r.id,
+                                        s["scenario"]))
+            seen[s["scenario"]] = r.id
+            outcomes[s["scenario"]] = (
+                Outcome.from_dict({k: v for k, v in s.items()
+                                   if k in fields}), s)
+        for info in r.verdicts.get("skipped", []) or []:
+            skipped[info["scenario"]] = info
+    try:
+        catalogue = catalogue_mod.load()
+    except catalogue_mod.CatalogueError as exc:
+        raise RecordError(str(exc)) from None
+    first = records[0].verdicts
+    verdicts = {
+        "schema": first.get("schema"),
+        "generated": max(r.verdicts.get("generated") or ""
+                         for r in records),
+        "complete": all(r.verdicts.get("complete", True) for r in records),
+        "nova": first.get("nova"),
+        "claims": report_mod.claim_rows(
+            catalogue, {n: o for n, (o, _) in outcomes.items()}, skipped),
+        "scenarios": [dict(entry)
+                      for _, (_, entry) in sorted(outcomes.items())],
+        "skipped": [dict(i) for _, i in sorted(skipped.items())],
+        "shards": [r.id for r in records],
+    }
+    codes = [r.manifest.get("exit_code") for r in records]
+    manifest = dict(records[0].manifest)
+    manifest.update(
+        id="+".join(r.id for r in records),
+        complete=all(r.complete for r in records),
+        status="complete" if all(r.complete for r in records)
+        else "incomplete shard(s)",
+        exit_code=None if None in codes else max(codes),
+        exit_meaning=None, drift=None,
+        shards=[{"id": r.id, "path": r.path,
+                 "shard": (r.manifest.get("selection") or {}).get("shard")}
+                for r in records])
+    return MergedRecord(records, verdicts, manifest)
+
+
+def load_many(paths, runs_dir: str | None = None,
+              require_complete: bool = False) -> Record:
+    """``paths``: run records (each may be ``A,B,...``), merged as shards."""
+    names = [p for arg in paths for p in str(arg).split(",") if p.strip()]
+    if not names:
+        raise RecordError("no run record given; name a directory under "
+                          "runs/ (or 'latest')")
+    return merge([load(p, runs_dir, require_complete) for p in names])
