@@ -355,6 +355,14 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     runrecord.write_text_atomic(
         os.path.join(run_dir, runrecord.HTML),
         html_report.render(doc, final, traces, drift))
+    sizes = runrecord.record_sizes(run_dir)
+    manifest["sizes"] = sizes
+    full_run = command == "run" and not any(selection.values())
+    too_big = runrecord.over_budget(sizes) if full_run else []
+    if too_big and message is None:
+        code = EXIT_ERROR
+        message = ("%s; see docs/performance.md (run records) for what a "
+                   "record keeps" % "; ".join(too_big))
     _finish(run_dir, manifest, "complete", code, message, complete=True,
             drift=drift)
     lines = report_mod.drift_lines(drift)
@@ -366,8 +374,9 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
             print("HARNESS ERROR in %s: %s" % (s["scenario"], s["summary"]))
         elif s["verdict"] == "INCONCLUSIVE":
             print("INCONCLUSIVE %s: %s" % (s["scenario"], s["summary"]))
-    print("run record: %s  (report: %s)" % (
-        shown, os.path.join(shown, runrecord.HTML)))
+    print("run record: %s, %.1f MB  (report: %s, %.1f MB)" % (
+        shown, sizes["record"] / (1 << 20),
+        os.path.join(shown, runrecord.HTML), sizes["html"] / (1 << 20)))
     print("exit %d: %s" % (code, EXIT_MEANING[code]))
     if message:
         print("error: %s" % _one_line(message), file=sys.stderr)
@@ -430,7 +439,7 @@ def cmd_run(args) -> int:
     if files is not None and len(files) <= 1:
         workers = 1     # one file runs in one worker anyway (loadfile)
     extra += workers_options(workers)
-    extra += ["-q"]
+    extra += ["--keep-traces", args.keep_traces, "-q"]
     nova = nova_version()
     code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code
@@ -558,7 +567,8 @@ def cmd_reproduce(args) -> int:
     if others:
         print("claim %s has other scenarios too: %s (reproduce one by "
               "name)" % (args.target, ", ".join(others)))
-    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist"]
+    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist",
+             "--keep-traces", "all"]
     if args.trial:
         extra += ["--trace-trials", args.trial]
     code, run_dir = _execute(
@@ -838,6 +848,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run scenarios in N processes (pytest-xdist, "
                           "--dist loadfile; default 'auto' = one per CPU, "
                           "or $HARNESS_WORKERS; 0 or 1: one process)")
+    run.add_argument("--keep-traces", choices=("deciding", "all"),
+                     default="deciding",
+                     help="keep every step of the trials that decide a "
+                          "verdict, broke an invariant or failed (and the "
+                          "first control), summarising the others "
+                          "('deciding', default); or of all trials ('all')")
     run.add_argument("--shard", type=_shard, metavar="I/N",
                      help="run only shard I of N: whole scenario files, "
                           "split the same way on every machine; merge the "

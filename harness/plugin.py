@@ -58,6 +58,13 @@ def pytest_addoption(parser):
     group.addoption("--run-dir", metavar="DIR", default=None,
                     help="write each scenario's trace and log lines to "
                          "DIR/traces/ and DIR/logs/ (see harness.report.runrecord)")
+    group.addoption("--keep-traces", default="deciding",
+                    choices=("deciding", "all"),
+                    help="with --run-dir: keep every step of the trials "
+                         "that decide the verdict, broke an invariant or "
+                         "failed, and of the first control ('deciding', "
+                         "default), summarising the others; or of every "
+                         "trial ('all')")
     group.addoption("--harness-seed", metavar="N", type=int, default=None,
                     help="seed: each scenario seeds `random` with "
                          "'N:<scenario>' and records N as judge.seed")
@@ -224,7 +231,8 @@ def _export_run_record(item, j):
         return
     try:
         from harness.report import runrecord
-        runrecord.export_judge(run_dir, j, item.nodeid)
+        runrecord.export_judge(run_dir, j, item.nodeid,
+                               keep=item.config.getoption("keep_traces"))
     except Exception as exc:  # noqa: BLE001 - contained, reported
         j.inconclusive("the run record writer raised %s: %s"
                        % (type(exc).__name__, exc), traceback.format_exc())

@@ -426,8 +426,9 @@ def test_run_record_drift_and_restore(tmp_path):
         jsonschema.validate(doc, json.load(f))
     suite = ET.parse(os.path.join(run_ok, "junit.xml")).getroot()
     assert "testsuite" in suite.tag or suite.find("testsuite") is not None
-    with open(os.path.join(run_ok, "traces", SYNTH + ".json")) as f:
-        trace = json.load(f)
+    from harness.report import runrecord
+    trace = runrecord.read_json_maybe_gz(
+        os.path.join(run_ok, "traces", SYNTH + ".json.gz"))
     by_name = {s["scenario"]: s for s in doc["scenarios"]}
     assert trace["seed"] == 7
     assert trace["verdict"] == by_name[SYNTH]["verdict"]

@@ -6,7 +6,11 @@ A run writes ``runs/<id>/`` (``<id>`` is a UTC timestamp) and points
     run.json          manifest: status, complete, seed, Nova, argv, exit code
     verdicts.json     the verdicts (docs/verdicts-schema.md)
     junit.xml         pytest's JUnit XML
-    traces/<s>.json   per scenario: every trial's steps, violations, logs
+    traces/<s>.json.gz  per scenario (gzip JSON): every trial's violations
+                      and logs; the steps of the trials that decided the
+                      verdict, broke an invariant or failed, and of the
+                      first control (every trial's with --keep-traces all);
+                      the others summarised (step counts, faults, notes)
     logs/<s>.log      per scenario: the log lines kept as evidence
     console.log       everything the run printed
     report.md         Markdown summary (CI comments)
@@ -58,7 +62,45 @@ def safe_name(name: str) -> str:
 
 
 def trace_path(run_dir: str, scenario: str) -> str:
-    return os.path.join(run_dir, TRACES, safe_name(scenario) + ".json")
+    """Where a scenario's trials are stored: gzip-compressed JSON (records
+    written before compression have a plain ``.json``; readers take
+    either)."""
+    return os.path.join(run_dir, TRACES, safe_name(scenario) + ".json.gz")
+
+
+def write_json_gz_atomic(path: str, doc) -> None:
+    """``doc`` as gzip-compressed JSON, atomically (temporary file, then
+    rename), so a reader never sees half of it."""
+    import gzip
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            # mtime=0: the same trials give the same bytes
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
+                               mtime=0) as f:
+                f.write(json.dumps(doc, default=str,
+                                   separators=(",", ":")).encode("utf-8"))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json_maybe_gz(path: str):
+    """A JSON file, gzip-compressed or not (raises OSError / ValueError)."""
+    import gzip
+    with open(path, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        if head == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=f) as g:
+                return json.loads(g.read().decode("utf-8"))
+        return json.loads(f.read().decode("utf-8"))
 
 
 def log_path(run_dir: str, scenario: str) -> str:
@@ -122,8 +164,11 @@ def write_manifest(run_dir: str, manifest: dict) -> None:
     report_mod.write_json_atomic(os.path.join(run_dir, MANIFEST), manifest)
 
 
+KEEP_TRACES = ("deciding", "all")
+
+
 def trial_record(obs=None, name: str | None = None, trace=None) -> dict:
-    """One trial as stored in ``traces/<scenario>.json``."""
+    """One trial as stored in ``traces/<scenario>.json.gz``."""
     if obs is not None:
         trace = obs.trace if obs.trace is not None else trace
         return {
@@ -142,19 +187,69 @@ def trial_record(obs=None, name: str | None = None, trace=None) -> dict:
             "steps": trace.as_list() if trace is not None else []}
 
 
-def export_judge(run_dir: str, judge, nodeid: str = "") -> str:
+# Steps kept when a trial's trace is summarised: what was injected, and
+# notes (skips, the workload raising) - a few lines per trial.
+SUMMARY_KINDS = ("fault", "note")
+
+
+def summarise(record: dict) -> dict:
+    """The trial without its full step list: step counts per kind, and only
+    its fault and note steps."""
+    steps = record.get("steps") or []
+    kinds: dict[str, int] = {}
+    for st in steps:
+        kinds[st.get("kind")] = kinds.get(st.get("kind"), 0) + 1
+    out = dict(record)
+    out["steps"] = [st for st in steps if st.get("kind") in SUMMARY_KINDS]
+    out["summary"] = {"steps": len(steps), "kinds": kinds}
+    return out
+
+
+def deciding_trials(judge) -> set[str]:
+    """The trials whose traces are kept in full by default: those the
+    verdict's evidence names, those that broke an invariant or failed, and
+    the first control (what a clean run of the workload looks like)."""
+    keep = set()
+    outcome = judge.outcome
+    for e in (outcome.evidence if outcome is not None else []) or []:
+        keep.add(e.variant)
+    first_control = None
+    for obs in judge.observations:
+        if obs.error or obs.during_error or any(obs.violations.values()):
+            keep.add(obs.trial)
+        if obs.control and first_control is None:
+            first_control = obs.trial
+    if first_control is not None:
+        keep.add(first_control)
+    return keep
+
+
+def export_judge(run_dir: str, judge, nodeid: str = "",
+                 keep: str = "deciding") -> str:
     """Write a scenario's trials (``judge.observations`` and
-    ``judge.traces``) to ``traces/<scenario>.json`` and its evidence log
+    ``judge.traces``) to ``traces/<scenario>.json.gz`` and its evidence log
     lines to ``logs/<scenario>.log``.  Safe from xdist workers: each
-    scenario writes only its own files, atomically."""
+    scenario writes only its own files, atomically.
+
+    ``keep="deciding"`` (default) keeps the full steps of the
+    :func:`deciding_trials` only and :func:`summarise`\ s the others;
+    ``keep="all"`` keeps every step of every trial."""
+    if keep not in KEEP_TRACES:
+        raise ValueError("keep=%r: expected one of %s"
+                         % (keep, ", ".join(KEEP_TRACES)))
+    full = None if keep == "all" else deciding_trials(judge)
     trials = []
     seen = set()
     for obs in judge.observations:
-        trials.append(trial_record(obs, trace=judge.traces.get(obs.trial)))
+        rec = trial_record(obs, trace=judge.traces.get(obs.trial))
+        if full is not None and obs.trial not in full:
+            rec = summarise(rec)
+        trials.append(rec)
         seen.add(obs.trial)
     for name, trace in judge.traces.items():
         if name not in seen:
-            trials.append(trial_record(name=name, trace=trace))
+            rec = trial_record(name=name, trace=trace)
+            trials.append(rec if full is None else summarise(rec))
     outcome = judge.outcome
     doc = {
         "schema": TRACE_SCHEMA,
@@ -165,10 +260,11 @@ def export_judge(run_dir: str, judge, nodeid: str = "") -> str:
         "verdict": outcome.verdict.value if outcome else None,
         "summary": outcome.summary if outcome else None,
         "written": now_iso(),
+        "keep_traces": keep,
         "trials": trials,
     }
     path = trace_path(run_dir, judge.scenario)
-    report_mod.write_json_atomic(path, doc)
+    write_json_gz_atomic(path, doc)
     lines = ["# %s (claims %s)" % (judge.scenario, ", ".join(judge.claims))]
     for t in trials:
         lines.append("")
@@ -279,10 +375,11 @@ class Record:
 
     def trace(self, scenario: str) -> dict | None:
         path = trace_path(self.path, scenario)
+        if not os.path.exists(path):
+            path = path[:-len(".gz")]     # a record from before compression
         try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
+            doc = read_json_maybe_gz(path)
+        except (OSError, ValueError, EOFError):
             return None
         return doc if isinstance(doc, dict) else None
 
@@ -416,3 +513,48 @@ def load_many(paths, runs_dir: str | None = None,
         raise RecordError("no run record given; name a directory under "
                           "runs/ (or 'latest')")
     return merge([load(p, runs_dir, require_complete) for p in names])
+
+
+# ---------------------------------------------------------------------------
+# size budget of a full run's record (issue 11)
+# ---------------------------------------------------------------------------
+BUDGET = {"record": 20 << 20, "html": 5 << 20}
+BUDGET_ENV = "HARNESS_RECORD_BUDGET_MB"      # "record,html", e.g. "20,5"
+
+
+def record_sizes(run_dir: str) -> dict:
+    """Bytes on disk: the whole record, its ``report.html``, its traces."""
+    total = traces = 0
+    for folder, _, files in os.walk(run_dir):
+        for name in files:
+            n = os.path.getsize(os.path.join(folder, name))
+            total += n
+            if os.path.basename(folder) == TRACES:
+                traces += n
+    html = os.path.join(run_dir, HTML)
+    return {"record": total, "traces": traces,
+            "html": os.path.getsize(html) if os.path.exists(html) else 0}
+
+
+def budget() -> dict:
+    raw = os.environ.get(BUDGET_ENV)
+    if not raw:
+        return dict(BUDGET)
+    try:
+        record, html = (float(x) for x in raw.split(","))
+    except ValueError:
+        raise RecordError("%s=%r: expected two sizes in MB, e.g. '20,5'"
+                          % (BUDGET_ENV, raw)) from None
+    return {"record": int(record * (1 << 20)), "html": int(html * (1 << 20))}
+
+
+def over_budget(sizes: dict, limits: dict | None = None) -> list[str]:
+    """What in ``sizes`` exceeds its budget, as readable lines."""
+    limits = limits or budget()
+    out = []
+    for key, what in (("record", "the run record"), ("html", HTML)):
+        if sizes.get(key, 0) > limits[key]:
+            out.append("%s is %.1f MB, over its budget of %.1f MB"
+                       % (what, sizes[key] / (1 << 20),
+                          limits[key] / (1 << 20)))
+    return out
