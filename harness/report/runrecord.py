@@ -69,26 +69,13 @@ def trace_path(run_dir: str, scenario: str) -> str:
 
 
 def write_json_gz_atomic(path: str, doc) -> None:
-    """``doc`` as gzip-compressed JSON, atomically (temporary file, then
-    rename), so a reader never sees half of it."""
+    """``doc`` as gzip-compressed JSON, atomically (see
+    :func:`write_bytes_atomic`)."""
     import gzip
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            # mtime=0: the same trials give the same bytes
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
-                               mtime=0) as f:
-                f.write(json.dumps(doc, default=str,
-                                   separators=(",", ":")).encode("utf-8"))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # mtime=0: the same trials give the same bytes
+    write_bytes_atomic(path, gzip.compress(
+        json.dumps(doc, default=str, separators=(",", ":")).encode("utf-8"),
+        compresslevel=6, mtime=0))
 
 
 def read_json_maybe_gz(path: str):
@@ -116,13 +103,19 @@ def now_iso() -> str:
 # ---------------------------------------------------------------------------
 def write_text_atomic(path: str, text: str) -> None:
     """Like :func:`harness.report.tables.write_json_atomic`, for text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename: a
+    reader never sees half a file."""
     import tempfile
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
