@@ -188,7 +188,6 @@ def _run_pytest(argv, run_dir, echo=True):
     """Run pytest in a subprocess; returns (returncode, interrupted, tail)."""
     cmd = [sys.executable, "-m", "pytest"] + argv
     console = open(os.path.join(run_dir, runrecord.CONSOLE), "wb")
-    out = getattr(sys.stdout, "buffer", None)
     tail = bytearray()
 
     def on_term(signum, frame):
@@ -197,6 +196,7 @@ def _run_pytest(argv, run_dir, echo=True):
     interrupted = False
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown = ProgressEcho(sys.stdout)
     try:
         fd = proc.stdout.fileno()
         while True:
@@ -218,11 +218,7 @@ def _run_pytest(argv, run_dir, echo=True):
             tail.extend(chunk)
             del tail[:-20000]
             if echo:
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-                else:  # pragma: no cover
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                shown.feed(chunk)
         while True:
             try:
                 rc = proc.wait()
@@ -233,7 +229,71 @@ def _run_pytest(argv, run_dir, echo=True):
     finally:
         signal.signal(signal.SIGTERM, old)
         console.close()
+        if echo:
+            shown.close()
     return rc, interrupted, tail.decode("utf-8", "replace")
+
+
+def live_terminal(stream) -> bool:
+    """A live (redrawn) progress line: only on a terminal, never in CI."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false",
+                                                          "no")
+    try:
+        return stream.isatty() and not ci
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressEcho:
+    """Echoes a run's output; the plugin's progress lines
+    (``harness: progress ...``) become one line redrawn in place on a
+    terminal, and stay plain lines elsewhere (CI, a pipe, a file)."""
+
+    def __init__(self, stream, live: bool | None = None):
+        self.stream = stream          # text stream; bytes go to its buffer
+        self.live = live_terminal(stream) if live is None else live
+        self.pending = b""
+        self.status = b""            # the live line now shown
+
+    def _write(self, data: bytes):
+        raw = getattr(self.stream, "buffer", None)
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
+        else:
+            self.stream.write(data.decode("utf-8", "replace"))
+            self.stream.flush()
+
+    def feed(self, chunk: bytes):
+        from harness.plugin import PROGRESS_PREFIX
+        prefix = PROGRESS_PREFIX.encode()
+        if not self.live:
+            self._write(chunk)
+            return
+        data = self.pending + chunk
+        lines = data.split(b"\n")
+        self.pending = lines.pop()
+        out = b""
+        for line in lines:
+            if line.startswith(prefix):
+                self.status = line[len(prefix):].rstrip(b"\r")
+                continue
+            out += line + b"\n"
+        if self.pending.startswith(prefix[:len(self.pending)]):
+            partial = b""         # maybe the start of a progress line
+        else:
+            partial, self.pending = self.pending, b""
+        clear = b"\r\x1b[K"
+        if out or partial:
+            self._write(clear + out + partial)
+        if self.status and not partial:
+            self._write(clear + b"progress: " + self.status)
+
+    def close(self):
+        if self.live:
+            tail = self.pending
+            self.pending = b""
+            self._write(b"\r\x1b[K" + tail + (b"\n" if tail else b""))
 
 
 def _manifest(run_dir, command, args, seed, nova, selection, extra=None):
@@ -439,7 +499,7 @@ def cmd_run(args) -> int:
     if files is not None and len(files) <= 1:
         workers = 1     # one file runs in one worker anyway (loadfile)
     extra += workers_options(workers)
-    extra += ["--keep-traces", args.keep_traces, "-q"]
+    extra += ["--keep-traces", args.keep_traces, "--progress", "-q"]
     nova = nova_version()
     code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code

@@ -678,3 +678,62 @@ def test_report_and_diff_merge_shards(tmp_path):
     assert "only in" not in d.stdout
     # the same scenario in two "shards": not shards of one run
     one_line_error(cli("report", a1, a1), "both ran scenario", "shards")
+
+
+# ---------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------
+class _Out:
+    def __init__(self, tty=False):
+        import io
+        self.buffer = io.BytesIO()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def flush(self):
+        pass
+
+
+def test_progress_is_plain_lines_in_ci_and_one_live_line_on_a_terminal(
+        monkeypatch):
+    from harness import cli as cli_mod
+    feed = [b"..\nharness: progress 1/3 scenarios, 5 trials, 2.0 trials/s,",
+            b" 2s elapsed, ETA 4s\nharness: pro", b"gress 2/3 scenarios\n",
+            b"verdicts\n"]
+    monkeypatch.setenv("CI", "true")
+    out = _Out(tty=True)
+    echo = cli_mod.ProgressEcho(out)
+    assert not echo.live                    # CI: plain, even on a tty
+    for chunk in feed:
+        echo.feed(chunk)
+    echo.close()
+    assert out.buffer.getvalue() == b"".join(feed)
+    monkeypatch.delenv("CI")
+    assert not cli_mod.ProgressEcho(_Out(tty=False)).live     # a pipe
+    out = _Out(tty=True)
+    echo = cli_mod.ProgressEcho(out)
+    assert echo.live
+    for chunk in feed:
+        echo.feed(chunk)
+    echo.close()
+    text = out.buffer.getvalue().decode()
+    assert "harness: progress" not in text
+    assert "\r\x1b[Kprogress: 1/3 scenarios, 5 trials" in text
+    assert "\r\x1b[Kverdicts\n" in text      # output clears the line
+    assert "progress: 2/3 scenarios" in text
+    assert text.endswith("\r\x1b[K")         # and the end clears it
+
+
+def test_progress_line_counts_and_eta():
+    from harness import plugin
+    p = plugin.Progress(config=None)
+    p.started = 100.0
+    assert p.line(now=101.0).endswith("ETA ?")
+    p.total, p.done, p.trials = 4, 1, 30
+    line = p.line(now=110.0)
+    assert line == ("harness: progress 1/4 scenarios, 30 trials, "
+                    "3.0 trials/s, 10s elapsed, ETA 30s")
+    p.done = 2
+    assert p.line(now=220.0).endswith("2m00s elapsed, ETA 2m00s")
