@@ -497,7 +497,7 @@ def cmd_run(args) -> int:
         files = {t.split("::")[0] for t in targets}
     workers = args.workers
     if files is not None and len(files) <= 1:
-        workers = 1     # one file runs in one worker anyway (loadfile)
+        workers = 1     # one file: a worker would only add its start-up
     extra += workers_options(workers)
     extra += ["--keep-traces", args.keep_traces, "--progress", "-q"]
     nova = nova_version()
@@ -506,9 +506,10 @@ def cmd_run(args) -> int:
 
 
 def workers_options(workers) -> list[str]:
-    """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
-    scenario file's scenarios share observations computed once per
-    process, so they stay in one worker), or none for one process."""
+    """pytest options for ``--workers``: xdist with ``--dist loadgroup``
+    (scenarios that share observations computed once per process stay in
+    one worker: by default a file's scenarios, see the plugin's
+    ``_default_group``), or none for one process."""
     if workers in (None, "auto"):
         workers = os.cpu_count() or 1
     if int(workers) <= 1:
@@ -518,7 +519,7 @@ def workers_options(workers) -> list[str]:
                          "installed; install it (pip install -c "
                          "constraints.txt pytest-xdist) or use --workers 1"
                          % workers)
-    return ["-n", str(workers), "--dist", "loadfile"]
+    return ["-n", str(workers), "--dist", "loadgroup"]
 
 
 def _has_xdist() -> bool:
@@ -906,7 +907,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", "--jobs", type=_workers,
                      default=os.environ.get("HARNESS_WORKERS") or "auto",
                      help="run scenarios in N processes (pytest-xdist, "
-                          "--dist loadfile; default 'auto' = one per CPU, "
+                          "--dist loadgroup; default 'auto' = one per CPU, "
                           "or $HARNESS_WORKERS; 0 or 1: one process)")
     run.add_argument("--keep-traces", choices=("deciding", "all"),
                      default="deciding",

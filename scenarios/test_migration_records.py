@@ -8,7 +8,9 @@ truth the harness created; the invariants compare against it while the fault
 is present, and again after the fault is cleared and one more audit ran.
 
 Several scenarios read the same trials (the observations are computed once
-per process and shared), each deciding its own hypothesis from them.
+per process and shared), each deciding its own hypothesis from them; the
+scenarios sharing a set are in one ``xdist_group``, so a run on several
+workers computes each set once, and the sets in parallel.
 """
 from __future__ import annotations
 
@@ -208,6 +210,7 @@ SPACE_FLAVORS = ("%d flavor faults (API DB rows deleted, embedded "
 
 
 @pytest.mark.claims("000-1")
+@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_misaccounts(judge):
     """While a migration record is wrong, usage and placement stay right."""
     judge.observations.extend(record_observations())
@@ -220,6 +223,7 @@ def test_corrupted_migration_record_misaccounts(judge):
 
 
 @pytest.mark.claims("000-1")
+@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_leaves_lasting_damage(judge):
     """After the record is repaired, one audit restores every invariant."""
     judge.observations.extend(record_observations())
@@ -232,6 +236,7 @@ def test_corrupted_migration_record_leaves_lasting_damage(judge):
 
 
 @pytest.mark.claims("000-1")
+@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_breaks_audit(judge):
     """A corrupted migration record must not make the periodic audit fail."""
     judge.observations.extend(record_observations())
@@ -244,6 +249,7 @@ def test_corrupted_migration_record_breaks_audit(judge):
 
 
 @pytest.mark.claims("000-2", "001-2")
+@pytest.mark.xdist_group("migration-flavors")
 def test_swallowed_flavor_or_instance_errors_misaccount(judge):
     """Where the migration accounting logs and skips (flavor or instance not
     found), the accounting must still be right."""
@@ -269,6 +275,7 @@ def test_swallowed_flavor_or_instance_errors_misaccount(judge):
 
 
 @pytest.mark.claims("001-2")
+@pytest.mark.xdist_group("migration-flavors")
 def test_missing_flavor_fails_audit_or_misaccounts(judge):
     """A missing flavor must neither break the audit nor survive repair."""
     judge.observations.extend(flavor_observations())
@@ -282,6 +289,7 @@ def test_missing_flavor_fails_audit_or_misaccounts(judge):
 
 
 @pytest.mark.claims("000-2")
+@pytest.mark.xdist_group("migration-monitors")
 def test_failing_monitor_is_harmless_to_accounting(judge):
     """A monitor that fails is logged and ignored: accounting must not
     suffer for it."""
