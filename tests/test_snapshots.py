@@ -330,3 +330,15 @@ def test_same_verdicts_and_violations_both_ways(monkeypatch, family):
     assert seen["1"] == seen["0"]
     # (the sample has variants that break invariants: not a vacuous match)
     assert any(vs for t in seen["1"]["trials"] for vs in t[-1].values())
+
+
+def test_in_copy_returns_what_the_copy_computed():
+    box = {"n": 1}
+
+    def change():
+        box["n"] += 41
+        return box["n"]
+    assert snapshots.in_copy(change) == 42
+    assert box == {"n": 1}
+    with pytest.raises(RuntimeError):
+        snapshots.in_copy(lambda: os._exit(5))

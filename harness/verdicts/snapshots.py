@@ -206,6 +206,26 @@ def _copy_error(base, trial, trace):
 
 def _forked(base, world, trial, trace):
     started = time.monotonic()
+    payload, status = _in_copy(lambda left: _trial_in_copy(
+        base, world, trial, left))
+    return _received(trial, trace, payload, status, started)
+
+
+def in_copy(fn):
+    """``fn()`` run in a copy-on-write copy of this process; its (picklable)
+    result.  Raises :class:`RuntimeError` when the copy died first."""
+    payload, status = _in_copy(lambda left: pickle.dumps(
+        fn(), protocol=pickle.HIGHEST_PROTOCOL))
+    if not payload:
+        raise RuntimeError("the copy ended (status %r) before reporting"
+                           % (status,))
+    return pickle.loads(payload)
+
+
+def _in_copy(work):
+    """Fork; the child runs ``work(seconds_left_of_the_time_limit)``, which
+    returns bytes, sends them through a pipe and exits without any
+    clean-up.  Returns (bytes received, wait status or None)."""
     left = signal.getitimer(signal.ITIMER_REAL)[0] \
         if hasattr(signal, "ITIMER_REAL") else 0.0
     sys.stdout.flush()
@@ -214,7 +234,7 @@ def _forked(base, world, trial, trace):
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(rfd)
-        _child(base, world, trial, wfd, left)
+        _child(work, wfd, left)
     os.close(wfd)
     payload, status = b"", None
     try:
@@ -228,7 +248,7 @@ def _forked(base, world, trial, trace):
                 os.waitpid(pid, 0)
             except OSError:
                 pass
-    return _received(trial, trace, payload, status, started)
+    return payload, status
 
 
 def child_limit(left: float) -> float | None:
@@ -247,28 +267,12 @@ def child_limit(left: float) -> float | None:
     return min(limits) if limits else None
 
 
-def _child(base, world, trial, wfd, left):
+def _child(work, wfd, left):
     code = 0
     try:
         from harness.world import novaenv
         novaenv.IN_SNAPSHOT_COPY = True
-        run = base
-        run.trial = trial
-        run.started = time.monotonic()
-        limit = judge_mod.time_limit(child_limit(left), grace=0)
-        try:
-            with limit:
-                try:
-                    run.inject_and_observe(world)
-                    world._check_thread_guard()
-                except judge_mod._Skip as skip:
-                    run.skip(skip)
-                except Exception:  # noqa: BLE001 - INCONCLUSIVE
-                    run.error = traceback.format_exc()
-        except judge_mod.ScenarioTimeout as exc:
-            run.error = "trial (from a snapshot) %s" % exc.report()
-        obs = run.observation()
-        payload = _pack(obs)
+        payload = work(left)
         with os.fdopen(wfd, "wb") as pipe:
             pipe.write(payload)
     except BaseException:  # noqa: BLE001 - reported through the exit code
@@ -283,6 +287,24 @@ def _child(base, world, trial, wfd, left):
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _trial_in_copy(run, world, trial, left) -> bytes:
+    run.trial = trial
+    run.started = time.monotonic()
+    limit = judge_mod.time_limit(child_limit(left), grace=0)
+    try:
+        with limit:
+            try:
+                run.inject_and_observe(world)
+                world._check_thread_guard()
+            except judge_mod._Skip as skip:
+                run.skip(skip)
+            except Exception:  # noqa: BLE001 - INCONCLUSIVE
+                run.error = traceback.format_exc()
+    except judge_mod.ScenarioTimeout as exc:
+        run.error = "trial (from a snapshot) %s" % exc.report()
+    return _pack(run.observation())
 
 
 def _pack(obs) -> bytes:
