@@ -85,7 +85,7 @@ def test_help_documents_exit_codes():
     ((), "required: COMMAND"),
     (("frobnicate",), "invalid choice: 'frobnicate'"),
     (("run", "--no-such-option"), "unrecognized arguments"),
-    (("run", "-n", "0"), "not a worker count"),
+    (("run", "-n", "-1"), "not a worker count"),
     (("list", "--verdict", "MAYBE"), "invalid choice: 'MAYBE'"),
 ])
 def test_usage_errors_are_one_line(argv, needle):
