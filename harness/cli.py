@@ -275,8 +275,11 @@ class ProgressEcho:
         self.pending = lines.pop()
         out = b""
         for line in lines:
-            if line.startswith(prefix):
-                self.status = line[len(prefix):].rstrip(b"\r")
+            at = line.find(prefix)
+            if at >= 0:
+                if line[:at].strip():
+                    out += line[:at] + b"\n"      # e.g. pytest's dots
+                self.status = line[at + len(prefix):].rstrip(b"\r")
                 continue
             out += line + b"\n"
         if self.pending.startswith(prefix[:len(self.pending)]):

@@ -362,7 +362,8 @@ class Progress:
     def emit(self):
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.ensure_newline()
+            if getattr(tr._tw, "width_of_current_line", 0):
+                tr.write("\n")     # after pytest's dots (-q)
             tr.write_line(self.line())
 
 

@@ -699,7 +699,7 @@ class _Out:
 def test_progress_is_plain_lines_in_ci_and_one_live_line_on_a_terminal(
         monkeypatch):
     from harness import cli as cli_mod
-    feed = [b"..\nharness: progress 1/3 scenarios, 5 trials, 2.0 trials/s,",
+    feed = [b"..harness: progress 1/3 scenarios, 5 trials, 2.0 trials/s,",
             b" 2s elapsed, ETA 4s\nharness: pro", b"gress 2/3 scenarios\n",
             b"verdicts\n"]
     monkeypatch.setenv("CI", "true")
@@ -721,6 +721,7 @@ def test_progress_is_plain_lines_in_ci_and_one_live_line_on_a_terminal(
     text = out.buffer.getvalue().decode()
     assert "harness: progress" not in text
     assert "\r\x1b[Kprogress: 1/3 scenarios, 5 trials" in text
+    assert text.startswith("\r\x1b[K..\n")
     assert "\r\x1b[Kverdicts\n" in text      # output clears the line
     assert "progress: 2/3 scenarios" in text
     assert text.endswith("\r\x1b[K")         # and the end clears it

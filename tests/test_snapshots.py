@@ -107,8 +107,11 @@ def _seen(obs):
     return json.loads(obs.fault.split(" ", 1)[1])
 
 
-def test_no_trial_sees_another_trials_changes(monkeypatch):
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_no_trial_sees_another_trials_changes(monkeypatch, jobs):
+    """One copy at a time, or all three side by side."""
     monkeypatch.setenv(snapshots.ENV, "1")
+    monkeypatch.setenv(snapshots.JOBS_ENV, jobs)
     first, dirty, after = Judge("isolation", ["-"]).trials(_probe_trials())
     assert snapshots.LAST_FALLBACK is None
     # the dirty trial did change every kind of state (so the probe can see
@@ -166,8 +169,10 @@ class _Die(Fault):
             time.sleep(60)
 
 
-def test_a_trial_that_dies_is_its_own_harness_error(monkeypatch):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_trial_that_dies_is_its_own_harness_error(monkeypatch, jobs):
     monkeypatch.setenv(snapshots.ENV, "1")
+    monkeypatch.setenv(snapshots.JOBS_ENV, jobs)
     trials = [Trial("exits", one_vm, lambda w: _Die(w, "exit"),
                     world_kwargs=ONE_HOST),
               Trial("killed", one_vm, lambda w: _Die(w, "signal"),
@@ -197,6 +202,7 @@ def test_a_trial_that_hangs_is_stopped_with_its_stack(monkeypatch):
 
 def test_the_scenario_limit_stops_the_parent_and_its_trial(monkeypatch):
     monkeypatch.setenv(snapshots.ENV, "1")
+    monkeypatch.setenv(snapshots.JOBS_ENV, "2")   # both copies running
     monkeypatch.delenv(snapshots.TRIAL_TIMEOUT_ENV, raising=False)
     trials = [Trial("control", one_vm, world_kwargs=ONE_HOST),
               Trial("hangs", one_vm, lambda w: _Die(w, "hang"),
@@ -209,6 +215,14 @@ def test_the_scenario_limit_stops_the_parent_and_its_trial(monkeypatch):
     assert time.monotonic() - started < 20
     with pytest.raises(ChildProcessError):   # no trial process left behind
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_parallel_copies(monkeypatch):
+    monkeypatch.setenv(snapshots.JOBS_ENV, "3")
+    assert snapshots.parallel() == 3
+    monkeypatch.delenv(snapshots.JOBS_ENV)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(os.cpu_count()))
+    assert snapshots.parallel() == 1
 
 
 def test_child_limits(monkeypatch):

@@ -19,6 +19,11 @@ trial, so the next child starts from exactly the same state.  The code under
 test runs as it does on a fresh world: nothing is mocked, only the
 process is copied.
 
+Copies run side by side, up to ``HARNESS_TRIAL_JOBS`` at once (default:
+the CPUs per xdist worker, so a run of one process uses every core and a
+run with one worker per CPU runs one copy at a time); the observations
+come back in the trials' order whatever order the copies finish in.
+
 When the parent cannot fork safely it says why (in the first trial's trace
 and in :data:`LAST_FALLBACK`) and runs the group on fresh worlds:
 
@@ -57,6 +62,7 @@ from harness.verdicts import judge as judge_mod
 
 ENV = "HARNESS_SNAPSHOTS"
 TRIAL_TIMEOUT_ENV = "HARNESS_TRIAL_TIMEOUT"
+JOBS_ENV = "HARNESS_TRIAL_JOBS"
 # The reason the last group ran on fresh worlds (None: it forked).
 LAST_FALLBACK: str | None = None
 
@@ -177,12 +183,11 @@ def run_group(trials, traces, fresh) -> list:
         gc.collect()
         gc.freeze()     # children then leave the shared objects' pages alone
         try:
-            for trial, trace in zip(trials, traces):
-                if base.error is not None:
-                    obs = _copy_error(base, trial, trace)
-                else:
-                    obs = _forked(base, world, trial, trace)
-                out.append(obs)
+            if base.error is not None:
+                out = [_copy_error(base, t, tr)
+                       for t, tr in zip(trials, traces)]
+            else:
+                out = _forked_all(base, world, trials, traces, parallel())
         finally:
             gc.unfreeze()
         return out
@@ -204,11 +209,64 @@ def _copy_error(base, trial, trace):
     return obs
 
 
+def parallel() -> int:
+    """How many trial copies run at once: ``HARNESS_TRIAL_JOBS``, else the
+    CPUs left per xdist worker (one per CPU in a run of one process)."""
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            pass
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def _forked(base, world, trial, trace):
-    started = time.monotonic()
-    payload, status = _in_copy(lambda left: _trial_in_copy(
-        base, world, trial, left))
-    return _received(trial, trace, payload, status, started)
+    return _forked_all(base, world, [trial], [trace], 1)[0]
+
+
+def _forked_all(base, world, trials, traces, jobs):
+    """Every trial in its own copy, up to ``jobs`` copies at once; the
+    observations in the trials' order (each copy starts from the same
+    state, so the order they run in changes nothing)."""
+    import selectors
+    out = [None] * len(trials)
+    todo = list(range(len(trials)))
+    running = {}        # fd -> [index, pid, chunks, started]
+    sel = selectors.DefaultSelector()
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                i = todo.pop(0)
+                started = time.monotonic()
+                pid, rfd = _spawn(lambda left, t=trials[i]: _trial_in_copy(
+                    base, world, t, left))
+                running[rfd] = [i, pid, [], started]
+                sel.register(rfd, selectors.EVENT_READ)
+            for key, _ in sel.select():
+                fd = key.fd
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    running[fd][2].append(chunk)
+                    continue
+                sel.unregister(fd)
+                os.close(fd)
+                i, pid, chunks, started = running.pop(fd)
+                _, status = os.waitpid(pid, 0)
+                out[i] = _received(trials[i], traces[i], b"".join(chunks),
+                                   status, started)
+    finally:
+        for fd, (_, pid, _, _) in running.items():
+            # interrupted (time limit, Ctrl-C): no orphan, no zombie
+            try:
+                os.close(fd)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        sel.close()
+    return out
 
 
 def in_copy(fn):
@@ -222,10 +280,10 @@ def in_copy(fn):
     return pickle.loads(payload)
 
 
-def _in_copy(work):
+def _spawn(work):
     """Fork; the child runs ``work(seconds_left_of_the_time_limit)``, which
     returns bytes, sends them through a pipe and exits without any
-    clean-up.  Returns (bytes received, wait status or None)."""
+    clean-up.  Returns (child pid, read end of the pipe)."""
     left = signal.getitimer(signal.ITIMER_REAL)[0] \
         if hasattr(signal, "ITIMER_REAL") else 0.0
     sys.stdout.flush()
@@ -236,6 +294,13 @@ def _in_copy(work):
         os.close(rfd)
         _child(work, wfd, left)
     os.close(wfd)
+    return pid, rfd
+
+
+def _in_copy(work):
+    """:func:`_spawn` ``work`` and wait for it: (bytes received, wait
+    status or None)."""
+    pid, rfd = _spawn(work)
     payload, status = b"", None
     try:
         with os.fdopen(rfd, "rb") as pipe:
