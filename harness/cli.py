@@ -282,10 +282,16 @@ class ProgressEcho:
                 self.status = line[at + len(prefix):].rstrip(b"\r")
                 continue
             out += line + b"\n"
-        if self.pending.startswith(prefix[:len(self.pending)]):
-            partial = b""         # maybe the start of a progress line
+        # Show an unfinished line now, except what may be (the start of) a
+        # progress line: that waits for its end.
+        if prefix in self.pending:
+            keep = len(self.pending)
         else:
-            partial, self.pending = self.pending, b""
+            keep = next((k for k in range(min(len(prefix), len(
+                self.pending)), 0, -1) if self.pending.endswith(
+                    prefix[:k])), 0)
+        cut = len(self.pending) - keep
+        partial, self.pending = self.pending[:cut], self.pending[cut:]
         clear = b"\r\x1b[K"
         if out or partial:
             self._write(clear + out + partial)
