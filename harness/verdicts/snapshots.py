@@ -48,6 +48,7 @@ both make the verdict INCONCLUSIVE, never a pass.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import pickle
@@ -76,9 +77,10 @@ def enabled() -> bool:
 def group_key(trial) -> tuple:
     """What must be equal for trials to share a snapshot: the workload, the
     world it runs in, the checks at the ``before`` stage and whether the
-    abnormal input is built in from the start (``condition``)."""
+    abnormal input is built in from the start (``condition``), and the
+    what-if (counterfactual) in force."""
     return (trial.setup, repr(sorted(trial.world_kwargs.items())),
-            trial.checks, trial.condition)
+            trial.checks, trial.condition, trial.whatif)
 
 
 def groups(trials) -> list[list]:
@@ -168,9 +170,10 @@ def run_group(trials, traces, fresh) -> list:
             reason = thread_reason()
         if reason is not None:
             LAST_FALLBACK = reason
-            world.cleanUp()
-            world = None
-            base.capture.cleanUp()
+            if world is not None:
+                world.cleanUp()
+                world = None
+            base.finish()
             out = []
             for i, (t, tr) in enumerate(zip(trials, traces)):
                 if i == 0:
@@ -196,15 +199,14 @@ def run_group(trials, traces, fresh) -> list:
             try:
                 world.cleanUp()
             finally:
-                base.capture.cleanUp()
+                base.finish()
 
 
 def _copy_error(base, trial, trace):
     """The workload failed before any fault: every trial says so."""
     trace.steps = list(base.trace.steps)
+    base.retarget(trial)
     obs = base.observation()
-    obs.trial = trial.name
-    obs.control = trial.is_control
     obs.trace = trace
     return obs
 
@@ -355,8 +357,7 @@ def _child(work, wfd, left):
 
 
 def _trial_in_copy(run, world, trial, left) -> bytes:
-    run.trial = trial
-    run.started = time.monotonic()
+    run.retarget(trial)
     limit = judge_mod.time_limit(child_limit(left), grace=0)
     try:
         with limit:
@@ -375,6 +376,7 @@ def _trial_in_copy(run, world, trial, left) -> bytes:
 def _pack(obs) -> bytes:
     steps = obs.trace.steps if obs.trace is not None else []
     obs.trace = None
+    obs.replay = None      # a closure over the trial; the parent sets it
     try:
         return pickle.dumps((obs, steps), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - something unpicklable: keep its repr
@@ -421,4 +423,5 @@ def _received(trial, trace, payload, status, started):
             trace.echo(s)
     obs.trace = trace
     obs.duration = time.monotonic() - started
+    obs.replay = functools.partial(judge_mod._replay, trial)
     return obs
