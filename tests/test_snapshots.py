@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from harness.faults.base import Fault
+from harness.faults.base import INFRASTRUCTURE, Fault
 from harness.verdicts import judge as judge_mod
 from harness.verdicts import snapshots
 from harness.verdicts.judge import Judge, Trial
@@ -41,6 +41,7 @@ ONE_HOST = {"hosts": ("src",)}
 class Probe(Fault):
     """Reads every kind of state a trial could leak to the next one; what
     it saw is its description (and so the observation's ``fault``)."""
+    authority = INFRASTRUCTURE
 
     def __init__(self, world, dirty=False):
         super().__init__(world)
@@ -153,6 +154,7 @@ def test_each_trial_has_its_own_trace_and_logs(monkeypatch):
 
 
 class _Die(Fault):
+    authority = INFRASTRUCTURE
     def __init__(self, world, how):
         super().__init__(world)
         self.how = how
@@ -197,7 +199,10 @@ def test_a_trial_that_hangs_is_stopped_with_its_stack(monkeypatch):
     assert "exceeded its time limit of 2s" in hung.error, hung.error
     assert "test_snapshots.py" in hung.error and "in inject" in hung.error
     assert hung.duration < 20
-    assert control.clean
+    # the group went on (the control has the same 2 s limit, which a loaded
+    # machine may not give it: clean, or stopped the same way)
+    assert control.trial == "control"
+    assert control.clean or "exceeded its time limit" in control.error
 
 
 def test_the_scenario_limit_stops_the_parent_and_its_trial(monkeypatch):
