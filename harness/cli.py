@@ -515,10 +515,13 @@ def cmd_run(args) -> int:
 
 
 def workers_options(workers) -> list[str]:
-    """pytest options for ``--workers``: xdist with ``--dist loadgroup``
-    (scenarios that share observations computed once per process stay in
-    one worker: by default a file's scenarios, see the plugin's
-    ``_default_group``), or none for one process."""
+    """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
+    scenario file's scenarios share observations computed once per
+    process, so they stay in one worker), or none for one process.
+
+    (Not ``loadgroup``: pytest-xdist 3.8 marks a group by rewriting
+    ``item._nodeid``, which pytest 9 no longer reads, so groups are ignored
+    and every scenario is scheduled on its own.)"""
     if workers in (None, "auto"):
         workers = os.cpu_count() or 1
     if int(workers) <= 1:
@@ -528,7 +531,7 @@ def workers_options(workers) -> list[str]:
                          "installed; install it (pip install -c "
                          "constraints.txt pytest-xdist) or use --workers 1"
                          % workers)
-    return ["-n", str(workers), "--dist", "loadgroup"]
+    return ["-n", str(workers), "--dist", "loadfile"]
 
 
 def _has_xdist() -> bool:
@@ -916,7 +919,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", "--jobs", type=_workers,
                      default=os.environ.get("HARNESS_WORKERS") or "auto",
                      help="run scenarios in N processes (pytest-xdist, "
-                          "--dist loadgroup; default 'auto' = one per CPU, "
+                          "--dist loadfile; default 'auto' = one per CPU, "
                           "or $HARNESS_WORKERS; 0 or 1: one process)")
     run.add_argument("--keep-traces", choices=("deciding", "all"),
                      default="deciding",

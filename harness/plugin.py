@@ -81,10 +81,6 @@ def pytest_configure(config):
         "markers", "claims(*ids): the review claims a scenario judges")
     config.addinivalue_line(
         "markers", "finding(*ids): the findings (F-NN) a scenario decides")
-    config.addinivalue_line(
-        "markers", "xdist_group(name): scenarios that share observations "
-        "computed once per process run in one xdist worker (the default "
-        "group is the scenario's file)")
     state = _State()
     config._harness = state
     if config.getoption("progress") and not hasattr(config, "workerinput"):
@@ -135,12 +131,10 @@ def _claims_of(item) -> list[str]:
     return ids
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
 def pytest_collection_modifyitems(session, config, items):
     state = config._harness
     keep, drop = [], []
     for item in items:
-        _default_group(item)
         claims = _claims_of(item)
         for cid in claims:
             if cid not in state.catalogue.claims and \
@@ -158,18 +152,6 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-def _default_group(item):
-    """``--dist loadgroup`` (what ``python -m harness run`` uses): a
-    scenario with no ``xdist_group`` mark runs in its file's group, so the
-    scenarios of a file that share observations computed once per process
-    run in one worker.  A file whose scenarios share several independent
-    sets of observations marks each set's scenarios with their own group,
-    and those groups may run in different workers."""
-    if _claims_of(item) and item.get_closest_marker("xdist_group") is None:
-        item.add_marker(pytest.mark.xdist_group(
-            os.path.basename(str(item.path))))
 
 
 @pytest.fixture

@@ -46,7 +46,6 @@ def _observe(judge):
 
 
 @pytest.mark.claims("002-2")
-@pytest.mark.xdist_group("conductor-allocations")
 def test_conductor_swap_leaves_mixed_or_lost_allocations(judge):
     """A placement failure in the swap or its revert leaves each consumer
     in its before or intended after state, and no instance without
@@ -67,7 +66,6 @@ def test_conductor_swap_leaves_mixed_or_lost_allocations(judge):
 
 
 @pytest.mark.claims("002-2")
-@pytest.mark.xdist_group("conductor-allocations")
 def test_conductor_swap_failures_unreported(judge):
     """When the swap or revert did not happen, the caller is told; when it
     happened, the caller is not told it failed."""
@@ -83,7 +81,6 @@ def test_conductor_swap_failures_unreported(judge):
 
 
 @pytest.mark.claims("002-2")
-@pytest.mark.xdist_group("conductor-allocations")
 def test_conductor_failed_swap_damage_not_healed(judge):
     """What a failed swap or revert leaves behind is repaired by the time
     the fault is gone and every tracker has audited."""

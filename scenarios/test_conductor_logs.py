@@ -65,7 +65,6 @@ def _space(observations):
 
 
 @pytest.mark.claims("002-1")
-@pytest.mark.xdist_group("conductor-allocations")
 def test_conductor_error_logs_name_hosts(judge):
     """The helpers' error records name the source host and node."""
     observations, traces = cw.allocation_observations()
@@ -90,7 +89,6 @@ def test_conductor_error_logs_name_hosts(judge):
 
 
 @pytest.mark.claims("002-1")
-@pytest.mark.xdist_group("conductor-allocations")
 def test_conductor_logs_leak_secrets(judge):
     """No log record of any level contains a planted secret or an
     unmasked credential."""

@@ -9,9 +9,7 @@ truth the harness created; the invariants compare against it while the fault
 is present, and again after the fault is cleared and one more audit ran.
 
 Several scenarios read the same trials (the observations are computed once
-per process and shared), each deciding its own hypothesis from them; the
-scenarios sharing a set are in one ``xdist_group``, so a run on several
-workers computes each set once, and independent sets in parallel.
+per process and shared), each deciding its own hypothesis from them.
 """
 from __future__ import annotations
 
@@ -205,7 +203,6 @@ TRACKED_USAGE = ("usage_matches_ledger", "usage_in_bounds")
 
 
 @pytest.mark.claims("000-1")
-@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_misaccounts(judge):
     """While a migration record is wrong, usage stays right."""
     judge.observations.extend(record_observations())
@@ -218,7 +215,6 @@ def test_corrupted_migration_record_misaccounts(judge):
 
 
 @pytest.mark.claims("000-1")
-@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_leaves_lasting_damage(judge):
     """After the record is repaired, one audit restores every invariant."""
     judge.observations.extend(record_observations())
@@ -231,7 +227,6 @@ def test_corrupted_migration_record_leaves_lasting_damage(judge):
 
 
 @pytest.mark.finding("F-02")
-@pytest.mark.xdist_group("migration-records")
 def test_corrupted_migration_record_breaks_audit(judge):
     """A migration record the audit cannot load must not stop the audit."""
     judge.observations.extend(record_observations())
@@ -245,7 +240,6 @@ def test_corrupted_migration_record_breaks_audit(judge):
 
 
 @pytest.mark.finding("F-01")
-@pytest.mark.xdist_group("migration-records")
 def test_missing_stashed_flavor_stops_the_node_audit(judge):
     """Bug: the incoming-migration branch of
     ``_update_usage_from_migration`` logs ``itype.flavorid`` before it
@@ -265,7 +259,6 @@ def test_missing_stashed_flavor_stops_the_node_audit(judge):
 
 
 @pytest.mark.claims("000-2")
-@pytest.mark.xdist_group("migration-records")
 def test_swallowed_flavor_or_instance_errors_misaccount(judge):
     """Where the migration accounting logs and skips (flavor or instance not
     found), the accounting must still be right."""
@@ -290,7 +283,6 @@ def test_swallowed_flavor_or_instance_errors_misaccount(judge):
 
 
 @pytest.mark.claims("001-2")
-@pytest.mark.xdist_group("migration-records")
 def test_missing_flavor_only_warned_and_skipped(judge):
     """A migration whose flavor cannot be found is warned about and skipped:
     its usage must not silently go missing."""
@@ -307,7 +299,6 @@ def test_missing_flavor_only_warned_and_skipped(judge):
 
 
 @pytest.mark.claims("000-2")
-@pytest.mark.xdist_group("migration-monitors")
 def test_failing_monitor_is_harmless_to_accounting(judge):
     """A monitor that fails is logged and ignored: accounting must not
     suffer for it."""

@@ -619,9 +619,9 @@ def test_trace_printer_replays_shared_observations():
 # ---------------------------------------------------------------------------
 # workers and shards
 # ---------------------------------------------------------------------------
-def test_workers_default_to_xdist_loadgroup():
+def test_workers_default_to_xdist_loadfile():
     from harness import cli as cli_mod
-    assert cli_mod.workers_options(2) == ["-n", "2", "--dist", "loadgroup"]
+    assert cli_mod.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
     assert cli_mod.workers_options(1) == ["-p", "no:xdist"]
     assert cli_mod.workers_options(0) == ["-p", "no:xdist"]
     args = cli_mod.build_parser().parse_args(["run"])
@@ -738,30 +738,3 @@ def test_progress_line_counts_and_eta():
                     "3.0 trials/s, 10s elapsed, ETA 30s")
     p.done = 2
     assert p.line(now=220.0).endswith("2m00s elapsed, ETA 2m00s")
-
-
-def test_scenarios_without_a_group_run_with_their_file():
-    from harness import plugin
-
-    class Item:
-        def __init__(self, marks):
-            self.marks = list(marks)
-            self.path = "/x/scenarios/test_f.py"
-
-        def get_closest_marker(self, name):
-            hits = [m for m in self.marks if m.name == name]
-            return hits[0] if hits else None
-
-        def add_marker(self, mark):
-            self.marks.append(mark.mark)
-    plain = Item([pytest.mark.claims("000-1").mark])
-    plugin._default_group(plain)
-    assert plain.get_closest_marker("xdist_group").args == ("test_f.py",)
-    own = Item([pytest.mark.claims("000-1").mark,
-                pytest.mark.xdist_group("records").mark])
-    plugin._default_group(own)
-    assert [m.args for m in own.marks if m.name == "xdist_group"] == [
-        ("records",)]
-    helper = Item([])          # not a scenario: left alone
-    plugin._default_group(helper)
-    assert helper.marks == []
