@@ -3,13 +3,15 @@ a budget a run's record must stay within."""
 from __future__ import annotations
 
 import os
+import types
 
 import pytest
 
 from harness.oracle import invariants as inv
 from harness.oracle.trace import Trace
 from harness.report import runrecord
-from harness.verdicts.judge import Judge, Observation, Trial
+from harness.verdicts.judge import Judge, Observation
+from harness.verdicts.verdict import Verdict
 
 
 def _trace(n_snapshots=30):
@@ -40,13 +42,16 @@ def _judge(n=300, broken=(7,)):
                           violations=vs, logs=["WARNING x: y"], trace=trace)
         j.observations.append(obs)
         j.traces[name] = trace
-    j.decide("a fault breaks usage", invariants=None)
+    # what the verdict cites (decide() itself is tested elsewhere): one
+    # clean variant is evidence too, e.g. of a where() condition
+    j.outcome = types.SimpleNamespace(
+        verdict=Verdict.CONFIRMED, summary="s",
+        evidence=[types.SimpleNamespace(variant="move / fault 9")])
     return j
 
 
 def test_only_deciding_trials_keep_their_steps(tmp_path):
     j = _judge()
-    assert j.outcome.verdict.value == "CONFIRMED"
     path = runrecord.export_judge(str(tmp_path), j)
     assert path.endswith(".json.gz")
     doc = runrecord.read_json_maybe_gz(path)
@@ -54,7 +59,7 @@ def test_only_deciding_trials_keep_their_steps(tmp_path):
     by = {t["name"]: t for t in doc["trials"]}
     assert len(by) == 300
     full = {n for n, t in by.items() if "summary" not in t}
-    assert full == {"move [control]", "move / fault 7"}
+    assert full == {"move [control]", "move / fault 7", "move / fault 9"}
     other = by["move / fault 3"]
     assert other["summary"] == {"steps": 63, "kinds": {
         "world": 1, "audit": 30, "snapshot": 30, "fault": 2}}
