@@ -361,3 +361,24 @@ def test_in_copy_returns_what_the_copy_computed():
     assert box == {"n": 1}
     with pytest.raises(RuntimeError):
         snapshots.in_copy(lambda: os._exit(5))
+
+
+def test_the_step_printer_shows_each_trial_from_a_snapshot(monkeypatch):
+    """reproduce's --trace-steps: every trial from a snapshot is printed
+    with its header, its steps (the shared workload's included) and its
+    invariants, in order, as for trials on fresh worlds."""
+    from harness.report.tracefmt import StepPrinter
+    monkeypatch.setenv(snapshots.ENV, "1")
+    lines = []
+    printer = StepPrinter(write=lines.append)
+    j = Judge("printed", ["-"], trace_echo=printer)
+    j.trials([Trial("p [control]", one_vm, world_kwargs=ONE_HOST),
+              Trial("p / probe", one_vm, lambda w: Probe(w),
+                    world_kwargs=ONE_HOST)])
+    text = "\n".join(lines)
+    first = text.index("TRIAL p [control]")
+    second = text.index("TRIAL p / probe")
+    assert first < second
+    for part in (text[first:second], text[second:]):
+        assert "boot" in part and "-- invariants" in part
+    assert "probe" in text[second:]
