@@ -188,7 +188,6 @@ def _run_pytest(argv, run_dir, echo=True):
     """Run pytest in a subprocess; returns (returncode, interrupted, tail)."""
     cmd = [sys.executable, "-m", "pytest"] + argv
     console = open(os.path.join(run_dir, runrecord.CONSOLE), "wb")
-    out = getattr(sys.stdout, "buffer", None)
     tail = bytearray()
 
     def on_term(signum, frame):
@@ -197,6 +196,7 @@ def _run_pytest(argv, run_dir, echo=True):
     interrupted = False
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown = ProgressEcho(sys.stdout)
     try:
         fd = proc.stdout.fileno()
         while True:
@@ -218,11 +218,7 @@ def _run_pytest(argv, run_dir, echo=True):
             tail.extend(chunk)
             del tail[:-20000]
             if echo:
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-                else:  # pragma: no cover
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                shown.feed(chunk)
         while True:
             try:
                 rc = proc.wait()
@@ -233,7 +229,80 @@ def _run_pytest(argv, run_dir, echo=True):
     finally:
         signal.signal(signal.SIGTERM, old)
         console.close()
+        if echo:
+            shown.close()
     return rc, interrupted, tail.decode("utf-8", "replace")
+
+
+def live_terminal(stream) -> bool:
+    """A live (redrawn) progress line: only on a terminal, never in CI."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false",
+                                                          "no")
+    try:
+        return stream.isatty() and not ci
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressEcho:
+    """Echoes a run's output; the plugin's progress lines
+    (``harness: progress ...``) become one line redrawn in place on a
+    terminal, and stay plain lines elsewhere (CI, a pipe, a file)."""
+
+    def __init__(self, stream, live: bool | None = None):
+        self.stream = stream          # text stream; bytes go to its buffer
+        self.live = live_terminal(stream) if live is None else live
+        self.pending = b""
+        self.status = b""            # the live line now shown
+
+    def _write(self, data: bytes):
+        raw = getattr(self.stream, "buffer", None)
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
+        else:
+            self.stream.write(data.decode("utf-8", "replace"))
+            self.stream.flush()
+
+    def feed(self, chunk: bytes):
+        from harness.plugin import PROGRESS_PREFIX
+        prefix = PROGRESS_PREFIX.encode()
+        if not self.live:
+            self._write(chunk)
+            return
+        data = self.pending + chunk
+        lines = data.split(b"\n")
+        self.pending = lines.pop()
+        out = b""
+        for line in lines:
+            at = line.find(prefix)
+            if at >= 0:
+                if line[:at].strip():
+                    out += line[:at] + b"\n"      # e.g. pytest's dots
+                self.status = line[at + len(prefix):].rstrip(b"\r")
+                continue
+            out += line + b"\n"
+        # Show an unfinished line now, except what may be (the start of) a
+        # progress line: that waits for its end.
+        if prefix in self.pending:
+            keep = len(self.pending)
+        else:
+            keep = next((k for k in range(min(len(prefix), len(
+                self.pending)), 0, -1) if self.pending.endswith(
+                    prefix[:k])), 0)
+        cut = len(self.pending) - keep
+        partial, self.pending = self.pending[:cut], self.pending[cut:]
+        clear = b"\r\x1b[K"
+        if out or partial:
+            self._write(clear + out + partial)
+        if self.status and not partial:
+            self._write(clear + b"progress: " + self.status)
+
+    def close(self):
+        if self.live:
+            tail = self.pending
+            self.pending = b""
+            self._write(b"\r\x1b[K" + tail + (b"\n" if tail else b""))
 
 
 def _manifest(run_dir, command, args, seed, nova, selection, extra=None):
@@ -355,6 +424,14 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     runrecord.write_text_atomic(
         os.path.join(run_dir, runrecord.HTML),
         html_report.render(doc, final, traces, drift))
+    sizes = runrecord.record_sizes(run_dir)
+    manifest["sizes"] = sizes
+    full_run = command == "run" and not any(selection.values())
+    too_big = runrecord.over_budget(sizes) if full_run else []
+    if too_big and message is None:
+        code = EXIT_ERROR
+        message = ("%s; see docs/performance.md (run records) for what a "
+                   "record keeps" % "; ".join(too_big))
     _finish(run_dir, manifest, "complete", code, message, complete=True,
             drift=drift)
     lines = report_mod.drift_lines(drift)
@@ -366,8 +443,9 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
             print("HARNESS ERROR in %s: %s" % (s["scenario"], s["summary"]))
         elif s["verdict"] == "INCONCLUSIVE":
             print("INCONCLUSIVE %s: %s" % (s["scenario"], s["summary"]))
-    print("run record: %s  (report: %s)" % (
-        shown, os.path.join(shown, runrecord.HTML)))
+    print("run record: %s, %.1f MB  (report: %s, %.1f MB)" % (
+        shown, sizes["record"] / (1 << 20),
+        os.path.join(shown, runrecord.HTML), sizes["html"] / (1 << 20)))
     print("exit %d: %s" % (code, EXIT_MEANING[code]))
     if message:
         print("error: %s" % _one_line(message), file=sys.stderr)
@@ -406,13 +484,79 @@ def cmd_run(args) -> int:
                 "is nothing to run; see 'python -m harness list scenarios'"
                 % ", ".join(claims))
         extra += ["--claims", ",".join(claims)]
-    if args.workers:
-        extra += ["-n", str(args.workers)]
-    extra += ["-q"]
+    selection = {"claims": claims, "scenarios": names}
+    if args.shard:
+        index, count = args.shard
+        scenarios = collect(args.scenario_dir, claims or None)
+        if names:
+            scenarios = [s for s in scenarios if s["name"] in names]
+        mine = shard_of(scenarios, index, count)
+        if not mine:
+            raise InputError(
+                "shard %d/%d has no scenarios: the selection has %d scenario "
+                "file(s), and a file is never split; use at most that many "
+                "shards" % (index, count, len({s["file"] for s in scenarios})))
+        targets = [_nodeid_path(s) for s in mine]
+        selection["shard"] = "%d/%d" % (index, count)
+        selection["shard_scenarios"] = [s["name"] for s in mine]
+    files = None       # the scenario files to run, when known
+    if os.path.isfile(args.scenario_dir):
+        files = {args.scenario_dir}
+    elif names or args.shard:
+        files = {t.split("::")[0] for t in targets}
+    workers = args.workers
+    if files is not None and len(files) <= 1:
+        workers = 1     # one file: a worker would only add its start-up
+    extra += workers_options(workers)
+    extra += ["--keep-traces", args.keep_traces, "--progress", "-q"]
     nova = nova_version()
-    code, _ = _execute(args, "run", targets, extra,
-                       {"claims": claims, "scenarios": names}, nova=nova)
+    code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code
+
+
+def workers_options(workers) -> list[str]:
+    """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
+    scenario file's scenarios share observations computed once per
+    process, so they stay in one worker), or none for one process.
+
+    (Not ``loadgroup``: pytest-xdist 3.8 marks a group by rewriting
+    ``item._nodeid``, which pytest 9 no longer reads, so groups are ignored
+    and every scenario is scheduled on its own.)"""
+    if workers in (None, "auto"):
+        workers = os.cpu_count() or 1
+    if int(workers) <= 1:
+        return ["-p", "no:xdist"] if _has_xdist() else []
+    if not _has_xdist():
+        raise InputError("--workers %s needs pytest-xdist, which is not "
+                         "installed; install it (pip install -c "
+                         "constraints.txt pytest-xdist) or use --workers 1"
+                         % workers)
+    return ["-n", str(workers), "--dist", "loadfile"]
+
+
+def _has_xdist() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("xdist") is not None
+
+
+def shard_of(scenarios: list[dict], index: int, count: int) -> list[dict]:
+    """Shard ``index`` (1-based) of ``count``: whole scenario files, the
+    largest first, each to the shard with the fewest scenarios so far (ties:
+    the lowest shard).  Depends only on the collected scenarios, so every
+    machine of a CI matrix computes the same split."""
+    files: dict[str, list[dict]] = {}
+    for s in scenarios:
+        files.setdefault(s.get("file") or s["nodeid"].split("::")[0],
+                         []).append(s)
+    load = [0] * count
+    owner = {}
+    for name in sorted(files, key=lambda f: (-len(files[f]), f)):
+        k = min(range(count), key=lambda i: (load[i], i))
+        owner[name] = k
+        load[k] += len(files[name])
+    return [s for s in scenarios
+            if owner[s.get("file") or s["nodeid"].split("::")[0]]
+            == index - 1]
 
 
 def _nodeid_path(scenario: dict) -> str:
@@ -432,11 +576,23 @@ def _workers(value: str):
     try:
         n = int(value)
     except ValueError:
-        n = 0
-    if n < 1:
+        n = -1
+    if n < 0:
         raise argparse.ArgumentTypeError(
-            "%r is not a worker count (use a number >= 1 or 'auto')" % value)
+            "%r is not a worker count (use a number >= 0 or 'auto'; 0 or 1 "
+            "runs in one process)" % value)
     return n
+
+
+def _shard(value: str):
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(
+            "%r is not a shard: use I/N with 1 <= I <= N, e.g. 1/2" % value)
+    return index, count
 
 
 def _pick_scenario(target: str, scenarios: list[dict], catalogue,
@@ -484,7 +640,8 @@ def cmd_reproduce(args) -> int:
     if others:
         print("claim %s has other scenarios too: %s (reproduce one by "
               "name)" % (args.target, ", ".join(others)))
-    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist"]
+    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist",
+             "--keep-traces", "all"]
     if args.trial:
         extra += ["--trace-trials", args.trial]
     code, run_dir = _execute(
@@ -497,8 +654,11 @@ def cmd_reproduce(args) -> int:
 
 
 def _load_record(path, runs_dir, require_complete=False):
+    """A run record; ``A,B`` (or a list) reads the shards of one run
+    (``run --shard``) as one record."""
     try:
-        return runrecord.load(path, runs_dir, require_complete)
+        return runrecord.load_many(path if isinstance(path, list)
+                                   else [path], runs_dir, require_complete)
     except runrecord.RecordError as exc:
         raise InputError(str(exc)) from None
 
@@ -756,9 +916,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=seed_default,
                      help="seed for the scenarios' randomness (default 0 "
                           "or $HARNESS_SEED); recorded in the run")
-    run.add_argument("-n", "--workers", type=_workers, default=None,
-                     help="run scenarios in N processes (pytest-xdist; "
-                          "'auto' = one per CPU)")
+    run.add_argument("-n", "--workers", "--jobs", type=_workers,
+                     default=os.environ.get("HARNESS_WORKERS") or "auto",
+                     help="run scenarios in N processes (pytest-xdist, "
+                          "--dist loadfile; default 'auto' = one per CPU, "
+                          "or $HARNESS_WORKERS; 0 or 1: one process)")
+    run.add_argument("--keep-traces", choices=("deciding", "all"),
+                     default="deciding",
+                     help="keep every step of the trials that decide a "
+                          "verdict, broke an invariant or failed (and the "
+                          "first control), summarising the others "
+                          "('deciding', default); or of all trials ('all')")
+    run.add_argument("--shard", type=_shard, metavar="I/N",
+                     help="run only shard I of N: whole scenario files, "
+                          "split the same way on every machine; merge the "
+                          "shards' records with 'report A,B' or 'diff A,B'")
     run.add_argument("--record-baseline", action="store_true",
                      help="store the observed verdicts as the new baseline")
     common(run)
@@ -783,9 +955,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="re-render a stored run",
                         epilog=EPILOG, formatter_class=fmt)
-    rp.add_argument("run", metavar="RUN_DIR",
+    rp.add_argument("run", metavar="RUN_DIR", nargs="+",
                     help="a run directory, or a name under runs/ such as "
-                         "'latest'")
+                         "'latest'; several (or A,B) are the shards of one "
+                         "run (run --shard), merged")
     rp.add_argument("--format", choices=("text", "markdown", "html",
                                          "json"), default="text")
     rp.add_argument("-o", "--output", help="write to this file (default: "
@@ -799,8 +972,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "(old -> new). With one run, compare it with the "
                     "baseline. Exit 1 when anything differs.",
         epilog=EPILOG, formatter_class=fmt)
-    df.add_argument("run_a", metavar="RUN_A")
-    df.add_argument("run_b", metavar="RUN_B", nargs="?")
+    df.add_argument("run_a", metavar="RUN_A",
+                    help="a run record; A1,A2 merges the shards of a run")
+    df.add_argument("run_b", metavar="RUN_B", nargs="?",
+                    help="another (B1,B2 for shards)")
     common(df, scen=False)
     df.set_defaults(func=cmd_diff)
     return p

@@ -91,7 +91,11 @@ def compact_trial(trial: dict) -> dict:
             " (%s)" % v["detail"] if v.get("detail") else "")
             for st, vs in violations.items() for v in vs][:40],
         "points": points, "events": events, "steps": rows,
-        "nsteps": len(steps), "truncated": max(0, len(steps) - MAX_STEPS),
+        # a summarised trial (run --keep-traces deciding) kept only its
+        # fault and note steps; say how many it had
+        "nsteps": (trial.get("summary") or {}).get("steps", len(steps)),
+        "truncated": max(0, (trial.get("summary") or {}).get(
+            "steps", len(steps)) - len(rows)),
         "logs": [ln[:300] for ln in (trial.get("logs") or [])[-20:]],
         "duration": trial.get("duration"),
     }
