@@ -71,6 +71,10 @@ def observe(world, label: str = "") -> Snapshot:
             db=_fields(row) if row is not None else None,
             db_updated_at=str(row.updated_at) if row is not None else None)
     host_of = {h.nodename: n for n, h in world.hosts.items()}
+    engine = _placement_engine(world)
+    if engine is not None:
+        return Snapshot(nodes, *_placement_tables(engine, host_of),
+                        label=label)
     read = world.placement.read
     providers, inventories, usages, allocations = {}, {}, {}, {}
     for rp in read("/resource_providers")["resource_providers"]:
@@ -94,6 +98,59 @@ RECOUNTED = ("running_vms is recounted only when the tracker starts or "
              "stops tracking an instance (claim, update_usage) and by the "
              "audit: a moved, evacuated or unshelved instance changes "
              "the counts at the next audit")
+
+
+def _placement_engine(world):
+    """Placement's in-memory database engine (``sqlite='memory'`` worlds);
+    None otherwise (then placement is read through its API)."""
+    if getattr(world, "sqlite", None) != "memory":
+        return None
+    from harness.world import novaenv
+    return novaenv._ENGINES.get("placement")
+
+
+_PROVIDERS = ("SELECT rp.id, rp.uuid, rp.name, rp.generation, p.uuid "
+              "FROM resource_providers rp LEFT JOIN resource_providers p "
+              "ON rp.parent_provider_id = p.id")
+_INVENTORIES = ("SELECT i.resource_provider_id, rc.name, i.total, "
+                "i.reserved, i.min_unit, i.max_unit, i.step_size, "
+                "i.allocation_ratio FROM inventories i JOIN "
+                "resource_classes rc ON rc.id = i.resource_class_id")
+_ALLOCATIONS = ("SELECT a.resource_provider_id, c.uuid, rc.name, a.used "
+                "FROM allocations a JOIN consumers c ON c.uuid = "
+                "a.consumer_id JOIN resource_classes rc ON rc.id = "
+                "a.resource_class_id")
+
+
+def _placement_tables(engine, host_of):
+    """Providers, inventories, usages and allocations, read from
+    placement's tables in three queries, shaped as its API returns them
+    (usages: every inventoried class, summed over allocations)."""
+    import sqlalchemy
+    providers, inventories, usages, allocations = {}, {}, {}, {}
+    name_of = {}
+    with engine.connect() as conn:
+        for rp_id, uuid, name, gen, parent in conn.execute(
+                sqlalchemy.text(_PROVIDERS)):
+            name = host_of.get(name, name)
+            name_of[rp_id] = name
+            providers[name] = {"uuid": uuid, "generation": gen,
+                               "parent": parent}
+            inventories[name], usages[name] = {}, {}
+        for rp_id, rc, total, reserved, mn, mx, step, ratio in conn.execute(
+                sqlalchemy.text(_INVENTORIES)):
+            inventories[name_of[rp_id]][rc] = {
+                "total": total, "reserved": reserved, "min_unit": mn,
+                "max_unit": mx, "step_size": step,
+                "allocation_ratio": ratio}
+            usages[name_of[rp_id]][rc] = 0
+        for rp_id, consumer, rc, used in conn.execute(
+                sqlalchemy.text(_ALLOCATIONS)):
+            name = name_of[rp_id]
+            usages[name][rc] = usages[name].get(rc, 0) + used
+            allocations.setdefault(consumer, {}).setdefault(name, {})[
+                rc] = used
+    return providers, inventories, usages, allocations
 
 
 def usage_agrees(snap, ledger, audited=()) -> tuple[list[Violation],
