@@ -160,13 +160,21 @@ class Client:
 
     def perform(self, op: Op) -> Op:
         """Invoke ``op``; return its completion (``ok``/``fail``/``info``)."""
-        self._record(op, "invoke")
         if op.process == "nemesis":
+            if op.f not in ("start", "stop"):
+                raise ValueError("unknown nemesis operation %r (start, "
+                                 "stop)" % op.f)
+            if op.f == "start" and op.args.get("kind") not in FAULT_KINDS:
+                raise ValueError("unknown fault kind %r (known: %s)"
+                                 % (op.args.get("kind"),
+                                    ", ".join(FAULT_KINDS)))
+            self._record(op, "invoke")
             return self._nemesis(op)
         fn = CLIENT.get(op.f)
         if fn is None:
             raise ValueError("unknown operation %r (known: %s)"
                              % (op.f, ", ".join(sorted(CLIENT))))
+        self._record(op, "invoke")
         self.world.trace.step("op", op.f, **op.args)
         try:
             value = fn(self.world, **op.args)
@@ -181,13 +189,8 @@ class Client:
         if op.f == "start":
             if self.fault is not None:
                 return self._record(op, "fail", "a fault is active")
-            kinds = _fault_kinds()
             args = dict(op.args)
-            kind = args.pop("kind")
-            if kind not in kinds:
-                raise ValueError("unknown fault kind %r (known: %s)"
-                                 % (kind, ", ".join(sorted(kinds))))
-            fault = kinds[kind](self.world, **args)
+            fault = _fault_kinds()[args.pop("kind")](self.world, **args)
             fault.setUp()
             self.fault = fault
             return self._record(op, "ok", fault.describe())
@@ -197,7 +200,6 @@ class Client:
             self.fault.cleanUp()
             self.fault = None
             return self._record(op, "ok")
-        raise ValueError("unknown nemesis operation %r (start, stop)" % op.f)
 
     def close(self):
         if self.fault is not None:
