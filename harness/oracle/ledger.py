@@ -154,6 +154,15 @@ class Ledger:
         # node -> [(reason, flavor)] a tracker keeps until its next audit
         # by Nova's design (see the module docstring).
         self.pending_audit: dict[str, list] = {}
+        # instance -> node whose tracker counts it through the migration
+        # that brought it there (``tracked_migrations``), not yet as an
+        # instance: until that node's next audit, a delete or offload
+        # (``update_usage``, which only acts on tracked instances) leaves
+        # the usage there.
+        self.arrived_by_move: dict[str, str] = {}
+        # hosts restarted while their driver did not report the node: the
+        # new tracker knows nothing of it until an audit reaches it
+        self.restarted_unaudited: set[str] = set()
 
     # -- recording -------------------------------------------------------
     def add_node(self, name, vcpus, memory_mb, local_gb, ratios):
@@ -174,6 +183,7 @@ class Ledger:
     def unplace(self, name):
         """The instance holds no node any more (failed build with its claim
         aborted, shelve-offload)."""
+        self._leave_untracked(name, "offloaded")
         self.instances[name].host = None
         self.evacuated_from.pop(name, None)
 
@@ -204,6 +214,9 @@ class Ledger:
                 move.status = "completed"
         if audited:
             self.audited(host)
+        else:
+            self.restarted_unaudited.add(host)
+            self.pending_audit.pop(host, None)
 
     def hold_until_audit(self, node, reason, flavor, instance=None):
         """``node``'s tracker keeps ``flavor`` (of ``instance``) until its
@@ -215,6 +228,20 @@ class Ledger:
         """An audit of ``node`` completed: what it only reconciles then is
         reconciled."""
         self.pending_audit.pop(node, None)
+        self.restarted_unaudited.discard(node)
+        for name, where in list(self.arrived_by_move.items()):
+            if where == node:
+                del self.arrived_by_move[name]
+
+    def _leave_untracked(self, name, why):
+        """``name`` leaves its node by ``update_usage``; if that node counts
+        it only through its move, the usage stays until the audit."""
+        rec = self.instances[name]
+        if rec.host is not None and self.arrived_by_move.pop(
+                name, None) == rec.host:
+            self.hold_until_audit(rec.host, "%s %s, counted through the "
+                                  "move that brought it" % (why, name),
+                                  rec.flavor, name)
 
     def gaps(self, node) -> list[tuple[str, "FlavorSpec"]]:
         """What the node's tracker holds beyond :meth:`holdings` by design
@@ -236,6 +263,7 @@ class Ledger:
         tracker forgets it at once.  The destination of a move that has not
         arrived there is not told: its tracker keeps the move claim until
         its next audit (a gap)."""
+        self._leave_untracked(name, "deleted")
         rec = self.instances[name]
         move = self.moves.get(name)
         if (move is not None and move.dest != rec.host
@@ -260,6 +288,11 @@ class Ledger:
         move = self.moves[name]
         move.status = status
         rec = self.instances[name]
+        if move.source != move.dest and (
+                status in ("finished", "completed", "done")):
+            self.arrived_by_move[name] = move.dest
+        elif status == "reverted":
+            self.arrived_by_move.pop(name, None)
         if move.kind != "live-migration" and status == "finished":
             rec.host, rec.flavor = move.dest, move.new_flavor
         elif status == "completed":           # live migration done

@@ -169,6 +169,14 @@ def usage_agrees(snap, ledger, audited=()) -> tuple[list[Violation],
         why = "; ".join(r for r, _ in ledger.holdings(node)) or "nothing"
         for where in ("tracker", "db"):
             actual = getattr(view, where) if view else None
+            if (actual is None and where == "tracker"
+                    and node in ledger.restarted_unaudited):
+                gaps.append(Violation(
+                    "usage_gap_until_audit", "tracker %s" % node, expected,
+                    None, "a compute started while its driver did not "
+                    "report the node tracks nothing there until an audit "
+                    "reaches it"))
+                continue
             if actual is None:
                 out.append(Violation("usage_agrees", "%s %s" % (where, node),
                                      expected, None, "no compute node"))
