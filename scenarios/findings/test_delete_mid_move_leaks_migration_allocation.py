@@ -24,9 +24,9 @@ move): the leak needs no rollback at all.  Reachability: any user can
 delete a server while it resizes; severity: placement capacity leaks on the
 source until an operator runs ``nova-manage placement audit --delete``.
 
-Found by driving the lifecycle operations with every invariant checked after
-every operation (``scenarios/test_lifecycle.py``, ``python -m harness
-explore``) on the pristine release.  This reproducer asserts the broken
+Found by driving the lifecycle operations with every invariant checked
+after every operation (``scenarios/lifecycle/test_lifecycle.py``,
+``python -m harness explore``) on the pristine release.  This reproducer asserts the broken
 behaviour, as Nova's regression tests land first: a fix flips it.
 """
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The instance lifecycle, every invariant checked after every operation.
 
-Claim-free checks (finding candidates, not verdicts on review claims): each
+Claim-free checks (finding candidates, not verdicts on review claims; kept
+out of the top-level scenario files, which are all catalogued, until the
+catalogue's findings model takes them in): each
 test drives one stretch of the lifecycle through the operation model
 (:mod:`harness.world.ops`) on a fresh world and runs the step checker
 (:mod:`harness.oracle.stepchecks`) after every operation: tracker memory,
