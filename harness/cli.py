@@ -5,6 +5,7 @@
     reproduce  run one scenario in the foreground, printing its trace
     report     re-render a stored run (text, Markdown, HTML, JSON)
     diff       compare two runs, or a run with the baseline
+    explore    random lifecycle sequences, every invariant after every op
 
 Exit codes (docs/cli.md): 0 every verdict matches the baseline; 1 drift (a
 verdict changed; the output names the claim/scenario, old and new); 2 bad
@@ -978,6 +979,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="another (B1,B2 for shards)")
     common(df, scen=False)
     df.set_defaults(func=cmd_diff)
+
+    from harness.explore import cli as explore_cli
+    explore_cli.add_parser(sub, epilog=None, seed_default=seed_default)
     return p
 
 
