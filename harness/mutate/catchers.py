@@ -168,26 +168,27 @@ class ScenarioCatcher(Catcher):
                                 stdout=open(log, "ab"),
                                 stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        seen = 0
-        try:
-            while proc.poll() is None:
-                time.sleep(2)
-                records = probe.read_records(out)
-                for r in records[seen:]:
+        seen: set = set()
+
+        def report():
+            records = probe.read_records(out)
+            for r in records:
+                if r["scenario"] not in seen:
+                    seen.add(r["scenario"])
                     progress("pristine %s: %-60s %-12s %6.1f s" % (
                         self.name, r["scenario"], r["verdict"] or
                         ("error" if r["error"] else "skipped"),
                         r["duration"]))
-                seen = len(records)
+            return records
+        try:
+            while proc.poll() is None:
+                time.sleep(2)
+                report()
         except BaseException:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
-        records = probe.read_records(out)
-        for r in records[seen:]:
-            progress("pristine %s: %-60s %-12s %6.1f s" % (
-                self.name, r["scenario"], r["verdict"] or "-",
-                r["duration"]))
+        records = report()
         if not records:
             raise RuntimeError(
                 "the pristine %s run produced no records (pytest exit %s: "

@@ -78,12 +78,25 @@ def difference(ref: dict, got: dict, verdict_only=False) -> str | None:
     if got.get("error") and got.get("error") != ref.get("error"):
         return "scenario error: %s" % got["error"]
     a, b = ref.get("signature") or {}, got.get("signature") or {}
+    detail = None if verdict_only else _trials_difference(a, b)
     if a.get("verdict") != b.get("verdict"):
-        return "verdict %s -> %s" % (a.get("verdict"), b.get("verdict"))
+        return "verdict %s -> %s%s" % (a.get("verdict"), b.get("verdict"),
+                                       "; " + detail if detail else "")
     if b.get("harness_error") and not a.get("harness_error"):
         return "harness error (INCONCLUSIVE with a traceback)"
-    if verdict_only:
-        return None
+    return detail
+
+
+def _violation(text: str) -> str:
+    """'invariant|subject|expected|actual' as a phrase."""
+    invariant, rest = (text.split("|", 1) + [""])[:2]
+    parts = rest.rsplit("|", 2)
+    if len(parts) != 3:
+        return invariant
+    return "%s (%s: expected %s, got %s)" % (invariant, *parts)
+
+
+def _trials_difference(a: dict, b: dict) -> str | None:
     ta, tb = a.get("trials", []), b.get("trials", [])
     if [t["trial"] for t in ta] != [t["trial"] for t in tb]:
         return "trials differ: %d pristine, %d mutant" % (len(ta), len(tb))
@@ -101,10 +114,8 @@ def difference(ref: dict, got: dict, verdict_only=False) -> str | None:
             if va != vb:
                 new = sorted(vb - va)
                 gone = sorted(va - vb)
-                what = ("new violation %s" % new[0].split("|")[0] + " (" +
-                        " ".join(new[0].split("|")[1:2]) + ": expected %s, "
-                        "got %s)" % tuple(new[0].split("|")[2:4])) if new \
-                    else "violation gone: %s" % gone[0].split("|")[0]
+                what = "new violation %s" % _violation(new[0]) if new \
+                    else "violation gone: %s" % _violation(gone[0])
                 return "trial %r @ %s: %s" % (y["trial"], stage, what)
         return "trial %r differs" % y["trial"]
     return None
