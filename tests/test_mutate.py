@@ -302,3 +302,24 @@ def test_unknown_defect_id_is_one_line_and_exit_2():
     proc = _cli("--defects", "C01,NOPE")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "NOPE" in proc.stderr
+
+
+def test_cli_writes_the_record_and_table(tmp_path):
+    """The command end to end on the tiny scenario: the pristine run, one
+    mutant, mutation.json / mutation.md / the diff, the score line."""
+    proc = _cli("--scenario-dir", SCENARIO, "--defects", "E01",
+                "--runs-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mutation score: 0 caught of 1 decided" in proc.stdout
+    (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("mutate-")]
+    import json
+    doc = json.loads((run / "mutation.json").read_text())
+    assert doc["complete"] and doc["score"]["mutants"] == 1
+    (m,) = doc["mutants"]
+    assert m["id"] == "E01" and m["status"] == "survived"
+    assert "predicted equivalent" in m["reason"]
+    assert doc["pristine"]["scenarios"]["coverage"][
+        "test_mutate_probe_boot_resize_confirm"]
+    assert "[mutated] Updating resource usage" in (
+        run / "mutants" / "E01.diff").read_text()
+    assert "## Survivors and why" in (run / "mutation.md").read_text()

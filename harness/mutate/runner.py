@@ -62,7 +62,12 @@ def harness_fingerprint(scenario_dir) -> str:
     h = hashlib.sha256()
     roots = [scenario_dir, os.path.join(ROOT, "harness")]
     for root in roots:
-        for folder, dirs, files in sorted(os.walk(root)):
+        if os.path.isfile(root):
+            h.update(os.path.basename(root).encode())
+            with open(root, "rb") as f:
+                h.update(f.read())
+            continue
+        for folder, dirs, files in os.walk(root):   # top-down: prunable
             dirs[:] = sorted(d for d in dirs if d not in (
                 "__pycache__", "mutate", "corpus"))
             for name in sorted(files):
@@ -358,7 +363,7 @@ def _progress_line(i, n, r) -> str:
         tail = r["status"].upper() + (" - " + r["reason"] if r["reason"]
                                       else "")
     return "[%*d/%d] %-4s %-17s %-14s %s (%.0f s)" % (
-        len(str(n)), i, n, r["id"], r["path"], r["operator"], tail[:160],
+        len(str(n)), i, n, r["id"], r["path"], r["operator"], tail[:240],
         r["seconds"])
 
 
@@ -370,7 +375,7 @@ def table(doc) -> str:
         else:
             how = r["reason"] or ""
         rows.append((r["id"], r["path"], r["function"].split(".")[-1],
-                     r["operator"], r["status"].upper(), how[:70]))
+                     r["operator"], r["status"].upper(), how[:110]))
     widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row[:5], widths)) +
              "  " + row[5] for row in rows]
