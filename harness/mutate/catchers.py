@@ -213,37 +213,33 @@ class ScenarioCatcher(Catcher):
         self.reference_path = os.path.join(work, "reference.json")
         self.pristine_files = dict(pristine_files)
 
-    def coverage(self) -> dict:
-        """scenario -> the Nova functions it called on the pristine run.
+    def _borrowed(self, rec) -> bool:
+        """A scenario that judged trials without calling Nova itself: it
+        took cached observations another scenario had computed in the same
+        process (several families share one set of trials), so what it
+        reaches and what it costs alone are unknown."""
+        return not rec.get("functions") and bool(
+            (rec.get("signature") or {}).get("trials"))
 
-        Scenarios of one file may share observations (a cached trial run
-        made by whichever ran first in the process): one that ran trials
-        but called nothing itself is given its file's union, and its cost
-        (:meth:`cost`) is its file's slowest scenario."""
-        by_file: dict = {}
-        for rec in self.reference.values():
-            by_file.setdefault(rec["nodeid"].split("::")[0], set()).update(
-                rec.get("functions", []))
-        out = {}
-        for name, rec in self.reference.items():
-            funcs = rec.get("functions", [])
-            if not funcs and (rec.get("signature") or {}).get("trials"):
-                funcs = sorted(by_file[rec["nodeid"].split("::")[0]])
-            out[name] = funcs
-        return out
+    def coverage(self) -> dict:
+        """scenario -> the Nova functions it called on the pristine run
+        (``["*"]``: unknown, see :meth:`_borrowed`)."""
+        return {name: ["*"] if self._borrowed(rec) else
+                rec.get("functions", [])
+                for name, rec in self.reference.items()}
 
     def cost(self, name) -> float:
+        """Seconds the scenario took on the pristine run; a borrowing
+        scenario is put after every measured one (its cost alone is that
+        of the trials it borrowed)."""
         rec = self.reference[name]
-        if rec.get("functions") or not (rec.get("signature") or {}).get(
-                "trials"):
-            return rec["duration"]
-        here = rec["nodeid"].split("::")[0]
-        return max(r["duration"] for r in self.reference.values()
-                   if r["nodeid"].split("::")[0] == here)
+        if self._borrowed(rec):
+            return 1e6 + max(r["duration"] for r in self.reference.values())
+        return rec["duration"]
 
     def relevant(self, functions) -> list[str]:
         """Scenarios that reach any of ``functions`` (``module.Class.m``),
-        cheapest first."""
+        cheapest first; scenarios whose reach is unknown come last."""
         short = {_strip_module(f) for f in functions}
         coverage = self.coverage()
         out = []
@@ -253,7 +249,8 @@ class ScenarioCatcher(Catcher):
             called = set(coverage[name])
             named = {_strip_module(f) for f in
                      self.nova_functions.get(name, [])}
-            if short & called or short & named or "*" in short:
+            if short & called or short & named or "*" in short or \
+                    "*" in called:
                 out.append(name)
         return sorted(out, key=lambda s: (self.cost(s), s))
 
@@ -304,7 +301,8 @@ class ScenarioCatcher(Catcher):
                                      "verdict_only": flaky})
         nodeids = [os.path.join(ROOT, self.reference[s]["nodeid"])
                    for s in chosen]
-        slowest = max(self.cost(s) for s in chosen)
+        slowest = max(min(self.cost(s), max(
+            r["duration"] for r in self.reference.values())) for s in chosen)
         extra = ["-o", "timeout=%d" % max(120, int(4 * slowest) + 60),
                  "-p", "no:xdist"]
         log = os.path.join(work, "pytest.log")
