@@ -852,6 +852,10 @@ def build_parser() -> argparse.ArgumentParser:
     mu.add_argument("--all-catchers", action="store_true",
                     help="run every catcher on every mutant instead of "
                          "stopping at the first that catches it")
+    mu.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                    help="merge earlier mutate runs (parts of the defect "
+                         "list, or reruns of survivors) into one record "
+                         "and score; runs nothing")
     mu.add_argument("--keep", action="store_true",
                     help="keep the temporary mutant files (printed path)")
     common(mu, baseline=False)
@@ -873,6 +877,13 @@ def cmd_mutate(args) -> int:
     from harness.mutate import runner
     if args.list:
         return _list_defects()
+    if args.merge:
+        try:
+            runner.merge(args.merge, args.runs_dir,
+                         out=lambda line: print(line, flush=True))
+        except runner.MutateInputError as exc:
+            raise InputError(str(exc)) from None
+        return EXIT_OK
     if args.patch and (args.defects or args.paths):
         raise InputError("--patch replaces the defect list; drop --defects/"
                          "--paths or --patch")

@@ -263,6 +263,75 @@ def run(opts: Options, out=print) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+_RANK = {"caught": 0, "survived": 1, "not_reached": 2, "budget": 3,
+         "error": 4}
+
+
+def merge(paths, runs_dir, out=print) -> dict:
+    """One record from several mutate runs of the same Nova (parts of the
+    defect list run side by side, or a survivor rerun with more scenarios):
+    per defect, the most decided result wins (caught, then survived, not
+    reached, out of budget, error); the catchers and pristine runs of every
+    part are kept."""
+    docs = []
+    for path in paths:
+        folder = path if os.path.isdir(path) else os.path.join(runs_dir,
+                                                               path)
+        try:
+            with open(os.path.join(folder, "mutation.json"),
+                      encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise MutateInputError(
+                "--merge %s: no readable mutation.json there (%s); give "
+                "runs/mutate-* directories" % (
+                    path, getattr(exc, "strerror", None) or exc)) from None
+        if not doc.get("complete") or not doc.get("mutants"):
+            doc["mutants"] = [m for m in doc.get("mutants") or [] if m]
+        doc["_folder"] = os.path.relpath(folder, ROOT)
+        docs.append(doc)
+    fps = {d.get("nova_fingerprint") for d in docs}
+    if len(fps) != 1:
+        raise MutateInputError("--merge: the runs judged different Novas "
+                               "(fingerprints %s); merge runs of one Nova"
+                               % ", ".join(sorted(map(str, fps))))
+    best: dict = {}
+    for doc in docs:
+        for m in doc["mutants"]:
+            m = dict(m, run=doc["_folder"])
+            old = best.get(m["id"])
+            if old is None or _RANK[m["status"]] < _RANK[old["status"]]:
+                best[m["id"]] = m
+    order = {d.id: i for i, d in enumerate(defects_mod.DEFECTS)}
+    mutants = sorted(best.values(), key=lambda m: (order.get(m["id"], 1e9),
+                                                   m["id"]))
+    from harness.report import runrecord
+    first = docs[0]
+    doc = {"schema": SCHEMA, "command": "mutate --merge",
+           "argv": sys.argv[1:], "started": runrecord.now_iso(),
+           "finished": runrecord.now_iso(), "complete": True,
+           "merged": [d["_folder"] for d in docs], "nova": first["nova"],
+           "nova_fingerprint": first["nova_fingerprint"],
+           "harness_fingerprint": first.get("harness_fingerprint"),
+           "options": {}, "catchers": first.get("catchers", {}),
+           "pristine": {d["_folder"]: d.get("pristine", {}) for d in docs},
+           "missing": first.get("missing", []), "mutants": mutants,
+           "score": score(mutants)}
+    for d in docs:
+        for name, p in d.get("pristine", {}).items():
+            doc["pristine"][d["_folder"]][name] = {
+                k: v for k, v in p.items() if k not in ("coverage",)}
+    run_dir = os.path.join(os.path.abspath(runs_dir), "mutate-merged-" +
+                           time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    os.makedirs(run_dir, exist_ok=True)
+    _save(run_dir, doc)
+    _write(run_dir, "mutation.md", markdown(doc))
+    out(table(doc))
+    out("")
+    out("record: %s (mutation.json, mutation.md)" % os.path.relpath(run_dir))
+    return doc
+
+
 def _run_mutant(mutant, files, active, run_dir, opts) -> dict:
     started = time.monotonic()
     catches = []
@@ -404,7 +473,7 @@ def markdown(doc) -> str:
     s = doc["score"]
     out = ["# Mutation analysis %s" % doc["started"], "",
            "Nova %s (%s), fingerprint `%s`; harness `%s`; command "
-           "`python -m harness mutate %s`." % (
+           "`python -m harness %s`." % (
                doc["nova"].get("nova"), doc["nova"].get("nova_path"),
                doc["nova_fingerprint"], doc["harness_fingerprint"],
                " ".join(doc["argv"])), "",
@@ -417,12 +486,20 @@ def markdown(doc) -> str:
                _pct(s["score_excluding_predicted_equivalent"])), "",
            "## Catchers", ""]
     for name, info in doc["catchers"].items():
-        p = doc["pristine"].get(name, {})
+        if doc.get("merged"):
+            p = {run: (parts.get(name) or {}).get("scenarios") or
+                 (parts.get(name) or {}).get("reused")
+                 for run, parts in doc["pristine"].items()}
+        else:
+            p = {k: v for k, v in doc["pristine"].get(name, {}).items()
+                 if k in ("scenarios", "seconds", "wall", "reused", "exit")}
         out.append("* **%s**: %s" % (name, (
-            "pristine run %s" % json.dumps(
-                {k: v for k, v in p.items() if k in (
-                    "scenarios", "seconds", "wall", "reused", "exit")}))
+            "pristine run %s" % json.dumps(p))
             if info["available"] else "not run: %s" % info["reason"]))
+    if doc.get("merged"):
+        out += ["", "Merged from: %s (per defect the most decided result; "
+                "the `run` column names the part)." % ", ".join(
+                    "`%s`" % m for m in doc["merged"])]
     out += ["", "## Defects", "",
             "| id | path | function | operator | change | expected | "
             "result | by / why |", "|---|---|---|---|---|---|---|---|"]
@@ -432,10 +509,11 @@ def markdown(doc) -> str:
                                               b["why"]) for b in r["by"][:2])
         else:
             how = r["reason"] or ""
-        out.append("| %s | %s | `%s` | %s | `%s` | %s | **%s** | %s |" % (
+        out.append("| %s | %s | `%s` | %s | `%s` | %s | **%s** | %s%s |" % (
             r["id"], r["path"], r["function"], r["operator"],
             r["change"].replace("|", "\\|"), r["expect"] or "-",
-            r["status"].upper(), how.replace("|", "\\|")))
+            r["status"].upper(), how.replace("|", "\\|"),
+            " (run `%s`)" % r["run"] if r.get("run") else ""))
     surv = [r for r in doc["mutants"] if r["status"] != "caught"]
     if surv:
         out += ["", "## Survivors and why", ""]
