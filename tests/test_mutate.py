@@ -323,3 +323,64 @@ def test_cli_writes_the_record_and_table(tmp_path):
     assert "[mutated] Updating resource usage" in (
         run / "mutants" / "E01.diff").read_text()
     assert "## Survivors and why" in (run / "mutation.md").read_text()
+
+
+def test_scenarios_borrowing_cached_trials_have_unknown_reach():
+    """A scenario that judged trials without calling Nova (it took another
+    scenario's cached observations) is run for every mutant, last."""
+    c = catchers.ScenarioCatcher(SCENARIO)
+    trials = {"trials": [{"trial": "t"}], "verdict": "REFUTED"}
+    c.reference = {
+        "cheap": {"nodeid": "a.py::cheap", "duration": 1.0,
+                  "functions": ["ResourceTracker.instance_claim"],
+                  "signature": trials},
+        "slow": {"nodeid": "b.py::slow", "duration": 50.0,
+                 "functions": ["ResourceTracker.instance_claim",
+                               "ResourceTracker._move_claim"],
+                 "signature": trials},
+        "borrower": {"nodeid": "c.py::borrower", "duration": 0.01,
+                     "functions": [], "signature": trials},
+        "static": {"nodeid": "d.py::static", "duration": 0.01,
+                   "functions": [], "signature": {"trials": []}},
+    }
+    rt = defects.RT + ".ResourceTracker."
+    assert c.relevant([rt + "instance_claim"]) == ["cheap", "slow",
+                                                   "borrower"]
+    assert c.relevant([rt + "_move_claim"]) == ["slow", "borrower"]
+    assert c.coverage()["borrower"] == ["*"]
+
+
+def test_merge_keeps_the_most_decided_result(tmp_path):
+    from harness.mutate import runner
+    import json
+
+    def part(name, mutants):
+        folder = tmp_path / name
+        folder.mkdir()
+        doc = {"complete": True, "nova": {"nova": "x"},
+               "nova_fingerprint": "f", "harness_fingerprint": "h",
+               "catchers": {"scenarios": {"available": True,
+                                          "reason": None}},
+               "pristine": {"scenarios": {"scenarios": 2}}, "missing": [],
+               "mutants": [dict(id=i, status=s, path="claim", function="f",
+                                operator="o", what="w", expect=e,
+                                change="c", by=[{"catcher": "scenarios",
+                                                 "what": "t", "why": "v"}]
+                                if s == "caught" else [], reason=None
+                                if s == "caught" else "r")
+                           for i, s, e in mutants]}
+        (folder / "mutation.json").write_text(json.dumps(doc))
+        return str(folder)
+    a = part("a", [("C01", "budget", "accounting"),
+                   ("E01", "survived", "equivalent")])
+    b = part("b", [("C01", "caught", "accounting"),
+                   ("C02", "survived", "accounting")])
+    lines = []
+    doc = runner.merge([a, b], str(tmp_path), out=lines.append)
+    got = {m["id"]: m["status"] for m in doc["mutants"]}
+    assert got == {"C01": "caught", "C02": "survived", "E01": "survived"}
+    assert doc["score"]["caught"] == 1 and doc["score"]["mutants"] == 3
+    assert doc["score"]["predicted_equivalent_survivors"] == 1
+    assert doc["score"]["score_excluding_predicted_equivalent"] == 0.5
+    with pytest.raises(runner.MutateInputError, match="mutation.json"):
+        runner.merge([str(tmp_path / "nope")], str(tmp_path))
