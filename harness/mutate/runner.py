@@ -57,10 +57,14 @@ class Options:
 
 # ---------------------------------------------------------------------------
 def harness_fingerprint(scenario_dir) -> str:
-    """The scenarios, the catalogue and the harness code (not harness/mutate):
-    a pristine run is reusable only while these are unchanged."""
+    """The scenarios, the catalogue and the harness code that decides what
+    a scenario observes (world, faults, oracle, verdicts, the pytest
+    plugin; not the command line, reports or harness/mutate): a pristine
+    run is reusable only while these are unchanged."""
     h = hashlib.sha256()
-    roots = [scenario_dir, os.path.join(ROOT, "harness")]
+    roots = [scenario_dir] + [os.path.join(ROOT, "harness", part) for part
+                              in ("__init__.py", "plugin.py", "world",
+                                  "faults", "oracle", "verdicts")]
     for root in roots:
         if os.path.isfile(root):
             h.update(os.path.basename(root).encode())
