@@ -16,6 +16,7 @@ input or harness error (one line on stderr names the problem and the fix);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -45,8 +46,11 @@ exit codes:
   3  a scenario was INCONCLUSIVE (the harness could not decide)
 
 environment: HARNESS_CATALOGUE (an alternative catalogue.yaml),
-HARNESS_RUNS_DIR (where run records go), HARNESS_SEED (default seed).
-See docs/cli.md."""
+HARNESS_RUNS_DIR (where run records go), HARNESS_SEED (default seed),
+HARNESS_DB (default --db), HARNESS_DB_URL (use this database server instead
+of starting one), HARNESS_DB_PORT (the started server listens on
+127.0.0.1:PORT instead of a Unix socket).  See docs/cli.md and
+docs/engines.md."""
 
 
 class InputError(Exception):
@@ -106,6 +110,44 @@ def nova_version() -> dict:
         return novaenv.version_info()
     except novaenv.NovaUnavailable as exc:
         raise InputError(str(exc)) from None
+
+
+def add_db_option(parser):
+    """``--db``: the database engine every world runs on.  For any command
+    that runs worlds (run, reproduce, and explore/matrix as they come)."""
+    parser.add_argument(
+        "--db", default=None, metavar="ENGINE",
+        help="database engine of every world: sqlite (default, fast), "
+             "mysql (MariaDB) or postgresql; a real server is installed "
+             "and started for the run and removed after it (default: "
+             "$HARNESS_DB or sqlite; see docs/engines.md)")
+
+
+@contextlib.contextmanager
+def db_server(args):
+    """The database server for ``args.db`` for the duration of the block
+    (nothing for sqlite).  Sets HARNESS_DB/HARNESS_DB_URL/HARNESS_DB_SERVER
+    so the pytest subprocess and its workers use it.  Bad input (unknown
+    engine, missing client library, a server that will not start, a port
+    in use) is an :class:`InputError`: one line, exit 2."""
+    from harness.world import engines
+    try:
+        kind = engines.db_kind(getattr(args, "db", None))
+        preset = kind != "sqlite" and engines.configured_url(kind)
+        cm = engines.server(kind)
+        url = cm.__enter__()
+    except engines.EngineError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        if url is not None:
+            print("database: %s, %s" % (
+                os.environ.get("HARNESS_DB_SERVER", kind),
+                "the server HARNESS_DB_URL names" if preset else
+                "a server started for this run (removed when it ends)"),
+                flush=True)
+        yield kind
+    finally:
+        cm.__exit__(None, None, None)
 
 
 def check_scenario_dir(path):
@@ -511,8 +553,9 @@ def cmd_run(args) -> int:
         workers = 1     # one file: a worker would only add its start-up
     extra += workers_options(workers)
     extra += ["--keep-traces", args.keep_traces, "--progress", "-q"]
-    nova = nova_version()
-    code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
+    with db_server(args):
+        nova = nova_version()
+        code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code
 
 
@@ -634,22 +677,24 @@ def cmd_reproduce(args) -> int:
     scenarios = collect(args.scenario_dir)
     scenario, others = _pick_scenario(args.target, scenarios, catalogue,
                                       baseline)
-    nova = nova_version()
-    print("reproducing %s (claims %s; baseline %s) against Nova %s (%s)"
-          % (scenario["name"], ", ".join(scenario["claims"]),
-             baseline.get(scenario["name"], "none"), nova.get("nova"),
-             nova.get("nova_source")))
-    if others:
-        print("claim %s has other scenarios too: %s (reproduce one by "
-              "name)" % (args.target, ", ".join(others)))
-    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist",
-             "--keep-traces", "all"]
-    if args.trial:
-        extra += ["--trace-trials", args.trial]
-    code, run_dir = _execute(
-        args, "reproduce", [_nodeid_path(scenario)], extra,
-        {"claims": [], "scenarios": [scenario["name"]]},
-        point_latest=False, nova=nova)
+    with db_server(args):
+        nova = nova_version()
+        print("reproducing %s (claims %s; baseline %s) against Nova %s (%s)"
+              " on %s" % (scenario["name"], ", ".join(scenario["claims"]),
+                          baseline.get(scenario["name"], "none"),
+                          nova.get("nova"), nova.get("nova_source"),
+                          nova.get("db_server") or nova.get("db")))
+        if others:
+            print("claim %s has other scenarios too: %s (reproduce one by "
+                  "name)" % (args.target, ", ".join(others)))
+        extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist",
+                 "--keep-traces", "all"]
+        if args.trial:
+            extra += ["--trace-trials", args.trial]
+        code, run_dir = _execute(
+            args, "reproduce", [_nodeid_path(scenario)], extra,
+            {"claims": [], "scenarios": [scenario["name"]]},
+            point_latest=False, nova=nova)
     print("trace: %s" % os.path.relpath(runrecord.trace_path(
         run_dir, scenario["name"])))
     return code
@@ -686,9 +731,11 @@ def cmd_report(args) -> int:
             ", exit %s (%s)" % (manifest["exit_code"],
                                 manifest.get("exit_meaning"))
             if manifest.get("exit_code") is not None else ""),
-            "nova %s (%s) at %s, placement %s; seed %s; generated %s" % (
+            "nova %s (%s) at %s, placement %s; database %s; seed %s; "
+            "generated %s" % (
                 nova.get("nova"), nova.get("nova_source"),
                 nova.get("nova_path"), nova.get("placement"),
+                nova.get("db_server") or nova.get("db") or "sqlite",
                 manifest.get("seed"), doc.get("generated")), ""]
         text = "\n".join(head) + report_mod.table_from_doc(doc) + "\n"
         lines = report_mod.drift_lines(drift)
@@ -707,6 +754,10 @@ def cmd_diff(args) -> int:
     a = _load_record(args.run_a, args.runs_dir, require_complete=True)
     if args.run_b:
         b = _load_record(args.run_b, args.runs_dir, require_complete=True)
+        from harness.report import engines as engine_report
+        if engine_report.engine_of(a.verdicts) != \
+                engine_report.engine_of(b.verdicts):
+            return _diff_engines(a, b, engine_report)
         drift = report_mod.diff_docs(a.verdicts, b.verdicts)
         old_label, new_label = a.id, b.id
         print("comparing run %s with run %s" % (a.id, b.id))
@@ -731,6 +782,26 @@ def cmd_diff(args) -> int:
         return EXIT_DRIFT
     print("no drift: every verdict the two share is the same")
     return EXIT_OK
+
+
+def _diff_engines(a, b, engine_report) -> int:
+    """Two runs on different database engines: a verdict that differs is
+    drift unless the engines explain it (harness.report.engines)."""
+    rows = engine_report.compare(a.verdicts, b.verdicts)
+    print("comparing run %s (%s) with run %s (%s): %d scenarios both ran"
+          % (a.id, engine_report.engine_of(a.verdicts), b.id,
+             engine_report.engine_of(b.verdicts), len(rows)))
+    for line in engine_report.lines(rows):
+        print(line)
+    unexplained = [r for r in rows if r["status"] == "unexplained"]
+    explained = [r for r in rows if r["status"] == "explained"]
+    print("%d same, %d explained by the engines, %d unexplained; %d "
+          "variants refused and %d coerced by %s" % (
+              len(rows) - len(unexplained) - len(explained), len(explained),
+              len(unexplained), sum(r["refused_by_b"] for r in rows),
+              sum(r["coerced_by_b"] for r in rows),
+              engine_report.engine_of(b.verdicts)))
+    return EXIT_DRIFT if unexplained else EXIT_OK
 
 
 def fault_kinds() -> list[dict]:
@@ -935,6 +1006,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "shards' records with 'report A,B' or 'diff A,B'")
     run.add_argument("--record-baseline", action="store_true",
                      help="store the observed verdicts as the new baseline")
+    add_db_option(run)
     common(run)
     run.set_defaults(func=cmd_run)
 
@@ -952,6 +1024,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--trial", metavar="REGEX",
                      help="print the steps of matching trials only")
     rep.add_argument("--seed", type=int, default=seed_default)
+    add_db_option(rep)
     common(rep)
     rep.set_defaults(func=cmd_reproduce)
 

@@ -103,6 +103,33 @@ def pytest_configure(config):
             state.baseline = baseline_mod.load(config.getoption("baseline"))
         except baseline_mod.BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
+    _database_server(config)
+
+
+def _database_server(config):
+    """``HARNESS_DB=mysql|postgresql pytest ...``: start the server for the
+    session (unless HARNESS_DB_URL names one, or ``python -m harness``
+    started it), before xdist starts its workers, so they share it; stop
+    it and remove its directory at the end (pytest_unconfigure)."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    from harness.world import engines
+    try:
+        kind = engines.db_kind()
+        if kind == "sqlite" or engines.configured_url(kind):
+            return
+        cm = engines.server(kind)
+        cm.__enter__()
+    except engines.EngineError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config._harness_db_server = cm
+
+
+def pytest_unconfigure(config):
+    cm = getattr(config, "_harness_db_server", None)
+    if cm is not None:
+        config._harness_db_server = None
+        cm.__exit__(None, None, None)
 
 
 class _State:
@@ -417,6 +444,9 @@ def _loopback_only(config):
             socket_config.socket_force_enabled
             or socket_config.socket_disabled):
         socket_config.allow_hosts = LOOPBACK
+        # A database server of the run's own (harness.world.engines)
+        # listens on a Unix socket: local by nature.
+        socket_config.allow_unix_socket = True
 
 
 @pytest.hookimpl(tryfirst=True)

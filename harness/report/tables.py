@@ -527,6 +527,8 @@ def markdown(doc: dict, manifest: dict | None = None,
             nova.get("nova", "?"), nova.get("nova_source", "?"),
             nova.get("placement", "?")) if "error" not in nova
             else "Nova: %s" % nova["error"])
+        bits.append("database %s" % (nova.get("db_server") or nova.get("db")
+                                     or "sqlite"))
     if manifest.get("seed") is not None:
         bits.append("seed %s" % manifest["seed"])
     out.append(" · ".join(bits))

@@ -86,6 +86,12 @@ class Observation:
     trace: Trace | None = None
     duration: float = 0.0
     skipped: str | None = None         # the fault could not apply here
+    # how: "skipped" (not applicable) or "refused by engine" (the database
+    # engine refused the fault's write; see harness.faults.records)
+    skip_kind: str | None = None
+    # what the engine stored differently from what the fault wrote
+    # ("coerced by MariaDB 10.11: ..."); the variant is judged on it
+    coerced: str | None = None
     # How often each log message template was emitted (all levels), so a
     # scenario can ask whether a given code path (a handler that logs and
     # carries on) ran in this trial.
@@ -159,6 +165,8 @@ class TrialRun:
         self.during_error = None
         self.calls = 0
         self.skipped = None
+        self.skip_kind = None
+        self.coerced = None
         self.words: list[str] = []
         self.tracer = PathTracer(watched_mechanisms())
         self.whatif = None
@@ -205,10 +213,11 @@ class TrialRun:
             try:
                 fault.setUp()
             except Exception as exc:  # noqa: BLE001 - classified
-                reason = _not_applicable(exc)
-                if reason is None:
+                why = _not_applicable(exc)
+                if why is None:
                     raise
-                raise _Skip(reason) from None
+                raise _Skip(str(why), why.kind) from None
+            self.coerced = "; ".join(fault.coercions()) or None
             fault.learn(world.ledger)
         try:
             violations["under_fault"] += _audit_and_check(
@@ -235,8 +244,9 @@ class TrialRun:
         self.calls = len(world.placement.calls)
 
     def skip(self, skip: Exception) -> None:
-        self.skipped = str(skip)
-        self.trace.step("note", "variant skipped", reason=self.skipped)
+        self.skipped, self.skip_kind = skip.args
+        self.trace.step("note", "variant %s" % self.skip_kind,
+                        reason=self.skipped)
 
     def finish(self) -> None:
         """Stop tracing and capturing (the fresh path; a copy just exits)."""
@@ -252,6 +262,7 @@ class TrialRun:
             messages=_message_counts(records),
             error=self.error, during_error=self.during_error,
             placement_calls=self.calls, skipped=self.skipped,
+            skip_kind=self.skip_kind, coerced=self.coerced,
             trace=self.trace, duration=time.monotonic() - self.started,
             authority=self.authority, reach=self.reach,
             paths=dict(self.tracer.hits),
@@ -286,17 +297,29 @@ class _Skip(Exception):
     """A variant's fault does not apply to its world."""
 
 
-def _not_applicable(exc) -> str | None:
-    """The NotApplicable reason inside ``exc`` (fixtures wrap setUp errors
-    in MultipleExceptions), or None."""
+def _not_applicable(exc):
+    """The NotApplicable (or EngineRefused) inside ``exc`` (fixtures wrap
+    setUp errors in MultipleExceptions, nested for nested fixtures), or
+    None."""
     from harness.faults.base import NotApplicable
     if isinstance(exc, NotApplicable):
-        return str(exc)
+        return exc
     for item in getattr(exc, "args", ()):
         if isinstance(item, tuple) and len(item) == 3 and \
-                isinstance(item[1], NotApplicable):
-            return str(item[1])
+                isinstance(item[1], BaseException):
+            found = _not_applicable(item[1])
+            if found is not None:
+                return found
     return None
+
+
+def space_label(o: Observation) -> str:
+    """How a variant appears in a verdict's fault space."""
+    if o.skipped:
+        return "%s (%s: %s)" % (o.trial, o.skip_kind or "skipped", o.skipped)
+    if o.coerced:
+        return "%s (%s)" % (o.trial, o.coerced)
+    return o.trial
 
 
 def _audit_and_check(world, capture, via, label, trial=None):
@@ -457,14 +480,14 @@ class Judge:
         skipped = [o for o in self.observations if o.skipped]
         variants = [o for o in self.observations
                     if not o.control and not o.skipped]
-        space = [o.trial for o in variants] + [
-            "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
+        space = [space_label(o) for o in variants + skipped]
         if where is not None:
             arose = [o for o in variants if where(o)]
-            space = ["%s (%s)" % (o.trial, where_label or "condition arose")
+            space = ["%s (%s)" % (space_label(o), where_label
+                                  or "condition arose")
                      for o in arose] + [
                 "%s (not counted: %s did not happen)" % (
-                    o.trial, where_label or "condition")
+                    space_label(o), where_label or "condition")
                 for o in variants if o not in arose] + space[len(variants):]
         else:
             arose = variants
@@ -625,10 +648,18 @@ class Judge:
                         logs=o.logs[-8:], faults=[o.fault] if o.fault else [])
 
     def _stats(self) -> dict:
-        return {"placement_calls": sum(o.placement_calls
-                                       for o in self.observations),
-                "trial_seconds": round(sum(o.duration
-                                           for o in self.observations), 3)}
+        stats = {"placement_calls": sum(o.placement_calls
+                                        for o in self.observations),
+                 "trial_seconds": round(sum(o.duration
+                                            for o in self.observations), 3)}
+        refused = sum(1 for o in self.observations
+                      if o.skip_kind == "refused by engine")
+        coerced = sum(1 for o in self.observations
+                      if o.coerced and not o.skipped)
+        if refused or coerced:
+            stats["variants refused by engine"] = refused
+            stats["variants coerced by engine"] = coerced
+        return stats
 
     def _finish(self, outcome: Outcome) -> Outcome:
         outcome.duration = round(time.monotonic() - self.started, 3)

@@ -23,7 +23,7 @@ import traceback
 from typing import Callable
 
 from harness.oracle import invariants as inv
-from harness.verdicts.judge import Observation
+from harness.verdicts.judge import Observation, _not_applicable
 from harness.oracle.logs import LogCapture, relevant
 from harness.oracle.trace import Trace
 
@@ -95,11 +95,30 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                 violations = {"before": [], "under_fault": [],
                               "during": [], "after_clear": []}
                 desc, error = None, None
+                skipped = skip_kind = coerced = None
                 try:
                     violations["before"] = list(previous)
                     fault = factory(world)
                     desc = fault.describe()
-                    fault.setUp()
+                    try:
+                        fault.setUp()
+                    except Exception as exc:  # noqa: BLE001 - classified
+                        why = _not_applicable(exc)
+                        if why is None:
+                            raise
+                        # Nothing was written (the fixture cleaned up what
+                        # it had): the world is as the previous fault
+                        # left it.
+                        skipped, skip_kind = str(why), why.kind
+                        trace.step("note", "variant %s" % skip_kind,
+                                   reason=skipped)
+                        out.append(Observation(
+                            trial="%s / %s" % (name, fname), control=False,
+                            fault=desc, violations=violations, logs=[],
+                            skipped=skipped, skip_kind=skip_kind,
+                            trace=trace, duration=time.monotonic() - t0))
+                        continue
+                    coerced = "; ".join(fault.coercions()) or None
                     try:
                         violations["under_fault"] = _check(
                             world, audit_via, "under %s" % fname, checks,
@@ -116,7 +135,7 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                     trial="%s / %s" % (name, fname), control=False,
                     fault=desc, violations=violations,
                     logs=relevant(capture.since(mark), words), error=error,
-                    trace=_part(trace, first_step),
+                    coerced=coerced, trace=_part(trace, first_step),
                     duration=time.monotonic() - t0))
                 if error:
                     break        # the shared world is in an unknown state

@@ -1,7 +1,8 @@
 """One hermetic Nova deployment: databases, a real Placement, compute hosts.
 
 A :class:`World` is a ``fixtures.Fixture``.  Setting it up builds, in this
-process, Nova's main and API databases (sqlite), a real Placement service
+process, Nova's main and API databases (sqlite; or MariaDB/PostgreSQL with
+``db=``, see :mod:`harness.world.engines`), a real Placement service
 behind a fault-injecting WSGI middleware, and one or more compute hosts, each
 with a Service record, a fake virt driver whose inventory the scenario sets and
 a real :class:`nova.compute.resource_tracker.ResourceTracker`.  Cleaning it up
@@ -25,7 +26,7 @@ from typing import Iterable
 
 import fixtures
 
-from harness.world import novaenv
+from harness.world import engines, novaenv
 from harness.oracle.ledger import Ledger, FlavorSpec
 from harness.oracle.trace import Trace
 
@@ -118,7 +119,8 @@ class World(fixtures.Fixture):
                  config: dict | None = None,
                  trace: Trace | None = None,
                  sqlite: str | None = None,
-                 nodenames: dict | None = None):
+                 nodenames: dict | None = None,
+                 db: str | None = None):
         super().__init__()
         self.host_names = list(hosts)
         # host name -> the node name its fake driver reports (default: the
@@ -129,6 +131,11 @@ class World(fixtures.Fixture):
         # scenarios that run Nova code in several threads at once.  See
         # harness.world.novaenv; HARNESS_SQLITE sets the default.
         self.sqlite = novaenv.sqlite_mode(sqlite)
+        # The database engine: "sqlite" (default, the fast path), "mysql"
+        # (MariaDB) or "postgresql"; HARNESS_DB sets the default.  See
+        # harness.world.engines.  A world on a real engine cannot be forked
+        # (its databases live in a server), so check ``forkable``.
+        self.db = engines.db_kind(db)
         self.initial_inventory = inventory
         self.reserved = reserved
         self.allocation_ratios = dict(allocation_ratios or
@@ -180,7 +187,10 @@ class World(fixtures.Fixture):
             CONF.set_override(name, value, group=group or None)
 
         self.useFixture(nova_fixtures.RPCFixture("nova.test"))
-        if self.sqlite == "memory":
+        if self.db != "sqlite":
+            self.useFixture(engines.nova_database(self.db, "main"))
+            self.useFixture(engines.nova_database(self.db, "api"))
+        elif self.sqlite == "memory":
             novaenv.GUARD.reset()
             self.addCleanup(self._check_thread_guard)
             self.useFixture(novaenv.memory_database("main"))
@@ -201,7 +211,7 @@ class World(fixtures.Fixture):
 
         from harness.world.placement import FaultablePlacement
         self.placement = self.useFixture(FaultablePlacement(
-            trace=self.trace, sqlite=self.sqlite))
+            trace=self.trace, sqlite=self.sqlite, db=self.db))
         self.ctx = nova_context.get_admin_context()
         self.ctx.project_id = "harness-project"
         self.ctx.user_id = "harness-user"
@@ -212,6 +222,19 @@ class World(fixtures.Fixture):
                         hosts=self.host_names,
                         inventory=dataclasses.asdict(self.initial_inventory),
                         reserved=dataclasses.asdict(self.reserved))
+
+    @property
+    def engine(self) -> str:
+        """The database engine this world runs on: sqlite, mysql or
+        postgresql."""
+        return self.db
+
+    @property
+    def forkable(self) -> bool:
+        """Whether the world's databases live in this process (sqlite), so
+        a forked copy of the process holds a copy of them.  A world on a
+        real engine shares its server with any fork."""
+        return self.db == "sqlite"
 
     def _check_thread_guard(self):
         if novaenv.GUARD.violations:

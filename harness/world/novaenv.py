@@ -63,9 +63,13 @@ def version_info() -> dict:
         placement_version = metadata.version("openstack-placement")
     except metadata.PackageNotFoundError:  # pragma: no cover
         placement_version = "unknown"
+    db = os.environ.get("HARNESS_DB") or "sqlite"
     return {"nova": version, "nova_path": path, "nova_source": source,
             "placement": placement_version,
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0],
+            # the database engine the worlds ran on (harness.world.engines)
+            "db": db, "db_server": os.environ.get("HARNESS_DB_SERVER")
+            if db != "sqlite" else None}
 
 
 def reset_globals():
