@@ -104,6 +104,11 @@ def static_reason(trial) -> str | None:
         return "os.fork is not available on this platform"
     if novaenv.sqlite_mode(trial.world_kwargs.get("sqlite")) != "memory":
         return "the world keeps its databases in sqlite files"
+    from harness.world import engines
+    db = engines.db_kind(trial.world_kwargs.get("db"))
+    if db != "sqlite":
+        return ("the world's databases live in a %s server, which copies "
+                "of this process would share" % db)
     return None
 
 
