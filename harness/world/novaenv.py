@@ -22,16 +22,12 @@ def load():
 
     Raises :class:`NovaUnavailable` with a one-line remedy when it fails.
     """
-    # Native threading, the mode Nova is moving its services to.  It must be
-    # chosen before anything imports eventlet, hence first.
-    os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+    from harness.world import nova_releases
     try:
-        import nova  # noqa: F401
-        from nova import monkey_patch
-        if "eventlet" not in sys.modules and not getattr(
-                monkey_patch, "_HARNESS_DONE", False):
-            monkey_patch.patch()
-            monkey_patch._HARNESS_DONE = True
+        # How Nova starts differs between releases (eventlet monkey patching
+        # at import or an explicit choice): the adapter knows.
+        nova_releases.start()
+        import nova
         from nova import objects
         import nova.tests.fixtures  # noqa: F401
         import nova.tests.functional.fixtures  # noqa: F401
@@ -63,9 +59,11 @@ def version_info() -> dict:
         placement_version = metadata.version("openstack-placement")
     except metadata.PackageNotFoundError:  # pragma: no cover
         placement_version = "unknown"
+    from harness.world import nova_releases
     return {"nova": version, "nova_path": path, "nova_source": source,
             "placement": placement_version,
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0],
+            "concurrency": nova_releases.started()}
 
 
 def reset_globals():
