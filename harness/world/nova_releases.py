@@ -40,9 +40,10 @@ def _module_source(name: str) -> str:
 
 def concurrency_era(src: str | None = None) -> str:
     """``"threading"`` when Nova chooses its concurrency at start-up
-    (``nova.monkey_patch.patch()``), else ``"eventlet"``: Nova monkey
-    patches when ``nova.monkey_patch`` is first imported.  ``src``: the
-    module's source (default: the installed Nova's)."""
+    (``nova.monkey_patch.patch()``, Nova 32 on), else ``"eventlet"``
+    (27 .. 31): Nova monkey patches when ``nova.monkey_patch`` is first
+    imported.  ``src``: the module's source (default: the installed
+    Nova's)."""
     if src is None:
         src = _module_source("nova.monkey_patch")
     return "threading" if "\ndef patch(" in src else "eventlet"
@@ -103,6 +104,83 @@ def _eventlet_patched() -> bool:
 
 def started() -> dict:
     return dict(_STARTED)
+
+
+# ----------------------------------------------------------------------
+# module-level state Nova's own tests reset between tests
+# ----------------------------------------------------------------------
+def reset_release_globals() -> None:
+    """The resets whose form changed between releases (the rest is in
+    :func:`harness.world.novaenv.reset_globals`).
+
+    * the cell caches: ``nova.context.reset_globals()`` from Nova 33;
+      before, ``nova/test.py`` emptied ``CELL_CACHE`` and ``CELLS`` itself;
+    * the PCI alias cache: ``get_alias_from_config`` is memoized (and
+      cleared between tests) in newer releases; 27 parses the alias on
+      every call and has nothing to clear.
+    """
+    from nova import context
+    from nova.pci import request as pci_request
+    if hasattr(context, "reset_globals"):
+        context.reset_globals()
+    else:
+        context.CELL_CACHE = {}
+        context.CELLS = []
+    cached = getattr(pci_request, "get_alias_from_config", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+
+
+# ----------------------------------------------------------------------
+# fixtures
+# ----------------------------------------------------------------------
+def placement_fixture_on(database):
+    """Nova's functional ``PlacementFixture`` whose Placement database is
+    ``database(conf_fixture)`` (a fixture), as a fixture class.
+
+    Placement 16 calls ``_configure_placement(conf_fixture)``
+    between registering its options and setting up the database: the
+    database goes there.  Older Placement (9 .. 15, paired with Nova 27 ..
+    33) has no such hook; there the adapter makes the config fixture,
+    registers Placement's options and sets up the database first, then hands
+    the config fixture to ``PlacementFixture(conf_fixture=...,
+    register_opts=False, db=False)``, which is the same order.
+    """
+    import fixtures
+    from nova.tests.functional import fixtures as func_fixtures
+    from placement.tests.functional.fixtures import placement as pfix
+    base = func_fixtures.PlacementFixture
+
+    if hasattr(pfix.PlacementFixture, "_configure_placement"):
+        class HookedPlacementFixture(base):
+            def __init__(self):
+                super().__init__(db=False)
+
+            def _configure_placement(self, conf_fixture):
+                self.useFixture(database(conf_fixture))
+        return HookedPlacementFixture
+
+    class PreparedPlacementFixture(fixtures.Fixture):
+        def _setUp(self):
+            from oslo_config import cfg
+            from oslo_config import fixture as config_fixture
+            from placement import conf as placement_conf
+            conf_fixture = self.useFixture(
+                config_fixture.Config(cfg.ConfigOpts()))
+            placement_conf.register_opts(conf_fixture.conf)
+            self.useFixture(database(conf_fixture))
+            self.placement = self.useFixture(base(
+                conf_fixture=conf_fixture, db=False, register_opts=False))
+
+        @property
+        def endpoint(self):
+            return self.placement.endpoint
+
+        def __getattr__(self, name):   # _fake_get and the rest
+            if name == "placement":
+                raise AttributeError(name)
+            return getattr(self.placement, name)
+    return PreparedPlacementFixture
 
 
 # ----------------------------------------------------------------------

@@ -69,7 +69,7 @@ def version_info() -> dict:
 def reset_globals():
     """Reset Nova's module-level caches (the list nova/test.py resets)."""
     load()
-    from nova import context
+    from harness.world import nova_releases
     from nova import objects
     from nova import rpc
     from nova.compute import api as compute_api
@@ -77,17 +77,15 @@ def reset_globals():
     from nova.objects import base as objects_base
     from nova.scheduler.client import report
     from nova import quota
-    from nova.pci import request as pci_request
 
     report.PLACEMENTCLIENT = None
     compute_api.CELLS = []
-    context.reset_globals()
     compute_rpcapi.reset_globals()
     objects_base.NovaObject.indirection_api = None
     objects.Service.clear_min_version_cache()
     quota.UID_QFD_POPULATED_CACHE_BY_PROJECT = set()
     quota.UID_QFD_POPULATED_CACHE_ALL = False
-    pci_request.get_alias_from_config.cache_clear()
+    nova_releases.reset_release_globals()
     try:
         from nova.api.openstack import wsgi_app
         wsgi_app.init_global_data.reset()

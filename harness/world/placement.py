@@ -245,21 +245,15 @@ def _memory_placement_fixture_class():
     Nova's subclass puts Placement's database in a WAL sqlite file in
     threading mode; this one gives it the process-wide in-memory engine,
     restored from the template for each world (see harness.world.novaenv).
+    How a database is handed to the fixture differs between Placement
+    releases: the adapter builds the class.
     """
     global _MEMORY_PLACEMENT_FIXTURE
-    if _MEMORY_PLACEMENT_FIXTURE is not None:
-        return _MEMORY_PLACEMENT_FIXTURE
-    from nova.tests.functional import fixtures as func_fixtures
-
-    class MemoryPlacementFixture(func_fixtures.PlacementFixture):
-        def __init__(self):
-            super().__init__(db=False)
-
-        def _configure_placement(self, conf_fixture):
-            self.useFixture(_MemoryPlacementDatabase(conf_fixture))
-
-    _MEMORY_PLACEMENT_FIXTURE = MemoryPlacementFixture
-    return MemoryPlacementFixture
+    if _MEMORY_PLACEMENT_FIXTURE is None:
+        from harness.world import nova_releases
+        _MEMORY_PLACEMENT_FIXTURE = nova_releases.placement_fixture_on(
+            _MemoryPlacementDatabase)
+    return _MEMORY_PLACEMENT_FIXTURE
 
 
 _MEMORY_PLACEMENT_FIXTURE = None
