@@ -47,7 +47,14 @@ HARNESS_TOOLS = {
 }
 
 # series -> {package: (pin, why)}: where the series' own pin cannot be used.
+_PKG_RESOURCES = ("81.0.0", "the series' upper constraints leave setuptools "
+                  "free, and this Nova imports pkg_resources "
+                  "(nova/virt/__init__.py), which setuptools 82 removed")
 OVERRIDES: dict[int, dict[str, tuple[str, str]]] = {
+    27: {"setuptools": _PKG_RESOURCES},
+    28: {"setuptools": _PKG_RESOURCES},
+    29: {"setuptools": _PKG_RESOURCES},
+    30: {"setuptools": _PKG_RESOURCES},
 }
 
 
