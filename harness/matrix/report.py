@@ -76,14 +76,17 @@ def flip_lines(doc: dict) -> list[str]:
         lines.append("%s %s: %s in %s -> %s in %s" % (
             FLIP, f["row"], f["old"], f["older"], f["new"], f["newer"]))
         lines.append("    change: %s" % f["explanation"]["summary"])
+        if f.get("series_not_judged"):
+            lines.append("    (series %s between them not judged)" % ", ".join(
+                str(m) for m in f["series_not_judged"]))
     return lines
 
 
 def times_lines(doc: dict) -> list[str]:
-    out = ["%-22s %12s %12s %6s  %s" % ("release", "env build s",
+    out = ["%-22s %16s %12s %6s  %s" % ("release", "env build s",
                                         "scenarios s", "exit", "record")]
     for r in doc["releases"]:
-        out.append("%-22s %12s %12s %6s  %s" % (
+        out.append("%-22s %16s %12s %6s  %s" % (
             r["label"], "%.0f%s" % (r["build_seconds"], "" if r["built_now"]
                                     else " (cached)"),
             "%.0f" % r["run_seconds"] if r.get("run_seconds") is not None
@@ -135,6 +138,10 @@ def markdown(doc: dict) -> str:
         e = f["explanation"]
         out.append("### %s: %s (%s) -> %s (%s)\n" % (
             f["row"], f["old"], f["older"], f["new"], f["newer"]))
+        if f.get("series_not_judged"):
+            out.append("Series %s lie between these two and were not judged: "
+                       "the change is somewhere in that span.\n" % ", ".join(
+                           str(m) for m in f["series_not_judged"]))
         out.append("Functions the claim names: %s\n" % ", ".join(
             "`%s`" % x for x in e["functions"]) if e["functions"] else
             "The claim names no Nova function.\n")

@@ -54,7 +54,9 @@ def run_release(rel, env, opts: Options, log) -> dict:
                                             releases.ROOT),
              "claims": {}, "scenarios": {}, "findings": {},
              "build_seconds": 0.0, "built_now": False, "run_seconds": None}
-    entry["build_seconds"] = round(env.seconds, 1)
+    # a cached environment: the time its build took back then
+    entry["build_seconds"] = round(env.seconds if env.built_now else
+                                   env.meta.get("build_seconds", 0.0), 1)
     entry["built_now"] = env.built_now
     entry["env"] = os.path.relpath(env.path, releases.ROOT)
     entry["sdist"] = env.sdist
@@ -209,9 +211,12 @@ def explain_flips(doc: dict, functions: dict[str, list[str]]) -> list[dict]:
                                              [], [], [], [])
                 d = expl.as_dict()
                 d["summary"] = expl.summary()
+                between = [m for m in releases.SERIES
+                           if older["series"] < m < newer["series"]]
                 out.append({"kind": kind[:-1], "row": row, "old": old,
                             "new": new, "older": older["label"],
-                            "newer": newer["label"], "explanation": d})
+                            "newer": newer["label"], "explanation": d,
+                            "series_not_judged": between})
     return out
 
 
