@@ -227,7 +227,24 @@ def test_no_change_is_said_as_such(tmp_path):
     fn = "nova.compute.resource_tracker.ResourceTracker.other"
     e = flips.explain([fn], flips.Source(a), flips.Source(b), "33", "34")
     assert e.changes == [] and e.notes == [] and e.commits == []
-    assert "none of ResourceTracker.other changed" in e.summary()
+    assert "the code of none of ResourceTracker.other changed" in \
+        e.summary()
+
+
+def test_a_docstring_or_comment_change_is_no_code_change(tmp_path):
+    doc_old = RT_OLD.replace("def other(self):\n",
+                             "def other(self):\n        \"\"\"Teh one.\"\"\"\n")
+    doc_new = RT_OLD.replace("def other(self):\n",
+                             "def other(self):\n        \"\"\"The one.\"\"\"\n"
+                             "        # NOTE(x): a comment\n")
+    a = _sdist(tmp_path, "33.0.2", doc_old, {}, [])
+    b = _sdist(tmp_path, "34.0.0", doc_new, {}, ["Fix typo in other"])
+    fn = "nova.compute.resource_tracker.ResourceTracker.other"
+    e = flips.explain([fn], flips.Source(a), flips.Source(b), "33", "34")
+    assert [c.status for c in e.changes] == ["docstring/comments only"]
+    assert e.changes[0].identifiers == []
+    assert "the code of none of ResourceTracker.other changed" in \
+        e.summary()
 
 
 # ----------------------------------------------------------------------

@@ -103,6 +103,23 @@ def _find(text: str, path: list[str]) -> str | None:
     return "\n".join(lines[start - 1:node.end_lineno])
 
 
+def _code(source: str) -> str | None:
+    """The function's code without docstrings and comments (an AST dump)."""
+    import textwrap
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(
+                body[0], ast.Expr) and isinstance(
+                getattr(body[0], "value", None), ast.Constant) and \
+                isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 @dataclasses.dataclass
 class FunctionChange:
     function: str
@@ -133,15 +150,20 @@ class Explanation:
         return dataclasses.asdict(self)
 
     def summary(self) -> str:
-        if not self.changes:
-            who = ("none of %s changed" % ", ".join(_short(f) for f in
-                                                   self.functions)
+        code = [c for c in self.changes
+                if c.status != "docstring/comments only"]
+        if not code:
+            who = ("the code of none of %s changed" % ", ".join(
+                _short(f) for f in self.functions)
                    if self.functions else "the claim names no function")
             lead = "%s between %s and %s" % (who, self.older, self.newer)
+            if self.changes:
+                lead += " (docstrings or comments of %s differ)" % ", ".join(
+                    _short(c.function) for c in self.changes)
         else:
             lead = "%s %s" % (", ".join("%s (%s)" % (_short(c.function),
                                                      c.status)
-                                        for c in self.changes),
+                                        for c in code),
                               "between %s and %s" % (self.older, self.newer))
         best = self.notes[:1] + self.commits[:1]
         if best:
@@ -233,6 +255,12 @@ def explain(functions: list[str], older: Source, newer: Source,
         diff = list(difflib.unified_diff(
             (a or "").splitlines(), (b or "").splitlines(),
             older_label, newer_label, lineterm="", n=1))
+        if status == "changed" and _code(a) == _code(b):
+            # the same code: only docstrings or comments differ, which
+            # cannot flip a verdict
+            changes.append(FunctionChange(f, "docstring/comments only",
+                                          diff[:80], []))
+            continue
         changes.append(FunctionChange(f, status, diff[:80],
                                       _identifiers(diff)))
     old_notes = older.notes()
