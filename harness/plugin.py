@@ -69,6 +69,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "claims(*ids): the review claims a scenario judges")
+    config.addinivalue_line(
+        "markers", "finding(*ids): the findings (F-NN) a scenario decides")
     state = _State()
     config._harness = state
     try:
@@ -79,10 +81,10 @@ def pytest_configure(config):
         wanted = [c.strip() for c in config.getoption("claims").split(",")
                   if c.strip()]
         for cid in wanted:
-            if cid not in state.catalogue.claims:
+            if cid not in state.catalogue.ids():
                 raise pytest.UsageError(
                     "unknown claim id %r in --claims; known ids: %s"
-                    % (cid, ", ".join(state.catalogue.claims)))
+                    % (cid, ", ".join(state.catalogue.ids())))
         state.only = set(wanted)
     if not config.getoption("record_baseline"):
         try:
@@ -107,8 +109,13 @@ class _State:
 
 
 def _claims_of(item) -> list[str]:
-    marker = item.get_closest_marker("claims")
-    return [str(a) for a in marker.args] if marker else []
+    """The claim and finding ids a scenario decides (``claims`` and
+    ``finding`` markers)."""
+    ids = []
+    for name in ("claims", "finding"):
+        marker = item.get_closest_marker(name)
+        ids += [str(a) for a in marker.args] if marker else []
+    return ids
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -117,10 +124,11 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         claims = _claims_of(item)
         for cid in claims:
-            if cid not in state.catalogue.claims:
+            if cid not in state.catalogue.claims and \
+                    cid not in state.catalogue.findings:
                 raise pytest.UsageError(
-                    "%s is marked with unknown claim id %r" % (item.nodeid,
-                                                               cid))
+                    "%s is marked with unknown claim or finding id %r"
+                    % (item.nodeid, cid))
         if claims:
             state.collected[item.name] = claims
         if state.only is not None and claims and not (set(claims)
@@ -139,7 +147,8 @@ def judge(request):
     claims = _claims_of(request.node)
     if not claims:
         raise pytest.UsageError("%s uses `judge` but has no "
-                                "@pytest.mark.claims(...)"
+                                "@pytest.mark.claims(...) or "
+                                "@pytest.mark.finding(...)"
                                 % request.node.nodeid)
     config = request.config
     printer = None
@@ -162,9 +171,9 @@ def judge(request):
     if printer is not None:
         _run_trial = j.trial
 
-        def traced_trial(trial):
+        def traced_trial(trial, rep=0):
             printer.trial_started(trial)
-            obs = _run_trial(trial)
+            obs = _run_trial(trial, rep)
             printer.trial_finished(trial, obs)
             return obs
         j.trial = traced_trial

@@ -247,7 +247,7 @@ def test_wrong_assigned_resources_skew_usage_or_stats(judge):
         fault_space=SPACE)
 
 
-@pytest.mark.claims("001-3")
+@pytest.mark.finding("F-10")
 def test_wrong_assigned_resources_misassign_devices(judge):
     """A wrong instance.resources must not give one device to two instances
     or break claims, audits or the restart."""
@@ -267,7 +267,7 @@ def test_wrong_assigned_resources_misassign_devices(judge):
         fault_space=SPACE)
 
 
-@pytest.mark.claims("001-3")
+@pytest.mark.finding("F-04")
 def test_unreadable_assigned_resources_break_accounting(judge):
     """An unreadable instance.resources must not break the audit or the
     node's numbers."""

@@ -40,6 +40,11 @@ class InstanceResources(_ExtraColumn):
             raise ValueError("mode must be one of %s" % ", ".join(MODES))
         self.mode, self.value = mode, value
 
+    def authority_class(self) -> str:
+        from harness.faults import base
+        return base.INADMISSIBLE if self.mode == "malformed" \
+            else base.INCONSISTENT
+
     def describe(self):
         what = {"absent": "absent (NULL)", "empty": "an empty list",
                 "duplicated": "each resource listed twice"}.get(self.mode)

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import json
 
+from harness.faults import base
 from harness.faults.base import Fault, NotApplicable
 
 
@@ -74,6 +75,23 @@ class MigrationField(_RowUpdate):
     ``dest_node``, ``old_instance_type_id``, ``new_instance_type_id``, ...).
     """
     model_name = "Migration"
+    authority = base.INCONSISTENT
+    # Values the API and the object layer ever write (Migration.status is
+    # free text in the schema but only these are set; migration_type is an
+    # enum): anything else is INADMISSIBLE.
+    STATUSES = ("migrating", "post-migrating", "pre-migrating", "accepted",
+                "preparing", "running", "finished", "confirming",
+                "confirmed", "reverting", "reverted", "error", "failed",
+                "queued", "completed", "cancelled", "done", "dest-failed")
+    TYPES = ("migration", "resize", "live-migration", "evacuation")
+
+    def authority_class(self) -> str:
+        status = self.fields.get("status")
+        mtype = self.fields.get("migration_type")
+        if (status is not None and status not in self.STATUSES) or \
+                (mtype is not None and mtype not in self.TYPES):
+            return base.INADMISSIBLE
+        return base.INCONSISTENT
 
     def __init__(self, world, instance: str, **fields):
         super().__init__(world)
@@ -95,6 +113,18 @@ class InstanceField(_RowUpdate):
     """Corrupt columns of an instance record (``vm_state``, ``task_state``,
     ``host``, ``node``, ``memory_mb``, ``deleted``...)."""
     model_name = "Instance"
+    authority = base.INCONSISTENT
+    SIZES = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
+
+    def authority_class(self) -> str:
+        """A size no flavor could have is inadmissible; any other column
+        rewritten contradicts the rest of the instance's records."""
+        for key in self.SIZES:
+            value = self.fields.get(key)
+            if value is not None and (not isinstance(value, int)
+                                      or value < 0 or value > 2 ** 31 - 1):
+                return base.INADMISSIBLE
+        return base.INCONSISTENT
 
     def __init__(self, world, instance: str, **fields):
         super().__init__(world)
@@ -134,6 +164,7 @@ class InstanceDeleted(InstanceField):
 
 class _ExtraColumn(Fault):
     """Rewrite one JSON column of ``instance_extra``; restore it after."""
+    authority = base.INCONSISTENT
     column = ""
 
     def __init__(self, world, instance: str):
@@ -198,6 +229,23 @@ class EmbeddedFlavor(_ExtraColumn):
     """
     column = "flavor"
 
+    def authority_class(self) -> str:
+        """A stashed flavor absent mid-move contradicts the migration
+        (a); an altered flavor is the instance's own authoritative record
+        rewritten self-consistently (b), unless a value is impossible (c)."""
+        if self.mode == "absent":
+            return base.INCONSISTENT
+        for key, value in self.changes.items():
+            if key in ("vcpus", "memory_mb", "root_gb", "ephemeral_gb",
+                       "swap") and (not isinstance(value, int)
+                                    or isinstance(value, bool)
+                                    or value < 0 or value > 2 ** 31 - 1):
+                return base.INADMISSIBLE
+        return base.FORGERY
+
+    def learn(self, ledger) -> None:
+        ledger.learn_flavor(self.instance, self.which, self.changes)
+
     def __init__(self, world, instance: str, which: str = "new",
                  mode: str = "absent", **changes):
         super().__init__(world, instance)
@@ -230,7 +278,12 @@ class EmbeddedFlavor(_ExtraColumn):
 
 
 class FlavorDeleted(Fault):
-    """Delete a flavor from the API database; recreate it on cleanup."""
+    """Delete a flavor from the API database; recreate it on cleanup.
+
+    Deleting a flavor that instances use is an ordinary admin action
+    (instances embed their flavors for exactly this reason)."""
+    authority = base.NONE
+    reach = "an admin through the API (flavor delete)"
 
     def __init__(self, world, flavor: str):
         super().__init__(world)
@@ -270,6 +323,7 @@ class FlavorDeleted(Fault):
 class DuplicateMigration(Fault):
     """Insert a second migration row for the same instance (a copy of the
     real one with ``changes`` applied); delete it on cleanup."""
+    authority = base.INCONSISTENT
 
     def __init__(self, world, instance: str, **changes):
         super().__init__(world)
@@ -307,6 +361,7 @@ class OrphanMigration(Fault):
     """Insert a migration for an instance that does not exist (``absent``)
     or whose record is deleted (``deleted``), between two of the world's
     hosts, with the given status and type; delete it on cleanup."""
+    authority = base.INCONSISTENT
 
     def __init__(self, world, source: str, dest: str, mode: str = "absent",
                  status: str = "migrating", migration_type: str = "resize",

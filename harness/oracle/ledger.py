@@ -121,6 +121,11 @@ class Ledger:
         # Consumers that exist in placement for reasons the scenario states
         # explicitly (e.g. an allocation made outside Nova), by uuid.
         self.extra_consumers: dict[str, dict] = {}
+        # What a forgery fault (data-authority class b) taught the ledger:
+        # (instance, "cur"|"old"|"new") -> the flavor the rewritten record
+        # now embeds.  Tracked usage follows it; placement allocations,
+        # which the tracker never rewrites from a flavor, do not.
+        self.learned: dict[tuple[str, str], FlavorSpec] = {}
 
     # -- recording -------------------------------------------------------
     def add_node(self, name, vcpus, memory_mb, local_gb, ratios):
@@ -165,6 +170,26 @@ class Ledger:
         if status in ENDED:
             del self.moves[name]
 
+    def learn_flavor(self, instance: str, which: str, changes: dict):
+        """The instance's embedded ``which`` flavor was rewritten with
+        ``changes`` (a self-consistent forgery): expect usage to follow."""
+        rec = self.instances[instance]
+        move = self.moves.get(instance)
+        name = {"cur": rec.flavor,
+                "old": move.old_flavor if move else rec.flavor,
+                "new": move.new_flavor if move else rec.flavor}[which]
+        known = {f.name for f in dataclasses.fields(FlavorSpec)}
+        self.learned[(instance, which)] = dataclasses.replace(
+            self.flavors[name], **{k: v for k, v in changes.items()
+                                   if k in known and k != "name"})
+
+    def forget_learned(self):
+        """The forged record was restored: the truth holds again."""
+        self.learned.clear()
+
+    def _usage_flavor(self, instance: str, which: str, name: str):
+        return self.learned.get((instance, which), self.flavors[name])
+
     # -- the oracle --------------------------------------------------------
     def live_instances(self):
         return [r for r in self.instances.values() if not r.deleted]
@@ -175,10 +200,11 @@ class Ledger:
         for rec in self.live_instances():
             if rec.host == node:
                 held.append(("instance %s" % rec.name,
-                             self.flavors[rec.flavor]))
+                             self._usage_flavor(rec.name, "cur",
+                                                rec.flavor)))
         for move in self.moves.values():
-            old, new = self.flavors[move.old_flavor], \
-                self.flavors[move.new_flavor]
+            old = self._usage_flavor(move.instance, "old", move.old_flavor)
+            new = self._usage_flavor(move.instance, "new", move.new_flavor)
             if move.kind == "live-migration":
                 if move.dest == node and move.source != node:
                     held.append(("incoming live migration of %s"

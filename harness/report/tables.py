@@ -45,17 +45,98 @@ def claim_rows(catalogue, outcomes: dict,
         for cid in o.claims:
             by_claim.setdefault(cid, []).append(o)
     rows = []
+    near: dict[str, list[str]] = {}
+    for f in getattr(catalogue, "findings", {}).values():
+        if f.near:
+            near.setdefault(f.near, []).append(f.id)
     for cid, claim in catalogue.claims.items():
         outs = by_claim.get(cid, [])
         verdict = combine([o.verdict for o in outs])
-        rows.append({"claim": cid, "title": claim.title, "cwe": claim.cwe,
-                     "paraphrase": claim.paraphrase,
-                     "report": claim.report_file, "number": claim.number,
-                     "verdict": verdict.value,
-                     "scenarios": sorted(o.scenario for o in outs),
-                     "summary": _claim_summary(verdict, outs, [
-                         info["reason"] for info in (skipped or {}).values()
-                         if cid in info["claims"]])})
+        row = {"claim": cid, "title": claim.title, "cwe": claim.cwe,
+               "paraphrase": claim.paraphrase,
+               "report": claim.report_file, "number": claim.number,
+               "verdict": verdict.value,
+               "scenarios": sorted(o.scenario for o in outs),
+               "summary": _claim_summary(verdict, outs, [
+                   info["reason"] for info in (skipped or {}).values()
+                   if cid in info["claims"]]),
+               "proposition": _proposition_of(claim),
+               "findings": near.get(cid, [])}
+        row.update(decided_by(verdict, outs))
+        rows.append(row)
+    return rows
+
+
+def _proposition_of(entry) -> dict:
+    from harness.verdicts.catalogue import proposition_dict
+    return proposition_dict(getattr(entry, "proposition", {}) or {})
+
+
+def decided_by(verdict, outs) -> dict:
+    """What a claim's (or finding's) row says of cause, class, reach and
+    severity: taken from the scenarios whose verdict is the headline."""
+    deciding = [o for o in outs if o.verdict is verdict]
+    classes: dict[str, int] = {}
+    who, touches, lasts, stops = set(), set(), [], False
+    for o in deciding:
+        for k, n in (o.fault_classes or {}).items():
+            classes[k] = classes.get(k, 0) + n
+        r = o.reachability or {}
+        who |= set(r.get("who", []))
+        touches |= set(r.get("touches", []))
+        if r.get("lasts"):
+            lasts.append(r["lasts"])
+        stops = stops or bool(r.get("audit_stops"))
+    order = ("for good", "until the record", "until the next audit")
+    lasts.sort(key=lambda t: next((i for i, p in enumerate(order)
+                                   if t.startswith(p)), len(order)))
+    reach = ({"who": sorted(who), "lasts": lasts[0] if lasts else "",
+              "touches": sorted(touches), "audit_stops": stops}
+             if verdict is Verdict.CONFIRMED else {})
+    ranks = {"high": 3, "medium": 2, "low": 1, "none": 0, "": 0}
+    severity = max((o.severity for o in deciding), key=lambda s: ranks.get(
+        s, 0), default="") if verdict is Verdict.CONFIRMED else ""
+    reps = [o.repetitions for o in outs if o.repetitions]
+    return {"causation": [dict(o.causation, scenario=o.scenario)
+                          for o in deciding if o.causation],
+            "fault_classes": classes, "reachability": reach,
+            "severity": severity,
+            "repetitions": reps[0] if reps else None,
+            "scope": "; ".join(o.scope for o in deciding if o.scope)}
+
+
+def finding_rows(catalogue, outcomes: dict,
+                 skipped: dict | None = None) -> list[dict]:
+    """One row per catalogued finding, decided by its own scenarios; a
+    finding never changes a claim's headline."""
+    by_id: dict[str, list] = {}
+    for o in outcomes.values():
+        for fid in o.claims:
+            by_id.setdefault(fid, []).append(o)
+    rows = []
+    for fid, f in getattr(catalogue, "findings", {}).items():
+        outs = by_id.get(fid, [])
+        verdict = combine([o.verdict for o in outs])
+        confirming = [c for o in outs if o.verdict is Verdict.CONFIRMED
+                      for c in (o.confirming or [])]
+        scenario = next((o.scenario for o in outs
+                         if o.verdict is Verdict.CONFIRMED),
+                        f.scenarios[0] if f.scenarios else "")
+        reproduce = "python -m harness reproduce %s" % scenario
+        if confirming:
+            import re
+            reproduce += " --trial '%s$'" % re.escape(
+                confirming[0]["variant"]).replace("'", "'\\''")
+        row = {"finding": fid, "title": f.title, "near": f.near,
+               "label": f.label, "verdict": verdict.value,
+               "scenarios": sorted(o.scenario for o in outs),
+               "summary": _claim_summary(verdict, outs, [
+                   info["reason"] for info in (skipped or {}).values()
+                   if fid in info["claims"]]),
+               "proposition": _proposition_of(f),
+               "reproduce": reproduce}
+        row.update(decided_by(verdict, outs))
+        rows.append(row)
     return rows
 
 
@@ -84,6 +165,7 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
         "complete": bool(complete),
         "nova": nova,
         "claims": claim_rows(catalogue, outcomes, skipped),
+        "findings": finding_rows(catalogue, outcomes, skipped),
         "scenarios": [dict(o.as_dict(), baseline=baseline.get(n))
                       for n, o in sorted(outcomes.items())],
         "skipped": [dict(info) for _, info in sorted((skipped or {})

@@ -50,6 +50,7 @@ from typing import Callable
 
 import fixtures
 
+from harness.faults import base
 from harness.faults.base import Fault
 from harness.world import nova_releases
 from harness.world.placement import PlacementConnectionError, Schedule
@@ -682,6 +683,8 @@ def consumer_allocations(world, consumers) -> dict:
 class Condition(Fault):
     """A condition of the world the trial was built with (so set up before
     the workload, not injected): it only states it, for the evidence."""
+    authority = base.NONE
+    reach = "an operator's configuration"
 
     def __init__(self, world, text):
         super().__init__(world)
@@ -702,6 +705,8 @@ class ClaimRefused(Fault):
     as it does when the host cannot fit the instance; everything around it
     (the claim, its abort, the manager's clean-up and reschedule) is real.
     """
+    authority = base.NONE
+    reach = "a destination that cannot fit the instance"
 
     def __init__(self, world, hosts):
         super().__init__(world)
@@ -734,6 +739,8 @@ class ConsumedAfterSelection(Fault):
     for all the free ``resource`` of each, written through the observer
     channel and recorded in the ledger as a stated external consumer.  The
     alternates' allocation requests are then stale and can never fit."""
+    authority = base.TIMING
+    reach = "a race with another tenant's boot"
 
     def __init__(self, world, hosts, resource="MEMORY_MB"):
         super().__init__(world)
@@ -798,6 +805,11 @@ class InnerFault(Fault):
     middleware's log line of every call this fires on gets its
     ``fault`` set to :meth:`describe`.
     """
+    authority = base.INFRASTRUCTURE
+
+    def authority_class(self) -> str:
+        return base.TIMING if self.action == "racing_write" \
+            else base.INFRASTRUCTURE
 
     ACTIONS = ("lost_response", "timeout", "racing_write")
 

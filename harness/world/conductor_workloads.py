@@ -17,6 +17,7 @@ import re
 
 from harness.world import conductor as hc
 from harness.faults import placement as pf
+from harness.faults import base
 from harness.faults.base import Fault
 from harness.world.placement import Schedule
 
@@ -89,6 +90,7 @@ ANSWERS = {
 class SourceNodeMissing(Fault):
     """The instance's node names a compute node with no record (so the
     helper's ``ComputeNode.get_by_host_and_nodename`` fails)."""
+    authority = base.INCONSISTENT
 
     def __init__(self, world, name, node="ghost-node-99"):
         super().__init__(world)
