@@ -104,7 +104,12 @@ def run_release(rel, env, opts: Options, log) -> dict:
     entry["scenarios"] = {s["scenario"]: s["verdict"]
                           for s in doc["scenarios"]}
     for f in doc.get("findings") or []:
-        entry["findings"][finding_key(f)] = "present"
+        # catalogued findings (issue 9) carry their own verdict
+        if isinstance(f, dict) and f.get("verdict"):
+            if f["verdict"] != "NOT_JUDGED":
+                entry["findings"][finding_key(f)] = f["verdict"]
+        else:
+            entry["findings"][finding_key(f)] = "present"
     entry["explore"] = explore(env, rel, opts, entry, log)
     log("  Nova %s: judged in %.0f s (exit %d), record %s" % (
         rel.label, entry["run_seconds"], proc.returncode, entry["run_dir"]))
@@ -156,9 +161,16 @@ def explore(env, rel, opts: Options, entry: dict, log) -> str | None:
 
 
 def catalogue_functions() -> dict[str, list[str]]:
+    """The Nova functions each claim (``nova_functions``) and each finding
+    (its proposition's mechanism) is about."""
     from harness.verdicts import catalogue
     cat = catalogue.load()
-    return {cid: list(c.nova_functions) for cid, c in cat.claims.items()}
+    out = {cid: list(c.nova_functions) for cid, c in cat.claims.items()}
+    for fid, f in getattr(cat, "findings", {}).items():
+        funcs = [m.function for m in (f.proposition or {}).get(
+            "mechanism", []) if getattr(m, "function", None)]
+        out[fid] = list(dict.fromkeys(funcs))
+    return out
 
 
 def _source_of(entry: dict):
@@ -198,7 +210,7 @@ def explain_flips(doc: dict, functions: dict[str, list[str]]) -> list[dict]:
                 old = older[kind].get(row)
                 if old is None or old == new:
                     continue
-                funcs = functions.get(row, []) if kind == "claims" else []
+                funcs = functions.get(row, [])
                 if funcs:
                     for e in (older, newer):
                         if e["label"] not in sources:
@@ -224,8 +236,8 @@ def finish(doc: dict, out_dir: str, log) -> int:
     doc["flips"] = explain_flips(doc, catalogue_functions())
     if not any(r["findings"] for r in doc["releases"]):
         doc.setdefault("notes", {})["findings"] = (
-            " (no run record carries a findings list and the harness has "
-            "no explorer yet)")
+            " (no finding was judged by the selected scenarios, and the "
+            "harness has no explorer yet)")
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     from harness.report import runrecord
     from harness.report import tables
