@@ -7,6 +7,7 @@
     diff       compare two runs, or a run with the baseline
     explore    random lifecycle sequences, every invariant after every op
     mutate     the harness's own mutation score (docs/mutation.md)
+    matrix     judge several Nova releases, compare verdicts, explain flips
 
 Exit codes (docs/cli.md): 0 every verdict matches the baseline; 1 drift (a
 verdict changed; the output names the claim/scenario, old and new); 2 bad
@@ -804,6 +805,41 @@ def _diff_engines(a, b, engine_report) -> int:
     return EXIT_DRIFT if unexplained else EXIT_OK
 
 
+def cmd_matrix(args) -> int:
+    """Build (or reuse) one environment per Nova release, run the scenarios
+    in each, and compare (harness/matrix, docs/matrix.md)."""
+    from harness.matrix import envs, releases, run as matrix_run
+    if args.merge:
+        for d in args.merge:
+            path = d if d.endswith(".json") else os.path.join(
+                d, matrix_run.DOC)
+            if not os.path.isfile(path):
+                raise InputError(
+                    "%s has no %s; give the output directories of matrix "
+                    "runs (their --out)" % (d, matrix_run.DOC))
+        return matrix_run.merge(args.merge, args.out or
+                                matrix_run.default_out(args.runs_dir))
+    try:
+        rels = releases.parse_list(args.nova)
+    except releases.UnknownRelease as exc:
+        raise InputError(str(exc)) from None
+    claims = _split(args.claims)
+    if claims:
+        check_claim_ids(claims, load_catalogue())
+    try:
+        if args.build_only:
+            matrix_run.build_all(rels, nice=args.nice)
+            return EXIT_OK
+        out = args.out or matrix_run.default_out(args.runs_dir)
+        opts = matrix_run.Options(
+            claims=claims, scenarios=_split(args.scenarios), seed=args.seed,
+            workers=args.workers, explore_budget=args.explore_budget,
+            out_dir=os.path.abspath(out), nice=args.nice)
+        return matrix_run.run(rels, opts)
+    except envs.EnvError as exc:
+        raise InputError(str(exc)) from None
+
+
 def fault_kinds() -> list[dict]:
     """Every fault class in harness.faults.*, and placement rule actions."""
     import importlib
@@ -1111,6 +1147,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the temporary mutant files (printed path)")
     common(mu, baseline=False)
     mu.set_defaults(func=cmd_mutate)
+
+
+    mx = sub.add_parser(
+        "matrix", help="judge several Nova releases and compare them",
+        description="Build (once, cached under .matrix/) one environment "
+                    "per Nova release, run the scenarios in each with "
+                    "'python -m harness run', and print claims x releases "
+                    "and findings x releases with every flip between "
+                    "neighbouring releases highlighted and explained by "
+                    "the Nova change behind it.  Writes a run record per "
+                    "release and matrix.md/.html/.json.  Exit 0 every "
+                    "release judged, 2 bad input or a release that cannot "
+                    "be built or run, 3 a scenario was INCONCLUSIVE.",
+        epilog=EPILOG, formatter_class=fmt)
+    mx.add_argument("--nova", metavar="RELEASES",
+                    help="comma separated: a series (27 = newest 27.x), a "
+                         "release (27.2.0) or a Nova source tree "
+                         "(path[@series]); default: every series 27..34")
+    mx.add_argument("--claims", help="only scenarios of these claim ids")
+    mx.add_argument("--scenarios", help="only these scenarios")
+    mx.add_argument("--seed", type=int, default=seed_default)
+    mx.add_argument("-n", "--workers", type=_workers, default=None,
+                    help="pytest-xdist workers per release run")
+    mx.add_argument("--explore-budget", type=int, default=50,
+                    help="examples for the bounded exploration (when the "
+                         "harness has an explorer)")
+    mx.add_argument("--out", help="matrix output directory (default: "
+                                  "runs/matrix/<id>/)")
+    mx.add_argument("--build-only", action="store_true",
+                    help="build the environments, run nothing")
+    mx.add_argument("--merge", nargs="+", metavar="DIR",
+                    help="merge matrix outputs (one per CI job) into one "
+                         "report; runs nothing")
+    mx.add_argument("--nice", type=int, default=10,
+                    help="niceness of builds and runs (default 10)")
+    common(mx, baseline=False, scen=False)
+    mx.set_defaults(func=cmd_matrix)
     return p
 
 

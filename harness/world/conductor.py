@@ -53,6 +53,7 @@ import fixtures
 
 from harness.faults import base
 from harness.faults.base import Fault
+from harness.world import nova_releases
 from harness.world.placement import PlacementConnectionError, Schedule
 
 LOG = logging.getLogger(__name__)
@@ -413,8 +414,8 @@ class ComputeRPC:
                          attempt=rec.attempt, alternates=rec.alternates)
         before = len(self.conductor.reschedules)
         try:
-            mgr._do_prep_resize(
-                ctxt, image, instance.obj_clone(), flavor.obj_clone(),
+            nova_releases.prep_resize_body(
+                mgr, ctxt, image, instance.obj_clone(), flavor.obj_clone(),
                 request_spec.obj_clone(),
                 copy.deepcopy(filter_properties), node, clean_shutdown,
                 migration.obj_clone(), list(host_list or []))

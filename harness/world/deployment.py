@@ -26,7 +26,7 @@ from typing import Iterable
 
 import fixtures
 
-from harness.world import engines, novaenv
+from harness.world import engines, novaenv, nova_releases
 from harness.oracle.ledger import Ledger, FlavorSpec
 from harness.oracle.trace import Trace
 
@@ -270,7 +270,7 @@ class World(fixtures.Fixture):
         host.reportclient = report.SchedulerReportClient()
         host.rt = resource_tracker.ResourceTracker(
             name, host.driver, reportclient=host.reportclient)
-        host.rt.set_service_ref(host.service)
+        nova_releases.set_service_ref(host.rt, host.service)
         self.hosts[name] = host
         self.ledger.add_node(name, vcpus=inventory.vcpus,
                              memory_mb=inventory.memory_mb,
