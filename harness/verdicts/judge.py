@@ -122,99 +122,152 @@ class Observation:
 def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     """Build a world for ``trial``, run it through every stage, observe."""
     from harness.world.deployment import World
-    from harness.oracle.paths import PathTracer
-    from harness.verdicts.causation import watched_mechanisms
 
     trace = trace or Trace()
-    started = time.monotonic()
-    capture = LogCapture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    fault_desc, error, during_error, calls = None, None, None, 0
-    skipped = skip_kind = coerced = None
-    words = []
-    authority = trial.condition_authority if trial.condition else None
-    reach = (trial.condition_reach or None) if trial.condition else None
-    tracer = PathTracer(watched_mechanisms())
-    whatif = None
+    run = TrialRun(trial, trace)
     try:
         world = World(trace=trace, **trial.world_kwargs)
         world.setUp()
         try:
-            if trial.whatif is not None:
-                whatif = trial.whatif()
-                world.useFixture(whatif)
-                trace.step("note", "counterfactual applied",
-                           whatif=whatif.describe())
-            if trial.condition:
-                tracer.setUp()
-            trial.setup(world)
-            words = [i.uuid for i in world.instances.values()]
-            words += [m.uuid for m in world.migrations.values()]
-            audits = world.audit()
-            snap = world.snapshot("before fault")
-            first = "under_fault" if trial.condition else "before"
-            fault_desc = trial.condition
-            violations[first] = (inv.check_all(snap, world.ledger)
-                                 + inv.audit_completed(audits, snap)
-                                 + _extra(trial, world, snap))
-            fault = trial.fault(world) if trial.fault else None
-            if fault is not None:
-                fault_desc = fault.describe()
-                authority, reach = fault.authority_class(), fault.who()
-                tracer.setUp()
-                try:
-                    fault.setUp()
-                except Exception as exc:  # noqa: BLE001 - classified
-                    why = _not_applicable(exc)
-                    if why is None:
-                        raise
-                    raise _Skip(str(why), why.kind) from None
-                coerced = "; ".join(fault.coercions()) or None
-                fault.learn(world.ledger)
-            try:
-                violations["under_fault"] += _audit_and_check(
-                    world, capture, trial.audit_via, "under fault", trial)
-                if trial.during is not None:
-                    try:
-                        trial.during(world)
-                    except Exception as exc:  # noqa: BLE001 - observed
-                        during_error = "%s: %s" % (type(exc).__name__, exc)
-                        trace.step("note", "workload raised",
-                                   error=during_error)
-                    violations["during"] = _audit_and_check(
-                        world, capture, ("tracker",), "during", trial)
-                    if during_error:
-                        violations["during"].insert(0, inv.Violation(
-                            "workload_completed", trial.name,
-                            "no exception", during_error))
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-                    world.ledger.forget_learned()
-            violations["after_clear"] = _audit_and_check(
-                world, capture, ("tracker",), "after clear", trial)
-            calls = len(world.placement.calls)
+            run.prepare(world)
+            run.inject_and_observe(world)
         finally:
             world.cleanUp()
     except _Skip as skip:
-        skipped, skip_kind = skip.args
-        trace.step("note", "variant %s" % skip_kind, reason=skipped)
+        run.skip(skip)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
+        run.error = traceback.format_exc()
     finally:
-        tracer.stop()
-        capture.cleanUp()
-    return Observation(
-        trial=trial.name, control=trial.is_control, fault=fault_desc,
-        violations=violations, logs=relevant(capture.records, words),
-        messages=_message_counts(capture.records),
-        error=error, during_error=during_error, placement_calls=calls,
-        skipped=skipped, skip_kind=skip_kind, coerced=coerced,
-        trace=trace, duration=time.monotonic() - started,
-        authority=authority, reach=reach, paths=dict(tracer.hits),
-        whatif=whatif.label if whatif is not None else None,
-        replay=functools.partial(_replay, trial))
+        run.finish()
+    return run.observation()
+
+
+class TrialRun:
+    """One trial's stages, split where a snapshot can be taken.
+
+    :meth:`prepare` applies the trial's what-if, runs the workload
+    (``setup``) and the first audit and checks (``before``);
+    :meth:`inject_and_observe` injects the fault and runs the remaining
+    stages.  :func:`run_trial` runs both on a fresh world;
+    :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
+    ``inject_and_observe`` in a copy of the process per trial (after
+    :meth:`retarget` to that trial).
+    """
+
+    def __init__(self, trial: Trial, trace: Trace):
+        from harness.oracle.paths import PathTracer
+        from harness.verdicts.causation import watched_mechanisms
+        self.trace = trace
+        self.capture = LogCapture()
+        self.capture.setUp()
+        self.violations = {stage: [] for stage in STAGES}
+        self.error = None
+        self.during_error = None
+        self.calls = 0
+        self.skipped = None
+        self.skip_kind = None
+        self.coerced = None
+        self.words: list[str] = []
+        self.tracer = PathTracer(watched_mechanisms())
+        self.whatif = None
+        self.retarget(trial)
+
+    def retarget(self, trial: Trial) -> None:
+        """Make this (prepared) run the run of ``trial``, one of the trials
+        sharing its workload."""
+        self.trial = trial
+        self.started = time.monotonic()
+        self.fault_desc = trial.condition
+        self.authority = trial.condition_authority if trial.condition \
+            else None
+        self.reach = (trial.condition_reach or None) if trial.condition \
+            else None
+
+    def prepare(self, world) -> None:
+        trial, trace = self.trial, self.trace
+        if trial.whatif is not None:
+            self.whatif = trial.whatif()
+            world.useFixture(self.whatif)
+            trace.step("note", "counterfactual applied",
+                       whatif=self.whatif.describe())
+        if trial.condition:
+            self.tracer.setUp()
+        trial.setup(world)
+        self.words = [i.uuid for i in world.instances.values()]
+        self.words += [m.uuid for m in world.migrations.values()]
+        audits = world.audit()
+        snap = world.snapshot("before fault")
+        first = "under_fault" if trial.condition else "before"
+        self.violations[first] = (inv.check_all(snap, world.ledger)
+                                  + inv.audit_completed(audits, snap)
+                                  + _extra(trial, world, snap))
+
+    def inject_and_observe(self, world) -> None:
+        trial, trace, capture = self.trial, self.trace, self.capture
+        violations = self.violations
+        fault = trial.fault(world) if trial.fault else None
+        if fault is not None:
+            self.fault_desc = fault.describe()
+            self.authority, self.reach = fault.authority_class(), fault.who()
+            self.tracer.setUp()
+            try:
+                fault.setUp()
+            except Exception as exc:  # noqa: BLE001 - classified
+                why = _not_applicable(exc)
+                if why is None:
+                    raise
+                raise _Skip(str(why), why.kind) from None
+            self.coerced = "; ".join(fault.coercions()) or None
+            fault.learn(world.ledger)
+        try:
+            violations["under_fault"] += _audit_and_check(
+                world, capture, trial.audit_via, "under fault", trial)
+            if trial.during is not None:
+                try:
+                    trial.during(world)
+                except Exception as exc:  # noqa: BLE001 - observed
+                    self.during_error = "%s: %s" % (type(exc).__name__, exc)
+                    trace.step("note", "workload raised",
+                               error=self.during_error)
+                violations["during"] = _audit_and_check(
+                    world, capture, ("tracker",), "during", trial)
+                if self.during_error:
+                    violations["during"].insert(0, inv.Violation(
+                        "workload_completed", trial.name,
+                        "no exception", self.during_error))
+        finally:
+            if fault is not None:
+                fault.cleanUp()
+                world.ledger.forget_learned()
+        violations["after_clear"] = _audit_and_check(
+            world, capture, ("tracker",), "after clear", trial)
+        self.calls = len(world.placement.calls)
+
+    def skip(self, skip: Exception) -> None:
+        self.skipped, self.skip_kind = skip.args
+        self.trace.step("note", "variant %s" % self.skip_kind,
+                        reason=self.skipped)
+
+    def finish(self) -> None:
+        """Stop tracing and capturing (the fresh path; a copy just exits)."""
+        self.tracer.stop()
+        self.capture.cleanUp()
+
+    def observation(self) -> Observation:
+        records = self.capture.records
+        return Observation(
+            trial=self.trial.name, control=self.trial.is_control,
+            fault=self.fault_desc, violations=self.violations,
+            logs=relevant(records, self.words),
+            messages=_message_counts(records),
+            error=self.error, during_error=self.during_error,
+            placement_calls=self.calls, skipped=self.skipped,
+            skip_kind=self.skip_kind, coerced=self.coerced,
+            trace=self.trace, duration=time.monotonic() - self.started,
+            authority=self.authority, reach=self.reach,
+            paths=dict(self.tracer.hits),
+            whatif=self.whatif.label if self.whatif is not None else None,
+            replay=functools.partial(_replay, self.trial))
 
 
 def _replay(trial: Trial, whatif: Callable) -> Observation:
@@ -317,15 +370,61 @@ class Judge:
         n = int(raw) if raw.strip().isdigit() and int(raw) > 0 else default
         return range(n)
 
+    def trials(self, trials: Iterable[Trial]) -> list[Observation]:
+        """Run several trials; consecutive ones over the same workload start
+        from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
+        others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
+        worlds through :meth:`trial`.  Same observations either way."""
+        from harness.verdicts import snapshots
+        out = []
+        for group in snapshots.groups(list(trials)):
+            if len(group) == 1 or snapshots.static_reason(group[0]):
+                out.extend(self.trial(t) for t in group)
+                continue
+            traces = [Trace() for _ in group]
+            fresh_names = set()
+
+            def fresh(t, tr):
+                fresh_names.add(t.name)
+                obs = self.trial(t)
+                # (self.trial traced it live; keep the note said up front)
+                obs.trace.steps[:0] = tr.steps
+                return obs
+            for t, tr, obs in zip(group, traces,
+                                  snapshots.run_group(group, traces, fresh)):
+                if t.name not in fresh_names:
+                    self._snapshot_observed(t, tr, obs)
+                out.append(obs)
+        return out
+
+    def _snapshot_observed(self, trial, trace, obs):
+        """Record (and, with a step printer, print) a trial observed in a
+        copy of the process, as :meth:`trial` does for one run here."""
+        echo = self.trace_echo
+        trace.echo = echo
+        if echo is not None and hasattr(echo, "trial_started"):
+            echo.trial_started(trial)
+        if echo is not None:
+            for step in trace.steps:
+                echo(step)
+        if echo is not None and hasattr(echo, "trial_finished"):
+            echo.trial_finished(trial, obs)
+        self.traces[trial.name] = trace
+        self.observations.append(obs)
+
     def paired(self, name: str, setup: Callable, faults: dict,
-               during: Callable | None = None, world_kwargs=None):
+               during: Callable | None = None, world_kwargs=None,
+               checks: tuple = ()):
         """A control for ``setup`` and one variant per fault in ``faults``
-        (variant name -> fault factory)."""
+        (variant name -> fault factory), all from one snapshot of the world
+        after ``setup`` (see :meth:`trials`)."""
         kw = dict(world_kwargs or {})
-        self.trial(Trial(name + " [control]", setup, None, during, kw))
-        for fname, factory in faults.items():
-            self.trial(Trial("%s / %s" % (name, fname), setup, factory,
-                             during, kw))
+        self.trials(
+            [Trial(name + " [control]", setup, None, during, kw,
+                   checks=checks)]
+            + [Trial("%s / %s" % (name, fname), setup, factory, during, kw,
+                     checks=checks)
+               for fname, factory in faults.items()])
 
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
@@ -638,33 +737,42 @@ class _Sift:
                 continue
             self.through_path += 1
             kept.append((o, ev))
-        for fid, name in self.explained_by.items():
-            still = []
-            for o, ev in kept:
-                r = replay(o, name)
-                if r is not None and r.error is None and not self.harm_of(r):
-                    self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
-                    self._exclude(o, "explained by finding %s: the harm is "
-                                     "gone under its what-if (%s)"
-                                  % (fid, name))
-                else:
-                    still.append((o, ev))
-            kept = still
-        if not self.cf:
-            return kept
-        if self.controls:
+        if self.cf and self.controls and kept:
             r = replay(self.controls[0], self.cf)
             if r is not None and not r.clean:
                 self.invalid = "%s: %s" % (self.cf, r.error or "; ".join(
                     "%s %s" % (st, v.invariant)
                     for st, vs in r.violations.items() for v in vs))
                 return []
-        confirmed = []
-        for i, (o, ev) in enumerate(_by_distinct_fault(kept)):
-            if i >= self.max_replays:
+        # Replays cost a trial each: the variants are taken in an order
+        # that covers distinct faults first, and at most ``max_replays``
+        # are replayed under the claim's counterfactual (and at most three
+        # times as many under the findings' what-ifs).
+        confirmed, budget = [], 3 * self.max_replays
+        for o, ev in _by_distinct_fault(kept):
+            if self.replayed >= self.max_replays or (
+                    self.explained_by and budget <= 0):
                 self.unreplayed += 1
-                self._exclude(o, "not replayed under the counterfactual "
-                                 "(at most %d are)" % self.max_replays)
+                self._exclude(o, "not replayed (at most %d variants are; "
+                                 "the first cover distinct faults)"
+                              % self.max_replays)
+                continue
+            explained = None
+            for fid, name in self.explained_by.items():
+                budget -= 1
+                r = replay(o, name)
+                if r is not None and r.error is None and \
+                        not self.harm_of(r):
+                    explained = (fid, name)
+                    break
+            if explained:
+                fid, name = explained
+                self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
+                self._exclude(o, "explained by finding %s: the harm is "
+                                 "gone under its what-if (%s)" % (fid, name))
+                continue
+            if not self.cf:
+                confirmed.append((o, ev))
                 continue
             r = replay(o, self.cf)
             if r is None or r.error is not None:

@@ -41,6 +41,17 @@ def _check(world, via, label, checks, hosts=None):
     return out
 
 
+def _part(trace: Trace, start: int) -> Trace:
+    """The steps of ``trace`` from ``start`` on, as a trace of their own: a
+    fault's observation carries its own steps (the world, the workload and
+    the control's are the control observation's), so a record of N faults
+    stores the shared steps once, not N times."""
+    part = Trace()
+    part.steps = list(trace.steps[start:])
+    part._t0 = trace._t0
+    return part
+
+
 def run_sweep(name: str, setup: Callable, faults: dict,
               world_kwargs: dict | None = None, audit_via=("tracker",),
               checks=(), trace: Trace | None = None,
@@ -74,11 +85,13 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                 trial="%s [control]" % name, control=True, fault=None,
                 violations={"before": control, "under_fault": [],
                             "during": [], "after_clear": []},
-                logs=relevant(capture.records, words), trace=trace,
+                logs=relevant(capture.records, words),
+                trace=_part(trace, 0),
                 duration=time.monotonic() - started))
             for fname, factory in faults.items():
                 t0 = time.monotonic()
                 mark = capture.mark()
+                first_step = len(trace.steps)
                 violations = {"before": [], "under_fault": [],
                               "during": [], "after_clear": []}
                 desc, error = None, None
@@ -122,7 +135,7 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                     trial="%s / %s" % (name, fname), control=False,
                     fault=desc, violations=violations,
                     logs=relevant(capture.since(mark), words), error=error,
-                    coerced=coerced, trace=trace,
+                    coerced=coerced, trace=_part(trace, first_step),
                     duration=time.monotonic() - t0))
                 if error:
                     break        # the shared world is in an unknown state

@@ -26,7 +26,7 @@ from typing import Iterable
 
 import fixtures
 
-from harness.world import engines, novaenv
+from harness.world import engines, novaenv, nova_releases
 from harness.oracle.ledger import Ledger, FlavorSpec
 from harness.oracle.trace import Trace
 
@@ -146,6 +146,8 @@ class World(fixtures.Fixture):
         self.flavors: dict[str, object] = {}
         self.instances: dict[str, object] = {}
         self.migrations: dict[str, object] = {}
+        # uuids of volume-backed instances (the scheduler's is_bfv)
+        self.volume_backed: set[str] = set()
         self.ledger = Ledger(reserved=reserved)
 
     # ------------------------------------------------------------------
@@ -268,7 +270,7 @@ class World(fixtures.Fixture):
         host.reportclient = report.SchedulerReportClient()
         host.rt = resource_tracker.ResourceTracker(
             name, host.driver, reportclient=host.reportclient)
-        host.rt.set_service_ref(host.service)
+        nova_releases.set_service_ref(host.rt, host.service)
         self.hosts[name] = host
         self.ledger.add_node(name, vcpus=inventory.vcpus,
                              memory_mb=inventory.memory_mb,
@@ -309,10 +311,10 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     # scheduling, as the scheduler does it
     # ------------------------------------------------------------------
-    def _resource_request(self, flavor):
+    def _resource_request(self, flavor, is_bfv=False):
         from nova import objects
         from nova.scheduler import utils as scheduler_utils
-        spec = objects.RequestSpec(flavor=flavor, is_bfv=False)
+        spec = objects.RequestSpec(flavor=flavor, is_bfv=is_bfv)
         return scheduler_utils.ResourceRequest.from_request_spec(spec)
 
     def schedule(self, instance, flavor, host: str) -> dict:
@@ -325,7 +327,8 @@ class World(fixtures.Fixture):
         offers no candidate on that host.
         """
         target = self.hosts[host]
-        res_req = self._resource_request(flavor)
+        res_req = self._resource_request(
+            flavor, is_bfv=instance.uuid in self.volume_backed)
         alloc_reqs, _summaries, version = (
             self.reportclient.get_allocation_candidates(self.ctx, res_req))
         chosen = None
@@ -351,14 +354,34 @@ class World(fixtures.Fixture):
     # instances
     # ------------------------------------------------------------------
     def boot(self, name: str, flavor: str, host: str,
-             vm_state: str = "active"):
+             vm_state: str = "active", from_volume: bool = False):
         """Boot an instance on ``host`` through a real claim.
 
         Creates the instance record, makes the placement allocation the
         scheduler would make, then runs ``ResourceTracker.instance_claim``
         exactly as ``ComputeManager._build_and_run_instance`` does, and marks
-        the instance active.
+        the instance active.  ``from_volume``: boot from a volume (no image,
+        a root volume block device mapping; no local root disk).
         """
+        from nova.compute import vm_states
+        inst = self.new_instance(name, flavor, from_volume=from_volume)
+        allocations = self.schedule(inst, self.flavors[flavor], host)
+        target = self.hosts[host]
+        target.rt.instance_claim(self.ctx, inst, target.nodename,
+                                 allocations)
+        inst.vm_state = vm_state or vm_states.ACTIVE
+        inst.task_state = None
+        inst.save()
+        self.ledger.boot(name, inst.uuid, flavor, host,
+                         volume_backed=from_volume)
+        self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
+                        flavor=flavor, host=host, from_volume=from_volume)
+        return inst
+
+    def new_instance(self, name: str, flavor: str,
+                     from_volume: bool = False):
+        """The instance record the API creates (building, scheduling); for
+        ``from_volume`` with a root volume mapping and no image."""
         from nova import objects
         from nova.compute import task_states, vm_states
         from oslo_utils import uuidutils
@@ -372,21 +395,19 @@ class World(fixtures.Fixture):
             memory_mb=flv.memory_mb, root_gb=flv.root_gb,
             ephemeral_gb=flv.ephemeral_gb, vm_state=vm_states.BUILDING,
             task_state=task_states.SCHEDULING, power_state=0,
-            image_ref=IMAGE_REF, system_metadata={}, numa_topology=None,
+            image_ref="" if from_volume else IMAGE_REF, system_metadata={},
+            numa_topology=None,
             pci_requests=objects.InstancePCIRequests(requests=[]),
             availability_zone=None)
         inst.create()
+        if from_volume:
+            objects.BlockDeviceMapping(
+                self.ctx, instance_uuid=inst.uuid, source_type="volume",
+                destination_type="volume", boot_index=0,
+                device_name="/dev/vda", delete_on_termination=False,
+                volume_id=uuidutils.generate_uuid()).create()
+            self.volume_backed.add(inst.uuid)
         self.instances[name] = inst
-        allocations = self.schedule(inst, flv, host)
-        target = self.hosts[host]
-        target.rt.instance_claim(self.ctx, inst, target.nodename,
-                                 allocations)
-        inst.vm_state = vm_state or vm_states.ACTIVE
-        inst.task_state = None
-        inst.save()
-        self.ledger.boot(name, inst.uuid, flavor, host)
-        self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
-                        flavor=flavor, host=host)
         return inst
 
     def instance(self, name: str):
@@ -489,6 +510,9 @@ class World(fixtures.Fixture):
                     h.rt.update_available_resource(self.ctx, h.nodename)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
+            if error is None and h.nodename in (
+                    h.driver.get_available_nodes()):
+                self.ledger.audited(name)
             results.append(AuditResult(host=name, via=via, error=error))
             self.trace.step("audit", via, host=name,
                             error=repr(error) if error else None)

@@ -247,23 +247,15 @@ def _memory_placement_fixture_class():
     restored from the template for each world (see harness.world.novaenv),
     or, given ``db="mysql"``/``"postgresql"``, this process's database on
     that server, reset for each world (see harness.world.engines).
+    How a database is handed to the fixture differs between Placement
+    releases: the adapter builds the class.
     """
     global _MEMORY_PLACEMENT_FIXTURE
-    if _MEMORY_PLACEMENT_FIXTURE is not None:
-        return _MEMORY_PLACEMENT_FIXTURE
-    from nova.tests.functional import fixtures as func_fixtures
-
-    class MemoryPlacementFixture(func_fixtures.PlacementFixture):
-        def __init__(self, db="sqlite"):
-            super().__init__(db=False)
-            self.engine_kind = db
-
-        def _configure_placement(self, conf_fixture):
-            self.useFixture(_MemoryPlacementDatabase(conf_fixture,
-                                                     self.engine_kind))
-
-    _MEMORY_PLACEMENT_FIXTURE = MemoryPlacementFixture
-    return MemoryPlacementFixture
+    if _MEMORY_PLACEMENT_FIXTURE is None:
+        from harness.world import nova_releases
+        _MEMORY_PLACEMENT_FIXTURE = nova_releases.placement_fixture_on(
+            _MemoryPlacementDatabase)
+    return _MEMORY_PLACEMENT_FIXTURE
 
 
 _MEMORY_PLACEMENT_FIXTURE = None
