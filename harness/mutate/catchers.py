@@ -64,6 +64,12 @@ def mutant_env(files: dict, coverage=False, ident="") -> dict:
     env = cli._env()
     env[loader.ENV] = json.dumps({"id": ident, "modules": files,
                                   "coverage": coverage})
+    # Same set and dict-of-set orders in the pristine run and every mutant:
+    # Nova hands out assigned resources with set.pop(), so under a random
+    # hash seed which device an instance gets differs from process to
+    # process, and a device invariant would "catch" a mutant that changed
+    # nothing (tox sets the same seed for the scenarios).
+    env["PYTHONHASHSEED"] = "0"
     env.pop(probe.ENV, None)
     return env
 

@@ -412,8 +412,8 @@ def survivor_reason(status, defect, catches) -> str | None:
 def score(results) -> dict:
     total = len(results)
     caught = sum(1 for r in results if r["status"] == "caught")
-    equivalent = sum(1 for r in results if r["status"] != "caught"
-                     and r.get("expect") == "equivalent")
+    equivalent = sum(1 for r in results if r["status"] in (
+        "survived", "not_reached") and r.get("expect") == "equivalent")
     undecided = sum(1 for r in results if r["status"] in ("budget",
                                                           "error"))
     decided = total - undecided
