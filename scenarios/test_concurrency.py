@@ -315,22 +315,33 @@ def _world_kwargs():
 
 @functools.lru_cache(maxsize=None)
 def concurrency_observations():
+    """The concurrent trials repeated (``HARNESS_REPETITIONS``, default 20):
+    how threads interleave decides their outcome, so a verdict is one that
+    holds in every repetition, otherwise a rate.  The control runs the same
+    operations in one thread, which no timing changes: it runs once and
+    stands beside every repetition."""
+    import dataclasses
     judge = Judge("observations", ["-"])
-    judge.trial(Trial("%d operations in one thread [control]"
-                      % (BUILDERS * PER_BUILDER),
-                      serial(BUILDERS, PER_BUILDER),
-                      world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
-                      audit_via=("tracker",)))
-    for label, flip in VARIANTS.items():
-        judge.trial(Trial(
-            "%d threads, %s" % (BUILDERS, label),
-            concurrent(BUILDERS, PER_BUILDER, flip=flip),
-            world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
-            audit_via=("tracker",),
-            condition="%d threads claiming %d instances each (%d fit) and "
-                      "dropping some, while an auditor (%s) and an outside "
-                      "placement client run" % (BUILDERS, PER_BUILDER, FITS,
-                                                label)))
+    control = judge.trial(Trial(
+        "%d operations in one thread [control]" % (BUILDERS * PER_BUILDER),
+        serial(BUILDERS, PER_BUILDER), world_kwargs=_world_kwargs(),
+        checks=EXTRA_CHECKS, audit_via=("tracker",)))
+    for rep in Judge.repetitions():
+        if rep:
+            judge.observations.append(dataclasses.replace(control, rep=rep))
+        for label, flip in VARIANTS.items():
+            judge.trial(Trial(
+                "%d threads, %s" % (BUILDERS, label),
+                concurrent(BUILDERS, PER_BUILDER, flip=flip),
+                world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
+                audit_via=("tracker",),
+                condition="%d threads claiming %d instances each (%d fit) "
+                          "and dropping some, while an auditor (%s) and an "
+                          "outside placement client run"
+                          % (BUILDERS, PER_BUILDER, FITS, label),
+                condition_authority="timing",
+                condition_reach="a race between concurrent requests"),
+                rep=rep)
     return tuple(judge.observations)
 
 
@@ -366,19 +377,19 @@ def test_concurrent_claims_overcommit_or_lose_updates(judge):
         fault_space=SPACE)
 
 
-@pytest.mark.claims("000-8")
-def test_operations_fail_or_drift_under_load(judge):
-    """Under load every claim and audit completes and the numbers agree
-    with what succeeded as soon as the load ends."""
+@pytest.mark.finding("F-09")
+def test_operations_fail_under_load(judge):
+    """Under load a claim or an audit fails once placement's generation
+    conflicts outlast the report client's retries.  The next periodic audit
+    redoes an audit by design; a failed claim is a failed boot.  Whether it
+    happens depends on how threads interleave, so the verdict is the rate
+    over the repetitions (a headline only if every repetition agrees)."""
     judge.observations.extend(concurrency_observations())
     judge.decide(
-        hypothesis="Under concurrent load the tracker's safeguards give "
-                   "way transiently: a claim or a periodic audit fails "
-                   "(placement generation conflicts outlasting the "
-                   "tracker's retries), or right after the load the "
-                   "tracker, compute_nodes row or placement disagree with "
-                   "what succeeded until an audit repairs them.",
+        hypothesis="Under concurrent load a claim or a periodic audit "
+                   "fails with a placement generation conflict that "
+                   "outlasts the report client's retries.",
         stages=("under_fault",),
         invariants=("claim_completed", "concurrent_audit_completed",
-                    "consistent_right_after_load", "workload_completed"),
+                    "workload_completed"),
         fault_space=SPACE)

@@ -36,6 +36,7 @@ from harness.faults import assigned as asg
 from harness.oracle.invariants import Violation
 from harness.verdicts.judge import Judge, Trial
 from harness.oracle.ledger import FlavorSpec
+from harness.world import nova_releases
 
 RC = "CUSTOM_PMEM_NAMESPACE_HARNESS"
 DEVICES = ("ns_0", "ns_1")
@@ -103,7 +104,7 @@ def _restart(world):
     host = world.hosts["src"]
     rt = resource_tracker.ResourceTracker(host.name, host.driver,
                                           reportclient=host.reportclient)
-    rt.set_service_ref(host.service)
+    nova_releases.set_service_ref(rt, host.service)
     host.rt = rt
     host._manager = None
     rt.update_available_resource(world.ctx, host.nodename, startup=True)
@@ -207,13 +208,14 @@ def _fault(spec):
 def resources_observations():
     judge = Judge("observations", ["-"])
     kw = {"hosts": ("src",)}
-    judge.trial(Trial("vm1 holds a device [control]", booted,
-                      during=while_wrong, world_kwargs=kw,
-                      checks=EXTRA_CHECKS))
-    for label, spec in list(FAULTS.items()) + list(UNREADABLE.items()):
-        judge.trial(Trial("vm1's assigned resources: %s" % label, booted,
-                          fault=_fault(spec), during=while_wrong,
-                          world_kwargs=kw, checks=EXTRA_CHECKS))
+    judge.trials(
+        [Trial("vm1 holds a device [control]", booted, during=while_wrong,
+               world_kwargs=kw, checks=EXTRA_CHECKS)]
+        + [Trial("vm1's assigned resources: %s" % label, booted,
+                 fault=_fault(spec), during=while_wrong, world_kwargs=kw,
+                 checks=EXTRA_CHECKS)
+           for label, spec in list(FAULTS.items())
+           + list(UNREADABLE.items())])
     return tuple(judge.observations)
 
 
@@ -246,7 +248,7 @@ def test_wrong_assigned_resources_skew_usage_or_stats(judge):
         fault_space=SPACE)
 
 
-@pytest.mark.claims("001-3")
+@pytest.mark.finding("F-10")
 def test_wrong_assigned_resources_misassign_devices(judge):
     """A wrong instance.resources must not give one device to two instances
     or break claims, audits or the restart."""
@@ -266,7 +268,7 @@ def test_wrong_assigned_resources_misassign_devices(judge):
         fault_space=SPACE)
 
 
-@pytest.mark.claims("001-3")
+@pytest.mark.finding("F-04")
 def test_unreadable_assigned_resources_break_accounting(judge):
     """An unreadable instance.resources must not break the audit or the
     node's numbers."""

@@ -101,7 +101,9 @@ def nodename_observations():
     for label, name in NAMES.items():
         judge.trial(Trial(
             "node name: %s" % label, workload(name), world_kwargs=kw,
-            checks=EXTRA_CHECKS,
+            checks=EXTRA_CHECKS, condition_authority="none",
+            condition_reach="an operator's configuration (the hypervisor's "
+                            "host name, as the driver reports it)",
             condition="src's driver reports node %r (%d characters) from "
                       "start-up" % (name if len(name) <= 40
                                     else name[:20] + "..." + name[-5:],
@@ -130,7 +132,7 @@ def test_node_names_reach_the_database_unneutralised(judge):
         stages=("under_fault",), invariants=INJECTION, fault_space=SPACE)
 
 
-@pytest.mark.claims("000-4")
+@pytest.mark.finding("F-08")
 def test_unvalidated_node_names_break_tracking(judge):
     """Whatever the driver reports, the host is tracked and accounted."""
     judge.observations.extend(nodename_observations())

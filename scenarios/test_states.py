@@ -74,6 +74,7 @@ def test_unexpected_migration_states_misaccount(judge):
                    "bounds, or leaves damage after the state is repaired.",
         predicts={"under_fault": ("audit_completed", "usage_in_bounds"),
                   "after_clear": None},
+        explained_by={"F-01": "incoming-flavor-checked"},
         fault_space="%d migration statuses, %d vm_states, %d task_states, "
                     "missing context and stashed flavors x moves %s"
                     % (len(MIGRATION_STATUSES), len(VM_STATES),

@@ -207,7 +207,10 @@ def _trial(judge, pop: Population, label: str, control: bool = False):
     return judge.trial(Trial(
         label, recipe_setup(pop), world_kwargs=_world_kwargs(pop),
         audit_via=("tracker",), checks=EXTRA_CHECKS,
-        condition=None if control else pop.describe()))
+        condition=None if control else pop.describe(),
+        condition_authority="none",
+        condition_reach="API users under default policy (with flavors an "
+                        "admin created)"))
 
 
 def _explore(whole_gib: bool, seed: int | None) -> tuple:

@@ -1,8 +1,9 @@
 """The catalogue and the scenario files agree.
 
-Every scenario function is listed under the claims its marker names, and
-every listed scenario exists: a verdict can never be attributed to a claim
-the scenario does not judge, and no claim points at a missing scenario.
+Every scenario function is listed under the claims (or findings) its
+markers name, and every listed scenario exists: a verdict can never be
+attributed to a claim the scenario does not judge, a finding's verdict
+never reaches a claim, and no entry points at a missing scenario.
 """
 import ast
 import glob
@@ -23,8 +24,9 @@ def _scenarios():
             claims = []
             for dec in node.decorator_list:
                 if (isinstance(dec, ast.Call)
-                        and getattr(dec.func, "attr", "") == "claims"):
-                    claims = [a.value for a in dec.args]
+                        and getattr(dec.func, "attr", "") in ("claims",
+                                                              "finding")):
+                    claims += [a.value for a in dec.args]
             found[node.name] = claims
     return found
 
@@ -32,6 +34,8 @@ def _scenarios():
 def test_every_scenario_is_catalogued_under_its_marked_claims():
     cat = catalogue.load()
     listed = cat.scenario_claims()
+    for name, ids in cat.scenario_findings().items():
+        listed.setdefault(name, []).extend(ids)
     for name, claims in _scenarios().items():
         assert claims, "%s has no claims marker" % name
         assert sorted(listed.get(name, [])) == sorted(claims), (
@@ -41,7 +45,17 @@ def test_every_scenario_is_catalogued_under_its_marked_claims():
 
 def test_every_catalogued_scenario_exists():
     defined = set(_scenarios())
-    for claim in catalogue.load().claims.values():
+    cat = catalogue.load()
+    for claim in list(cat.claims.values()) + list(cat.findings.values()):
         for name in claim.scenarios:
             assert name in defined, "%s lists missing scenario %s" % (
                 claim.id, name)
+
+
+def test_no_scenario_decides_a_claim_and_a_finding_at_once():
+    """A finding's verdict can never become a claim's headline: no scenario
+    carries both kinds of id."""
+    cat = catalogue.load()
+    for name, ids in _scenarios().items():
+        kinds = {"finding" if i in cat.findings else "claim" for i in ids}
+        assert len(kinds) == 1, "%s decides %s" % (name, ids)

@@ -194,3 +194,18 @@ def test_instance_resources_fault_rewrites_and_restores(booted):
     assert asg.assigned(w, "vm1") == before
     with pytest.raises(ValueError):
         asg.InstanceResources(w, "vm1", mode="bogus")
+
+
+def test_row_usage_check_reads_the_row_only(booted):
+    """It fails when the compute_nodes row is wrong, and ignores a wrong
+    tracker memory."""
+    from harness.oracle import checks as chk
+    world = booted
+    world.audit()
+    assert chk.row_usage_matches_ledger(world, world.snapshot("ok")) == []
+    cn = world.hosts["src"].rt.compute_nodes["src"]
+    cn.vcpus_used = 99                      # memory only
+    assert chk.row_usage_matches_ledger(world, world.snapshot("mem")) == []
+    cn.save()                               # now the row
+    out = chk.row_usage_matches_ledger(world, world.snapshot("row"))
+    assert [v.subject for v in out] == ["db src vcpus_used"]

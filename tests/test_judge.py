@@ -24,7 +24,9 @@ def obs(trial, control=False, error=None, fault="some fault", logs=(),
 
 
 def judge_with(*observations) -> Judge:
-    j = Judge("test_scenario", ["000-1"])
+    # the mechanics of deciding, without a claim's proposition (the
+    # proposition's own rules are tested in tests/test_causation.py)
+    j = Judge("test_scenario", ["000-1"], proposition={})
     j.observations.extend(observations)
     return j
 
@@ -122,8 +124,9 @@ def test_no_violation_refutes_listing_fault_space():
         "h", fault_space="3 migration statuses")
     assert out.verdict is Verdict.REFUTED
     assert out.fault_space == ["t / f0", "t / f1", "t / f2"]
-    assert "no invariant broke in 3 variants (3 migration statuses) with 1 " \
-        "clean controls" in out.summary
+    assert "no variant showed the claimed harm through the blamed " \
+        "mechanism in 3 variants (3 migration statuses) with 1 clean " \
+        "controls" in out.summary
     assert "under_fault, during, after_clear" in out.summary
     assert out.evidence == []
 

@@ -1,6 +1,7 @@
 """Self-tests for harness.verdicts.sweep: many faults in turn on one world."""
 from __future__ import annotations
 
+from harness.faults import base
 from harness.faults.base import Fault
 from harness.faults import records as rec
 from harness.verdicts.judge import Judge
@@ -17,6 +18,7 @@ def _booted(world):
 
 class _Lasting(Fault):
     """Marks vm1 deleted in the DB and does not put it back."""
+    authority = base.INCONSISTENT
 
     def describe(self):
         return "vm1 deleted for good"
@@ -30,6 +32,7 @@ class _Lasting(Fault):
 
 
 class _Broken(Fault):
+    authority = base.INCONSISTENT
     def describe(self):
         return "a fault that cannot be injected"
 

@@ -40,6 +40,11 @@ class InstanceResources(_ExtraColumn):
             raise ValueError("mode must be one of %s" % ", ".join(MODES))
         self.mode, self.value = mode, value
 
+    def authority_class(self) -> str:
+        from harness.faults import base
+        return base.INADMISSIBLE if self.mode == "malformed" \
+            else base.INCONSISTENT
+
     def describe(self):
         what = {"absent": "absent (NULL)", "empty": "an empty list",
                 "duplicated": "each resource listed twice"}.get(self.mode)
@@ -63,6 +68,7 @@ class InstanceResources(_ExtraColumn):
             session.query(extra).filter_by(instance_uuid=uuid).update(
                 {"resources": self._malformed()}, synchronize_session=False)
         self.addCleanup(self._restore, uuid, original)
+        self._note_stored(uuid, self._malformed())
 
     def transform(self, value):
         if self.mode == "absent":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 from typing import Callable
 
+from harness.faults import base
 from harness.faults.base import Fault
 
 _MISSING = object()
@@ -72,6 +73,8 @@ class DriverRaises(_HostFault):
     :class:`~harness.world.placement.Schedule` over the calls of the method
     (default: every call raises); calls it spares reach the real method.
     """
+    authority = base.INFRASTRUCTURE
+    reach = "a virt driver error"
 
     def __init__(self, world, host: str,
                  method: str = "get_available_resource", exc=None,
@@ -118,6 +121,8 @@ class BogusInventory(_HostFault):
     """``host``'s driver reports ``vcpus``/``memory_mb``/``local_gb`` the
     ledger does not know (only the values given change).  The driver's
     previous values come back on cleanup."""
+    authority = base.INADMISSIBLE
+    reach = "a virt driver's report"
 
     FIELDS = ("vcpus", "memory_mb", "local_gb")
 
@@ -216,6 +221,8 @@ class _MonitorFault(_HostFault):
 class MonitorRaises(_MonitorFault):
     """A monitor on ``host`` whose ``populate_metrics`` raises ``exc``
     (class, instance or factory; default ``RuntimeError``)."""
+    authority = base.INFRASTRUCTURE
+    reach = "a failing monitor plugin"
 
     monitor_class = _RaisingMonitor
 
@@ -232,6 +239,8 @@ class MonitorRaises(_MonitorFault):
 class MonitorBogus(_MonitorFault):
     """A monitor on ``host`` that reports nonsense metrics (metric name ->
     integer value; percentages in hundredths, as Nova stores them)."""
+    authority = base.INADMISSIBLE
+    reach = "a monitor plugin's report"
 
     monitor_class = _BogusMonitor
     DEFAULT = {"cpu.percent": -12345, "cpu.frequency": -1,
@@ -258,6 +267,8 @@ class ClockSkew(Fault):
     """The clock Nova reads through ``oslo_utils.timeutils`` is ``offset``
     (a ``timedelta`` or seconds, may be negative) away from the real time,
     and frozen there while the fault is active."""
+    authority = base.TIMING
+    reach = "a host clock change"
 
     def __init__(self, world, offset):
         super().__init__(world)

@@ -16,12 +16,14 @@ the fault exactly.
 """
 from __future__ import annotations
 
+from harness.faults import base
 from harness.faults.base import Fault
 from harness.world.placement import GENERATION_CONFLICT, Rule, Schedule
 
 
 class _PlacementFault(Fault):
     """One middleware rule, in force while the fixture is set up."""
+    authority = base.INFRASTRUCTURE
 
     action = ""
 
@@ -94,6 +96,8 @@ class PlacementError(_PlacementFault):
 class GenerationConflict(_PlacementFault):
     """Placement answers 409 with the ``placement.concurrent_update`` code,
     as it does when the provider or consumer generation sent is stale."""
+    authority = base.TIMING
+    reach = "a race with another placement writer"
 
     action = "conflict"
 
@@ -107,6 +111,8 @@ class GenerationConflict(_PlacementFault):
 
 class PlacementLatency(_PlacementFault):
     """The request is held ``delay`` seconds, then served normally."""
+    authority = base.TIMING
+    reach = "a slow placement service"
 
     action = "latency"
 

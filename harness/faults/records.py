@@ -4,30 +4,158 @@ Each fault writes straight to the database through SQLAlchemy (below Nova's
 object layer, which would refuse many of these values, as a buggy service,
 a bad manual fix or a tampered database would), remembers what it replaced,
 and puts it back on cleanup.  The ledger is never told: it keeps the truth.
+
+The database engine has the last word on what a column can hold.  sqlite
+stores any string in an enum column and ignores foreign keys; MariaDB and
+PostgreSQL refuse such writes, or coerce the value.  A write the engine
+refuses raises :class:`~harness.faults.base.EngineRefused` ("not admitted by
+MariaDB 10.11: ..."), so the variant is listed as refused, never judged and
+never a harness error.  After every write the fault reads the row back: a
+value stored differently from what was written is noted in ``coerced``
+("coerced by MariaDB 10.11: ..."), and the variant is judged on what the
+engine really stored.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
+import decimal
 import json
+import re
 
-from harness.faults.base import Fault, NotApplicable
+from harness.faults import base
+from harness.faults.base import EngineRefused, Fault, NotApplicable
+
+
+def _refusal(exc) -> str | None:
+    """The engine's reason when ``exc`` (or what it wraps) is a write the
+    engine refused: a value its type, enum, length, range or a foreign,
+    unique or check constraint does not admit.  None otherwise."""
+    import sqlalchemy.exc as sa_exc
+    from oslo_db import exception as db_exc
+    refused = (sa_exc.DataError, sa_exc.IntegrityError,
+               db_exc.DBDataError, db_exc.DBReferenceError,
+               db_exc.DBConstraintError, db_exc.DBDuplicateEntry,
+               db_exc.DBInvalidUnicodeParameter)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, refused):
+            while getattr(exc, "inner_exception", None) is not None:
+                exc = exc.inner_exception
+            orig = getattr(exc, "orig", None) or exc
+            args = getattr(orig, "args", ())
+            if len(args) == 2 and isinstance(args[0], int):  # PyMySQL
+                text = str(args[1])
+            else:
+                text = str(orig)
+            text = " ".join(text.split("\n")[0].split())
+            # the per-process database names (harness.world.engines) would
+            # make the reason differ from run to run
+            text = re.sub(r"`?harness_(main|api|placement)_[0-9a-f]+`?\.",
+                          "", text)
+            return text[:240]
+        exc = (getattr(exc, "inner_exception", None) or exc.__cause__
+               or exc.__context__)
+    return None
+
+
+@contextlib.contextmanager
+def _refusals(engine):
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised unless refused
+        reason = _refusal(exc)
+        if reason is None:
+            raise
+        from harness.world import engines
+        raise EngineRefused("not admitted by %s: %s" % (
+            engines.engine_name(engine), reason)) from exc
 
 
 @contextlib.contextmanager
 def _main_db(world, read_deleted="yes"):
     from nova.db.main import api as main_db_api
     ctx = world.ctx.elevated(read_deleted=read_deleted)
-    with main_db_api.context_manager.writer.using(ctx):
-        yield ctx.session
+    with _refusals(main_db_api.get_engine()):
+        with main_db_api.context_manager.writer.using(ctx):
+            yield ctx.session
 
 
 @contextlib.contextmanager
 def _api_db(world):
     from nova.db.api import api as api_db_api
     ctx = world.ctx.elevated()
-    with api_db_api.context_manager.writer.using(ctx):
-        yield ctx.session
+    with _refusals(api_db_api.get_engine()):
+        with api_db_api.context_manager.writer.using(ctx):
+            yield ctx.session
+
+
+def _same(meant, stored) -> bool:
+    """Whether the engine stored what was written (types the driver maps
+    back, e.g. ``'12'`` and ``12`` or a bool and 0/1, count as the same)."""
+    if meant is None or stored is None:
+        return meant is None and stored is None
+    number = (int, float, decimal.Decimal)
+    if isinstance(meant, number) and isinstance(stored, number):
+        return float(meant) == float(stored)
+    if isinstance(meant, datetime.datetime):
+        if isinstance(stored, str):   # sqlite keeps datetimes as text
+            try:
+                stored = datetime.datetime.fromisoformat(stored)
+            except ValueError:
+                return False
+        if isinstance(stored, datetime.datetime):
+            return meant.replace(tzinfo=None) == stored.replace(tzinfo=None)
+    return str(meant) == str(stored)
+
+
+def note_coercions(fault, engine, meant: dict, stored: dict):
+    """Compare what ``fault`` wrote with what the engine holds; note every
+    difference in ``fault.coerced`` (and the trace)."""
+    diffs = ["%s %s stored as %s" % (col, _short(meant[col]),
+                                     _short(stored.get(col)))
+             for col in sorted(meant)
+             if not _same(meant[col], stored.get(col))]
+    if diffs:
+        from harness.world import engines
+        note = "coerced by %s: %s" % (engines.engine_name(engine),
+                                      ", ".join(diffs))
+        fault.coerced.append(note)
+        fault.world.trace.step("fault", "coerced", fault=fault.describe(),
+                               note=note)
+
+
+def _short(value, n=60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _stored(world, model_or_table, filters: dict, columns,
+            db="main") -> dict:
+    """The row's ``columns`` as the engine holds them (a fresh read of the
+    raw values: no type processing, which would itself refuse e.g. an enum
+    value sqlite stored)."""
+    import sqlalchemy as sa
+    name = getattr(model_or_table, "__tablename__", None) or \
+        model_or_table.name
+    columns = list(columns)
+    query = sa.select(*[sa.column(c) for c in columns]).select_from(
+        sa.table(name)).where(*[sa.column(k) == v
+                                for k, v in filters.items()])
+    opener = _main_db if db == "main" else _api_db
+    with opener(world) as session:
+        row = session.execute(query).one()
+        return dict(zip(columns, row))
+
+
+def _engine(db="main"):
+    if db == "main":
+        from nova.db.main import api
+    else:
+        from nova.db.api import api
+    return api.get_engine()
 
 
 def _models():
@@ -59,6 +187,8 @@ class _RowUpdate(Fault):
                 values, synchronize_session=False)
         self.original = original
         self.addCleanup(self._restore, model, original)
+        note_coercions(self, _engine(), values, _stored(
+            self.world, model, self._filters(), values))
 
     def _restore(self, model, original):
         with _main_db(self.world) as session:
@@ -74,6 +204,23 @@ class MigrationField(_RowUpdate):
     ``dest_node``, ``old_instance_type_id``, ``new_instance_type_id``, ...).
     """
     model_name = "Migration"
+    authority = base.INCONSISTENT
+    # Values the API and the object layer ever write (Migration.status is
+    # free text in the schema but only these are set; migration_type is an
+    # enum): anything else is INADMISSIBLE.
+    STATUSES = ("migrating", "post-migrating", "pre-migrating", "accepted",
+                "preparing", "running", "finished", "confirming",
+                "confirmed", "reverting", "reverted", "error", "failed",
+                "queued", "completed", "cancelled", "done", "dest-failed")
+    TYPES = ("migration", "resize", "live-migration", "evacuation")
+
+    def authority_class(self) -> str:
+        status = self.fields.get("status")
+        mtype = self.fields.get("migration_type")
+        if (status is not None and status not in self.STATUSES) or \
+                (mtype is not None and mtype not in self.TYPES):
+            return base.INADMISSIBLE
+        return base.INCONSISTENT
 
     def __init__(self, world, instance: str, **fields):
         super().__init__(world)
@@ -95,6 +242,18 @@ class InstanceField(_RowUpdate):
     """Corrupt columns of an instance record (``vm_state``, ``task_state``,
     ``host``, ``node``, ``memory_mb``, ``deleted``...)."""
     model_name = "Instance"
+    authority = base.INCONSISTENT
+    SIZES = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
+
+    def authority_class(self) -> str:
+        """A size no flavor could have is inadmissible; any other column
+        rewritten contradicts the rest of the instance's records."""
+        for key in self.SIZES:
+            value = self.fields.get(key)
+            if value is not None and (not isinstance(value, int)
+                                      or value < 0 or value > 2 ** 31 - 1):
+                return base.INADMISSIBLE
+        return base.INCONSISTENT
 
     def __init__(self, world, instance: str, **fields):
         super().__init__(world)
@@ -134,6 +293,7 @@ class InstanceDeleted(InstanceField):
 
 class _ExtraColumn(Fault):
     """Rewrite one JSON column of ``instance_extra``; restore it after."""
+    authority = base.INCONSISTENT
     column = ""
 
     def __init__(self, world, instance: str):
@@ -150,10 +310,16 @@ class _ExtraColumn(Fault):
             row = session.query(extra).filter_by(instance_uuid=uuid).one()
             original = getattr(row, self.column)
             new = self.transform(json.loads(original) if original else None)
+            written = None if new is None else json.dumps(new)
             session.query(extra).filter_by(instance_uuid=uuid).update(
-                {self.column: None if new is None else json.dumps(new)},
-                synchronize_session=False)
+                {self.column: written}, synchronize_session=False)
         self.addCleanup(self._restore, uuid, original)
+        self._note_stored(uuid, written)
+
+    def _note_stored(self, uuid, written):
+        extra = _models().InstanceExtra
+        note_coercions(self, _engine(), {self.column: written}, _stored(
+            self.world, extra, {"instance_uuid": uuid}, [self.column]))
 
     def _restore(self, uuid, original):
         extra = _models().InstanceExtra
@@ -198,6 +364,23 @@ class EmbeddedFlavor(_ExtraColumn):
     """
     column = "flavor"
 
+    def authority_class(self) -> str:
+        """A stashed flavor absent mid-move contradicts the migration
+        (a); an altered flavor is the instance's own authoritative record
+        rewritten self-consistently (b), unless a value is impossible (c)."""
+        if self.mode == "absent":
+            return base.INCONSISTENT
+        for key, value in self.changes.items():
+            if key in ("vcpus", "memory_mb", "root_gb", "ephemeral_gb",
+                       "swap") and (not isinstance(value, int)
+                                    or isinstance(value, bool)
+                                    or value < 0 or value > 2 ** 31 - 1):
+                return base.INADMISSIBLE
+        return base.FORGERY
+
+    def learn(self, ledger) -> None:
+        ledger.learn_flavor(self.instance, self.which, self.changes)
+
     def __init__(self, world, instance: str, which: str = "new",
                  mode: str = "absent", **changes):
         super().__init__(world, instance)
@@ -230,7 +413,12 @@ class EmbeddedFlavor(_ExtraColumn):
 
 
 class FlavorDeleted(Fault):
-    """Delete a flavor from the API database; recreate it on cleanup."""
+    """Delete a flavor from the API database; recreate it on cleanup.
+
+    Deleting a flavor that instances use is an ordinary admin action
+    (instances embed their flavors for exactly this reason)."""
+    authority = base.NONE
+    reach = "an admin through the API (flavor delete)"
 
     def __init__(self, world, flavor: str):
         super().__init__(world)
@@ -270,6 +458,7 @@ class FlavorDeleted(Fault):
 class DuplicateMigration(Fault):
     """Insert a second migration row for the same instance (a copy of the
     real one with ``changes`` applied); delete it on cleanup."""
+    authority = base.INCONSISTENT
 
     def __init__(self, world, instance: str, **changes):
         super().__init__(world)
@@ -295,6 +484,8 @@ class DuplicateMigration(Fault):
             new_id = result.inserted_primary_key[0]
         self.row_id = new_id
         self.addCleanup(self._remove, new_id)
+        note_coercions(self, _engine(), cols, _stored(
+            self.world, model, {"id": new_id}, cols))
 
     def _remove(self, row_id):
         model = _models().Migration
@@ -307,6 +498,7 @@ class OrphanMigration(Fault):
     """Insert a migration for an instance that does not exist (``absent``)
     or whose record is deleted (``deleted``), between two of the world's
     hosts, with the given status and type; delete it on cleanup."""
+    authority = base.INCONSISTENT
 
     def __init__(self, world, source: str, dest: str, mode: str = "absent",
                  status: str = "migrating", migration_type: str = "resize",
@@ -345,6 +537,8 @@ class OrphanMigration(Fault):
             result = session.execute(model.__table__.insert().values(**cols))
             row_id = result.inserted_primary_key[0]
         self.addCleanup(self._remove, row_id)
+        note_coercions(self, _engine(), cols, _stored(
+            self.world, model, {"id": row_id}, cols))
 
     def _deleted_instance(self, flavor):
         from nova import objects

@@ -353,3 +353,13 @@ def boot_or_reschedule(world, name: str, flavor: str, host: str):
         if name in world.instances:
             reschedule(world, name)
         raise
+
+
+def row_usage_matches_ledger(world, snap) -> list[Violation]:
+    """The ``compute_nodes`` row (what the scheduler reads) shows the
+    ledger's usage; tracker memory is not looked at."""
+    from harness.oracle.invariants import usage_matches_ledger
+    return [Violation("row_usage_matches_ledger", v.subject, v.expected,
+                      v.actual, v.detail)
+            for v in usage_matches_ledger(snap, world.ledger)
+            if v.subject.startswith("db ")]

@@ -22,6 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DEFAULT_PATH = os.path.join(ROOT, "scenarios", "catalogue.yaml")
 ID_RE = re.compile(r"^(000-[1-9]|001-[1-3]|001-code|002-[1-4])$")
+FINDING_RE = re.compile(r"^F-\d{2}$")
+PROPOSITION_KEYS = ("statement", "mechanism", "trigger", "harm")
+AUTHORITY = ("inconsistent", "forgery", "inadmissible", "infrastructure",
+             "timing", "none")
 REQUIRED = ("id", "report", "number", "title", "paraphrase",
             "nova_functions", "code", "scenarios")
 CHECK_KINDS = ("function", "catches", "swallows", "calls", "comment",
@@ -49,9 +53,47 @@ class Claim:
     code: list[dict]
     scenarios: list[str]
     report_file: str = ""
+    # The claim's weakness as a falsifiable statement (see
+    # docs/verdicts-schema.md): statement, mechanism (Mechanisms),
+    # trigger, trigger_classes, harm, counterfactual | no_counterfactual,
+    # and the findings found near it.
+    proposition: dict = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["proposition"] = proposition_dict(self.proposition)
+        return d
+
+
+@dataclasses.dataclass
+class Finding:
+    """Something real the harness showed that is not a claim's
+    proposition: its own statement, verdict and evidence."""
+    id: str
+    title: str
+    near: str | None          # the claim it was found near, or None
+    proposition: dict
+    scenarios: list[str]
+
+    @property
+    def label(self) -> str:
+        return ("found near claim %s" % self.near if self.near
+                else "found by the harness, claimed by no report")
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "near": self.near,
+                "label": self.label, "scenarios": list(self.scenarios),
+                "proposition": proposition_dict(self.proposition)}
+
+
+def proposition_dict(prop: dict) -> dict:
+    """A proposition as plain data (mechanisms as dicts)."""
+    out = dict(prop)
+    out["mechanism"] = [{"label": m.label, "function": m.function,
+                         "handler": m.handler, "line": m.line,
+                         "where": m.where()}
+                        for m in prop.get("mechanism", [])]
+    return out
 
 
 @dataclasses.dataclass
@@ -59,6 +101,27 @@ class Catalogue:
     claims: dict[str, Claim]
     reports: dict[str, str]
     path: str
+    findings: dict[str, Finding] = dataclasses.field(default_factory=dict)
+
+    def entry(self, any_id: str):
+        """A claim or a finding by id."""
+        if any_id in self.claims:
+            return self.claims[any_id]
+        if any_id in self.findings:
+            return self.findings[any_id]
+        raise UnknownClaim("unknown claim or finding id %r; known ids: %s"
+                           % (any_id, ", ".join(self.ids())))
+
+    def ids(self) -> list[str]:
+        return list(self.claims) + list(self.findings)
+
+    def scenario_findings(self) -> dict[str, list[str]]:
+        """scenario name -> finding ids listing it."""
+        out: dict[str, list[str]] = {}
+        for f in self.findings.values():
+            for s in f.scenarios:
+                out.setdefault(s, []).append(f.id)
+        return out
 
     def get(self, claim_id: str) -> Claim:
         try:
@@ -129,8 +192,84 @@ def load(path: str | None = None) -> Catalogue:
             nova_functions=list(raw["nova_functions"] or []),
             code=list(raw["code"] or []),
             scenarios=list(raw["scenarios"] or []),
-            report_file=str(reports.get(str(raw["report"]), "")))
-    return Catalogue(claims, {str(k): v for k, v in reports.items()}, path)
+            report_file=str(reports.get(str(raw["report"]), "")),
+            proposition=_proposition(raw, where, cid))
+    findings: dict[str, Finding] = {}
+    for i, raw in enumerate(data.get("findings") or []):
+        if not isinstance(raw, dict) or not FINDING_RE.match(
+                str(raw.get("id", ""))):
+            raise CatalogueError("catalogue %s: finding %d needs an id "
+                                 "F-NN" % (where, i + 1))
+        fid = str(raw["id"])
+        for key in ("title", "scenarios", "proposition"):
+            if key not in raw:
+                raise CatalogueError("catalogue %s: finding %s lacks %s; "
+                                     "add it" % (where, fid, key))
+        near = raw.get("near")
+        if near is not None and str(near) not in claims:
+            raise CatalogueError("catalogue %s: finding %s is near %r, "
+                                 "which is no claim id" % (where, fid, near))
+        if fid in findings:
+            raise CatalogueError("catalogue %s: finding %s appears twice"
+                                 % (where, fid))
+        findings[fid] = Finding(
+            id=fid, title=str(raw["title"]),
+            near=str(near) if near is not None else None,
+            proposition=_proposition(raw, where, fid),
+            scenarios=list(raw["scenarios"] or []))
+    return Catalogue(claims, {str(k): v for k, v in reports.items()}, path,
+                     findings)
+
+
+def _proposition(raw: dict, where: str, eid: str) -> dict:
+    """Validate and load an entry's ``proposition`` (may be absent on a
+    claim that is NOT_TESTABLE; then it says why)."""
+    from harness.oracle.paths import Mechanism
+    prop = raw.get("proposition")
+    if prop is None:
+        return {}
+    if not isinstance(prop, dict):
+        raise CatalogueError("catalogue %s: %s's proposition is not a "
+                             "mapping" % (where, eid))
+    missing = [k for k in PROPOSITION_KEYS if k not in prop]
+    if missing:
+        raise CatalogueError("catalogue %s: %s's proposition lacks %s; add "
+                             "the field(s)" % (where, eid,
+                                               ", ".join(missing)))
+    out = {k: (" ".join(str(v).split()) if isinstance(v, str) else v)
+           for k, v in prop.items()}
+    mechs = []
+    for m in prop.get("mechanism") or []:
+        if not isinstance(m, dict) or "label" not in m or \
+                "function" not in m:
+            raise CatalogueError("catalogue %s: %s: each mechanism needs a "
+                                 "label and a function" % (where, eid))
+        mechs.append(Mechanism(label=str(m["label"]),
+                               function=str(m["function"]),
+                               handler=m.get("handler"), line=m.get("line"),
+                               doc=" ".join(str(m.get("doc", "")).split())))
+    out["mechanism"] = mechs
+    classes = prop.get("trigger_classes") or []
+    bad = [c for c in classes if c not in AUTHORITY]
+    if bad:
+        raise CatalogueError("catalogue %s: %s: unknown trigger class(es) "
+                             "%s (known: %s)" % (where, eid, ", ".join(bad),
+                                                 ", ".join(AUTHORITY)))
+    cfs = prop.get("counterfactual") or []
+    out["counterfactual"] = [cfs] if isinstance(cfs, str) else list(cfs)
+    if out["counterfactual"]:
+        from harness.verdicts.counterfactual import WHAT_IFS
+        unknown = [c for c in out["counterfactual"] if c not in WHAT_IFS]
+        if unknown:
+            raise CatalogueError("catalogue %s: %s names unknown "
+                                 "counterfactual(s) %s (known: %s)"
+                                 % (where, eid, ", ".join(unknown),
+                                    ", ".join(WHAT_IFS)))
+    elif not prop.get("no_counterfactual") and not prop.get("untestable"):
+        raise CatalogueError("catalogue %s: %s's proposition needs a "
+                             "counterfactual or no_counterfactual (why "
+                             "none is meaningful)" % (where, eid))
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ space and which invariants count, and the observations decide.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import traceback
@@ -28,6 +29,7 @@ from typing import Callable, Iterable
 from harness.oracle import invariants as inv
 from harness.oracle.logs import LogCapture, relevant
 from harness.oracle.trace import Trace
+from harness.verdicts import causation as causation_mod
 from harness.verdicts.verdict import Evidence, Outcome, Verdict
 
 STAGES = ("before", "under_fault", "during", "after_clear")
@@ -58,6 +60,13 @@ class Trial:
     audit_via: tuple = ("tracker", "service")
     checks: tuple = ()
     condition: str | None = None
+    # A condition's data-authority class and who can produce it (see
+    # harness.faults.base); faults declare their own.
+    condition_authority: str = "none"
+    condition_reach: str = ""
+    # A counterfactual trial: ``whatif()`` returns the WhatIf fixture
+    # (harness.verdicts.counterfactual) active for the whole trial.
+    whatif: Callable | None = None
 
     @property
     def is_control(self) -> bool:
@@ -77,10 +86,28 @@ class Observation:
     trace: Trace | None = None
     duration: float = 0.0
     skipped: str | None = None         # the fault could not apply here
+    # how: "skipped" (not applicable) or "refused by engine" (the database
+    # engine refused the fault's write; see harness.faults.records)
+    skip_kind: str | None = None
+    # what the engine stored differently from what the fault wrote
+    # ("coerced by MariaDB 10.11: ..."); the variant is judged on it
+    coerced: str | None = None
     # How often each log message template was emitted (all levels), so a
     # scenario can ask whether a given code path (a handler that logs and
     # carries on) ran in this trial.
     messages: dict = dataclasses.field(default_factory=dict)
+    # The fault's (or condition's) data-authority class and who can
+    # produce it; the mechanisms (harness.oracle.paths) that ran while the
+    # fault or condition was present, with their hit counts.
+    authority: str | None = None
+    reach: str | None = None
+    paths: dict = dataclasses.field(default_factory=dict)
+    whatif: str | None = None          # label of a counterfactual trial
+    rep: int = 0                       # repetition, for timing results
+    # Re-runs this trial with a what-if (a WhatIf factory) applied:
+    # ``replay(whatif) -> Observation``.  Not part of the record.
+    replay: Callable | None = dataclasses.field(
+        default=None, repr=False, compare=False)
 
     def logged(self, prefix: str) -> int:
         """How many records whose message template starts with ``prefix``."""
@@ -97,75 +124,158 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     from harness.world.deployment import World
 
     trace = trace or Trace()
-    started = time.monotonic()
-    capture = LogCapture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    fault_desc, error, during_error, calls = None, None, None, 0
-    skipped = None
-    words = []
+    run = TrialRun(trial, trace)
     try:
         world = World(trace=trace, **trial.world_kwargs)
         world.setUp()
         try:
-            trial.setup(world)
-            words = [i.uuid for i in world.instances.values()]
-            words += [m.uuid for m in world.migrations.values()]
-            audits = world.audit()
-            snap = world.snapshot("before fault")
-            first = "under_fault" if trial.condition else "before"
-            fault_desc = trial.condition
-            violations[first] = (inv.check_all(snap, world.ledger)
-                                 + inv.audit_completed(audits, snap)
-                                 + _extra(trial, world, snap))
-            fault = trial.fault(world) if trial.fault else None
-            if fault is not None:
-                fault_desc = fault.describe()
-                try:
-                    fault.setUp()
-                except Exception as exc:  # noqa: BLE001 - classified
-                    reason = _not_applicable(exc)
-                    if reason is None:
-                        raise
-                    raise _Skip(reason) from None
-            try:
-                violations["under_fault"] += _audit_and_check(
-                    world, capture, trial.audit_via, "under fault", trial)
-                if trial.during is not None:
-                    try:
-                        trial.during(world)
-                    except Exception as exc:  # noqa: BLE001 - observed
-                        during_error = "%s: %s" % (type(exc).__name__, exc)
-                        trace.step("note", "workload raised",
-                                   error=during_error)
-                    violations["during"] = _audit_and_check(
-                        world, capture, ("tracker",), "during", trial)
-                    if during_error:
-                        violations["during"].insert(0, inv.Violation(
-                            "workload_completed", trial.name,
-                            "no exception", during_error))
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-            violations["after_clear"] = _audit_and_check(
-                world, capture, ("tracker",), "after clear", trial)
-            calls = len(world.placement.calls)
+            run.prepare(world)
+            run.inject_and_observe(world)
         finally:
             world.cleanUp()
     except _Skip as skip:
-        skipped = str(skip)
-        trace.step("note", "variant skipped", reason=skipped)
+        run.skip(skip)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
+        run.error = traceback.format_exc()
     finally:
-        capture.cleanUp()
-    return Observation(
-        trial=trial.name, control=trial.is_control, fault=fault_desc,
-        violations=violations, logs=relevant(capture.records, words),
-        messages=_message_counts(capture.records),
-        error=error, during_error=during_error, placement_calls=calls,
-        skipped=skipped,
-        trace=trace, duration=time.monotonic() - started)
+        run.finish()
+    return run.observation()
+
+
+class TrialRun:
+    """One trial's stages, split where a snapshot can be taken.
+
+    :meth:`prepare` applies the trial's what-if, runs the workload
+    (``setup``) and the first audit and checks (``before``);
+    :meth:`inject_and_observe` injects the fault and runs the remaining
+    stages.  :func:`run_trial` runs both on a fresh world;
+    :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
+    ``inject_and_observe`` in a copy of the process per trial (after
+    :meth:`retarget` to that trial).
+    """
+
+    def __init__(self, trial: Trial, trace: Trace):
+        from harness.oracle.paths import PathTracer
+        from harness.verdicts.causation import watched_mechanisms
+        self.trace = trace
+        self.capture = LogCapture()
+        self.capture.setUp()
+        self.violations = {stage: [] for stage in STAGES}
+        self.error = None
+        self.during_error = None
+        self.calls = 0
+        self.skipped = None
+        self.skip_kind = None
+        self.coerced = None
+        self.words: list[str] = []
+        self.tracer = PathTracer(watched_mechanisms())
+        self.whatif = None
+        self.retarget(trial)
+
+    def retarget(self, trial: Trial) -> None:
+        """Make this (prepared) run the run of ``trial``, one of the trials
+        sharing its workload."""
+        self.trial = trial
+        self.started = time.monotonic()
+        self.fault_desc = trial.condition
+        self.authority = trial.condition_authority if trial.condition \
+            else None
+        self.reach = (trial.condition_reach or None) if trial.condition \
+            else None
+
+    def prepare(self, world) -> None:
+        trial, trace = self.trial, self.trace
+        if trial.whatif is not None:
+            self.whatif = trial.whatif()
+            world.useFixture(self.whatif)
+            trace.step("note", "counterfactual applied",
+                       whatif=self.whatif.describe())
+        if trial.condition:
+            self.tracer.setUp()
+        trial.setup(world)
+        self.words = [i.uuid for i in world.instances.values()]
+        self.words += [m.uuid for m in world.migrations.values()]
+        audits = world.audit()
+        snap = world.snapshot("before fault")
+        first = "under_fault" if trial.condition else "before"
+        self.violations[first] = (inv.check_all(snap, world.ledger)
+                                  + inv.audit_completed(audits, snap)
+                                  + _extra(trial, world, snap))
+
+    def inject_and_observe(self, world) -> None:
+        trial, trace, capture = self.trial, self.trace, self.capture
+        violations = self.violations
+        fault = trial.fault(world) if trial.fault else None
+        if fault is not None:
+            self.fault_desc = fault.describe()
+            self.authority, self.reach = fault.authority_class(), fault.who()
+            self.tracer.setUp()
+            try:
+                fault.setUp()
+            except Exception as exc:  # noqa: BLE001 - classified
+                why = _not_applicable(exc)
+                if why is None:
+                    raise
+                raise _Skip(str(why), why.kind) from None
+            self.coerced = "; ".join(fault.coercions()) or None
+            fault.learn(world.ledger)
+        try:
+            violations["under_fault"] += _audit_and_check(
+                world, capture, trial.audit_via, "under fault", trial)
+            if trial.during is not None:
+                try:
+                    trial.during(world)
+                except Exception as exc:  # noqa: BLE001 - observed
+                    self.during_error = "%s: %s" % (type(exc).__name__, exc)
+                    trace.step("note", "workload raised",
+                               error=self.during_error)
+                violations["during"] = _audit_and_check(
+                    world, capture, ("tracker",), "during", trial)
+                if self.during_error:
+                    violations["during"].insert(0, inv.Violation(
+                        "workload_completed", trial.name,
+                        "no exception", self.during_error))
+        finally:
+            if fault is not None:
+                fault.cleanUp()
+                world.ledger.forget_learned()
+        violations["after_clear"] = _audit_and_check(
+            world, capture, ("tracker",), "after clear", trial)
+        self.calls = len(world.placement.calls)
+
+    def skip(self, skip: Exception) -> None:
+        self.skipped, self.skip_kind = skip.args
+        self.trace.step("note", "variant %s" % self.skip_kind,
+                        reason=self.skipped)
+
+    def finish(self) -> None:
+        """Stop tracing and capturing (the fresh path; a copy just exits)."""
+        self.tracer.stop()
+        self.capture.cleanUp()
+
+    def observation(self) -> Observation:
+        records = self.capture.records
+        return Observation(
+            trial=self.trial.name, control=self.trial.is_control,
+            fault=self.fault_desc, violations=self.violations,
+            logs=relevant(records, self.words),
+            messages=_message_counts(records),
+            error=self.error, during_error=self.during_error,
+            placement_calls=self.calls, skipped=self.skipped,
+            skip_kind=self.skip_kind, coerced=self.coerced,
+            trace=self.trace, duration=time.monotonic() - self.started,
+            authority=self.authority, reach=self.reach,
+            paths=dict(self.tracer.hits),
+            whatif=self.whatif.label if self.whatif is not None else None,
+            replay=functools.partial(_replay, self.trial))
+
+
+def _replay(trial: Trial, whatif: Callable) -> Observation:
+    """``trial`` again, in a world where ``whatif()`` is applied."""
+    label = whatif().label
+    return run_trial(dataclasses.replace(
+        trial, name="%s [counterfactual: %s]" % (trial.name, label),
+        whatif=whatif))
 
 
 def _extra(trial, world, snap):
@@ -187,17 +297,29 @@ class _Skip(Exception):
     """A variant's fault does not apply to its world."""
 
 
-def _not_applicable(exc) -> str | None:
-    """The NotApplicable reason inside ``exc`` (fixtures wrap setUp errors
-    in MultipleExceptions), or None."""
+def _not_applicable(exc):
+    """The NotApplicable (or EngineRefused) inside ``exc`` (fixtures wrap
+    setUp errors in MultipleExceptions, nested for nested fixtures), or
+    None."""
     from harness.faults.base import NotApplicable
     if isinstance(exc, NotApplicable):
-        return str(exc)
+        return exc
     for item in getattr(exc, "args", ()):
         if isinstance(item, tuple) and len(item) == 3 and \
-                isinstance(item[1], NotApplicable):
-            return str(item[1])
+                isinstance(item[1], BaseException):
+            found = _not_applicable(item[1])
+            if found is not None:
+                return found
     return None
+
+
+def space_label(o: Observation) -> str:
+    """How a variant appears in a verdict's fault space."""
+    if o.skipped:
+        return "%s (%s: %s)" % (o.trial, o.skip_kind or "skipped", o.skipped)
+    if o.coerced:
+        return "%s (%s)" % (o.trial, o.coerced)
+    return o.trial
 
 
 def _audit_and_check(world, capture, via, label, trial=None):
@@ -217,8 +339,10 @@ class Judge:
     """Collects a scenario's trials and decides its verdict."""
 
     def __init__(self, scenario: str, claims: Iterable[str],
-                 trace_echo=None):
+                 trace_echo=None, proposition: dict | None = None):
         self.scenario = scenario
+        # None: the catalogue's proposition for the first id
+        self.proposition = proposition
         self.claims = list(claims)
         self.observations: list[Observation] = []
         self.outcome: Outcome | None = None
@@ -228,22 +352,79 @@ class Judge:
         self.traces: dict[str, Trace] = {}
 
     # -- running ---------------------------------------------------------
-    def trial(self, trial: Trial) -> Observation:
+    def trial(self, trial: Trial, rep: int = 0) -> Observation:
         trace = Trace(echo=self.trace_echo)
         obs = run_trial(trial, trace)
-        self.traces[trial.name] = trace
+        obs.rep = rep
+        self.traces[trial.name if not rep else "%s #%d" % (trial.name, rep)
+                    ] = trace
         self.observations.append(obs)
         return obs
 
+    @staticmethod
+    def repetitions(default: int = 20) -> range:
+        """How often a timing-dependent observation is repeated:
+        ``HARNESS_REPETITIONS`` or ``default``."""
+        import os
+        raw = os.environ.get("HARNESS_REPETITIONS", "")
+        n = int(raw) if raw.strip().isdigit() and int(raw) > 0 else default
+        return range(n)
+
+    def trials(self, trials: Iterable[Trial]) -> list[Observation]:
+        """Run several trials; consecutive ones over the same workload start
+        from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
+        others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
+        worlds through :meth:`trial`.  Same observations either way."""
+        from harness.verdicts import snapshots
+        out = []
+        for group in snapshots.groups(list(trials)):
+            if len(group) == 1 or snapshots.static_reason(group[0]):
+                out.extend(self.trial(t) for t in group)
+                continue
+            traces = [Trace() for _ in group]
+            fresh_names = set()
+
+            def fresh(t, tr):
+                fresh_names.add(t.name)
+                obs = self.trial(t)
+                # (self.trial traced it live; keep the note said up front)
+                obs.trace.steps[:0] = tr.steps
+                return obs
+            for t, tr, obs in zip(group, traces,
+                                  snapshots.run_group(group, traces, fresh)):
+                if t.name not in fresh_names:
+                    self._snapshot_observed(t, tr, obs)
+                out.append(obs)
+        return out
+
+    def _snapshot_observed(self, trial, trace, obs):
+        """Record (and, with a step printer, print) a trial observed in a
+        copy of the process, as :meth:`trial` does for one run here."""
+        echo = self.trace_echo
+        trace.echo = echo
+        if echo is not None and hasattr(echo, "trial_started"):
+            echo.trial_started(trial)
+        if echo is not None:
+            for step in trace.steps:
+                echo(step)
+        if echo is not None and hasattr(echo, "trial_finished"):
+            echo.trial_finished(trial, obs)
+        self.traces[trial.name] = trace
+        self.observations.append(obs)
+
     def paired(self, name: str, setup: Callable, faults: dict,
-               during: Callable | None = None, world_kwargs=None):
+               during: Callable | None = None, world_kwargs=None,
+               checks: tuple = ()):
         """A control for ``setup`` and one variant per fault in ``faults``
-        (variant name -> fault factory)."""
+        (variant name -> fault factory), all from one snapshot of the world
+        after ``setup`` (see :meth:`trials`)."""
         kw = dict(world_kwargs or {})
-        self.trial(Trial(name + " [control]", setup, None, during, kw))
-        for fname, factory in faults.items():
-            self.trial(Trial("%s / %s" % (name, fname), setup, factory,
-                             during, kw))
+        self.trials(
+            [Trial(name + " [control]", setup, None, during, kw,
+                   checks=checks)]
+            + [Trial("%s / %s" % (name, fname), setup, factory, during, kw,
+                     checks=checks)
+               for fname, factory in faults.items()])
 
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
@@ -251,17 +432,42 @@ class Judge:
                fault_space: str = "", max_evidence: int = 12,
                predicts: dict | None = None,
                where: Callable | None = None,
-               where_label: str = "") -> Outcome:
+               where_label: str = "",
+               proposition: dict | None = None,
+               counterfactual: str | None = None,
+               explained_by: dict | None = None,
+               require_path: bool = True,
+               max_replays: int = 8) -> Outcome:
         """Decide from the observations.
 
         ``stages`` and ``invariants`` say which violations the claim predicts
         (``invariants=None``: any invariant).  ``predicts`` maps stage ->
         invariants (or None) when the prediction differs per stage.
         ``where(observation)`` restricts the evidence to variants in which
-        the condition the claim is about actually arose (``where_label``
-        says what it is, e.g. "the FlavorNotFound handler ran"); the other
-        variants are still listed in the fault space.
+        a condition the claim is about actually arose (``where_label``
+        says what it is); the other variants are still listed in the fault
+        space.
+
+        The proposition (the catalogue's, for the scenario's first id,
+        unless given) says what else a harm needs to confirm
+        (:mod:`harness.verdicts.causation`): a fault of a class its trigger
+        covers, the blamed mechanism traced in that trial, no nearby
+        finding's what-if (``explained_by``: finding id -> what-if name)
+        removing it, and the claim's counterfactual (``counterfactual``,
+        default the proposition's first) removing it.  At most
+        ``max_replays`` harmful variants are replayed per what-if.
+        Observations from several repetitions (``rep``) are decided one
+        repetition at a time; the headline needs the same verdict in all.
         """
+        reps = sorted({o.rep for o in self.observations})
+        if len(reps) > 1:
+            return self._decide_repeated(reps, dict(
+                hypothesis=hypothesis, stages=stages, invariants=invariants,
+                fault_space=fault_space, max_evidence=max_evidence,
+                predicts=predicts, where=where, where_label=where_label,
+                proposition=proposition, counterfactual=counterfactual,
+                explained_by=explained_by, require_path=require_path,
+                max_replays=max_replays))
         if predicts is None:
             wanted_of = {st: (set(invariants) if invariants is not None
                               else None) for st in stages}
@@ -269,18 +475,19 @@ class Judge:
             wanted_of = {st: (set(v) if v is not None else None)
                          for st, v in predicts.items()}
         stages = tuple(wanted_of)
+        prop = self._proposition() if proposition is None else proposition
         controls = [o for o in self.observations if o.control]
         skipped = [o for o in self.observations if o.skipped]
         variants = [o for o in self.observations
                     if not o.control and not o.skipped]
-        space = [o.trial for o in variants] + [
-            "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
+        space = [space_label(o) for o in variants + skipped]
         if where is not None:
             arose = [o for o in variants if where(o)]
-            space = ["%s (%s)" % (o.trial, where_label or "condition arose")
+            space = ["%s (%s)" % (space_label(o), where_label
+                                  or "condition arose")
                      for o in arose] + [
                 "%s (not counted: %s did not happen)" % (
-                    o.trial, where_label or "condition")
+                    space_label(o), where_label or "condition")
                 for o in variants if o not in arose] + space[len(variants):]
         else:
             arose = variants
@@ -288,7 +495,8 @@ class Judge:
                       hypothesis=hypothesis, fault_space=space,
                       trials=len(self.observations),
                       controls=len(controls), seed=self.seed,
-                      stats=self._stats())
+                      stats=self._stats(),
+                      proposition=prop.get("statement", ""))
         broken = [o for o in self.observations if o.error]
         if broken:
             o = broken[0]
@@ -310,32 +518,113 @@ class Judge:
                 verdict=Verdict.INCONCLUSIVE,
                 summary="control %r broke an invariant without any fault"
                 % o.trial, evidence=ev, **common))
-        evidence = []
-        for o in arose:
-            for st in stages:
-                wanted = wanted_of[st]
-                for v in o.violations.get(st, []):
-                    if wanted is None or v.invariant in wanted:
-                        evidence.append(self._evidence(o, st, v))
-        if evidence:
-            hit = sorted({e.variant for e in evidence})
+
+        def harm_of(o) -> list[Evidence]:
+            return [self._evidence(o, st, v) for st in stages
+                    for v in o.violations.get(st, [])
+                    if wanted_of[st] is None or v.invariant in wanted_of[st]]
+
+        harmful = [(o, ev) for o in arose for ev in [harm_of(o)] if ev]
+        sift = _Sift(prop, harm_of, require_path, max_replays,
+                     counterfactual, explained_by or {}, controls)
+        confirmed = sift.run(harmful)
+        causation = sift.causation(harmful)
+        if sift.invalid:
+            return self._finish(Outcome(
+                verdict=Verdict.INCONCLUSIVE,
+                summary="the counterfactual breaks a fault-free world, so "
+                        "it cannot show cause: %s" % sift.invalid,
+                causation=causation, excluded=sift.excluded_rows(),
+                **common))
+        if confirmed:
+            evidence = [e for _, ev in confirmed for e in ev]
+            hit = [o.trial for o, _ in confirmed]
+            reach = causation_mod.reachability(confirmed)
+            classes: dict[str, int] = {}
+            for o, _ in confirmed:
+                key = o.authority or "none"
+                classes[key] = classes.get(key, 0) + 1
             return self._finish(Outcome(
                 verdict=Verdict.CONFIRMED,
-                summary="%d of %d variants%s broke %s; first: %s" % (
-                    len(hit), len(arose),
-                    (" in which %s" % where_label) if where else "",
-                    ", ".join(sorted({e.invariant for e in evidence})),
-                    evidence[0].line()),
-                evidence=_spread(evidence, max_evidence), **common))
+                summary="%d of %d variants%s broke %s through the blamed "
+                        "mechanism%s; first: %s" % (
+                            len(hit), len(arose),
+                            (" in which %s" % where_label) if where else "",
+                            ", ".join(sorted({e.invariant
+                                              for e in evidence})),
+                            sift.cause_note(), evidence[0].line()),
+                evidence=_spread(evidence, max_evidence),
+                causation=causation, fault_classes=classes,
+                confirming=[{"variant": o.trial,
+                             "authority": o.authority or "none",
+                             "reach": o.reach or ""}
+                            for o, _ in confirmed],
+                excluded=sift.excluded_rows(),
+                reachability=reach,
+                severity=causation_mod.severity(reach), **common))
+        seen = ""
+        if harmful:
+            seen = ("; harm was seen in %d variant(s) but not caused by the "
+                    "claim's mechanism (%s)" % (
+                        len(harmful), sift.exclusion_summary()))
         return self._finish(Outcome(
             verdict=Verdict.REFUTED,
-            summary="no invariant broke in %d variants%s (%s) with %d "
-                    "clean controls; stages checked: %s" % (
+            summary="no variant showed the claimed harm through the blamed "
+                    "mechanism in %d variants%s (%s) with %d clean "
+                    "controls; stages checked: %s%s" % (
                         len(arose), (" in which %s, of %d tried"
                                      % (where_label, len(variants)))
                         if where else "", fault_space or "see fault space",
-                        len(controls), ", ".join(stages)),
-            **common))
+                        len(controls), ", ".join(stages), seen),
+            causation=causation, excluded=sift.excluded_rows(),
+            scope=fault_space, **common))
+
+    def _proposition(self) -> dict:
+        if self.proposition is not None:
+            return dict(self.proposition)
+        from harness.verdicts import catalogue
+        try:
+            cat = catalogue.load()
+            return dict(cat.entry(self.claims[0]).proposition)
+        except (catalogue.CatalogueError, catalogue.UnknownClaim,
+                IndexError):
+            return {}
+
+    def _decide_repeated(self, reps, kwargs) -> Outcome:
+        """One decision per repetition; the headline only when all agree."""
+        everything = self.observations
+        per: dict[int, Outcome] = {}
+        for rep in reps:
+            sub = Judge(self.scenario, self.claims,
+                        proposition=self.proposition)
+            sub.seed = self.seed
+            sub.observations = [o for o in everything if o.rep == rep]
+            per[rep] = sub.decide(**kwargs)
+        counts: dict[str, int] = {}
+        for out in per.values():
+            counts[out.verdict.value] = counts.get(out.verdict.value, 0) + 1
+        n = len(reps)
+        confirmed = counts.get("CONFIRMED", 0)
+        repetitions = {"runs": n, "outcomes": counts,
+                       "rate": round(confirmed / n, 3)}
+        first = per[reps[0]]
+        if len(counts) == 1:
+            out = dataclasses.replace(first)
+            out.trials = len(everything)
+            out.summary = "in all %d repetitions: %s" % (n, first.summary)
+        else:
+            pick = next((o for o in per.values()
+                         if o.verdict is Verdict.CONFIRMED), first)
+            out = dataclasses.replace(
+                pick, verdict=Verdict.INCONCLUSIVE,
+                summary="the outcome depends on timing: %s in %d of %d "
+                        "repetitions (rate %.2f); e.g. %s" % (
+                            "CONFIRMED", confirmed, n, confirmed / n,
+                            pick.summary))
+            out.trials = len(everything)
+        out.repetitions = repetitions
+        self.observations = everything
+        return self._finish(out)
 
     def not_testable(self, rationale: str, evidence: list[Evidence] = ()):
         if not rationale.strip():
@@ -359,15 +648,183 @@ class Judge:
                         logs=o.logs[-8:], faults=[o.fault] if o.fault else [])
 
     def _stats(self) -> dict:
-        return {"placement_calls": sum(o.placement_calls
-                                       for o in self.observations),
-                "trial_seconds": round(sum(o.duration
-                                           for o in self.observations), 3)}
+        stats = {"placement_calls": sum(o.placement_calls
+                                        for o in self.observations),
+                 "trial_seconds": round(sum(o.duration
+                                            for o in self.observations), 3)}
+        refused = sum(1 for o in self.observations
+                      if o.skip_kind == "refused by engine")
+        coerced = sum(1 for o in self.observations
+                      if o.coerced and not o.skipped)
+        if refused or coerced:
+            stats["variants refused by engine"] = refused
+            stats["variants coerced by engine"] = coerced
+        return stats
 
     def _finish(self, outcome: Outcome) -> Outcome:
         outcome.duration = round(time.monotonic() - self.started, 3)
         self.outcome = outcome
         return outcome
+
+
+# ---------------------------------------------------------------------------
+# from harm seen to harm caused (see harness.verdicts.causation)
+# ---------------------------------------------------------------------------
+_REPLAYS: dict = {}
+
+
+def replay(obs: Observation, whatif_name: str) -> Observation | None:
+    """``obs``'s trial again under the named what-if (cached per process:
+    scenarios that share observations share their replays too)."""
+    from harness.verdicts.counterfactual import WHAT_IFS
+    if obs.replay is None:
+        return None
+    key = (obs.trial, obs.rep, whatif_name)
+    if key not in _REPLAYS:
+        _REPLAYS[key] = obs.replay(WHAT_IFS[whatif_name])
+    return _REPLAYS[key]
+
+
+def _by_distinct_fault(pairs):
+    """Interleave so the first items cover as many faults as possible."""
+    seen, first, rest = set(), [], []
+    for pair in pairs:
+        key = (pair[0].fault or "").split(" + ")[0]
+        (rest if key in seen else first).append(pair)
+        seen.add(key)
+    return first + rest
+
+
+class _Sift:
+    """Sorts harmful variants into confirmed and excluded, with reasons."""
+
+    def __init__(self, prop, harm_of, require_path, max_replays,
+                 counterfactual, explained_by, controls):
+        self.prop = prop
+        self.harm_of = harm_of
+        self.labels = [m.label for m in prop.get("mechanism", [])]
+        self.mechanisms = [m.where() for m in prop.get("mechanism", [])]
+        self.classes = set(prop.get("trigger_classes") or [])
+        self.require_path = require_path
+        self.max_replays = max_replays
+        self.cf = counterfactual or next(iter(prop.get("counterfactual")
+                                              or []), None)
+        self.why_none = prop.get("no_counterfactual", "")
+        self.explained_by = explained_by
+        self.controls = controls
+        self.excluded: list[tuple[Observation, str]] = []
+        self.invalid: str | None = None
+        self.through_path = 0
+        self.replayed = self.removed = self.kept = self.unreplayed = 0
+        self.by_finding: dict[str, int] = {}
+
+    def _exclude(self, o, why):
+        self.excluded.append((o, why))
+
+    def run(self, harmful):
+        kept = []
+        for o, ev in harmful:
+            cls = o.authority or "none"
+            if self.classes and cls not in self.classes:
+                self._exclude(o, "outside the claim's trigger: a fault of "
+                                 "class %s" % cls)
+                continue
+            traced = [lb for lb in self.labels if lb in o.paths]
+            if self.require_path and traced and \
+                    not any(o.paths[lb] for lb in traced):
+                self._exclude(o, "the blamed path (%s) did not run"
+                              % ", ".join(traced))
+                continue
+            self.through_path += 1
+            kept.append((o, ev))
+        if self.cf and self.controls and kept:
+            r = replay(self.controls[0], self.cf)
+            if r is not None and not r.clean:
+                self.invalid = "%s: %s" % (self.cf, r.error or "; ".join(
+                    "%s %s" % (st, v.invariant)
+                    for st, vs in r.violations.items() for v in vs))
+                return []
+        # Replays cost a trial each: the variants are taken in an order
+        # that covers distinct faults first, and at most ``max_replays``
+        # are replayed under the claim's counterfactual (and at most three
+        # times as many under the findings' what-ifs).
+        confirmed, budget = [], 3 * self.max_replays
+        for o, ev in _by_distinct_fault(kept):
+            if self.replayed >= self.max_replays or (
+                    self.explained_by and budget <= 0):
+                self.unreplayed += 1
+                self._exclude(o, "not replayed (at most %d variants are; "
+                                 "the first cover distinct faults)"
+                              % self.max_replays)
+                continue
+            explained = None
+            for fid, name in self.explained_by.items():
+                budget -= 1
+                r = replay(o, name)
+                if r is not None and r.error is None and \
+                        not self.harm_of(r):
+                    explained = (fid, name)
+                    break
+            if explained:
+                fid, name = explained
+                self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
+                self._exclude(o, "explained by finding %s: the harm is "
+                                 "gone under its what-if (%s)" % (fid, name))
+                continue
+            if not self.cf:
+                confirmed.append((o, ev))
+                continue
+            r = replay(o, self.cf)
+            if r is None or r.error is not None:
+                self._exclude(o, "the counterfactual could not be replayed"
+                              + ("" if r is None else ": %s"
+                                 % r.error.strip().splitlines()[-1]))
+                continue
+            self.replayed += 1
+            if self.harm_of(r):
+                self.kept += 1
+                self._exclude(o, "the harm remains when only the blamed "
+                                 "mechanism is changed (%s): not caused by "
+                                 "it" % self.cf)
+            else:
+                self.removed += 1
+                confirmed.append((o, ev))
+        return confirmed
+
+    def causation(self, harmful) -> dict:
+        out = {"mechanism": self.mechanisms,
+               "path": {"harmful_variants": len(harmful),
+                        "through_the_mechanism": self.through_path}}
+        if self.cf:
+            from harness.verdicts.counterfactual import WHAT_IFS
+            out["counterfactual"] = {
+                "name": self.cf, "what": WHAT_IFS[self.cf]().what,
+                "replayed": self.replayed, "harm_removed": self.removed,
+                "harm_remained": self.kept,
+                "not_replayed": self.unreplayed}
+        else:
+            out["counterfactual"] = {"name": None,
+                                     "why_none": self.why_none}
+        if self.by_finding:
+            out["explained_by_findings"] = dict(self.by_finding)
+        return out
+
+    def cause_note(self) -> str:
+        if self.cf:
+            return " (the counterfactual %s removed it in %d of %d replayed)" \
+                % (self.cf, self.removed, self.replayed)
+        return " (no counterfactual: %s)" % (self.why_none or "none given")
+
+    def exclusion_summary(self) -> str:
+        reasons: dict[str, int] = {}
+        for _, why in self.excluded:
+            key = why.split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        return "; ".join("%d %s" % (n, k) for k, n in reasons.items())
+
+    def excluded_rows(self) -> list[dict]:
+        return [{"variant": o.trial, "authority": o.authority or "none",
+                 "why": why} for o, why in self.excluded]
 
 
 def _spread(evidence: list[Evidence], n: int) -> list[Evidence]:

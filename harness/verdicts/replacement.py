@@ -27,6 +27,7 @@ import re
 import textwrap
 from typing import Callable
 
+from harness.faults import base
 from harness.faults.base import Combined, Fault
 from harness.verdicts.judge import Judge, Observation, Trial
 from harness.verdicts.verdict import Outcome
@@ -216,6 +217,8 @@ def load_candidate(path: str, method_name: str,
 class ReplaceMethod(Fault):
     """The tracker class's ``method_name`` is the candidate while active
     (every tracker in the process; the world has one per host)."""
+    authority = base.NONE
+    reach = "only a deployment that adopted the report's code"
 
     def __init__(self, world, candidate: Candidate):
         super().__init__(world)

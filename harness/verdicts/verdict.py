@@ -57,6 +57,16 @@ class Outcome:
     duration: float = 0.0
     traceback: str | None = None
     stats: dict = dataclasses.field(default_factory=dict)
+    # Right for the right reason (harness.verdicts.causation):
+    proposition: str = ""              # the claim's/finding's statement
+    causation: dict = dataclasses.field(default_factory=dict)
+    fault_classes: dict = dataclasses.field(default_factory=dict)
+    confirming: list = dataclasses.field(default_factory=list)
+    excluded: list = dataclasses.field(default_factory=list)
+    reachability: dict = dataclasses.field(default_factory=dict)
+    severity: str = ""
+    repetitions: dict | None = None
+    scope: str = ""                    # what a REFUTED holds within
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -68,7 +78,8 @@ class Outcome:
         d = dict(d)
         d["verdict"] = Verdict(d["verdict"])
         d["evidence"] = [Evidence(**e) for e in d.get("evidence", [])]
-        return cls(**d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def combine(verdicts: list[Verdict]) -> Verdict:

@@ -22,16 +22,12 @@ def load():
 
     Raises :class:`NovaUnavailable` with a one-line remedy when it fails.
     """
-    # Native threading, the mode Nova is moving its services to.  It must be
-    # chosen before anything imports eventlet, hence first.
-    os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+    from harness.world import nova_releases
     try:
-        import nova  # noqa: F401
-        from nova import monkey_patch
-        if "eventlet" not in sys.modules and not getattr(
-                monkey_patch, "_HARNESS_DONE", False):
-            monkey_patch.patch()
-            monkey_patch._HARNESS_DONE = True
+        # How Nova starts differs between releases (eventlet monkey patching
+        # at import or an explicit choice): the adapter knows.
+        nova_releases.start()
+        import nova
         from nova import objects
         import nova.tests.fixtures  # noqa: F401
         import nova.tests.functional.fixtures  # noqa: F401
@@ -63,15 +59,21 @@ def version_info() -> dict:
         placement_version = metadata.version("openstack-placement")
     except metadata.PackageNotFoundError:  # pragma: no cover
         placement_version = "unknown"
+    from harness.world import nova_releases
+    db = os.environ.get("HARNESS_DB") or "sqlite"
     return {"nova": version, "nova_path": path, "nova_source": source,
             "placement": placement_version,
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0],
+            "concurrency": nova_releases.started(),
+            # the database engine the worlds ran on (harness.world.engines)
+            "db": db, "db_server": os.environ.get("HARNESS_DB_SERVER")
+            if db != "sqlite" else None}
 
 
 def reset_globals():
     """Reset Nova's module-level caches (the list nova/test.py resets)."""
     load()
-    from nova import context
+    from harness.world import nova_releases
     from nova import objects
     from nova import rpc
     from nova.compute import api as compute_api
@@ -79,17 +81,15 @@ def reset_globals():
     from nova.objects import base as objects_base
     from nova.scheduler.client import report
     from nova import quota
-    from nova.pci import request as pci_request
 
     report.PLACEMENTCLIENT = None
     compute_api.CELLS = []
-    context.reset_globals()
     compute_rpcapi.reset_globals()
     objects_base.NovaObject.indirection_api = None
     objects.Service.clear_min_version_cache()
     quota.UID_QFD_POPULATED_CACHE_BY_PROJECT = set()
     quota.UID_QFD_POPULATED_CACHE_ALL = False
-    pci_request.get_alias_from_config.cache_clear()
+    nova_releases.reset_release_globals()
     try:
         from nova.api.openstack import wsgi_app
         wsgi_app.init_global_data.reset()
@@ -97,6 +97,21 @@ def reset_globals():
     except Exception:  # pragma: no cover - optional in some trees
         pass
     del rpc  # imported so its globals exist before RPCFixture patches them
+
+
+def quiesce_thread_pools() -> None:
+    """Shut down (and join) Nova's thread pools, so that no idle worker
+    thread is alive - what Nova's own services do before they fork their
+    workers (``thread_pool_factory.reset_all_executors``).  The next
+    ``spawn`` creates a new pool."""
+    load()
+    try:
+        from nova import thread_pool_factory
+    except ImportError:  # pragma: no cover - older Nova: no pools
+        return
+    reset = getattr(thread_pool_factory, "reset_all_executors", None)
+    if reset is not None:
+        reset()
 
 
 # ----------------------------------------------------------------------
@@ -175,6 +190,17 @@ class ThreadGuard:
 
 
 GUARD = ThreadGuard()
+
+# Set in a process forked from a snapshot (harness.verdicts.snapshots): its
+# in-memory databases are its own copy-on-write copies, so it adopts their
+# connections.  oslo.db otherwise treats a connection made by another pid
+# as unusable and opens a new one - an empty in-memory database.
+IN_SNAPSHOT_COPY = False
+
+
+def _adopt_in_snapshot_copy(_dbapi_conn, record, _proxy):
+    if IN_SNAPSHOT_COPY and "pid" in record.info:
+        record.info["pid"] = os.getpid()
 _TEMPLATES: dict = {}        # database -> sqlite3 connection (pristine copy)
 _ENGINES: dict = {}          # database key -> engine (or Nova's factory)
 
@@ -196,6 +222,10 @@ def _guarded(engine):
                                     oslo_engines._thread_yield)
         sqlalchemy.event.listen(engine, "checkout", GUARD.checkout)
         sqlalchemy.event.listen(engine, "checkin", GUARD.checkin)
+        # Before oslo.db's own process guard, which would otherwise drop the
+        # connection (and with it the in-memory database) in a copy.
+        sqlalchemy.event.listen(engine, "checkout", _adopt_in_snapshot_copy,
+                                insert=True)
         engine._harness_guarded = True
     return engine
 

@@ -1,0 +1,289 @@
+"""Why a verdict flips between two neighbouring releases.
+
+Given the Nova functions a claim is about (the catalogue's
+``nova_functions``) and the source distributions of two releases, find the
+functions whose source differs, and the release notes and commit subjects
+that arrived between the two releases and mention what changed.  Everything
+comes from the sdists the matrix installed: ``nova/**.py`` for the sources,
+``releasenotes/notes/*.yaml`` for the notes and pbr's ``ChangeLog`` for the
+commit subjects; no network, nothing typed in by hand.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import os
+import re
+import tarfile
+
+# Words too common in Nova's changed lines to say anything about a change.
+_STOP = set("""self context instance instances none true false return
+elif else with from import none pass raise except finally for while the and
+not kwargs args log debug info warning error exception str int dict list set
+len get isinstance migration nodename node objects fields""".split())
+
+
+class Source:
+    """A Nova sdist (``.tar.gz``) or source tree, read without importing."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._tar = None
+        self._prefix = ""
+        if os.path.isfile(path):
+            self._tar = tarfile.open(path)
+            first = self._tar.getnames()[0]
+            self._prefix = first.split("/", 1)[0] + "/"
+            self._names = set(self._tar.getnames())
+
+    def read(self, rel: str) -> str | None:
+        if self._tar is None:
+            full = os.path.join(self.path, rel)
+            if not os.path.isfile(full):
+                return None
+            with open(full, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        name = self._prefix + rel
+        if name not in self._names:
+            return None
+        data = self._tar.extractfile(name)
+        return data.read().decode("utf-8", "replace") if data else None
+
+    def list(self, rel_dir: str, suffix: str) -> list[str]:
+        if self._tar is None:
+            full = os.path.join(self.path, rel_dir)
+            if not os.path.isdir(full):
+                return []
+            return sorted(os.path.join(rel_dir, n) for n in os.listdir(full)
+                          if n.endswith(suffix))
+        pre = self._prefix + rel_dir.rstrip("/") + "/"
+        return sorted(n[len(self._prefix):] for n in self._names
+                      if n.startswith(pre) and n.endswith(suffix)
+                      and "/" not in n[len(pre):])
+
+    @functools.lru_cache(maxsize=None)
+    def function(self, dotted: str) -> str | None:
+        """The source of ``nova.pkg.module.Class.method`` (or a module-level
+        function), decorators included; None when it does not exist."""
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            text = self.read("/".join(parts[:cut]) + ".py")
+            if text is not None:
+                return _find(text, parts[cut:])
+        return None
+
+    def notes(self) -> dict[str, str]:
+        return {os.path.basename(n): self.read(n) or ""
+                for n in self.list("releasenotes/notes", ".yaml")}
+
+    def commits(self) -> list[str]:
+        text = self.read("ChangeLog") or ""
+        return [ln[2:].replace("\\_", "_").strip()
+                for ln in text.splitlines() if ln.startswith("* ")]
+
+
+def _find(text: str, path: list[str]) -> str | None:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    body = tree.body
+    node = None
+    for name in path:
+        node = next((n for n in body if isinstance(
+            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and n.name == name), None)
+        if node is None:
+            return None
+        body = node.body
+    lines = text.splitlines()
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return "\n".join(lines[start - 1:node.end_lineno])
+
+
+def _code(source: str) -> str | None:
+    """The function's code without docstrings and comments (an AST dump)."""
+    import textwrap
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(
+                body[0], ast.Expr) and isinstance(
+                getattr(body[0], "value", None), ast.Constant) and \
+                isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+@dataclasses.dataclass
+class FunctionChange:
+    function: str
+    status: str            # changed, added, removed
+    diff: list[str]        # unified diff lines (capped)
+    identifiers: list[str]
+
+
+@dataclasses.dataclass
+class Match:
+    kind: str              # release note or commit
+    ref: str               # note file name or commit subject
+    text: str              # first lines of the note, or the subject
+    score: int
+    because: list[str]
+
+
+@dataclasses.dataclass
+class Explanation:
+    older: str
+    newer: str
+    functions: list[str]
+    changes: list[FunctionChange]
+    notes: list[Match]
+    commits: list[Match]
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        code = [c for c in self.changes
+                if c.status != "docstring/comments only"]
+        if not code:
+            who = ("the code of none of %s changed" % ", ".join(
+                _short(f) for f in self.functions)
+                   if self.functions else "the claim names no function")
+            lead = "%s between %s and %s" % (who, self.older, self.newer)
+            if self.changes:
+                lead += " (docstrings or comments of %s differ)" % ", ".join(
+                    _short(c.function) for c in self.changes)
+        else:
+            lead = "%s %s" % (", ".join("%s (%s)" % (_short(c.function),
+                                                     c.status)
+                                        for c in code),
+                              "between %s and %s" % (self.older, self.newer))
+        best = self.notes[:1] + self.commits[:1]
+        if best:
+            lead += "; " + "; ".join("%s: %s" % (m.kind, m.text[:160])
+                                     for m in best)
+        return lead
+
+
+def _short(dotted: str) -> str:
+    return ".".join(dotted.split(".")[-2:])
+
+
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{3,}\b")
+_STRING = re.compile(r"""("[^"]*"|'[^']*')""")
+
+
+def _identifiers(diff: list[str]) -> list[str]:
+    """Code identifiers on the changed lines that name something specific
+    (``snake_case`` or ``CamelCase``), comments and strings left out."""
+    seen = []
+    in_doc = False
+    for line in diff:
+        if line[:1] not in "+-" or line.startswith(("+++", "---")):
+            continue
+        code = line[1:]
+        if code.count('"""') % 2 or code.count("'''") % 2:
+            in_doc = not in_doc
+            continue
+        if in_doc:
+            continue
+        code = _STRING.sub("", code.split("#", 1)[0])
+        for word in _IDENT.findall(code):
+            specific = "_" in word.strip("_") or re.search(
+                r"[a-z][A-Z]", word)
+            if specific and word.lower() not in _STOP and word not in seen:
+                seen.append(word)
+    return seen
+
+
+def _words(name: str) -> list[str]:
+    """``_update_usage_from_migrations`` -> its distinctive words."""
+    return [w for w in name.strip("_").split("_") if len(w) > 3 and
+            w.lower() not in _STOP]
+
+
+def _score(text: str, changes: list[FunctionChange], functions: list[str]):
+    low = text.lower()
+    score, because = 0, []
+    for f in functions:
+        short = f.split(".")[-1]
+        if short in text:
+            score += 10
+            because.append(short)
+    for c in changes:
+        for ident in c.identifiers[:40]:
+            if ident in text and ident not in because:
+                score += 3
+                because.append(ident)
+    strong = score > 0      # a function or a changed identifier named
+    areas = {m for f in functions for m in f.split(".")[1:-1]}
+    for area in sorted(areas):
+        spaced = area.replace("_", " ").lower()
+        if len(spaced) > 4 and (area.lower() in low or spaced in low):
+            score += 2
+            because.append(area)
+    # The words of a changed function's name ("usage", "migrations"):
+    # weak alone, telling together.
+    words = {w.lower() for c in changes for w in
+             _words(c.function.split(".")[-1])}
+    hits = sorted(w for w in words if re.search(r"\b%s\b" % re.escape(w),
+                                                low))
+    if len(hits) >= 2:
+        score += len(hits)
+        because.extend(hits)
+    return (score if strong else 0), because
+
+
+def explain(functions: list[str], older: Source, newer: Source,
+            older_label: str, newer_label: str,
+            limit: int = 3) -> Explanation:
+    """Which of ``functions`` differ, and which notes/commits explain it."""
+    changes = []
+    for f in functions:
+        a, b = older.function(f), newer.function(f)
+        if a == b:
+            continue
+        status = "added" if a is None else "removed" if b is None \
+            else "changed"
+        diff = list(difflib.unified_diff(
+            (a or "").splitlines(), (b or "").splitlines(),
+            older_label, newer_label, lineterm="", n=1))
+        if status == "changed" and _code(a) == _code(b):
+            # the same code: only docstrings or comments differ, which
+            # cannot flip a verdict
+            changes.append(FunctionChange(f, "docstring/comments only",
+                                          diff[:80], []))
+            continue
+        changes.append(FunctionChange(f, status, diff[:80],
+                                      _identifiers(diff)))
+    old_notes = older.notes()
+    notes = []
+    for name, text in newer.notes().items():
+        if name in old_notes:
+            continue
+        score, because = _score(text, changes, functions)
+        if score >= 3:
+            body = " ".join(ln.strip(" -|") for ln in text.splitlines()
+                            if ln.strip() and not ln.strip().endswith(":")
+                            and ln.strip() not in ("---", "- |"))
+            notes.append(Match("release note", name, body[:400], score,
+                               because))
+    old_commits = set(older.commits())
+    commits = []
+    for subject in newer.commits():
+        if subject in old_commits:
+            continue
+        score, because = _score(subject, changes, functions)
+        if score >= 3:
+            commits.append(Match("commit", subject, subject, score, because))
+    notes.sort(key=lambda m: -m.score)
+    commits.sort(key=lambda m: -m.score)
+    return Explanation(older_label, newer_label, list(functions), changes,
+                       notes[:limit], commits[:limit])

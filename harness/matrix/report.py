@@ -1,0 +1,232 @@
+"""The matrix report: claims x releases, findings x releases, flips.
+
+Works from the matrix document alone (``matrix.json``), so a merged
+nightly matrix renders the same way as one run on this machine.
+"""
+from __future__ import annotations
+
+import html
+import json
+
+FLIP = "\u21c4"   # marks a cell whose verdict differs from its left neighbour
+
+
+def _cells(rows_key: str, doc: dict) -> tuple[list[str], list[str], dict]:
+    releases = [r["label"] for r in doc["releases"]]
+    rows, cells = [], {}
+    for r in doc["releases"]:
+        for key, value in (r.get(rows_key) or {}).items():
+            if key not in rows:
+                rows.append(key)
+            cells[(key, r["label"])] = value
+    return releases, rows, cells
+
+
+def flipped(doc: dict, rows_key: str) -> set:
+    """(row, release) cells whose value differs from the previous release
+    that has one."""
+    releases, rows, cells = _cells(rows_key, doc)
+    out = set()
+    for row in rows:
+        prev = None
+        for rel in releases:
+            v = cells.get((row, rel))
+            if v is None:
+                continue
+            if prev is not None and v != prev:
+                out.add((row, rel))
+            prev = v
+    return out
+
+
+_ABBR = {"CONFIRMED": "CONFIRMED", "REFUTED": "REFUTED",
+         "INCONCLUSIVE": "INCONCL.", "NOT_TESTABLE": "NOT_TEST.",
+         "NOT_JUDGED": "-", "present": "present", "absent": "absent"}
+
+
+def text_table(doc: dict, rows_key: str, title: str, color=False) -> str:
+    releases, rows, cells = _cells(rows_key, doc)
+    flips = flipped(doc, rows_key)
+    if not rows:
+        return "%s: none%s\n" % (title, doc.get("notes", {}).get(
+            rows_key, ""))
+    width = max(10, max(len(r) for r in releases) + 2)
+    first = max(len(title), max(len(r) for r in rows)) + 2
+    out = [title.ljust(first) + "".join(r.rjust(width) for r in releases)]
+    for row in rows:
+        line = row.ljust(first)
+        for rel in releases:
+            v = cells.get((row, rel))
+            text = _ABBR.get(v, v) if v else "n/a"
+            if (row, rel) in flips:
+                text = FLIP + " " + text
+                cell = text.rjust(width)
+                if color:
+                    cell = "\x1b[1;33m%s\x1b[0m" % cell
+            else:
+                cell = text.rjust(width)
+            line += cell
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def flip_lines(doc: dict) -> list[str]:
+    lines = []
+    for f in doc.get("flips", []):
+        lines.append("%s %s: %s in %s -> %s in %s" % (
+            FLIP, f["row"], f["old"], f["older"], f["new"], f["newer"]))
+        lines.append("    change: %s" % f["explanation"]["summary"])
+        if f.get("series_not_judged"):
+            lines.append("    (series %s between them not judged)" % ", ".join(
+                str(m) for m in f["series_not_judged"]))
+    return lines
+
+
+def times_lines(doc: dict) -> list[str]:
+    out = ["%-22s %16s %12s %6s  %s" % ("release", "env build s",
+                                        "scenarios s", "exit", "record")]
+    for r in doc["releases"]:
+        out.append("%-22s %16s %12s %6s  %s" % (
+            r["label"], "%.0f%s" % (r["build_seconds"], "" if r["built_now"]
+                                    else " (cached)"),
+            "%.0f" % r["run_seconds"] if r.get("run_seconds") is not None
+            else "-", r.get("exit_code", "-"), r.get("run_dir") or
+            r.get("error") or ""))
+    return out
+
+
+def terminal(doc: dict, color=False) -> str:
+    parts = [text_table(doc, "claims", "claim", color), "",
+             text_table(doc, "findings", "finding", color), ""]
+    lines = flip_lines(doc)
+    parts.append("\n".join(lines) if lines else
+                 "no verdict flips between neighbouring releases")
+    parts += ["", "\n".join(times_lines(doc))]
+    return "\n".join(parts) + "\n"
+
+
+def _md_table(doc, rows_key, title):
+    releases, rows, cells = _cells(rows_key, doc)
+    flips = flipped(doc, rows_key)
+    if not rows:
+        return "_%s: none%s_\n" % (title, doc.get("notes", {}).get(
+            rows_key, ""))
+    out = ["| %s | %s |" % (title, " | ".join(releases)),
+           "|---|%s" % ("---|" * len(releases))]
+    for row in rows:
+        vals = []
+        for rel in releases:
+            v = cells.get((row, rel)) or "n/a"
+            vals.append("**%s %s**" % (FLIP, v) if (row, rel) in flips
+                        else v)
+        out.append("| %s | %s |" % (row, " | ".join(vals)))
+    return "\n".join(out) + "\n"
+
+
+def markdown(doc: dict) -> str:
+    out = ["# Release matrix %s" % doc["id"], "",
+           "Nova releases judged: %s.  Selection: %s.  Seed %s.  A %s marks "
+           "a verdict that differs from the release to its left." % (
+               ", ".join(r["label"] for r in doc["releases"]),
+               json.dumps(doc.get("selection")), doc.get("seed"), FLIP), "",
+           "## Claims x releases", "", _md_table(doc, "claims", "claim"),
+           "## Findings x releases", "",
+           _md_table(doc, "findings", "finding"), "## Flips", ""]
+    if not doc.get("flips"):
+        out.append("No verdict flips between neighbouring releases.\n")
+    for f in doc.get("flips", []):
+        e = f["explanation"]
+        out.append("### %s: %s (%s) -> %s (%s)\n" % (
+            f["row"], f["old"], f["older"], f["new"], f["newer"]))
+        if f.get("series_not_judged"):
+            out.append("Series %s lie between these two and were not judged: "
+                       "the change is somewhere in that span.\n" % ", ".join(
+                           str(m) for m in f["series_not_judged"]))
+        out.append("Functions the claim names: %s\n" % ", ".join(
+            "`%s`" % x for x in e["functions"]) if e["functions"] else
+            "The claim names no Nova function.\n")
+        for c in e["changes"]:
+            out.append("* `%s` %s; changed identifiers: %s" % (
+                c["function"], c["status"], ", ".join(
+                    "`%s`" % i for i in c["identifiers"][:12]) or "-"))
+        if not e["changes"]:
+            out.append("* none of these functions differs between the two "
+                       "releases")
+        for m in e["notes"] + e["commits"]:
+            out.append("* %s `%s` (matched on %s): %s" % (
+                m["kind"], m["ref"], ", ".join(m["because"][:6]),
+                m["text"][:300]))
+        out.append("")
+    out += ["## Time per release", "", "```", "\n".join(times_lines(doc)),
+            "```", ""]
+    for r in doc["releases"]:
+        if r.get("explore"):
+            out.append("* %s explorer: %s" % (r["label"], r["explore"]))
+    return "\n".join(out) + "\n"
+
+
+def _html_table(doc, rows_key, title):
+    releases, rows, cells = _cells(rows_key, doc)
+    flips = flipped(doc, rows_key)
+    if not rows:
+        return "<p><em>%s: none%s</em></p>" % (
+            html.escape(title), html.escape(doc.get("notes", {}).get(
+                rows_key, "")))
+    out = ["<table><tr><th>%s</th>%s</tr>" % (html.escape(title), "".join(
+        "<th>%s</th>" % html.escape(r) for r in releases))]
+    for row in rows:
+        out.append("<tr><td>%s</td>" % html.escape(row))
+        for rel in releases:
+            v = cells.get((row, rel)) or "n/a"
+            cls = "v-%s" % v.lower().replace("_", "-")
+            if (row, rel) in flips:
+                out.append('<td class="%s flip" title="differs from the '
+                           'release to the left">%s %s</td>' % (
+                               cls, FLIP, html.escape(v)))
+            else:
+                out.append('<td class="%s">%s</td>' % (cls, html.escape(v)))
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def render_html(doc: dict) -> str:
+    flips = []
+    for f in doc.get("flips", []):
+        e = f["explanation"]
+        items = "".join(
+            "<li><code>%s</code> %s<details><summary>diff</summary><pre>%s"
+            "</pre></details></li>" % (html.escape(c["function"]),
+                                       html.escape(c["status"]),
+                                       html.escape("\n".join(c["diff"])))
+            for c in e["changes"]) or "<li>none of the claim's functions " \
+            "differs</li>"
+        items += "".join("<li>%s <code>%s</code>: %s</li>" % (
+            html.escape(m["kind"]), html.escape(m["ref"]),
+            html.escape(m["text"][:400])) for m in e["notes"] + e["commits"])
+        flips.append("<h3>%s: %s (%s) %s %s (%s)</h3><ul>%s</ul>" % (
+            html.escape(f["row"]), html.escape(f["old"]),
+            html.escape(f["older"]), FLIP, html.escape(f["new"]),
+            html.escape(f["newer"]), items))
+    return """<!doctype html><html><head><meta charset="utf-8">
+<title>Release matrix %(id)s</title><style>
+body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
+.v-confirmed{background:#fdd}.v-refuted{background:#dfd}
+.v-inconclusive{background:#ffd}.flip{outline:3px solid #e80;font-weight:bold}
+pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
+<h1>Release matrix %(id)s</h1><p>%(intro)s</p>
+<h2>Claims &times; releases</h2>%(claims)s
+<h2>Findings &times; releases</h2>%(findings)s
+<h2>Flips</h2>%(flips)s<h2>Time per release</h2><pre>%(times)s</pre>
+</body></html>
+""" % {"id": html.escape(doc["id"]),
+       "intro": html.escape("Nova releases: %s. A %s marks a verdict that "
+                            "differs from the release to its left." % (
+                                ", ".join(r["label"] for r in
+                                          doc["releases"]), FLIP)),
+       "claims": _html_table(doc, "claims", "claim"),
+       "findings": _html_table(doc, "findings", "finding"),
+       "flips": "".join(flips) or "<p>No verdict flips between neighbouring "
+                                  "releases.</p>",
+       "times": html.escape("\n".join(times_lines(doc)))}

@@ -1,0 +1,241 @@
+"""What differs between the Nova releases the harness judges (27 .. 34).
+
+Nova 27 (2023.1) to 34 (2026.2) run the same resource tracker in the same
+shape, but not through the same doors: how Nova starts (eventlet monkey
+patching at import, or an explicit ``nova.monkey_patch.patch()`` choosing
+eventlet or native threads), which tracker methods exist and which
+arguments they take, which test fixtures Nova ships.  Every such difference
+the harness meets is bridged here, and only here: the rest of the harness
+asks this module (``from harness.world import nova_releases``) and never
+tests a Nova version itself.
+
+Each bridge looks at the installed Nova (a function or attribute present or
+not), never at its version number, so a source tree between two releases
+gets whichever behaviour it has.
+
+``python -m harness.world.nova_releases`` imports Nova through the adapter
+and prints what it found as one JSON line (the matrix uses it to check a new
+environment).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+DISABLE_EVENTLET = "OS_NOVA_DISABLE_EVENTLET_PATCHING"
+# Set to 0/1 to force or forbid eventlet in an eventlet-era Nova.
+HARNESS_EVENTLET = "HARNESS_NOVA_EVENTLET"
+
+
+def _module_source(name: str) -> str:
+    """The source of a Nova module, read without importing it (importing
+    nova.monkey_patch is what starts eventlet in the older releases)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        raise ImportError("no module named %s" % name)
+    with open(spec.origin, encoding="utf-8") as f:
+        return f.read()
+
+
+def concurrency_era(src: str | None = None) -> str:
+    """``"threading"`` when Nova chooses its concurrency at start-up
+    (``nova.monkey_patch.patch()``, Nova 32 on), else ``"eventlet"``
+    (27 .. 31): Nova monkey patches when ``nova.monkey_patch`` is first
+    imported.  ``src``: the module's source (default: the installed
+    Nova's)."""
+    if src is None:
+        src = _module_source("nova.monkey_patch")
+    return "threading" if "\ndef patch(" in src else "eventlet"
+
+
+_STARTED: dict = {}
+
+
+def start() -> dict:
+    """Start Nova the way its own test suite of that release does.
+
+    * threading era: native threads (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``
+      unless the caller set it) and ``nova.monkey_patch.patch()``;
+    * eventlet era: Nova's tests always ran monkey patched
+      (``nova/test.py`` imports ``nova.monkey_patch``), so the adapter
+      imports it with patching enabled.  ``HARNESS_NOVA_EVENTLET=0`` runs
+      it unpatched instead.
+
+    Returns what was chosen (recorded in every run record).
+    """
+    if _STARTED:
+        return dict(_STARTED)
+    era = concurrency_era()
+    if era == "threading":
+        os.environ.setdefault(DISABLE_EVENTLET, "1")
+        import nova  # noqa: F401
+        from nova import monkey_patch
+        if "eventlet" not in sys.modules and not getattr(
+                monkey_patch, "_HARNESS_DONE", False):
+            monkey_patch.patch()
+            monkey_patch._HARNESS_DONE = True
+        patched = _eventlet_patched()
+    else:
+        want = os.environ.get(HARNESS_EVENTLET, "1").lower() not in (
+            "0", "no", "false")
+        saved = os.environ.pop(DISABLE_EVENTLET, None)
+        if not want:
+            os.environ[DISABLE_EVENTLET] = "1"
+        try:
+            import nova  # noqa: F401
+            import nova.monkey_patch  # noqa: F401 - patches on import
+        finally:
+            if saved is None:
+                os.environ.pop(DISABLE_EVENTLET, None)
+            else:
+                os.environ[DISABLE_EVENTLET] = saved
+        patched = _eventlet_patched()
+    _STARTED.update(era=era, eventlet_patched=bool(patched))
+    return dict(_STARTED)
+
+
+def _eventlet_patched() -> bool:
+    if "eventlet" not in sys.modules:
+        return False
+    import eventlet.patcher
+    return eventlet.patcher.is_monkey_patched("thread")
+
+
+def started() -> dict:
+    return dict(_STARTED)
+
+
+# ----------------------------------------------------------------------
+# module-level state Nova's own tests reset between tests
+# ----------------------------------------------------------------------
+def reset_release_globals() -> None:
+    """The resets whose form changed between releases (the rest is in
+    :func:`harness.world.novaenv.reset_globals`).
+
+    * the cell caches: ``nova.context.reset_globals()`` from Nova 33;
+      before, ``nova/test.py`` emptied ``CELL_CACHE`` and ``CELLS`` itself;
+    * the PCI alias cache: ``get_alias_from_config`` is memoized (and
+      cleared between tests) in newer releases; 27 parses the alias on
+      every call and has nothing to clear.
+    """
+    from nova import context
+    from nova.pci import request as pci_request
+    if hasattr(context, "reset_globals"):
+        context.reset_globals()
+    else:
+        context.CELL_CACHE = {}
+        context.CELLS = []
+    cached = getattr(pci_request, "get_alias_from_config", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+
+
+# ----------------------------------------------------------------------
+# fixtures
+# ----------------------------------------------------------------------
+def placement_fixture_on(database):
+    """Nova's functional ``PlacementFixture`` whose Placement database is
+    ``database(conf_fixture, db)`` (a fixture; ``db`` the engine kind the
+    class is instantiated with, default sqlite), as a fixture class.
+
+    Placement 16 calls ``_configure_placement(conf_fixture)``
+    between registering its options and setting up the database: the
+    database goes there.  Older Placement (9 .. 15, paired with Nova 27 ..
+    33) has no such hook; there the adapter makes the config fixture,
+    registers Placement's options and sets up the database first, then hands
+    the config fixture to ``PlacementFixture(conf_fixture=...,
+    register_opts=False, db=False)``, which is the same order.
+    """
+    import fixtures
+    from nova.tests.functional import fixtures as func_fixtures
+    from placement.tests.functional.fixtures import placement as pfix
+    base = func_fixtures.PlacementFixture
+
+    if hasattr(pfix.PlacementFixture, "_configure_placement"):
+        class HookedPlacementFixture(base):
+            def __init__(self, db="sqlite"):
+                super().__init__(db=False)
+                self.engine_kind = db
+
+            def _configure_placement(self, conf_fixture):
+                self.useFixture(database(conf_fixture, self.engine_kind))
+        return HookedPlacementFixture
+
+    class PreparedPlacementFixture(fixtures.Fixture):
+        def __init__(self, db="sqlite"):
+            super().__init__()
+            self.engine_kind = db
+
+        def _setUp(self):
+            from oslo_config import cfg
+            from oslo_config import fixture as config_fixture
+            from placement import conf as placement_conf
+            conf_fixture = self.useFixture(
+                config_fixture.Config(cfg.ConfigOpts()))
+            placement_conf.register_opts(conf_fixture.conf)
+            self.useFixture(database(conf_fixture, self.engine_kind))
+            self.placement = self.useFixture(base(
+                conf_fixture=conf_fixture, db=False, register_opts=False))
+
+        @property
+        def endpoint(self):
+            return self.placement.endpoint
+
+        def __getattr__(self, name):   # _fake_get and the rest
+            if name == "placement":
+                raise AttributeError(name)
+            return getattr(self.placement, name)
+    return PreparedPlacementFixture
+
+
+# ----------------------------------------------------------------------
+# the resource tracker
+# ----------------------------------------------------------------------
+def set_service_ref(rt, service) -> None:
+    """Hand the tracker its compute service record.
+
+    ``ResourceTracker.set_service_ref`` arrived in Nova 28 (compute nodes
+    carry a ``service_id`` since); before it the tracker looked its service
+    up itself and there is nothing to hand over.
+    """
+    setter = getattr(rt, "set_service_ref", None)
+    if setter is not None:
+        setter(service)
+
+
+# ----------------------------------------------------------------------
+# the compute manager
+# ----------------------------------------------------------------------
+def prep_resize_body(mgr, context, image, instance, flavor, request_spec,
+                     filter_properties, node, clean_shutdown, migration,
+                     host_list):
+    """Run the destination's ``prep_resize`` work without its RPC-side
+    decorators (instance events and faults, task-state revert, exception
+    notification), as the conductor driver needs it.
+
+    Nova 34 split it out as ``ComputeManager._do_prep_resize`` (``prep_resize``
+    now only records the task around it); before, the work was the body of
+    the decorated ``prep_resize`` itself, reached through the decorators'
+    ``__wrapped__`` chain.  Same arguments, same order, in both.
+    """
+    args = (context, image, instance, flavor, request_spec,
+            filter_properties, node, clean_shutdown, migration, host_list)
+    split = getattr(mgr, "_do_prep_resize", None)
+    if split is not None:
+        return split(*args)
+    import inspect
+    body = inspect.unwrap(type(mgr).prep_resize)
+    return body(mgr, *args)
+
+
+def main() -> int:
+    import json
+    from harness.world import novaenv
+    info = novaenv.version_info()
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Right for the right reason: self-tests of issue 9's rules.
+
+* a harm that does not pass through the blamed path does not confirm;
+* a harm outside the claim's trigger classes does not confirm;
+* a consistent forgery does not confirm (the ledger learns the record);
+* where a counterfactual is defined, CONFIRMED needs one that removes the
+  harm, and a counterfactual that breaks a fault-free world decides
+  nothing;
+* a harm a nearby finding's what-if removes is the finding's, not the
+  claim's;
+* a timing-dependent result is judged over repetitions;
+* reach and severity follow from the confirming variants;
+* the tracer and the what-ifs really reach Nova, and undo themselves.
+"""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from harness.faults import base as fault_base
+from harness.faults import records as rec
+from harness.oracle.invariants import Violation
+from harness.oracle.paths import Mechanism, PathTracer
+from harness.verdicts import causation, counterfactual as cf
+from harness.verdicts import judge as judge_mod
+from harness.verdicts.judge import STAGES, Judge, Observation, Trial
+from harness.verdicts.verdict import Verdict
+
+PROP = {"statement": "s", "trigger": "t", "harm": "h",
+        "mechanism": [Mechanism("blamed", "nova.x.f")],
+        "trigger_classes": ["inconsistent"],
+        "counterfactual": ["migrations-cross-checked"]}
+
+
+def obs(trial, control=False, authority="inconsistent", paths=None,
+        under=(), rep=0, replay=None):
+    found = {st: [] for st in STAGES}
+    found["under_fault"] = [Violation(i, "node", 1, 2, "") for i in under]
+    return Observation(trial=trial, control=control,
+                       fault=None if control else "fault " + trial,
+                       violations=found, logs=[], authority=None
+                       if control else authority,
+                       paths=dict(paths if paths is not None
+                                  else {"blamed": 1}),
+                       rep=rep, replay=replay)
+
+
+def replaying(harm_after: bool):
+    """A replay that yields an observation with or without the harm."""
+    def replay(whatif):
+        return obs("replayed", under=("usage_matches_ledger",)
+                   if harm_after else ())
+    return replay
+
+
+@pytest.fixture(autouse=True)
+def fresh_replays():
+    judge_mod._REPLAYS.clear()
+    yield
+    judge_mod._REPLAYS.clear()
+
+
+def decide(*observations, prop=PROP, **kw):
+    j = Judge("s", ["000-1"], proposition=prop)
+    j.observations.extend(observations)
+    return j.decide("h", stages=("under_fault",),
+                    invariants=("usage_matches_ledger",), **kw)
+
+
+CONTROL = obs("c [control]", control=True, replay=replaying(False))
+
+
+def test_harm_removed_by_the_counterfactual_confirms():
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",),
+                              replay=replaying(False)))
+    assert out.verdict is Verdict.CONFIRMED
+    assert out.causation["counterfactual"]["harm_removed"] == 1
+    assert out.fault_classes == {"inconsistent": 1}
+    assert out.confirming[0]["variant"] == "v"
+
+
+def test_harm_kept_under_the_counterfactual_does_not_confirm():
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",),
+                              replay=replaying(True)))
+    assert out.verdict is Verdict.REFUTED
+    assert "not caused by it" in out.excluded[0]["why"]
+    assert "harm was seen in 1 variant" in out.summary
+
+
+def test_harm_that_cannot_be_replayed_does_not_confirm():
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",)))
+    assert out.verdict is Verdict.REFUTED
+    assert "could not be replayed" in out.excluded[0]["why"]
+
+
+def test_harm_not_through_the_blamed_path_does_not_confirm():
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",),
+                              paths={"blamed": 0}, replay=replaying(False)))
+    assert out.verdict is Verdict.REFUTED
+    assert "did not run" in out.excluded[0]["why"]
+    assert out.causation["path"] == {"harmful_variants": 1,
+                                     "through_the_mechanism": 0}
+
+
+def test_harm_outside_the_trigger_classes_does_not_confirm():
+    out = decide(CONTROL, obs("v", authority="infrastructure",
+                              under=("usage_matches_ledger",),
+                              replay=replaying(False)))
+    assert out.verdict is Verdict.REFUTED
+    assert "outside the claim's trigger" in out.excluded[0]["why"]
+
+
+def test_a_counterfactual_that_breaks_a_clean_world_decides_nothing():
+    control = obs("c [control]", control=True, replay=replaying(True))
+    out = decide(control, obs("v", under=("usage_matches_ledger",),
+                              replay=replaying(False)))
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert "breaks a fault-free world" in out.summary
+
+
+def test_harm_a_findings_whatif_removes_is_the_findings():
+    calls = []
+
+    def replay(whatif):
+        calls.append(whatif)
+        return obs("r")          # every what-if removes the harm
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",),
+                              replay=replay),
+                 explained_by={"F-01": "incoming-flavor-checked"})
+    assert out.verdict is Verdict.REFUTED
+    assert "explained by finding F-01" in out.excluded[0]["why"]
+    assert out.causation["explained_by_findings"] == {"F-01": 1}
+
+
+def test_without_a_counterfactual_the_reason_is_stated():
+    prop = dict(PROP, counterfactual=[], no_counterfactual="none fits")
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",)),
+                 prop=prop)
+    assert out.verdict is Verdict.CONFIRMED
+    assert out.causation["counterfactual"] == {"name": None,
+                                               "why_none": "none fits"}
+    assert "no counterfactual: none fits" in out.summary
+
+
+def test_timing_results_are_judged_over_repetitions():
+    prop = dict(PROP, counterfactual=[], no_counterfactual="n",
+                trigger_classes=["timing"])
+    runs = []
+    for rep in range(4):
+        runs.append(obs("c [control]", control=True, rep=rep))
+        runs.append(obs("v", authority="timing", rep=rep,
+                        under=("usage_matches_ledger",) if rep % 2 else ()))
+    out = decide(*runs, prop=prop)
+    assert out.verdict is Verdict.INCONCLUSIVE
+    assert out.repetitions == {"runs": 4, "outcomes": {"REFUTED": 2,
+                                                       "CONFIRMED": 2},
+                               "rate": 0.5}
+    assert "depends on timing" in out.summary
+
+
+def test_a_result_in_every_repetition_is_a_headline():
+    prop = dict(PROP, counterfactual=[], no_counterfactual="n",
+                trigger_classes=["timing"])
+    runs = []
+    for rep in range(3):
+        runs.append(obs("c [control]", control=True, rep=rep))
+        runs.append(obs("v", authority="timing", rep=rep,
+                        under=("usage_matches_ledger",)))
+    out = decide(*runs, prop=prop)
+    assert out.verdict is Verdict.CONFIRMED
+    assert out.repetitions["rate"] == 1.0
+    assert out.summary.startswith("in all 3 repetitions")
+
+
+def test_repetitions_default_and_override(monkeypatch):
+    monkeypatch.delenv("HARNESS_REPETITIONS", raising=False)
+    assert len(Judge.repetitions()) == 20
+    monkeypatch.setenv("HARNESS_REPETITIONS", "3")
+    assert len(Judge.repetitions()) == 3
+
+
+def test_reach_and_severity_follow_the_evidence():
+    from harness.verdicts.verdict import Evidence
+
+    def ev(stage, invariant):
+        return Evidence("v", stage, invariant, "s", 1, 2)
+    db = obs("v", authority="inconsistent")
+    reach = causation.reachability([(db, [ev("under_fault",
+                                             "usage_matches_ledger")])])
+    assert reach["who"] == ["someone with database write access"]
+    assert reach["lasts"] == "until the record is repaired"
+    assert causation.severity(reach) == "low"
+    api = obs("v", authority="none")
+    reach = causation.reachability([(api, [ev("after_clear",
+                                              "allocations_match_ledger")])])
+    assert reach["lasts"].startswith("for good")
+    assert reach["touches"] == ["placement allocations"]
+    assert causation.severity(reach) == "high"
+    race = obs("v", authority="timing")
+    reach = causation.reachability([(race, [ev("under_fault",
+                                               "audit_completed")])])
+    assert reach["audit_stops"] and reach["who"] == ["a race"]
+    assert causation.severity(reach) == "medium"
+
+
+def test_every_fault_declares_its_data_authority():
+    import harness.faults.assigned  # noqa: F401 - register subclasses
+    import harness.faults.driver  # noqa: F401
+    import harness.faults.placement  # noqa: F401
+    import harness.world.conductor  # noqa: F401
+    import harness.world.conductor_workloads  # noqa: F401
+    import harness.verdicts.replacement  # noqa: F401
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    missing = [c.__qualname__ for c in subclasses(fault_base.Fault)
+               if not c.__module__.startswith(("tests.", "test_"))
+               and not c.__name__.startswith("_")
+               and c.authority not in fault_base.AUTHORITY_CLASSES
+               and c.authority_class is fault_base.Fault.authority_class]
+    assert missing == []
+
+
+def test_a_consistent_forgery_does_not_confirm(resized):
+    """vm1's stashed old flavor (the source's revert room) rewritten to
+    another valid size: the tracker follows the record, the ledger learns
+    it, and nothing counts as harm; the same numbers against the unlearned
+    ledger would have."""
+    from harness.oracle import invariants as inv
+    world = resized
+    fault = rec.EmbeddedFlavor(world, "vm1", which="old", mode="altered",
+                               vcpus=3, memory_mb=4096)
+    assert fault.authority_class() == fault_base.FORGERY
+    fault.setUp()
+    try:
+        world.audit()
+        snap = world.snapshot("forged")
+        truth = inv.check_all(snap, world.ledger)
+        fault.learn(world.ledger)
+        learned = inv.check_all(snap, world.ledger)
+    finally:
+        fault.cleanUp()
+        world.ledger.forget_learned()
+    usage = {"usage_matches_ledger"}
+    assert usage & {v.invariant for v in truth}
+    assert not usage & {v.invariant for v in learned}
+
+
+def test_forgery_classes_follow_the_values():
+    w = object()
+    assert rec.EmbeddedFlavor(w, "vm1", mode="altered",
+                              vcpus=-8).authority_class() == "inadmissible"
+    assert rec.EmbeddedFlavor(w, "vm1").authority_class() == "inconsistent"
+    assert rec.MigrationField(w, "vm1", migration_type="teleport"
+                              ).authority_class() == "inadmissible"
+    assert rec.MigrationField(w, "vm1", status="error"
+                              ).authority_class() == "inconsistent"
+
+
+def test_the_tracer_sees_a_handler_run_only_when_it_runs(booted):
+    """The FlavorNotFound handler of the migration accounting never runs
+    in a clean audit; the function around it does."""
+    fn = ("nova.compute.resource_tracker.ResourceTracker."
+          "_update_usage_from_migrations")
+    tracer = PathTracer([Mechanism("fn", fn),
+                         Mechanism("handler", fn, handler="FlavorNotFound"),
+                         Mechanism("nowhere", fn + "_nope")])
+    with tracer:
+        booted.audit()
+    assert tracer.hits["fn"] > 0
+    assert tracer.hits["handler"] == 0
+    assert "nowhere" in tracer.unresolved
+
+
+def test_the_tracer_counts_a_line_that_runs(resized):
+    tracer = PathTracer([Mechanism(
+        "incoming", "nova.compute.resource_tracker.ResourceTracker."
+        "_update_usage_from_migration", line="itype.flavorid")])
+    with tracer:
+        resized.audit()
+    assert tracer.hits["incoming"] > 0
+
+
+def test_a_whatif_patches_nova_and_undoes_itself():
+    from harness.world import novaenv
+    novaenv.load()
+    from nova.compute import resource_tracker as rt
+    real = rt.ResourceTracker._update_usage_from_migration
+    with cf.incoming_flavor_checked():
+        patched = rt.ResourceTracker._update_usage_from_migration
+        assert patched is not real
+        src = inspect.getsource(real)
+        assert "itype.flavorid" in src
+    assert rt.ResourceTracker._update_usage_from_migration is real
+
+
+def test_reraise_transform_changes_only_the_named_handler():
+    import ast
+    src = ("def f(xs):\n"
+           "    for x in xs:\n"
+           "        try:\n            g(x)\n"
+           "        except KeyError:\n            log()\n            continue\n"
+           "        except ValueError:\n            continue\n")
+    fdef = ast.parse(src).body[0]
+    cf.reraise("KeyError")(fdef)
+    text = ast.unparse(fdef)
+    assert "except KeyError:\n            log()\n            raise" in text
+    assert "except ValueError:\n            continue" in text
+
+
+def test_a_counterfactual_trial_is_labelled_and_runs_with_the_patch():
+    from harness.world import novaenv
+    novaenv.load()
+    from nova.compute import resource_tracker as rt
+    real = rt.ResourceTracker._update_usage_from_migration
+    seen = []
+
+    def setup(world):
+        seen.append(rt.ResourceTracker._update_usage_from_migration)
+
+    o = judge_mod.run_trial(Trial("t [control]", setup,
+                                  world_kwargs={"hosts": ("src",)}))
+    assert o.error is None and o.whatif is None
+    r = o.replay(cf.WHAT_IFS["incoming-flavor-checked"])
+    assert r.error is None
+    assert r.trial == "t [control] [counterfactual: incoming-flavor-checked]"
+    assert r.whatif == "incoming-flavor-checked"
+    assert seen[0] is real and seen[1] is not real
+    assert rt.ResourceTracker._update_usage_from_migration is real

@@ -1,0 +1,369 @@
+"""The release matrix: release names, the adapter's decisions, flip
+explanations, the report's flip marks, and bad input leaving nothing behind.
+
+These run everywhere (no network, no release environment).  The worlds
+built under the oldest and the newest series are in
+``tests/test_nova_releases.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import pytest
+
+from harness.matrix import envs, flips, releases, report
+from harness.matrix import run as matrix_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ----------------------------------------------------------------------
+# release names
+# ----------------------------------------------------------------------
+def test_series_names_the_newest_release_and_its_placement():
+    rel = releases.parse("27")
+    assert rel.version == releases.SERIES[27].newest
+    assert rel.series.placement == "9.0.0"
+    assert releases.parse("27.2.0").version == "27.2.0"
+    assert releases.parse("34.0").version == "34.0.0"
+    assert os.path.isfile(rel.series.constraints)
+
+
+def test_every_series_has_a_checked_in_constraints_file():
+    for series in releases.SERIES.values():
+        with open(series.constraints, encoding="utf-8") as f:
+            text = f.read()
+        assert "openstack-placement==%s" % series.placement in text
+        assert not any(line.lower().startswith("nova==")
+                       for line in text.splitlines())
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("26.3.0", "outside the matrix"),
+    ("35", "outside the matrix"),
+    ("banana", "is not a Nova release"),
+    ("/nonexistent/nova", "is not a Nova source tree"),
+])
+def test_unknown_releases_are_refused_with_the_remedy(spec, words):
+    with pytest.raises(releases.UnknownRelease) as exc:
+        releases.parse(spec)
+    assert words in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_default_list_is_every_series_once():
+    rels = releases.parse_list("")
+    assert [r.series.major for r in rels] == sorted(releases.SERIES)
+    assert len(releases.parse_list("27,27.5.1,34")) == 2
+
+
+def test_source_tree_with_a_named_series(tmp_path):
+    (tmp_path / "nova").mkdir()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = nova\n")
+    rel = releases.parse("%s@29" % tmp_path)
+    assert rel.source_tree == str(tmp_path)
+    assert rel.series.major == 29 and rel.version is None
+    assert rel.nova_requirement == str(tmp_path)
+
+
+def test_releases_are_ordered_as_nova_releases_them():
+    rels = [releases.parse(x) for x in ("34", "27.10.0", "27.2.0", "28")]
+    ordered = sorted(rels, key=matrix_run.order_key)
+    assert [r.label for r in ordered] == ["27.2.0", "27.10.0",
+                                          releases.SERIES[28].newest,
+                                          releases.SERIES[34].newest]
+
+
+# ----------------------------------------------------------------------
+# the adapter's logic (the installed Nova aside)
+# ----------------------------------------------------------------------
+ERA_EVENTLET = textwrap.dedent("""\
+    import os
+    def _monkey_patch():
+        import eventlet
+        eventlet.monkey_patch()
+    if os.environ.get('OS_NOVA_DISABLE_EVENTLET_PATCHING', '') != '1':
+        _monkey_patch()
+    """)
+ERA_THREADING = textwrap.dedent("""\
+    import os
+    def is_patched():
+        return False
+    def patch(backend='eventlet'):
+        pass
+    """)
+
+
+def test_adapter_tells_the_concurrency_era_from_the_source():
+    from harness.world import nova_releases
+    assert nova_releases.concurrency_era(ERA_EVENTLET) == "eventlet"
+    assert nova_releases.concurrency_era(ERA_THREADING) == "threading"
+    # the Nova this process runs is one of the two
+    assert nova_releases.concurrency_era() in ("eventlet", "threading")
+
+
+def test_adapter_bridges_the_service_ref(monkeypatch):
+    """Nova 28 added ResourceTracker.set_service_ref; before, the tracker
+    found its service itself.  The adapter calls it when it exists."""
+    from harness.world import nova_releases
+
+    class Old:
+        pass
+
+    class New:
+        def set_service_ref(self, ref):
+            self.service_ref = ref
+
+    old, new = Old(), New()
+    nova_releases.set_service_ref(old, "svc")
+    nova_releases.set_service_ref(new, "svc")
+    assert not hasattr(old, "service_ref")
+    assert new.service_ref == "svc"
+
+
+def test_adapter_runs_prep_resize_without_its_decorators():
+    """Nova 34 has ``_do_prep_resize``; before, the work is the body of the
+    decorated ``prep_resize``: the adapter unwraps it, never running the
+    RPC-side decorators (here one that would fail)."""
+    import functools
+    from harness.world import nova_releases
+
+    def rpc_side(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            raise AssertionError("decorator ran")
+        return wrapper
+
+    class Old:
+        @rpc_side
+        def prep_resize(self, *args):
+            return ("old body", args)
+
+    class New:
+        @rpc_side
+        def prep_resize(self, *args):
+            raise AssertionError("not this one")
+
+        def _do_prep_resize(self, *args):
+            return ("split", args)
+
+    args = tuple(range(10))
+    assert nova_releases.prep_resize_body(Old(), *args) == ("old body", args)
+    assert nova_releases.prep_resize_body(New(), *args) == ("split", args)
+
+
+# ----------------------------------------------------------------------
+# flips: which functions changed and which note/commit says why
+# ----------------------------------------------------------------------
+RT_OLD = textwrap.dedent('''\
+    class ResourceTracker:
+        def _update_usage_from_migrations(self, context, migrations):
+            for m in migrations:
+                self._update_usage_from_migration(context, m)
+
+        def other(self):
+            return 1
+    ''')
+RT_NEW = textwrap.dedent('''\
+    class ResourceTracker:
+        def _update_usage_from_migrations(self, context, migrations):
+            for m in migrations:
+                if m.instance_uuid not in self.tracked_instances:
+                    continue   # skip_orphan_migration
+                self._update_usage_from_migration(context, m)
+
+        def other(self):
+            return 1
+    ''')
+
+
+def _sdist(tmp_path, version, rt, notes, changelog):
+    top = tmp_path / ("nova-%s" % version)
+    (top / "nova" / "compute").mkdir(parents=True)
+    (top / "nova" / "compute" / "resource_tracker.py").write_text(rt)
+    (top / "releasenotes" / "notes").mkdir(parents=True)
+    for name, text in notes.items():
+        (top / "releasenotes" / "notes" / name).write_text(text)
+    (top / "ChangeLog").write_text("CHANGES\n=======\n\n%s\n------\n\n%s\n"
+                                   % (version, "\n".join(
+                                       "* " + c for c in changelog)))
+    path = tmp_path / ("nova-%s.tar.gz" % version)
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
+    return str(path)
+
+
+def test_flip_names_the_changed_function_and_the_note_behind_it(tmp_path):
+    old = _sdist(tmp_path, "27.5.1", RT_OLD, {"a.yaml": "fixes: [x]\n"},
+                 ["Old change"])
+    note = ("fixes:\n  - |\n    The resource tracker now skips a migration "
+            "whose instance is not in its tracked_instances.\n")
+    new = _sdist(tmp_path, "28.3.1", RT_NEW,
+                 {"a.yaml": "fixes: [x]\n", "b.yaml": note,
+                  "c.yaml": "features:\n  - unrelated libvirt thing\n"},
+                 ["Old change", "Skip orphan migrations in "
+                  "_update_usage_from_migrations", "Bump libvirt"])
+    fn = "nova.compute.resource_tracker.ResourceTracker"
+    e = flips.explain([fn + "._update_usage_from_migrations", fn + ".other"],
+                      flips.Source(old), flips.Source(new), "27.5.1",
+                      "28.3.1")
+    assert [c.function for c in e.changes] == [
+        fn + "._update_usage_from_migrations"]
+    assert "tracked_instances" in e.changes[0].identifiers
+    assert [m.ref for m in e.notes] == ["b.yaml"]
+    assert e.commits[0].ref.startswith("Skip orphan migrations")
+    assert "Bump libvirt" not in [m.ref for m in e.commits]
+    assert "_update_usage_from_migrations (changed)" in e.summary()
+
+
+def test_no_change_is_said_as_such(tmp_path):
+    a = _sdist(tmp_path, "33.0.2", RT_OLD, {}, [])
+    b = _sdist(tmp_path, "34.0.0", RT_OLD, {}, [])
+    fn = "nova.compute.resource_tracker.ResourceTracker.other"
+    e = flips.explain([fn], flips.Source(a), flips.Source(b), "33", "34")
+    assert e.changes == [] and e.notes == [] and e.commits == []
+    assert "the code of none of ResourceTracker.other changed" in \
+        e.summary()
+
+
+def test_a_docstring_or_comment_change_is_no_code_change(tmp_path):
+    doc_old = RT_OLD.replace("def other(self):\n",
+                             "def other(self):\n        \"\"\"Teh one.\"\"\"\n")
+    doc_new = RT_OLD.replace("def other(self):\n",
+                             "def other(self):\n        \"\"\"The one.\"\"\"\n"
+                             "        # NOTE(x): a comment\n")
+    a = _sdist(tmp_path, "33.0.2", doc_old, {}, [])
+    b = _sdist(tmp_path, "34.0.0", doc_new, {}, ["Fix typo in other"])
+    fn = "nova.compute.resource_tracker.ResourceTracker.other"
+    e = flips.explain([fn], flips.Source(a), flips.Source(b), "33", "34")
+    assert [c.status for c in e.changes] == ["docstring/comments only"]
+    assert e.changes[0].identifiers == []
+    assert "the code of none of ResourceTracker.other changed" in \
+        e.summary()
+
+
+# ----------------------------------------------------------------------
+# the report marks every flip
+# ----------------------------------------------------------------------
+def _doc():
+    def rel(label, claims, findings=None):
+        return {"label": label, "key": label, "claims": claims,
+                "series": int(label.split(".")[0]), "version": label,
+                "findings": findings or {}, "scenarios": {},
+                "build_seconds": 1.0, "built_now": False,
+                "run_seconds": 2.0, "exit_code": 0, "run_dir": "r"}
+    return {"id": "m", "seed": 0, "selection": {}, "releases": [
+        rel("27.5.1", {"X-1": "CONFIRMED", "X-2": "REFUTED"}),
+        rel("28.3.1", {"X-1": "REFUTED", "X-2": "REFUTED"},
+            {"F1": "present"}),
+        rel("29.4.0", {"X-1": "REFUTED", "X-2": "CONFIRMED"})],
+        "flips": []}
+
+
+def test_report_highlights_each_flip_and_only_flips():
+    doc = _doc()
+    assert report.flipped(doc, "claims") == {("X-1", "28.3.1"),
+                                             ("X-2", "29.4.0")}
+    text = report.text_table(doc, "claims", "claim")
+    assert text.count(report.FLIP) == 2
+    md = report.markdown(doc)
+    assert "**%s REFUTED**" % report.FLIP in md
+    assert "**%s CONFIRMED**" % report.FLIP in md
+    html = report.render_html(doc)
+    assert html.count('flip"') == 2
+
+
+# ----------------------------------------------------------------------
+# bad input: nothing half-built
+# ----------------------------------------------------------------------
+def _failing_at(step, output, steps=None):
+    """A stand-in for the build's steps (venv, pip, import) that fails at
+    ``step`` after the earlier steps have written into the build dir."""
+    def fake_run(cmd, log, what, **kw):
+        if steps is not None:
+            steps.append(what)
+        build = os.path.dirname(log)
+        os.makedirs(os.path.join(build, "venv", "bin"), exist_ok=True)
+        if what == step:
+            raise envs._StepFailed(what, output)
+        if what == "downloading the nova sdist":
+            os.makedirs(os.path.join(build, "sdist"))
+            open(os.path.join(build, "sdist", "nova-27.5.1.tar.gz"),
+                 "w").close()
+        return ""
+    return fake_run
+
+
+def test_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(envs, "CACHE", str(tmp_path))
+    steps = []
+
+    monkeypatch.setattr(envs, "_run", _failing_at(
+        "installing nova and its dependencies", "ERROR: Could not build "
+        "wheels for greenlet\nerror: failed\n", steps))
+    with pytest.raises(envs.EnvError) as exc:
+        envs.build(releases.parse("27"), log=lambda *a: None)
+    msg = str(exc.value)
+    assert "does not install on Python 3.11" in msg and "\n" not in msg
+    assert "pick another release of series 27" in msg
+    assert os.listdir(tmp_path) == []
+    assert steps[-1] == "installing nova and its dependencies"
+
+
+@pytest.mark.parametrize("step, words", [
+    ("downloading the nova sdist", "is not on the package index"),
+    ("importing nova", "installs but does not import"),
+])
+def test_each_failed_step_says_what_to_do(tmp_path, monkeypatch, step,
+                                          words):
+    monkeypatch.setattr(envs, "CACHE", str(tmp_path))
+
+    monkeypatch.setattr(envs, "_run", _failing_at(
+        step, "ERROR: No matching distribution found for nova==27.99.0\n"))
+    with pytest.raises(envs.EnvError) as exc:
+        envs.build(releases.parse("27.99.0"), log=lambda *a: None)
+    assert words in str(exc.value)
+    assert os.listdir(tmp_path) == []
+
+
+def _cli(*args):
+    env = dict(os.environ, HARNESS_MATRIX_CACHE="/nonexistent-cache")
+    return subprocess.run([sys.executable, "-m", "harness", "matrix"] +
+                          list(args), cwd=ROOT, env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [["--nova", "26"], ["--nova", "27,x.y"],
+                                  ["--nova", "/no/such/tree"],
+                                  ["--merge", "/no/such/dir"]])
+def test_cli_bad_input_is_one_line_and_exit_2(args, tmp_path):
+    proc = _cli(*args, "--runs-dir", str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: ")
+    assert os.listdir(tmp_path) == []
+
+
+def test_merge_renders_one_matrix_from_per_release_outputs(tmp_path):
+    doc = _doc()
+    parts = []
+    for i, rel in enumerate(doc["releases"]):
+        d = tmp_path / ("job%d" % i)
+        d.mkdir()
+        part = dict(doc, releases=[rel])
+        (d / "matrix.json").write_text(json.dumps(part))
+        parts.append(str(d))
+    out = tmp_path / "merged"
+    # claims outside the catalogue name no Nova function: no sdist needed
+    proc = _cli("--merge", *reversed(parts), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((out / "matrix.json").read_text())
+    assert [r["label"] for r in merged["releases"]] == [
+        "27.5.1", "28.3.1", "29.4.0"]
+    assert (out / "matrix.md").exists() and (out / "matrix.html").exists()
+    assert report.FLIP in proc.stdout
