@@ -155,7 +155,7 @@ def run(opts: Options, out=print) -> dict:
         catchers_mod.ScenarioCatcher(opts.scenario_dir, opts.scenarios,
                                      catalogue_functions,
                                      stop_at_first=True),
-        catchers_mod.CorpusCatcher(opts.corpus_dir, name="corpus"),
+        catchers_mod.CorpusCatcher(opts.corpus_dir),
         catchers_mod.ExploreCatcher(opts.explore_seconds, opts.seed),
     ]
     reuse = _check_reuse(opts.reuse, nova_fp, harness_fp, opts) \
