@@ -5,6 +5,8 @@
     reproduce  run one scenario in the foreground, printing its trace
     report     re-render a stored run (text, Markdown, HTML, JSON)
     diff       compare two runs, or a run with the baseline
+    explore    random lifecycle sequences, every invariant after every op
+    mutate     the harness's own mutation score (docs/mutation.md)
     matrix     judge several Nova releases, compare verdicts, explain flips
 
 Exit codes (docs/cli.md): 0 every verdict matches the baseline; 1 drift (a
@@ -15,6 +17,7 @@ input or harness error (one line on stderr names the problem and the fix);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -44,8 +47,11 @@ exit codes:
   3  a scenario was INCONCLUSIVE (the harness could not decide)
 
 environment: HARNESS_CATALOGUE (an alternative catalogue.yaml),
-HARNESS_RUNS_DIR (where run records go), HARNESS_SEED (default seed).
-See docs/cli.md."""
+HARNESS_RUNS_DIR (where run records go), HARNESS_SEED (default seed),
+HARNESS_DB (default --db), HARNESS_DB_URL (use this database server instead
+of starting one), HARNESS_DB_PORT (the started server listens on
+127.0.0.1:PORT instead of a Unix socket).  See docs/cli.md and
+docs/engines.md."""
 
 
 class InputError(Exception):
@@ -75,12 +81,14 @@ def load_catalogue():
 
 
 def check_claim_ids(ids, catalogue, option="--claims"):
+    known = catalogue.ids() if hasattr(catalogue, "ids") \
+        else list(catalogue.claims)
     for cid in ids:
-        if cid not in catalogue.claims:
+        if cid not in known:
             raise InputError(
-                "unknown claim id %r in %s; known ids: %s (see 'python -m "
-                "harness list claims')" % (cid, option,
-                                           ", ".join(catalogue.claims)))
+                "unknown claim or finding id %r in %s; known ids: %s (see "
+                "'python -m harness list claims')" % (cid, option,
+                                                      ", ".join(known)))
 
 
 def load_baseline(path):
@@ -105,6 +113,44 @@ def nova_version() -> dict:
         return novaenv.version_info()
     except novaenv.NovaUnavailable as exc:
         raise InputError(str(exc)) from None
+
+
+def add_db_option(parser):
+    """``--db``: the database engine every world runs on.  For any command
+    that runs worlds (run, reproduce, and explore/matrix as they come)."""
+    parser.add_argument(
+        "--db", default=None, metavar="ENGINE",
+        help="database engine of every world: sqlite (default, fast), "
+             "mysql (MariaDB) or postgresql; a real server is installed "
+             "and started for the run and removed after it (default: "
+             "$HARNESS_DB or sqlite; see docs/engines.md)")
+
+
+@contextlib.contextmanager
+def db_server(args):
+    """The database server for ``args.db`` for the duration of the block
+    (nothing for sqlite).  Sets HARNESS_DB/HARNESS_DB_URL/HARNESS_DB_SERVER
+    so the pytest subprocess and its workers use it.  Bad input (unknown
+    engine, missing client library, a server that will not start, a port
+    in use) is an :class:`InputError`: one line, exit 2."""
+    from harness.world import engines
+    try:
+        kind = engines.db_kind(getattr(args, "db", None))
+        preset = kind != "sqlite" and engines.configured_url(kind)
+        cm = engines.server(kind)
+        url = cm.__enter__()
+    except engines.EngineError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        if url is not None:
+            print("database: %s, %s" % (
+                os.environ.get("HARNESS_DB_SERVER", kind),
+                "the server HARNESS_DB_URL names" if preset else
+                "a server started for this run (removed when it ends)"),
+                flush=True)
+        yield kind
+    finally:
+        cm.__exit__(None, None, None)
 
 
 def check_scenario_dir(path):
@@ -189,7 +235,6 @@ def _run_pytest(argv, run_dir, echo=True):
     """Run pytest in a subprocess; returns (returncode, interrupted, tail)."""
     cmd = [sys.executable, "-m", "pytest"] + argv
     console = open(os.path.join(run_dir, runrecord.CONSOLE), "wb")
-    out = getattr(sys.stdout, "buffer", None)
     tail = bytearray()
 
     def on_term(signum, frame):
@@ -198,6 +243,7 @@ def _run_pytest(argv, run_dir, echo=True):
     interrupted = False
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shown = ProgressEcho(sys.stdout)
     try:
         fd = proc.stdout.fileno()
         while True:
@@ -219,11 +265,7 @@ def _run_pytest(argv, run_dir, echo=True):
             tail.extend(chunk)
             del tail[:-20000]
             if echo:
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-                else:  # pragma: no cover
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
+                shown.feed(chunk)
         while True:
             try:
                 rc = proc.wait()
@@ -234,7 +276,80 @@ def _run_pytest(argv, run_dir, echo=True):
     finally:
         signal.signal(signal.SIGTERM, old)
         console.close()
+        if echo:
+            shown.close()
     return rc, interrupted, tail.decode("utf-8", "replace")
+
+
+def live_terminal(stream) -> bool:
+    """A live (redrawn) progress line: only on a terminal, never in CI."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false",
+                                                          "no")
+    try:
+        return stream.isatty() and not ci
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressEcho:
+    """Echoes a run's output; the plugin's progress lines
+    (``harness: progress ...``) become one line redrawn in place on a
+    terminal, and stay plain lines elsewhere (CI, a pipe, a file)."""
+
+    def __init__(self, stream, live: bool | None = None):
+        self.stream = stream          # text stream; bytes go to its buffer
+        self.live = live_terminal(stream) if live is None else live
+        self.pending = b""
+        self.status = b""            # the live line now shown
+
+    def _write(self, data: bytes):
+        raw = getattr(self.stream, "buffer", None)
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
+        else:
+            self.stream.write(data.decode("utf-8", "replace"))
+            self.stream.flush()
+
+    def feed(self, chunk: bytes):
+        from harness.plugin import PROGRESS_PREFIX
+        prefix = PROGRESS_PREFIX.encode()
+        if not self.live:
+            self._write(chunk)
+            return
+        data = self.pending + chunk
+        lines = data.split(b"\n")
+        self.pending = lines.pop()
+        out = b""
+        for line in lines:
+            at = line.find(prefix)
+            if at >= 0:
+                if line[:at].strip():
+                    out += line[:at] + b"\n"      # e.g. pytest's dots
+                self.status = line[at + len(prefix):].rstrip(b"\r")
+                continue
+            out += line + b"\n"
+        # Show an unfinished line now, except what may be (the start of) a
+        # progress line: that waits for its end.
+        if prefix in self.pending:
+            keep = len(self.pending)
+        else:
+            keep = next((k for k in range(min(len(prefix), len(
+                self.pending)), 0, -1) if self.pending.endswith(
+                    prefix[:k])), 0)
+        cut = len(self.pending) - keep
+        partial, self.pending = self.pending[:cut], self.pending[cut:]
+        clear = b"\r\x1b[K"
+        if out or partial:
+            self._write(clear + out + partial)
+        if self.status and not partial:
+            self._write(clear + b"progress: " + self.status)
+
+    def close(self):
+        if self.live:
+            tail = self.pending
+            self.pending = b""
+            self._write(b"\r\x1b[K" + tail + (b"\n" if tail else b""))
 
 
 def _manifest(run_dir, command, args, seed, nova, selection, extra=None):
@@ -356,6 +471,14 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     runrecord.write_text_atomic(
         os.path.join(run_dir, runrecord.HTML),
         html_report.render(doc, final, traces, drift))
+    sizes = runrecord.record_sizes(run_dir)
+    manifest["sizes"] = sizes
+    full_run = command == "run" and not any(selection.values())
+    too_big = runrecord.over_budget(sizes) if full_run else []
+    if too_big and message is None:
+        code = EXIT_ERROR
+        message = ("%s; see docs/performance.md (run records) for what a "
+                   "record keeps" % "; ".join(too_big))
     _finish(run_dir, manifest, "complete", code, message, complete=True,
             drift=drift)
     lines = report_mod.drift_lines(drift)
@@ -367,8 +490,9 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
             print("HARNESS ERROR in %s: %s" % (s["scenario"], s["summary"]))
         elif s["verdict"] == "INCONCLUSIVE":
             print("INCONCLUSIVE %s: %s" % (s["scenario"], s["summary"]))
-    print("run record: %s  (report: %s)" % (
-        shown, os.path.join(shown, runrecord.HTML)))
+    print("run record: %s, %.1f MB  (report: %s, %.1f MB)" % (
+        shown, sizes["record"] / (1 << 20),
+        os.path.join(shown, runrecord.HTML), sizes["html"] / (1 << 20)))
     print("exit %d: %s" % (code, EXIT_MEANING[code]))
     if message:
         print("error: %s" % _one_line(message), file=sys.stderr)
@@ -407,13 +531,80 @@ def cmd_run(args) -> int:
                 "is nothing to run; see 'python -m harness list scenarios'"
                 % ", ".join(claims))
         extra += ["--claims", ",".join(claims)]
-    if args.workers:
-        extra += ["-n", str(args.workers)]
-    extra += ["-q"]
-    nova = nova_version()
-    code, _ = _execute(args, "run", targets, extra,
-                       {"claims": claims, "scenarios": names}, nova=nova)
+    selection = {"claims": claims, "scenarios": names}
+    if args.shard:
+        index, count = args.shard
+        scenarios = collect(args.scenario_dir, claims or None)
+        if names:
+            scenarios = [s for s in scenarios if s["name"] in names]
+        mine = shard_of(scenarios, index, count)
+        if not mine:
+            raise InputError(
+                "shard %d/%d has no scenarios: the selection has %d scenario "
+                "file(s), and a file is never split; use at most that many "
+                "shards" % (index, count, len({s["file"] for s in scenarios})))
+        targets = [_nodeid_path(s) for s in mine]
+        selection["shard"] = "%d/%d" % (index, count)
+        selection["shard_scenarios"] = [s["name"] for s in mine]
+    files = None       # the scenario files to run, when known
+    if os.path.isfile(args.scenario_dir):
+        files = {args.scenario_dir}
+    elif names or args.shard:
+        files = {t.split("::")[0] for t in targets}
+    workers = args.workers
+    if files is not None and len(files) <= 1:
+        workers = 1     # one file: a worker would only add its start-up
+    extra += workers_options(workers)
+    extra += ["--keep-traces", args.keep_traces, "--progress", "-q"]
+    with db_server(args):
+        nova = nova_version()
+        code, _ = _execute(args, "run", targets, extra, selection, nova=nova)
     return code
+
+
+def workers_options(workers) -> list[str]:
+    """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
+    scenario file's scenarios share observations computed once per
+    process, so they stay in one worker), or none for one process.
+
+    (Not ``loadgroup``: pytest-xdist 3.8 marks a group by rewriting
+    ``item._nodeid``, which pytest 9 no longer reads, so groups are ignored
+    and every scenario is scheduled on its own.)"""
+    if workers in (None, "auto"):
+        workers = os.cpu_count() or 1
+    if int(workers) <= 1:
+        return ["-p", "no:xdist"] if _has_xdist() else []
+    if not _has_xdist():
+        raise InputError("--workers %s needs pytest-xdist, which is not "
+                         "installed; install it (pip install -c "
+                         "constraints.txt pytest-xdist) or use --workers 1"
+                         % workers)
+    return ["-n", str(workers), "--dist", "loadfile"]
+
+
+def _has_xdist() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("xdist") is not None
+
+
+def shard_of(scenarios: list[dict], index: int, count: int) -> list[dict]:
+    """Shard ``index`` (1-based) of ``count``: whole scenario files, the
+    largest first, each to the shard with the fewest scenarios so far (ties:
+    the lowest shard).  Depends only on the collected scenarios, so every
+    machine of a CI matrix computes the same split."""
+    files: dict[str, list[dict]] = {}
+    for s in scenarios:
+        files.setdefault(s.get("file") or s["nodeid"].split("::")[0],
+                         []).append(s)
+    load = [0] * count
+    owner = {}
+    for name in sorted(files, key=lambda f: (-len(files[f]), f)):
+        k = min(range(count), key=lambda i: (load[i], i))
+        owner[name] = k
+        load[k] += len(files[name])
+    return [s for s in scenarios
+            if owner[s.get("file") or s["nodeid"].split("::")[0]]
+            == index - 1]
 
 
 def _nodeid_path(scenario: dict) -> str:
@@ -433,11 +624,23 @@ def _workers(value: str):
     try:
         n = int(value)
     except ValueError:
-        n = 0
-    if n < 1:
+        n = -1
+    if n < 0:
         raise argparse.ArgumentTypeError(
-            "%r is not a worker count (use a number >= 1 or 'auto')" % value)
+            "%r is not a worker count (use a number >= 0 or 'auto'; 0 or 1 "
+            "runs in one process)" % value)
     return n
+
+
+def _shard(value: str):
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(
+            "%r is not a shard: use I/N with 1 <= I <= N, e.g. 1/2" % value)
+    return index, count
 
 
 def _pick_scenario(target: str, scenarios: list[dict], catalogue,
@@ -446,13 +649,14 @@ def _pick_scenario(target: str, scenarios: list[dict], catalogue,
     by_name = {s["name"]: s for s in scenarios}
     if target in by_name:
         return by_name[target], []
-    if target in catalogue.claims:
+    if target in catalogue.claims or target in getattr(catalogue,
+                                                       "findings", {}):
         mine = [s for s in scenarios if target in s["claims"]]
         if not mine:
             raise InputError(
-                "claim %s has no scenario yet (it is NOT_JUDGED); the "
+                "%s has no scenario yet (it is NOT_JUDGED); the "
                 "catalogue lists %s - nothing to reproduce"
-                % (target, ", ".join(catalogue.claims[target].scenarios)
+                % (target, ", ".join(catalogue.entry(target).scenarios)
                    or "none"))
         recorded = {s["name"]: baseline.get(s["name"]) for s in mine}
         claim_v = combine([Verdict(v) for v in recorded.values() if v])
@@ -477,29 +681,35 @@ def cmd_reproduce(args) -> int:
     scenarios = collect(args.scenario_dir)
     scenario, others = _pick_scenario(args.target, scenarios, catalogue,
                                       baseline)
-    nova = nova_version()
-    print("reproducing %s (claims %s; baseline %s) against Nova %s (%s)"
-          % (scenario["name"], ", ".join(scenario["claims"]),
-             baseline.get(scenario["name"], "none"), nova.get("nova"),
-             nova.get("nova_source")))
-    if others:
-        print("claim %s has other scenarios too: %s (reproduce one by "
-              "name)" % (args.target, ", ".join(others)))
-    extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist"]
-    if args.trial:
-        extra += ["--trace-trials", args.trial]
-    code, run_dir = _execute(
-        args, "reproduce", [_nodeid_path(scenario)], extra,
-        {"claims": [], "scenarios": [scenario["name"]]},
-        point_latest=False, nova=nova)
+    with db_server(args):
+        nova = nova_version()
+        print("reproducing %s (claims %s; baseline %s) against Nova %s (%s)"
+              " on %s" % (scenario["name"], ", ".join(scenario["claims"]),
+                          baseline.get(scenario["name"], "none"),
+                          nova.get("nova"), nova.get("nova_source"),
+                          nova.get("db_server") or nova.get("db")))
+        if others:
+            print("claim %s has other scenarios too: %s (reproduce one by "
+                  "name)" % (args.target, ", ".join(others)))
+        extra = ["-s", "-q", "--trace-steps", "-p", "no:xdist",
+                 "--keep-traces", "all"]
+        if args.trial:
+            extra += ["--trace-trials", args.trial]
+        code, run_dir = _execute(
+            args, "reproduce", [_nodeid_path(scenario)], extra,
+            {"claims": [], "scenarios": [scenario["name"]]},
+            point_latest=False, nova=nova)
     print("trace: %s" % os.path.relpath(runrecord.trace_path(
         run_dir, scenario["name"])))
     return code
 
 
 def _load_record(path, runs_dir, require_complete=False):
+    """A run record; ``A,B`` (or a list) reads the shards of one run
+    (``run --shard``) as one record."""
     try:
-        return runrecord.load(path, runs_dir, require_complete)
+        return runrecord.load_many(path if isinstance(path, list)
+                                   else [path], runs_dir, require_complete)
     except runrecord.RecordError as exc:
         raise InputError(str(exc)) from None
 
@@ -525,9 +735,11 @@ def cmd_report(args) -> int:
             ", exit %s (%s)" % (manifest["exit_code"],
                                 manifest.get("exit_meaning"))
             if manifest.get("exit_code") is not None else ""),
-            "nova %s (%s) at %s, placement %s; seed %s; generated %s" % (
+            "nova %s (%s) at %s, placement %s; database %s; seed %s; "
+            "generated %s" % (
                 nova.get("nova"), nova.get("nova_source"),
                 nova.get("nova_path"), nova.get("placement"),
+                nova.get("db_server") or nova.get("db") or "sqlite",
                 manifest.get("seed"), doc.get("generated")), ""]
         text = "\n".join(head) + report_mod.table_from_doc(doc) + "\n"
         lines = report_mod.drift_lines(drift)
@@ -546,6 +758,10 @@ def cmd_diff(args) -> int:
     a = _load_record(args.run_a, args.runs_dir, require_complete=True)
     if args.run_b:
         b = _load_record(args.run_b, args.runs_dir, require_complete=True)
+        from harness.report import engines as engine_report
+        if engine_report.engine_of(a.verdicts) != \
+                engine_report.engine_of(b.verdicts):
+            return _diff_engines(a, b, engine_report)
         drift = report_mod.diff_docs(a.verdicts, b.verdicts)
         old_label, new_label = a.id, b.id
         print("comparing run %s with run %s" % (a.id, b.id))
@@ -570,6 +786,26 @@ def cmd_diff(args) -> int:
         return EXIT_DRIFT
     print("no drift: every verdict the two share is the same")
     return EXIT_OK
+
+
+def _diff_engines(a, b, engine_report) -> int:
+    """Two runs on different database engines: a verdict that differs is
+    drift unless the engines explain it (harness.report.engines)."""
+    rows = engine_report.compare(a.verdicts, b.verdicts)
+    print("comparing run %s (%s) with run %s (%s): %d scenarios both ran"
+          % (a.id, engine_report.engine_of(a.verdicts), b.id,
+             engine_report.engine_of(b.verdicts), len(rows)))
+    for line in engine_report.lines(rows):
+        print(line)
+    unexplained = [r for r in rows if r["status"] == "unexplained"]
+    explained = [r for r in rows if r["status"] == "explained"]
+    print("%d same, %d explained by the engines, %d unexplained; %d "
+          "variants refused and %d coerced by %s" % (
+              len(rows) - len(unexplained) - len(explained), len(explained),
+              len(unexplained), sum(r["refused_by_b"] for r in rows),
+              sum(r["coerced_by_b"] for r in rows),
+              engine_report.engine_of(b.verdicts)))
+    return EXIT_DRIFT if unexplained else EXIT_OK
 
 
 def cmd_matrix(args) -> int:
@@ -792,11 +1028,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=seed_default,
                      help="seed for the scenarios' randomness (default 0 "
                           "or $HARNESS_SEED); recorded in the run")
-    run.add_argument("-n", "--workers", type=_workers, default=None,
-                     help="run scenarios in N processes (pytest-xdist; "
-                          "'auto' = one per CPU)")
+    run.add_argument("-n", "--workers", "--jobs", type=_workers,
+                     default=os.environ.get("HARNESS_WORKERS") or "auto",
+                     help="run scenarios in N processes (pytest-xdist, "
+                          "--dist loadfile; default 'auto' = one per CPU, "
+                          "or $HARNESS_WORKERS; 0 or 1: one process)")
+    run.add_argument("--keep-traces", choices=("deciding", "all"),
+                     default="deciding",
+                     help="keep every step of the trials that decide a "
+                          "verdict, broke an invariant or failed (and the "
+                          "first control), summarising the others "
+                          "('deciding', default); or of all trials ('all')")
+    run.add_argument("--shard", type=_shard, metavar="I/N",
+                     help="run only shard I of N: whole scenario files, "
+                          "split the same way on every machine; merge the "
+                          "shards' records with 'report A,B' or 'diff A,B'")
     run.add_argument("--record-baseline", action="store_true",
                      help="store the observed verdicts as the new baseline")
+    add_db_option(run)
     common(run)
     run.set_defaults(func=cmd_run)
 
@@ -814,14 +1063,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--trial", metavar="REGEX",
                      help="print the steps of matching trials only")
     rep.add_argument("--seed", type=int, default=seed_default)
+    add_db_option(rep)
     common(rep)
     rep.set_defaults(func=cmd_reproduce)
 
     rp = sub.add_parser("report", help="re-render a stored run",
                         epilog=EPILOG, formatter_class=fmt)
-    rp.add_argument("run", metavar="RUN_DIR",
+    rp.add_argument("run", metavar="RUN_DIR", nargs="+",
                     help="a run directory, or a name under runs/ such as "
-                         "'latest'")
+                         "'latest'; several (or A,B) are the shards of one "
+                         "run (run --shard), merged")
     rp.add_argument("--format", choices=("text", "markdown", "html",
                                          "json"), default="text")
     rp.add_argument("-o", "--output", help="write to this file (default: "
@@ -835,10 +1086,71 @@ def build_parser() -> argparse.ArgumentParser:
                     "(old -> new). With one run, compare it with the "
                     "baseline. Exit 1 when anything differs.",
         epilog=EPILOG, formatter_class=fmt)
-    df.add_argument("run_a", metavar="RUN_A")
-    df.add_argument("run_b", metavar="RUN_B", nargs="?")
+    df.add_argument("run_a", metavar="RUN_A",
+                    help="a run record; A1,A2 merges the shards of a run")
+    df.add_argument("run_b", metavar="RUN_B", nargs="?",
+                    help="another (B1,B2 for shards)")
     common(df, scen=False)
     df.set_defaults(func=cmd_diff)
+
+    from harness.explore import cli as explore_cli
+    explore_cli.add_parser(sub, epilog=None, seed_default=seed_default)
+    mu = sub.add_parser(
+        "mutate", help="the harness's own mutation score: plant defects in "
+                       "a copy of Nova, see what catches them",
+        description="Apply small defects, one at a time, to temporary "
+                    "copies of the installed resource_tracker.py and "
+                    "conductor/tasks/migrate.py (never the installed "
+                    "files), run the catchers (the scenarios against a "
+                    "pristine run; the explorer's corpus and a bounded "
+                    "exploration when harness.explore exists) and report "
+                    "which defects were caught and by what: "
+                    "runs/mutate-<time>/ (mutation.json, mutation.md, each "
+                    "mutant's diff). See docs/mutation.md.",
+        epilog="exit codes: 0 the analysis ran (survivors are reported, "
+               "not failures); 2 bad input or harness error.",
+        formatter_class=fmt)
+    mu.add_argument("--list", action="store_true",
+                    help="list the defects (and the sites this Nova lacks) "
+                         "and exit")
+    mu.add_argument("--defects", help="only these defect ids (comma "
+                                      "separated, e.g. C01,M05)")
+    mu.add_argument("--paths", help="only defects on these paths (claim, "
+                                    "move_claim, drop, abort, "
+                                    "audit_instances, audit_migrations, "
+                                    "placement, conductor, equivalent)")
+    mu.add_argument("--patch", metavar="FILE",
+                    help="a reviewer's own defect: a unified diff against "
+                         "the installed Nova (replaces the defect list)")
+    mu.add_argument("--budget", type=_positive, default=900,
+                    help="seconds per mutant across its catchers "
+                         "(default 900); what did not run is reported")
+    mu.add_argument("--jobs", "-j", type=_positive, default=1,
+                    help="mutants run side by side (and pytest-xdist "
+                         "workers for the pristine run); default 1")
+    mu.add_argument("--scenarios", help="only these scenarios as catchers "
+                                        "(comma separated names)")
+    mu.add_argument("--reuse", metavar="RUN_DIR",
+                    help="take the pristine run from this earlier mutate "
+                         "run (refused if Nova, the scenarios or the "
+                         "harness changed)")
+    mu.add_argument("--explore-seconds", type=_positive, default=60,
+                    help="budget of the bounded exploration per mutant "
+                         "(default 60)")
+    mu.add_argument("--seed", type=int, default=seed_default,
+                    help="seed of the bounded exploration")
+    mu.add_argument("--all-catchers", action="store_true",
+                    help="run every catcher on every mutant instead of "
+                         "stopping at the first that catches it")
+    mu.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                    help="merge earlier mutate runs (parts of the defect "
+                         "list, or reruns of survivors) into one record "
+                         "and score; runs nothing")
+    mu.add_argument("--keep", action="store_true",
+                    help="keep the temporary mutant files (printed path)")
+    common(mu, baseline=False)
+    mu.set_defaults(func=cmd_mutate)
+
 
     mx = sub.add_parser(
         "matrix", help="judge several Nova releases and compare them",
@@ -876,6 +1188,66 @@ def build_parser() -> argparse.ArgumentParser:
     common(mx, baseline=False, scen=False)
     mx.set_defaults(func=cmd_matrix)
     return p
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%r must be at least 1" % text)
+    return value
+
+
+def cmd_mutate(args) -> int:
+    from harness.mutate import runner
+    if args.list:
+        return _list_defects()
+    if args.merge:
+        try:
+            runner.merge(args.merge, args.runs_dir,
+                         out=lambda line: print(line, flush=True))
+        except runner.MutateInputError as exc:
+            raise InputError(str(exc)) from None
+        return EXIT_OK
+    if args.patch and (args.defects or args.paths):
+        raise InputError("--patch replaces the defect list; drop --defects/"
+                         "--paths or --patch")
+    check_scenario_dir(args.scenario_dir)
+    opts = runner.Options(
+        defects=_split(args.defects) or None,
+        paths=_split(args.paths) or None, patch=args.patch,
+        budget=args.budget, jobs=args.jobs,
+        scenarios=_split(args.scenarios) or None, reuse=args.reuse,
+        runs_dir=os.path.abspath(args.runs_dir),
+        scenario_dir=os.path.abspath(args.scenario_dir),
+        explore_seconds=args.explore_seconds, seed=args.seed,
+        all_catchers=args.all_catchers, keep=args.keep)
+    try:
+        runner.run(opts, out=lambda line: print(line, flush=True))
+    except runner.MutateInputError as exc:
+        raise InputError(str(exc)) from None
+    return EXIT_OK
+
+
+def _list_defects() -> int:
+    from harness.mutate import defects
+    try:
+        sources = defects.installed_sources()
+    except FileNotFoundError as exc:
+        raise InputError("%s; install Nova (run through tox)" % exc) \
+            from None
+    mutants, missing = defects.materialise(sources)
+    print("%d defects apply to the installed Nova, %d sites missing"
+          % (len(mutants), len(missing)))
+    for m in mutants:
+        d = m.defect
+        print("  %-4s %-17s %-45s %-16s %s" % (
+            d.id, d.path, d.function, d.operator, m.change))
+    for d, why in missing:
+        print("  %-4s MISSING %s: %s" % (d.id, d.qualname, why))
+    return EXIT_OK
 
 
 def main(argv=None) -> int:

@@ -58,6 +58,16 @@ def pytest_addoption(parser):
     group.addoption("--run-dir", metavar="DIR", default=None,
                     help="write each scenario's trace and log lines to "
                          "DIR/traces/ and DIR/logs/ (see harness.report.runrecord)")
+    group.addoption("--progress", action="store_true",
+                    help="print a progress line as each scenario finishes "
+                         "(scenarios done, trials, trials/s, ETA)")
+    group.addoption("--keep-traces", default="deciding",
+                    choices=("deciding", "all"),
+                    help="with --run-dir: keep every step of the trials "
+                         "that decide the verdict, broke an invariant or "
+                         "failed, and of the first control ('deciding', "
+                         "default), summarising the others; or of every "
+                         "trial ('all')")
     group.addoption("--harness-seed", metavar="N", type=int, default=None,
                     help="seed: each scenario seeds `random` with "
                          "'N:<scenario>' and records N as judge.seed")
@@ -73,6 +83,8 @@ def pytest_configure(config):
         "markers", "finding(*ids): the findings (F-NN) a scenario decides")
     state = _State()
     config._harness = state
+    if config.getoption("progress") and not hasattr(config, "workerinput"):
+        state.progress = Progress(config)
     try:
         state.catalogue = catalogue_mod.load()
     except catalogue_mod.CatalogueError as exc:
@@ -91,6 +103,33 @@ def pytest_configure(config):
             state.baseline = baseline_mod.load(config.getoption("baseline"))
         except baseline_mod.BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
+    _database_server(config)
+
+
+def _database_server(config):
+    """``HARNESS_DB=mysql|postgresql pytest ...``: start the server for the
+    session (unless HARNESS_DB_URL names one, or ``python -m harness``
+    started it), before xdist starts its workers, so they share it; stop
+    it and remove its directory at the end (pytest_unconfigure)."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    from harness.world import engines
+    try:
+        kind = engines.db_kind()
+        if kind == "sqlite" or engines.configured_url(kind):
+            return
+        cm = engines.server(kind)
+        cm.__enter__()
+    except engines.EngineError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config._harness_db_server = cm
+
+
+def pytest_unconfigure(config):
+    cm = getattr(config, "_harness_db_server", None)
+    if cm is not None:
+        config._harness_db_server = None
+        cm.__exit__(None, None, None)
 
 
 class _State:
@@ -106,6 +145,7 @@ class _State:
         self.table: str | None = None          # rendered at sessionfinish
         self.report_error: str | None = None   # report writer traceback
         self.tainted: str | None = None        # a hung clean-up was cut off
+        self.progress: Progress | None = None  # --progress
 
 
 def _claims_of(item) -> list[str]:
@@ -163,6 +203,7 @@ def judge(request):
                                  "hung and was cut off, so this process's "
                                  "state is not trusted (%s)" % tainted)
         j.trial = refuse
+        j.trials = refuse
     seed = config.getoption("harness_seed")
     if seed is not None:
         import random
@@ -232,7 +273,8 @@ def _export_run_record(item, j):
         return
     try:
         from harness.report import runrecord
-        runrecord.export_judge(run_dir, j, item.nodeid)
+        runrecord.export_judge(run_dir, j, item.nodeid,
+                               keep=item.config.getoption("keep_traces"))
     except Exception as exc:  # noqa: BLE001 - contained, reported
         j.inconclusive("the run record writer raised %s: %s"
                        % (type(exc).__name__, exc), traceback.format_exc())
@@ -279,6 +321,9 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_finish(session):
+    progress = getattr(session.config, "_harness").progress
+    if progress is not None and not hasattr(session.config, "workerinput"):
+        progress.total = len(session.items)
     path = session.config.getoption("collect_json")
     if path and not hasattr(session.config, "workerinput"):
         from harness.report import runrecord
@@ -293,6 +338,64 @@ def pytest_runtest_logreport(report):
         if key == OUTCOME_KEY:
             outcome = Outcome.from_dict(json.loads(value))
             _session_state().outcomes[outcome.scenario] = outcome
+            progress = _session_state().progress
+            if progress is not None:
+                progress.trials += outcome.trials or 0
+    progress = _session_state().progress
+    if progress is not None and report.when == "teardown":
+        progress.done += 1
+        progress.emit()
+
+
+# ---------------------------------------------------------------------------
+# Progress of a long run (--progress): one line per finished scenario,
+# "harness: progress 12/34 scenarios, ...".  `python -m harness run` turns
+# these lines into one live line on a terminal (plain lines in CI).
+# ---------------------------------------------------------------------------
+PROGRESS_PREFIX = "harness: progress "
+
+
+class Progress:
+    def __init__(self, config):
+        import time
+        self.config = config
+        self.total = None
+        self.done = 0
+        self.trials = 0
+        self.started = time.monotonic()
+
+    def line(self, now: float | None = None) -> str:
+        import time
+        elapsed = (now if now is not None else time.monotonic()) \
+            - self.started
+        rate = self.trials / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) if self.total else None
+        eta = ("ETA %s" % _duration(elapsed / self.done * left)
+               if self.done and left is not None else "ETA ?")
+        return "%s%d/%s scenarios, %d trials, %.1f trials/s, %s elapsed, %s" % (
+            PROGRESS_PREFIX, self.done,
+            self.total if self.total is not None else "?", self.trials,
+            rate, _duration(elapsed), eta)
+
+    def emit(self):
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            if getattr(tr._tw, "width_of_current_line", 0):
+                tr.write("\n")     # after pytest's dots (-q)
+            tr.write_line(self.line())
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return "%dm%02ds" % divmod(seconds, 60) if seconds >= 60 \
+        else "%ds" % seconds
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    progress = _session_state().progress
+    if progress is not None and progress.total is None:
+        progress.total = len(ids)
 
 
 _CONFIG = {}
@@ -341,6 +444,9 @@ def _loopback_only(config):
             socket_config.socket_force_enabled
             or socket_config.socket_disabled):
         socket_config.allow_hosts = LOOPBACK
+        # A database server of the run's own (harness.world.engines)
+        # listens on a Unix socket: local by nature.
+        socket_config.allow_unix_socket = True
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -26,16 +26,54 @@ migration in error holds anything; whether the caller was told of a failure
 the accounting invariants against the ledger (told what the participants
 reported).  Evidence names the fault's route, the call it fired on (its
 number in the middleware's log and within the operation) and the answer.
+
+Cause (see the claim's proposition): a harm counts only if the blamed path
+ran in that trial (the revert's log-only failure branch, or the swap
+helper; traced) and it goes away when the same trial is replayed with the
+revert raising instead (``revert-failure-raised``).  Each scenario's stats
+say, per replayed variant, what the caller saw and which allocation-loss
+invariants broke with and without that what-if: the silent failure is the
+handling's; the lost allocation stays either way.
 """
 from __future__ import annotations
 
 import pytest
 
+from harness.verdicts import judge as judge_mod
 from harness.world import conductor_workloads as cw
 SWAP = ("allocations_before_or_after", "instances_hold_allocations")
 UNHEALED = ("errored_migrations_hold_nothing", "instances_hold_allocations",
             "allocations_before_or_after", "allocations_match_ledger",
             "placement_usage_matches_ledger")
+
+
+WHATIF = "revert-failure-raised"
+# every harmful variant is replayed under the what-if (the replays are
+# shared by the three scenarios), so no exclusion says "not replayed"
+MAX_REPLAYS = 24
+
+
+def _split(judge):
+    """Per variant replayed under the what-if: the caller's view and the
+    allocation-loss invariants, in the verdict trial and in its replay."""
+    lost = ("instances_hold_allocations", "errored_migrations_hold_nothing",
+            "allocations_before_or_after")
+
+    def broke(o):
+        return sorted({"%s %s" % (st, v.invariant)
+                       for st, vs in o.violations.items() for v in vs
+                       if v.invariant in lost + ("failure_reported",)})
+    out = {}
+    for o in judge.observations:
+        if (o.trial, o.rep, WHATIF) not in judge_mod._REPLAYS:
+            continue
+        r = judge_mod.replay(o, WHATIF)
+        out[o.trial] = {"caller saw": o.result.get("caller_saw"),
+                        "broke": broke(o),
+                        "under the what-if: caller saw":
+                            r.result.get("caller_saw"),
+                        "under the what-if: broke": broke(r)}
+    judge.outcome.stats["with_and_without_%s" % WHATIF] = out
 
 
 def _observe(judge):
@@ -62,7 +100,8 @@ def test_conductor_swap_leaves_mixed_or_lost_allocations(judge):
                    "nothing; checked right after the operation and again "
                    "after the fault is cleared and the trackers audited.",
         predicts={"under_fault": SWAP, "after_clear": SWAP},
-        fault_space=cw.fault_space_summary(obs))
+        fault_space=cw.fault_space_summary(obs), max_replays=MAX_REPLAYS)
+    _split(judge)
 
 
 @pytest.mark.claims("002-2")
@@ -75,9 +114,12 @@ def test_conductor_swap_failures_unreported(judge):
                    "revert or the migration task is not told the truth: "
                    "the operation did not take effect and nothing was "
                    "raised (nor the migration set to error), or it took "
-                   "effect and a failure was raised.",
+                   "effect and a failure was raised. Caused by the "
+                   "handling only where the revert raising instead "
+                   "(revert-failure-raised) tells the caller.",
         predicts={"under_fault": ("failure_reported",)},
-        fault_space=cw.fault_space_summary(obs))
+        fault_space=cw.fault_space_summary(obs), max_replays=MAX_REPLAYS)
+    _split(judge)
 
 
 @pytest.mark.claims("002-2")
@@ -92,4 +134,5 @@ def test_conductor_failed_swap_damage_not_healed(judge):
                    "after the fault is cleared and every compute's "
                    "resource tracker has run its periodic audit.",
         predicts={"after_clear": UNHEALED},
-        fault_space=cw.fault_space_summary(obs))
+        fault_space=cw.fault_space_summary(obs), max_replays=MAX_REPLAYS)
+    _split(judge)

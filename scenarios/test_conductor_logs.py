@@ -10,14 +10,19 @@ canary token in the conductor's request context, and keeps every log record
 of every level from every logger for the whole trial (world set-up
 included), as text and as oslo.log's ContextFormatter would write it.
 
-Two readings of the claim are judged separately:
+The claim's proposition (catalogue) is a leak: a secret reaching the logs
+through the helpers.  Two scenarios judge it:
 
-* literal: the helpers' error records name hosts and nodes (a record of
-  level ERROR or above from ``nova.conductor.tasks.migrate`` containing a
-  host or node name of the world, matched as a whole word);
 * leak: any record contains a planted secret, or something shaped like an
   unmasked credential (``password=...``, ``scheme://user:pass@``, an auth
-  token header).
+  token header);
+* host and node names: the helpers' error records (level ERROR or above
+  from ``nova.conductor.tasks.migrate``) do name the source host and node,
+  a fact the claim mentions.  It counts as harm only where such a name
+  appears in no ordinary line (INFO/DEBUG from Nova's own loggers) of the
+  same trial, i.e. where the error line tells a log reader something new.
+  The number of ordinary lines naming each host and node is counted from
+  the same captured records and reported.
 
 The inventory of identifying data (host, node, instance, migration and
 provider uuids) by level and logger is recorded in the verdict's stats.
@@ -37,13 +42,50 @@ HELPERS_LOGGER = "nova.conductor.tasks.migrate"
 
 
 def _derived(o, under_fault, name=None, control=None):
+    """``o`` judged by a log check instead of its own invariants: the
+    fault's class, reach and the traced paths are kept (a replay is not:
+    a log scan has no counterfactual)."""
     violations = {stage: [] for stage in STAGES}
     violations["under_fault"] = under_fault
     return Observation(trial=name or o.trial,
                        control=o.control if control is None else control,
                        fault=o.fault, violations=violations, logs=o.logs,
                        error=o.error, placement_calls=o.placement_calls,
-                       trace=o.trace, duration=o.duration)
+                       trace=o.trace, duration=o.duration,
+                       authority=o.authority, reach=o.reach,
+                       paths=dict(o.paths), rep=o.rep)
+
+
+def _ordinary_counts(observations) -> dict:
+    """Per host/node: the trials whose helpers' error lines name it, and
+    how many ordinary (INFO/DEBUG, nova.*) lines of those same trials name
+    it too."""
+    table: dict = {}
+    for o in observations:
+        hosts = {k: o.identifiers.get(k, []) for k in ("host", "node")}
+        named = ci.error_logs_name_hosts(
+            [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in o.lines],
+            hosts, loggers=(HELPERS_LOGGER,))
+        if not named:
+            continue
+        idents = sorted({i.split(" ", 1)[1] for v in named
+                         for i in v.actual})
+        counts = ci.ordinary_lines_naming(o.lines, idents)
+        for ident in idents:
+            row = table.setdefault(ident, {"trials_with_error_lines": 0,
+                                           "error_lines": 0,
+                                           "ordinary_lines": 0,
+                                           "fewest_ordinary_in_a_trial":
+                                               None})
+            row["trials_with_error_lines"] += 1
+            row["error_lines"] += sum(
+                1 for v in named if any(i.endswith(" " + ident)
+                                        for i in v.actual))
+            row["ordinary_lines"] += counts[ident]
+            low = row["fewest_ordinary_in_a_trial"]
+            row["fewest_ordinary_in_a_trial"] = counts[ident] if \
+                low is None else min(low, counts[ident])
+    return table
 
 
 def _inventory(observations, kinds=None):
@@ -66,24 +108,29 @@ def _space(observations):
 
 @pytest.mark.claims("002-1")
 def test_conductor_error_logs_name_hosts(judge):
-    """The helpers' error records name the source host and node."""
+    """The helpers' error records name the source host and node; that is
+    harm only if no ordinary line of the same run already names them."""
     observations, traces = cw.allocation_observations()
     judge.traces.update(traces)
     for o in observations:
         hosts = {k: o.identifiers.get(k, []) for k in ("host", "node")}
-        judge.observations.append(_derived(o, ci.error_logs_name_hosts(
+        judge.observations.append(_derived(o, ci.error_logs_reveal_nothing_new(
             [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in o.lines],
             hosts, loggers=(HELPERS_LOGGER,))))
     judge.decide(
-        hypothesis="Literal reading: when the allocation swap or its "
-                   "revert fails, the records of level ERROR or above that "
-                   "nova.conductor.tasks.migrate writes contain the "
-                   "source host and node names (no such record without a "
-                   "fault). Host and node names are operator-visible "
-                   "identifiers, not secrets; the leak reading is judged "
-                   "by test_conductor_logs_leak_secrets.",
-        predicts={"under_fault": ("error_logs_name_hosts",)},
+        hypothesis="When the allocation swap or its revert fails, the "
+                   "records of level ERROR or above that "
+                   "nova.conductor.tasks.migrate writes name a host or "
+                   "node that no INFO or DEBUG record of Nova's own "
+                   "loggers in the same run names: the error line reveals "
+                   "a deployment detail a log reader could not otherwise "
+                   "learn. (That the error lines name the source host and "
+                   "node at all is a fact the claim mentions, counted in "
+                   "the stats, not its harm.)",
+        predicts={"under_fault": ("error_logs_reveal_nothing_new",)},
         fault_space=_space(observations))
+    judge.outcome.stats["error_lines_and_ordinary_lines_by_name"] = \
+        _ordinary_counts(observations)
     judge.outcome.stats["identifiers_by_level_and_logger"] = _inventory(
         observations)
 
@@ -112,7 +159,8 @@ def test_conductor_logs_leak_secrets(judge):
         judge.observations.append(dataclasses.replace(
             _derived(o, ci.secrets_absent(scanned, secrets)
                      + ci.credentials_absent(scanned)),
-            control=False))
+            control=False, authority=o.authority or "none",
+            reach=o.reach or "ordinary operation (no fault)"))
     judge.decide(
         hypothesis="Leak reading: during the migration code's normal and "
                    "failing runs, some log record (any level, any logger, "

@@ -208,13 +208,14 @@ def _fault(spec):
 def resources_observations():
     judge = Judge("observations", ["-"])
     kw = {"hosts": ("src",)}
-    judge.trial(Trial("vm1 holds a device [control]", booted,
-                      during=while_wrong, world_kwargs=kw,
-                      checks=EXTRA_CHECKS))
-    for label, spec in list(FAULTS.items()) + list(UNREADABLE.items()):
-        judge.trial(Trial("vm1's assigned resources: %s" % label, booted,
-                          fault=_fault(spec), during=while_wrong,
-                          world_kwargs=kw, checks=EXTRA_CHECKS))
+    judge.trials(
+        [Trial("vm1 holds a device [control]", booted, during=while_wrong,
+               world_kwargs=kw, checks=EXTRA_CHECKS)]
+        + [Trial("vm1's assigned resources: %s" % label, booted,
+                 fault=_fault(spec), during=while_wrong, world_kwargs=kw,
+                 checks=EXTRA_CHECKS)
+           for label, spec in list(FAULTS.items())
+           + list(UNREADABLE.items())])
     return tuple(judge.observations)
 
 

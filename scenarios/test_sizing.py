@@ -27,7 +27,7 @@ import pytest
 from harness.oracle import checks
 from harness.faults import Combined
 from harness.faults import records as rec
-from harness.verdicts.judge import Judge, Trial
+from harness.verdicts.judge import Judge
 from harness.world.workloads import MOVES
 
 SMALL = dict(vcpus=1, memory_mb=1024, root_gb=10, ephemeral_gb=0, swap=0)
@@ -94,12 +94,8 @@ def move_faults(which: str, changes: dict) -> dict:
 
 
 def _paired(judge, name, setup, faults, world_kwargs=None):
-    kw = dict(world_kwargs or {})
-    judge.trial(Trial(name + " [control]", setup, world_kwargs=kw,
-                      checks=EXTRA_CHECKS))
-    for fname, factory in faults.items():
-        judge.trial(Trial("%s / %s" % (name, fname), setup, factory,
-                          world_kwargs=kw, checks=EXTRA_CHECKS))
+    judge.paired(name, setup, faults, world_kwargs=world_kwargs,
+                 checks=EXTRA_CHECKS)
 
 
 @functools.lru_cache(maxsize=None)

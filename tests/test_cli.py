@@ -85,7 +85,7 @@ def test_help_documents_exit_codes():
     ((), "required: COMMAND"),
     (("frobnicate",), "invalid choice: 'frobnicate'"),
     (("run", "--no-such-option"), "unrecognized arguments"),
-    (("run", "-n", "0"), "not a worker count"),
+    (("run", "-n", "-1"), "not a worker count"),
     (("list", "--verdict", "MAYBE"), "invalid choice: 'MAYBE'"),
 ])
 def test_usage_errors_are_one_line(argv, needle):
@@ -426,8 +426,9 @@ def test_run_record_drift_and_restore(tmp_path):
         jsonschema.validate(doc, json.load(f))
     suite = ET.parse(os.path.join(run_ok, "junit.xml")).getroot()
     assert "testsuite" in suite.tag or suite.find("testsuite") is not None
-    with open(os.path.join(run_ok, "traces", SYNTH + ".json")) as f:
-        trace = json.load(f)
+    from harness.report import runrecord
+    trace = runrecord.read_json_maybe_gz(
+        os.path.join(run_ok, "traces", SYNTH + ".json.gz"))
     by_name = {s["scenario"]: s for s in doc["scenarios"]}
     assert trace["seed"] == 7
     assert trace["verdict"] == by_name[SYNTH]["verdict"]
@@ -613,3 +614,127 @@ def test_trace_printer_replays_shared_observations():
         in text
     assert ">>> FAULT INJECTED: bogus" in text
     assert "under_fault  usage_matches_ledger FAIL(1)" in text
+
+
+# ---------------------------------------------------------------------------
+# workers and shards
+# ---------------------------------------------------------------------------
+def test_workers_default_to_xdist_loadfile():
+    from harness import cli as cli_mod
+    assert cli_mod.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
+    assert cli_mod.workers_options(1) == ["-p", "no:xdist"]
+    assert cli_mod.workers_options(0) == ["-p", "no:xdist"]
+    args = cli_mod.build_parser().parse_args(["run"])
+    assert args.workers == "auto"
+    assert cli_mod.build_parser().parse_args(
+        ["run", "--jobs", "1"]).workers == 1
+
+
+def _scen(name, file):
+    return {"name": name, "nodeid": "%s::%s" % (file, name), "file": file,
+            "claims": ["000-1"]}
+
+
+def test_shards_split_whole_files_the_same_way_everywhere():
+    from harness import cli as cli_mod
+    scen = ([_scen("a%d" % i, "/s/a.py") for i in range(5)]
+            + [_scen("b%d" % i, "/s/b.py") for i in range(3)]
+            + [_scen("c%d" % i, "/s/c.py") for i in range(2)]
+            + [_scen("d0", "/s/d.py")])
+    one = cli_mod.shard_of(scen, 1, 2)
+    two = cli_mod.shard_of(scen, 2, 2)
+    assert sorted(s["name"] for s in one + two) == sorted(
+        s["name"] for s in scen)                     # all, none twice
+    assert not {s["file"] for s in one} & {s["file"] for s in two}
+    assert {s["file"] for s in one} == {"/s/a.py", "/s/d.py"}
+    # the same split whatever order the scenarios were collected in
+    assert cli_mod.shard_of(list(reversed(scen)), 1, 2) == list(
+        reversed(one))
+    assert cli_mod.shard_of(scen, 1, 1) == scen
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "x", "1/0"])
+def test_bad_shard_is_one_line(shard):
+    proc = cli("run", "--shard", shard)
+    assert proc.returncode == 2
+    assert "is not a shard" in proc.stderr
+
+
+def test_report_and_diff_merge_shards(tmp_path):
+    a1 = _fake_record(tmp_path, "a1", {SYNTH: "REFUTED"})
+    a2 = _fake_record(tmp_path, "a2", {"test_o": "REFUTED"})
+    b = _fake_record(tmp_path, "b", {SYNTH: "CONFIRMED",
+                                     "test_o": "REFUTED"})
+    proc = cli("report", a1, a2, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [s["scenario"] for s in doc["scenarios"]] == sorted(
+        [SYNTH, "test_o"])
+    assert doc["shards"] == ["a1", "a2"]
+    assert cli("report", "%s,%s" % (a1, a2)).returncode == 0
+    d = cli("diff", "%s,%s" % (a1, a2), b)
+    assert d.returncode == 1, d.stdout + d.stderr
+    assert "a1+a2 REFUTED -> b CONFIRMED" in d.stdout
+    assert "only in" not in d.stdout
+    # the same scenario in two "shards": not shards of one run
+    one_line_error(cli("report", a1, a1), "both ran scenario", "shards")
+
+
+# ---------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------
+class _Out:
+    def __init__(self, tty=False):
+        import io
+        self.buffer = io.BytesIO()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def flush(self):
+        pass
+
+
+def test_progress_is_plain_lines_in_ci_and_one_live_line_on_a_terminal(
+        monkeypatch):
+    from harness import cli as cli_mod
+    feed = [b"..harness: progress 1/3 scenarios, 5 trials, 2.0 trials/s,",
+            b" 2s elapsed, ETA 4s\nharness: pro", b"gress 2/3 scenarios\n",
+            b"verdicts\n"]
+    monkeypatch.setenv("CI", "true")
+    out = _Out(tty=True)
+    echo = cli_mod.ProgressEcho(out)
+    assert not echo.live                    # CI: plain, even on a tty
+    for chunk in feed:
+        echo.feed(chunk)
+    echo.close()
+    assert out.buffer.getvalue() == b"".join(feed)
+    monkeypatch.delenv("CI")
+    assert not cli_mod.ProgressEcho(_Out(tty=False)).live     # a pipe
+    out = _Out(tty=True)
+    echo = cli_mod.ProgressEcho(out)
+    assert echo.live
+    for chunk in feed:
+        echo.feed(chunk)
+    echo.close()
+    text = out.buffer.getvalue().decode()
+    assert "harness: progress" not in text
+    assert "\r\x1b[Kprogress: 1/3 scenarios, 5 trials" in text
+    assert text.startswith("\r\x1b[K..\n")
+    assert "\r\x1b[Kverdicts\n" in text      # output clears the line
+    assert "progress: 2/3 scenarios" in text
+    assert text.endswith("\r\x1b[K")         # and the end clears it
+
+
+def test_progress_line_counts_and_eta():
+    from harness import plugin
+    p = plugin.Progress(config=None)
+    p.started = 100.0
+    assert p.line(now=101.0).endswith("ETA ?")
+    p.total, p.done, p.trials = 4, 1, 30
+    line = p.line(now=110.0)
+    assert line == ("harness: progress 1/4 scenarios, 30 trials, "
+                    "3.0 trials/s, 10s elapsed, ETA 30s")
+    p.done = 2
+    assert p.line(now=220.0).endswith("2m00s elapsed, ETA 2m00s")

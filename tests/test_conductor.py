@@ -376,3 +376,173 @@ def test_scan_capture_keeps_formatted_text_and_finds_a_logged_secret():
     out = ci.secrets_absent(lines, hc.canary_secrets())
     assert sorted(v.actual for v in out) == [
         "secret of context.auth_token", "secret of placement.password"]
+
+
+# ----------------------------------------------------------------------
+# the conductor trial runner observes what run_trial observes
+# ----------------------------------------------------------------------
+def _revert_under_post_500(whatif=None):
+    from harness.faults import placement as pf
+    return hc.ConductorTrial(
+        "revert / POST /allocations #1: 500", cw.population_swapped,
+        lambda w, c: hc.op_revert(w, c, "vm1"),
+        fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 500,
+                                          Schedule(calls=(1,))),
+        world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False, whatif=whatif)
+
+
+def test_conductor_observation_carries_authority_paths_and_replay():
+    """The fault's class and reach, the traced mechanisms (the revert's
+    log-only failure branch ran, the swap helper did not: the set-up's
+    swap ran before the fault), and a replay under a what-if that really
+    runs the patched helper: the same fault now raises."""
+    from harness.verdicts.counterfactual import WHAT_IFS
+    obs = hc.run_conductor_trial(_revert_under_post_500())
+    assert obs.error is None, obs.error
+    assert obs.authority == "infrastructure"
+    assert obs.reach == "an infrastructure fault"
+    assert obs.paths["revert-failure-logged"] >= 1
+    assert obs.paths["swap-helper"] == 0
+    assert obs.result["error_type"] is None      # the helper only logged
+    assert obs.whatif is None and obs.rep == 0
+    replayed = obs.replay(WHAT_IFS["revert-failure-raised"])
+    assert replayed.error is None, replayed.error
+    assert replayed.whatif == "revert-failure-raised"
+    assert replayed.trial.endswith("[counterfactual: revert-failure-raised]")
+    assert replayed.result["error_type"] == "AllocationMoveFailed"
+    assert "harness counterfactual" in replayed.result["error"]
+    # the patched copy ran, not Nova's own code object
+    assert replayed.paths["revert-failure-logged"] == 0
+
+
+def test_conductor_control_is_traced_nowhere_and_has_no_authority():
+    obs = hc.run_conductor_trial(hc.ConductorTrial(
+        "control", cw.population, lambda w, c: hc.op_replace(w, c, "vm1"),
+        world_kwargs=dict(cw.TWO_HOSTS)))
+    assert obs.error is None, obs.error
+    assert obs.authority is None and obs.reach is None
+    # the tracer only runs while a fault is in place
+    assert not any(obs.paths.values())
+
+
+class TestErrorLogsRevealNothingNew:
+    IDS = {"host": ["src-cmp-01"], "node": ["src-cmp-01"]}
+    ERROR = (40, "ERROR", "nova.conductor.tasks.migrate",
+             "Unable to replace resource claim on source host src-cmp-01 "
+             "node src-cmp-01 for instance")
+
+    def test_name_only_error_lines_carry_is_caught(self):
+        lines = [self.ERROR,
+                 (10, "DEBUG", "placement.requestlog", "src-cmp-01 seen"),
+                 (30, "WARNING", "nova.compute", "src-cmp-01 warned")]
+        out = ci.error_logs_reveal_nothing_new(
+            lines, self.IDS, ("nova.conductor.tasks.migrate",))
+        assert names(out) == ["error_logs_reveal_nothing_new"]
+        assert out[0].actual == ["host src-cmp-01", "node src-cmp-01"]
+        assert "{'src-cmp-01': 0}" in out[0].detail
+
+    def test_name_ordinary_lines_show_passes_and_is_counted(self):
+        lines = [self.ERROR,
+                 (20, "INFO", "nova.compute.resource_tracker",
+                  "Compute node record created for src-cmp-01:src-cmp-01"),
+                 (10, "DEBUG", "nova.compute.manager",
+                  "xsrc-cmp-01 is not a word match")]
+        assert ci.error_logs_reveal_nothing_new(
+            lines, self.IDS, ("nova.conductor.tasks.migrate",)) == []
+        assert ci.ordinary_lines_naming(lines, ["src-cmp-01"]) == {
+            "src-cmp-01": 1}
+
+
+class TestCauseReported:
+    def test_same_cause_and_no_cause_pass(self):
+        assert ci.cause_reported("NoValidHost", "NoValidHost") == []
+        assert ci.cause_reported(None, "AllocationMoveFailed") == []
+
+    def test_replaced_cause_caught(self):
+        out = ci.cause_reported("NoValidHost",
+                                "ConsumerAllocationRetrievalFailed",
+                                recorded="Failed to retrieve allocations")
+        assert names(out) == ["cause_reported"]
+        assert "replaced" in out[0].detail and "retrieve" in out[0].detail
+
+    def test_swallowed_cause_caught(self):
+        assert names(ci.cause_reported("NoValidHost", None)) == [
+            "cause_reported"]
+
+
+# ----------------------------------------------------------------------
+# the findings' faults and what-ifs reach Nova
+# ----------------------------------------------------------------------
+def _failing_task(fault, extra=cw.cause_checks):
+    return hc.ConductorTrial(
+        "failing migration task / rollback GET #4: 500", cw.population,
+        lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault, plan=(),
+        extra=extra, world_kwargs=dict(cw.TWO_HOSTS))
+
+
+def test_rollback_error_replaces_novalidhost_and_what_if_restores_it():
+    """F-05's trigger and what-if: a 500 on the rollback's first read of a
+    consumer (the 4th GET /allocations: the swap made three) makes the
+    caller see ConsumerAllocationRetrievalFailed (the
+    cause check catches it); under rollback-errors-contained the same
+    trial shows NoValidHost again and the check passes."""
+    from harness.faults import placement as pf
+    from harness.verdicts.counterfactual import WHAT_IFS
+    route = r"^/allocations/[0-9a-f-]{36}$"
+    obs = hc.run_conductor_trial(_failing_task(
+        lambda w: pf.PlacementError(w, "GET", route, 500,
+                                    Schedule(calls=(4,)))))
+    assert obs.error is None, obs.error
+    assert obs.result["error_type"] == "ConsumerAllocationRetrievalFailed"
+    assert "cause_reported" in names(obs.violations["under_fault"])
+    assert obs.paths["rollback-revert"] >= 1
+    again = obs.replay(WHAT_IFS["rollback-errors-contained"])
+    assert again.error is None, again.error
+    assert again.result["error_type"] == "NoValidHost"
+    assert "cause_reported" not in names(again.violations["under_fault"])
+
+
+def test_capacity_409_what_if_makes_the_revert_raise():
+    """F-07's what-if: a capacity 409 on the revert's POST is only logged
+    by Nova (the caller sees nothing), and raised under
+    capacity-409-raised; a consumer-generation conflict raises either
+    way."""
+    from harness.faults import placement as pf
+    from harness.verdicts.counterfactual import WHAT_IFS
+    trial = hc.ConductorTrial(
+        "revert / POST /allocations #1: 409 capacity", cw.population_swapped,
+        lambda w, c: hc.op_revert(w, c, "vm1"),
+        fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 409,
+                                          Schedule(calls=(1,))),
+        world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False)
+    obs = hc.run_conductor_trial(trial)
+    assert obs.error is None, obs.error
+    assert obs.result["error_type"] is None
+    assert "failure_reported" in names(obs.violations["under_fault"])
+    assert obs.paths["move-refusal-sorted"] >= 1
+    again = obs.replay(WHAT_IFS["capacity-409-raised"])
+    assert again.error is None, again.error
+    assert again.result["error_type"] == "AllocationMoveFailed"
+    assert "failure_reported" not in names(again.violations["under_fault"])
+
+
+def test_long_alternates_reach_the_conductor(conductor_world):
+    """LongAlternates overrides how many alternates the scheduler hands
+    out (this small world has room for no more than Nova's one, so it
+    forces none) and the conductor follows that list: the refused
+    destination is not rescheduled.  The scenario F-06 uses more."""
+    w, c = conductor_world
+    refused = hc.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
+    c.scheduler.plan = [cw.DST, cw.ALTS[0]]
+    # max_attempts=2: Nova's scheduler gives 1 alternate; 0 forced here
+    short = hc.LongAlternates(w, 0)
+    assert short.authority_class() == "inadmissible"
+    for fault in (refused, short):
+        fault.setUp()
+    try:
+        c.migrate("vm1")
+    finally:
+        short.cleanUp()
+        refused.cleanUp()
+    assert c.scheduler.calls[0].alternates == []
+    assert [p.host for p in c.compute.prep_resizes] == [cw.DST]

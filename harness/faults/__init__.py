@@ -5,4 +5,5 @@ can say exactly what was injected, and records in the world's trace when it
 fired.  Boundaries: DB records (:mod:`.records`), the placement HTTP path
 (:mod:`.placement`), the virt driver and monitors (:mod:`.driver`).
 """
-from harness.faults.base import Fault, Combined, NotApplicable  # noqa: F401
+from harness.faults.base import (  # noqa: F401
+    Fault, Combined, EngineRefused, NotApplicable)

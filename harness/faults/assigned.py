@@ -68,6 +68,7 @@ class InstanceResources(_ExtraColumn):
             session.query(extra).filter_by(instance_uuid=uuid).update(
                 {"resources": self._malformed()}, synchronize_session=False)
         self.addCleanup(self._restore, uuid, original)
+        self._note_stored(uuid, self._malformed())
 
     def transform(self, value):
         if self.mode == "absent":

@@ -9,6 +9,18 @@ class NotApplicable(Exception):
     flavor a live migration never has).  The variant is skipped and listed
     as such in the fault space; it is neither evidence nor a harness error."""
 
+    # how the fault space labels the variant
+    kind = "skipped"
+
+
+class EngineRefused(NotApplicable):
+    """The database engine refused the fault's write (a value its column
+    type, enum, length or foreign key does not admit): production on that
+    engine can never hold this state.  Listed in the fault space as
+    "refused by engine", with the engine and its reason."""
+
+    kind = "refused by engine"
+
 
 # What a fault does to Nova's records: its data-authority class.  The
 # class decides whether Nova could have known better (a, c: the facts to
@@ -60,6 +72,13 @@ class Fault(fixtures.Fixture):
     def __init__(self, world):
         super().__init__()
         self.world = world
+        # What the engine stored differently from what the fault wrote
+        # (read back after each write; see harness.faults.records).
+        self.coerced: list[str] = []
+
+    def coercions(self) -> list[str]:
+        """Every "coerced by <engine>: ..." note of this fault's writes."""
+        return list(self.coerced)
 
     def authority_class(self) -> str:
         if self.authority not in AUTHORITY_CLASSES:  # pragma: no cover
@@ -124,3 +143,6 @@ class Combined(Fault):
     def inject(self):
         for fault in self.faults:
             self.useFixture(fault)
+
+    def coercions(self) -> list[str]:
+        return [note for f in self.faults for note in f.coercions()]

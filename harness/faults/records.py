@@ -4,31 +4,158 @@ Each fault writes straight to the database through SQLAlchemy (below Nova's
 object layer, which would refuse many of these values, as a buggy service,
 a bad manual fix or a tampered database would), remembers what it replaced,
 and puts it back on cleanup.  The ledger is never told: it keeps the truth.
+
+The database engine has the last word on what a column can hold.  sqlite
+stores any string in an enum column and ignores foreign keys; MariaDB and
+PostgreSQL refuse such writes, or coerce the value.  A write the engine
+refuses raises :class:`~harness.faults.base.EngineRefused` ("not admitted by
+MariaDB 10.11: ..."), so the variant is listed as refused, never judged and
+never a harness error.  After every write the fault reads the row back: a
+value stored differently from what was written is noted in ``coerced``
+("coerced by MariaDB 10.11: ..."), and the variant is judged on what the
+engine really stored.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
+import decimal
 import json
+import re
 
 from harness.faults import base
-from harness.faults.base import Fault, NotApplicable
+from harness.faults.base import EngineRefused, Fault, NotApplicable
+
+
+def _refusal(exc) -> str | None:
+    """The engine's reason when ``exc`` (or what it wraps) is a write the
+    engine refused: a value its type, enum, length, range or a foreign,
+    unique or check constraint does not admit.  None otherwise."""
+    import sqlalchemy.exc as sa_exc
+    from oslo_db import exception as db_exc
+    refused = (sa_exc.DataError, sa_exc.IntegrityError,
+               db_exc.DBDataError, db_exc.DBReferenceError,
+               db_exc.DBConstraintError, db_exc.DBDuplicateEntry,
+               db_exc.DBInvalidUnicodeParameter)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, refused):
+            while getattr(exc, "inner_exception", None) is not None:
+                exc = exc.inner_exception
+            orig = getattr(exc, "orig", None) or exc
+            args = getattr(orig, "args", ())
+            if len(args) == 2 and isinstance(args[0], int):  # PyMySQL
+                text = str(args[1])
+            else:
+                text = str(orig)
+            text = " ".join(text.split("\n")[0].split())
+            # the per-process database names (harness.world.engines) would
+            # make the reason differ from run to run
+            text = re.sub(r"`?harness_(main|api|placement)_[0-9a-f]+`?\.",
+                          "", text)
+            return text[:240]
+        exc = (getattr(exc, "inner_exception", None) or exc.__cause__
+               or exc.__context__)
+    return None
+
+
+@contextlib.contextmanager
+def _refusals(engine):
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised unless refused
+        reason = _refusal(exc)
+        if reason is None:
+            raise
+        from harness.world import engines
+        raise EngineRefused("not admitted by %s: %s" % (
+            engines.engine_name(engine), reason)) from exc
 
 
 @contextlib.contextmanager
 def _main_db(world, read_deleted="yes"):
     from nova.db.main import api as main_db_api
     ctx = world.ctx.elevated(read_deleted=read_deleted)
-    with main_db_api.context_manager.writer.using(ctx):
-        yield ctx.session
+    with _refusals(main_db_api.get_engine()):
+        with main_db_api.context_manager.writer.using(ctx):
+            yield ctx.session
 
 
 @contextlib.contextmanager
 def _api_db(world):
     from nova.db.api import api as api_db_api
     ctx = world.ctx.elevated()
-    with api_db_api.context_manager.writer.using(ctx):
-        yield ctx.session
+    with _refusals(api_db_api.get_engine()):
+        with api_db_api.context_manager.writer.using(ctx):
+            yield ctx.session
+
+
+def _same(meant, stored) -> bool:
+    """Whether the engine stored what was written (types the driver maps
+    back, e.g. ``'12'`` and ``12`` or a bool and 0/1, count as the same)."""
+    if meant is None or stored is None:
+        return meant is None and stored is None
+    number = (int, float, decimal.Decimal)
+    if isinstance(meant, number) and isinstance(stored, number):
+        return float(meant) == float(stored)
+    if isinstance(meant, datetime.datetime):
+        if isinstance(stored, str):   # sqlite keeps datetimes as text
+            try:
+                stored = datetime.datetime.fromisoformat(stored)
+            except ValueError:
+                return False
+        if isinstance(stored, datetime.datetime):
+            return meant.replace(tzinfo=None) == stored.replace(tzinfo=None)
+    return str(meant) == str(stored)
+
+
+def note_coercions(fault, engine, meant: dict, stored: dict):
+    """Compare what ``fault`` wrote with what the engine holds; note every
+    difference in ``fault.coerced`` (and the trace)."""
+    diffs = ["%s %s stored as %s" % (col, _short(meant[col]),
+                                     _short(stored.get(col)))
+             for col in sorted(meant)
+             if not _same(meant[col], stored.get(col))]
+    if diffs:
+        from harness.world import engines
+        note = "coerced by %s: %s" % (engines.engine_name(engine),
+                                      ", ".join(diffs))
+        fault.coerced.append(note)
+        fault.world.trace.step("fault", "coerced", fault=fault.describe(),
+                               note=note)
+
+
+def _short(value, n=60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _stored(world, model_or_table, filters: dict, columns,
+            db="main") -> dict:
+    """The row's ``columns`` as the engine holds them (a fresh read of the
+    raw values: no type processing, which would itself refuse e.g. an enum
+    value sqlite stored)."""
+    import sqlalchemy as sa
+    name = getattr(model_or_table, "__tablename__", None) or \
+        model_or_table.name
+    columns = list(columns)
+    query = sa.select(*[sa.column(c) for c in columns]).select_from(
+        sa.table(name)).where(*[sa.column(k) == v
+                                for k, v in filters.items()])
+    opener = _main_db if db == "main" else _api_db
+    with opener(world) as session:
+        row = session.execute(query).one()
+        return dict(zip(columns, row))
+
+
+def _engine(db="main"):
+    if db == "main":
+        from nova.db.main import api
+    else:
+        from nova.db.api import api
+    return api.get_engine()
 
 
 def _models():
@@ -60,6 +187,8 @@ class _RowUpdate(Fault):
                 values, synchronize_session=False)
         self.original = original
         self.addCleanup(self._restore, model, original)
+        note_coercions(self, _engine(), values, _stored(
+            self.world, model, self._filters(), values))
 
     def _restore(self, model, original):
         with _main_db(self.world) as session:
@@ -181,10 +310,16 @@ class _ExtraColumn(Fault):
             row = session.query(extra).filter_by(instance_uuid=uuid).one()
             original = getattr(row, self.column)
             new = self.transform(json.loads(original) if original else None)
+            written = None if new is None else json.dumps(new)
             session.query(extra).filter_by(instance_uuid=uuid).update(
-                {self.column: None if new is None else json.dumps(new)},
-                synchronize_session=False)
+                {self.column: written}, synchronize_session=False)
         self.addCleanup(self._restore, uuid, original)
+        self._note_stored(uuid, written)
+
+    def _note_stored(self, uuid, written):
+        extra = _models().InstanceExtra
+        note_coercions(self, _engine(), {self.column: written}, _stored(
+            self.world, extra, {"instance_uuid": uuid}, [self.column]))
 
     def _restore(self, uuid, original):
         extra = _models().InstanceExtra
@@ -349,6 +484,8 @@ class DuplicateMigration(Fault):
             new_id = result.inserted_primary_key[0]
         self.row_id = new_id
         self.addCleanup(self._remove, new_id)
+        note_coercions(self, _engine(), cols, _stored(
+            self.world, model, {"id": new_id}, cols))
 
     def _remove(self, row_id):
         model = _models().Migration
@@ -400,6 +537,8 @@ class OrphanMigration(Fault):
             result = session.execute(model.__table__.insert().values(**cols))
             row_id = result.inserted_primary_key[0]
         self.addCleanup(self._remove, row_id)
+        note_coercions(self, _engine(), cols, _stored(
+            self.world, model, {"id": row_id}, cols))
 
     def _deleted_instance(self, flavor):
         from nova import objects

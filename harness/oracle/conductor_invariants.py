@@ -313,3 +313,75 @@ def _excerpt(text: str, needle: str, width: int = 80) -> str:
     if i < 0:
         return text[:2 * width]
     return text[max(0, i - width):i + len(needle) + width]
+
+
+def ordinary_lines_naming(lines: Iterable, names: Iterable[str],
+                          loggers: Iterable[str] = ("nova.",),
+                          max_level: int = 20) -> dict:
+    """How many ordinary records (level ``max_level`` or below: INFO and
+    DEBUG; of the given loggers, by prefix) name each of ``names`` as a
+    whole word: ``{name: records}``.
+
+    ``lines``: (levelno, levelname, logger, text)."""
+    loggers = tuple(loggers)
+    names = list(names)
+    out = {n: 0 for n in names}
+    for levelno, _level, logger, text in lines:
+        if levelno > max_level or not logger.startswith(loggers):
+            continue
+        first = text.split("\n")[0]
+        for n in names:
+            if _word(n, first):
+                out[n] += 1
+    return out
+
+
+def error_logs_reveal_nothing_new(lines: Iterable, identifiers: dict,
+                                  loggers: Iterable[str] = ("",),
+                                  ordinary_loggers: Iterable[str] = (
+                                      "nova.",),
+                                  min_level: int = 40) -> list[Violation]:
+    """Error records of ``loggers`` name no host or node that Nova's
+    ordinary records (INFO/DEBUG of ``ordinary_loggers``) of the same run
+    do not already name.
+
+    A name an error line shares with ordinary lines tells a log reader
+    nothing new; a name only error lines carry does.  ``identifiers``:
+    kind ("host", "node") -> names.  Each violation's detail counts the
+    ordinary lines that name each identifier."""
+    lines = list(lines)
+    named = error_logs_name_hosts(lines, identifiers, loggers, min_level)
+    if not named:
+        return []
+    everything = sorted({n for names in identifiers.values() for n in names})
+    ordinary = ordinary_lines_naming(lines, everything, ordinary_loggers)
+    out = []
+    for v in named:
+        only_here = [ident for ident in v.actual
+                     if not ordinary[ident.split(" ", 1)[1]]]
+        if only_here:
+            out.append(Violation(
+                "error_logs_reveal_nothing_new", v.subject,
+                "only identifiers ordinary INFO/DEBUG lines also show",
+                only_here, "%s [ordinary lines naming each: %s]" % (
+                    v.detail, ordinary)))
+    return out
+
+
+def cause_reported(cause: str | None, seen: str | None,
+                   subject: str = "operation", recorded: str = ""
+                   ) -> list[Violation]:
+    """The caller sees the error that made the operation fail.
+
+    ``cause``: the exception type that failed the operation, as observed
+    at a boundary (e.g. the scheduler raised NoValidHost), or None when
+    nothing failed there; ``seen``: the exception type the caller got;
+    ``recorded``: what was recorded for the user (an instance fault's
+    message), for the evidence."""
+    if cause is None or seen == cause:
+        return []
+    return [Violation(
+        "cause_reported", subject, "caller sees %s" % cause,
+        "caller sees %s" % (seen or "no error"),
+        "the failure's cause was replaced%s" % (
+            "; recorded for the user: %s" % recorded if recorded else ""))]

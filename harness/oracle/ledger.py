@@ -21,6 +21,28 @@ semantics:
   confirm removes the migration consumer, revert moves it back;
 * inventory: total from the driver, ``reserved`` from ``reserved_host_*``
   (disk rounded up to GiB), allocation ratios from configuration.
+
+The lifecycle operations (``harness.world.lifecycle``) add, each from Nova's
+documented behaviour:
+
+* a volume-backed instance (booted from a volume, no local root disk) counts
+  no ``root_gb``, neither in the tracker nor in placement (``is_bfv`` request
+  spec, Rocky);
+* a build that fails after its claim, or a shelve-offload, leaves the
+  instance with no host: it holds nothing anywhere; an unshelve claims it
+  again on the chosen host, and it counts there from the claim on, also
+  while it spawns (``vm_states.allow_resource_removal``);
+* an evacuation holds the flavor on both nodes under the *instance* consumer
+  (no migration consumer): the destination from the scheduler's claim on,
+  the source until the source compute restarts and removes its part
+  (``_destroy_evacuated_instances``); the source's tracker and row are not
+  judged while its service is down (no process holds them);
+* a live migration rolled back frees the destination in placement at once,
+  but its tracker keeps the move claim until its next audit (the
+  ``drop_move_claim_at_destination`` RPC is sent only for NUMA-aware live
+  migrations): the ledger records that as a *gap* that lasts until that
+  node's next audit (:meth:`Ledger.gaps`), a finding candidate the
+  invariants report rather than silently accept.
 """
 from __future__ import annotations
 
@@ -71,8 +93,9 @@ class InstanceRecord:
     name: str
     uuid: str
     flavor: str
-    host: str
-    deleted: bool = False
+    host: str | None        # None: the instance holds no node (failed
+    deleted: bool = False   # build, shelved-offloaded)
+    volume_backed: bool = False
 
 
 @dataclasses.dataclass
@@ -121,6 +144,25 @@ class Ledger:
         # Consumers that exist in placement for reasons the scenario states
         # explicitly (e.g. an allocation made outside Nova), by uuid.
         self.extra_consumers: dict[str, dict] = {}
+        # Evacuated instances whose source node still holds their flavor in
+        # placement (instance consumer) until the source compute restarts:
+        # instance name -> source node.
+        self.evacuated_from: dict[str, str] = {}
+        # Compute services that are down (their tracker and compute_nodes
+        # row are not judged: no process holds them).
+        self.down: set[str] = set()
+        # node -> [(reason, flavor)] a tracker keeps until its next audit
+        # by Nova's design (see the module docstring).
+        self.pending_audit: dict[str, list] = {}
+        # instance -> node whose tracker counts it through the migration
+        # that brought it there (``tracked_migrations``), not yet as an
+        # instance: until that node's next audit, a delete or offload
+        # (``update_usage``, which only acts on tracked instances) leaves
+        # the usage there.
+        self.arrived_by_move: dict[str, str] = {}
+        # hosts restarted while their driver did not report the node: the
+        # new tracker knows nothing of it until an audit reaches it
+        self.restarted_unaudited: set[str] = set()
         # What a forgery fault (data-authority class b) taught the ledger:
         # (instance, "cur"|"old"|"new") -> the flavor the rewritten record
         # now embeds.  Tracked usage follows it; placement allocations,
@@ -139,12 +181,104 @@ class Ledger:
     def add_flavor(self, spec: FlavorSpec):
         self.flavors[spec.name] = spec
 
-    def boot(self, name, uuid, flavor, host):
-        self.instances[name] = InstanceRecord(name, uuid, flavor, host)
+    def boot(self, name, uuid, flavor, host, volume_backed=False):
+        self.instances[name] = InstanceRecord(name, uuid, flavor, host,
+                                              volume_backed=volume_backed)
+
+    def unplace(self, name):
+        """The instance holds no node any more (failed build with its claim
+        aborted, shelve-offload)."""
+        self._leave_untracked(name, "offloaded")
+        self.instances[name].host = None
+        self.evacuated_from.pop(name, None)
+
+    def place(self, name, host):
+        """The instance was claimed on ``host`` (unshelve, reschedule)."""
+        self.instances[name].host = host
+
+    def evacuated(self, name, source, dest):
+        """The instance was rebuilt on ``dest``; ``source`` keeps its
+        placement allocation until that compute restarts."""
+        self.instances[name].host = dest
+        self.evacuated_from[name] = source
+
+    def service_down(self, host):
+        self.down.add(host)
+
+    def service_restarted(self, host, audited=True):
+        """The compute on ``host`` restarted: it removed its part of the
+        allocation of every instance evacuated from it, and its start-up
+        audit (``audited``: it reached the node) rebuilt its tracker."""
+        self.down.discard(host)
+        for name, source in list(self.evacuated_from.items()):
+            if source == host:
+                del self.evacuated_from[name]
+        for move in self.history:
+            if (move.kind == "evacuation" and move.source == host
+                    and move.status == "done"):
+                move.status = "completed"
+        if audited:
+            self.audited(host)
+        else:
+            self.restarted_unaudited.add(host)
+            self.pending_audit.pop(host, None)
+
+    def hold_until_audit(self, node, reason, flavor, instance=None):
+        """``node``'s tracker keeps ``flavor`` (of ``instance``) until its
+        next audit, by Nova's design."""
+        self.pending_audit.setdefault(node, []).append(
+            (reason, flavor, instance))
+
+    def audited(self, node):
+        """An audit of ``node`` completed: what it only reconciles then is
+        reconciled."""
+        self.pending_audit.pop(node, None)
+        self.restarted_unaudited.discard(node)
+        for name, where in list(self.arrived_by_move.items()):
+            if where == node:
+                del self.arrived_by_move[name]
+
+    def _leave_untracked(self, name, why):
+        """``name`` leaves its node by ``update_usage``; if that node counts
+        it only through its move, the usage stays until the audit."""
+        rec = self.instances[name]
+        if rec.host is not None and self.arrived_by_move.pop(
+                name, None) == rec.host:
+            self.hold_until_audit(rec.host, "%s %s, counted through the "
+                                  "move that brought it" % (why, name),
+                                  rec.flavor, name)
+
+    def gaps(self, node) -> list[tuple[str, "FlavorSpec"]]:
+        """What the node's tracker holds beyond :meth:`holdings` by design
+        until its next audit."""
+        return [(reason, self.spec(inst, f) if inst else self.flavors[f])
+                for reason, f, inst in self.pending_audit.get(node, [])]
+
+    def spec(self, name, flavor) -> FlavorSpec:
+        """What ``flavor`` costs for instance ``name`` (no root disk for a
+        volume-backed instance)."""
+        spec = self.flavors[flavor]
+        rec = self.instances.get(name)
+        if rec is not None and rec.volume_backed:
+            return dataclasses.replace(spec, root_gb=0)
+        return spec
 
     def delete(self, name):
-        self.instances[name].deleted = True
+        """The instance is deleted by its host's compute service, whose
+        tracker forgets it at once.  The destination of a move that has not
+        arrived there is not told: its tracker keeps the move claim until
+        its next audit (a gap)."""
+        self._leave_untracked(name, "deleted")
+        rec = self.instances[name]
+        move = self.moves.get(name)
+        if (move is not None and move.dest != rec.host
+                and not move.arrived):
+            self.hold_until_audit(
+                move.dest, "move claim of %s, deleted mid-%s" % (
+                    name, move.kind), move.new_flavor, name)
+        rec.deleted = True
         self.moves.pop(name, None)
+        self.evacuated_from.pop(name, None)
 
     def start_move(self, name, kind, source, dest, new_flavor,
                    migration_uuid, status):
@@ -159,6 +293,11 @@ class Ledger:
         move = self.moves[name]
         move.status = status
         rec = self.instances[name]
+        if move.source != move.dest and (
+                status in ("finished", "completed", "done")):
+            self.arrived_by_move[name] = move.dest
+        elif status == "reverted":
+            self.arrived_by_move.pop(name, None)
         if move.kind != "live-migration" and status == "finished":
             rec.host, rec.flavor = move.dest, move.new_flavor
         elif status == "completed":           # live migration done
@@ -188,7 +327,8 @@ class Ledger:
         self.learned.clear()
 
     def _usage_flavor(self, instance: str, which: str, name: str):
-        return self.learned.get((instance, which), self.flavors[name])
+        return self.learned.get((instance, which)) or self.spec(instance,
+                                                                 name)
 
     # -- the oracle --------------------------------------------------------
     def live_instances(self):
@@ -232,6 +372,20 @@ class Ledger:
             running_vms=sum(1 for rec in self.live_instances()
                             if rec.host == node))
 
+    def expected_tracker_usage(self, node: str) -> Usage:
+        """:meth:`expected_usage` plus what the tracker keeps by design
+        until its next audit (:meth:`gaps`)."""
+        base = self.expected_usage(node)
+        gap = [f for _, f in self.gaps(node)]
+        if not gap:
+            return base
+        return Usage(
+            vcpus_used=base.vcpus_used + sum(f.vcpus for f in gap),
+            memory_mb_used=base.memory_mb_used + sum(f.memory_mb
+                                                     for f in gap),
+            local_gb_used=base.local_gb_used + sum(f.disk_gb for f in gap),
+            running_vms=base.running_vms)
+
     def expected_inventory(self, node: str) -> dict[str, dict]:
         spec = self.nodes[node]
         r = self.reserved
@@ -251,13 +405,21 @@ class Ledger:
         for rec in self.live_instances():
             move = self.moves.get(rec.name)
             if move is None:
-                allocs[rec.uuid] = {
-                    rec.host: self.flavors[rec.flavor].placement_resources()}
+                if rec.host is None:
+                    continue
+                res = self.spec(rec.name, rec.flavor).placement_resources()
+                allocs[rec.uuid] = {rec.host: res}
+                source = self.evacuated_from.get(rec.name)
+                if source is not None and source != rec.host:
+                    allocs[rec.uuid][source] = dict(res)
                 continue
-            old = self.flavors[move.old_flavor].placement_resources()
-            new = self.flavors[move.new_flavor].placement_resources()
+            old = self.spec(rec.name, move.old_flavor).placement_resources()
+            new = self.spec(rec.name, move.new_flavor).placement_resources()
             allocs[rec.uuid] = {move.dest: new}
-            if move.migration_uuid:
+            if move.kind == "evacuation":
+                # No migration consumer: the instance holds both nodes.
+                allocs[rec.uuid][move.source] = old
+            elif move.migration_uuid:
                 allocs[move.migration_uuid] = {move.source: old}
         for uuid, alloc in self.extra_consumers.items():
             allocs[uuid] = alloc

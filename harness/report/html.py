@@ -91,7 +91,11 @@ def compact_trial(trial: dict) -> dict:
             " (%s)" % v["detail"] if v.get("detail") else "")
             for st, vs in violations.items() for v in vs][:40],
         "points": points, "events": events, "steps": rows,
-        "nsteps": len(steps), "truncated": max(0, len(steps) - MAX_STEPS),
+        # a summarised trial (run --keep-traces deciding) kept only its
+        # fault and note steps; say how many it had
+        "nsteps": (trial.get("summary") or {}).get("steps", len(steps)),
+        "truncated": max(0, (trial.get("summary") or {}).get(
+            "steps", len(steps)) - len(rows)),
         "logs": [ln[:300] for ln in (trial.get("logs") or [])[-20:]],
         "duration": trial.get("duration"),
     }
@@ -253,49 +257,9 @@ def render(doc: dict, manifest: dict | None = None,
       "<input type='search' id='q' placeholder='filter by claim, scenario, "
       "text…'><span id='shown'></span></nav>")
 
-    # claims
-    w("<section><h2>Claims</h2><table class='claims' id='claims'><thead>"
-      "<tr><th>claim</th><th>verdict</th><th>title</th><th>scenarios</th>"
-      "<th>evidence / reason</th></tr></thead><tbody>")
-    for c in doc.get("claims", []):
-        cid = c["claim"]
-        is_drift = cid in drifted_claims
-        scen_links = ", ".join(
-            "<a href='#s-%s'>%s</a>" % (_e(_anchor(n)), _e(n))
-            for n in c.get("scenarios", [])) or "<i>none yet</i>"
-        text = " ".join([cid, c["verdict"], c.get("title", ""),
-                         c.get("summary", ""),
-                         " ".join(c.get("scenarios", []))]).lower()
-        w("<tr class='claim filt%s' data-verdict='%s' data-drift='%d' "
-          "data-text='%s' data-claim='%s'><td class='cid'>"
-          "<button class='tog' aria-label='details'>▸</button> %s</td>"
-          "<td>%s%s</td><td>%s%s</td><td>%s</td><td>%s</td></tr>" % (
-              " drifted" if is_drift else "", _e(c["verdict"]),
-              int(is_drift), _e(text), _e(cid), _e(cid),
-              _badge(c["verdict"]),
-              (" <span class='dr'>was %s</span>" % _e(
-                  drifted_claims[cid]["old"] or "(none recorded)"))
-              if is_drift else "",
-              _e(c.get("title")),
-              (" <small>(%s)</small>" % _e(c["cwe"])) if c.get("cwe")
-              else "", scen_links, _e(c.get("summary"))))
-        detail = ["<p class='para'>%s</p>" % _e(c.get("paraphrase"))
-                  if c.get("paraphrase") else "",
-                  "<p class='src'>report %s, claim %s</p>" % (
-                      _e(c.get("report")), _e(c.get("number")))]
-        for n in c.get("scenarios", []):
-            s = scen_by_name.get(n)
-            if not s:
-                continue
-            detail.append("<h4>%s %s</h4><p>%s</p>%s" % (
-                _badge(s["verdict"]), _e(n), _e(s.get("summary")),
-                _evidence_table(s.get("evidence", [])[:6])))
-        if not c.get("scenarios"):
-            detail.append("<p><i>No scenario has judged this claim in this "
-                          "run.</i></p>")
-        w("<tr class='cdetail' data-for='%s' hidden><td colspan='5'>%s"
-          "</td></tr>" % (_e(cid), "".join(detail)))
-    w("</tbody></table></section>")
+    # claims, then findings (each with what decided it)
+    w(_claims_section(doc.get("claims", []), drifted_claims, scen_by_name))
+    w(_findings_section(doc.get("findings", []), scen_by_name))
 
     # scenarios
     w("<section><h2>Scenarios</h2>")
@@ -364,6 +328,176 @@ def render(doc: dict, manifest: dict | None = None,
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
     w("<script type='application/json' id='data'>%s</script>" % payload)
     w("<script>%s</script></body></html>" % JS)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# claims and findings: the proposition, and what decided the verdict
+# ---------------------------------------------------------------------------
+def _sev(severity: str) -> str:
+    if not severity or severity == "none":
+        return ""
+    return "<span class='sev sev-%s' title='derived from the fault " \
+        "class and the stages that broke'>severity %s</span>" % (
+            _e(severity), _e(severity))
+
+
+def _facts(row: dict, skip=("findings", "severity")) -> str:
+    """A row's facts (tables.row_facts) as a definition list (findings
+    near a claim and the severity have their own places)."""
+    items = []
+    for label, text in report_mod.row_facts(row):
+        if label in skip or (label == "reason" and row.get("verdict") ==
+                             "NOT_JUDGED" and text.startswith("not yet")):
+            continue
+        if label in ("evidence", "reason"):   # in full: expand the row
+            text = report_mod.clip(text, 320)
+        items.append("<dt>%s</dt><dd class='f-%s'>%s</dd>"
+                     % (_e(label), _e(label), _e(text)))
+    return "<dl class='facts'>%s</dl>" % "".join(items) if items else ""
+
+
+def _proposition(prop: dict) -> str:
+    """The full proposition: statement, mechanism, trigger, harm and the
+    counterfactual (or why there is none)."""
+    if not prop or not prop.get("statement"):
+        return ""
+    parts = ["<p class='stmt'>%s</p><dl class='facts prop'>"
+             % _e(" ".join(str(prop["statement"]).split()))]
+    mech = prop.get("mechanism") or []
+    if mech:
+        parts.append("<dt>mechanism</dt><dd>%s</dd>" % ", ".join(
+            "<code>%s</code>" % _e(m.get("where") or m.get("function"))
+            for m in mech))
+    for key in ("trigger", "harm"):
+        if prop.get(key):
+            parts.append("<dt>%s</dt><dd>%s</dd>" % (key, _e(prop[key])))
+    if prop.get("trigger_classes"):
+        parts.append("<dt>trigger classes</dt><dd>%s</dd>" % _e(", ".join(
+            report_mod.authority_label(c) for c in prop["trigger_classes"])))
+    if prop.get("counterfactual"):
+        parts.append("<dt>counterfactual</dt><dd>%s</dd>" % ", ".join(
+            "<code>%s</code>" % _e(c) for c in prop["counterfactual"]))
+    elif prop.get("no_counterfactual") or prop.get("untestable"):
+        parts.append("<dt>no counterfactual</dt><dd>%s</dd>" % _e(
+            prop.get("no_counterfactual") or prop.get("untestable")))
+    parts.append("</dl>")
+    return "".join(parts)
+
+
+def _scenario_details(names, scen_by_name) -> list[str]:
+    out = []
+    for n in names:
+        s = scen_by_name.get(n)
+        if s:
+            out.append("<h4>%s <a href='#s-%s'>%s</a></h4><p>%s</p>%s" % (
+                _badge(s["verdict"]), _e(_anchor(n)), _e(n),
+                _e(s.get("summary")),
+                _evidence_table(s.get("evidence", [])[:6])))
+    return out
+
+
+def _claims_section(claims, drifted_claims, scen_by_name) -> str:
+    out = ["<section id='claims-section'><h2>Claims</h2><p class='note'>"
+           "Each headline answers the claim's proposition only. Findings "
+           "found near a claim are listed under <a href='#findings'>"
+           "Findings</a> and never change it. Expand a row for the full "
+           "proposition and the scenarios' evidence.</p>"
+           "<table class='claims' id='claims'><thead><tr><th>claim</th>"
+           "<th>verdict</th><th>proposition and what decided it</th>"
+           "<th>findings near it</th><th>scenarios</th></tr></thead><tbody>"]
+    w = out.append
+    for c in claims:
+        cid = c["claim"]
+        is_drift = cid in drifted_claims
+        scen_links = ", ".join(
+            "<a href='#s-%s'>%s</a>" % (_e(_anchor(n)), _e(n))
+            for n in c.get("scenarios", [])) or "<i>none yet</i>"
+        near = " ".join("<a href='#f-%s'>%s</a>" % (_e(f), _e(f))
+                        for f in c.get("findings") or []) or "-"
+        text = " ".join([cid, c["verdict"], c.get("title", ""),
+                         c.get("summary", ""),
+                         report_mod.short_proposition(c),
+                         " ".join(c.get("findings") or []),
+                         " ".join(c.get("scenarios", []))]).lower()
+        w("<tr class='claim filt%s' data-verdict='%s' data-drift='%d' "
+          "data-text='%s' data-claim='%s'><td class='cid'>"
+          "<button class='tog' aria-label='details'>▸</button> %s</td>"
+          "<td class='vd'>%s%s<br>%s</td><td><div class='sp'>%s</div>"
+          "<div class='ttl'>%s%s</div>%s</td><td>%s</td><td class='sl'>%s"
+          "</td></tr>" % (
+              " drifted" if is_drift else "", _e(c["verdict"]),
+              int(is_drift), _e(text), _e(cid), _e(cid),
+              _badge(c["verdict"]),
+              ("<br><span class='dr'>was %s</span>" % _e(
+                  drifted_claims[cid]["old"] or "(none recorded)"))
+              if is_drift else "", _sev(c.get("severity")),
+              _e(report_mod.short_proposition(c)), _e(c.get("title")),
+              (" (%s)" % _e(c["cwe"])) if c.get("cwe") else "",
+              _facts(c), near, scen_links))
+        detail = [_proposition(c.get("proposition") or {}),
+                  "<p class='para'>The report: %s</p>" % _e(
+                      c.get("paraphrase")) if c.get("paraphrase") else "",
+                  "<p class='src'>report %s, claim %s</p>" % (
+                      _e(c.get("report")), _e(c.get("number")))]
+        detail += _scenario_details(c.get("scenarios", []), scen_by_name)
+        if not c.get("scenarios"):
+            detail.append("<p><i>No scenario has judged this claim in this "
+                          "run.</i></p>")
+        w("<tr class='cdetail' data-for='%s' hidden><td colspan='5'>%s"
+          "</td></tr>" % (_e(cid), "".join(detail)))
+    w("</tbody></table></section>")
+    return "".join(out)
+
+
+def _findings_section(findings, scen_by_name) -> str:
+    out = ["<section id='findings'><h2>Findings</h2>"]
+    w = out.append
+    if not findings:
+        w("<p><i>The catalogue lists no finding.</i></p></section>")
+        return "".join(out)
+    w("<p class='note'>Weaknesses the harness showed that are not what any "
+      "claim asserts, each decided by its own scenario with its own "
+      "verdict, reach and severity.</p>")
+    w("<table class='ftable'><thead><tr><th>finding</th><th>verdict</th>"
+      "<th>severity</th><th>near claim</th><th>title</th></tr></thead>"
+      "<tbody>")
+    for f in findings:
+        fid = f["finding"]
+        w("<tr><td class='cid'><a href='#f-%s'>%s</a></td><td>%s</td>"
+          "<td>%s</td><td>%s</td><td>%s</td></tr>" % (
+              _e(fid), _e(fid), _badge(f["verdict"]),
+              _sev(f.get("severity")) or "-",
+              ("<a href='#claims' class='cl' data-claim='%s'>%s</a>"
+               % (_e(f["near"]), _e(f["near"]))) if f.get("near")
+              else "<i>claimed by no report</i>", _e(f.get("title"))))
+    w("</tbody></table>")
+    for f in findings:
+        fid = f["finding"]
+        text = " ".join([fid, f["verdict"], f.get("title", ""),
+                         f.get("near") or "", f.get("summary", ""),
+                         " ".join(f.get("scenarios", []))]).lower()
+        w("<article class='finding filt' id='f-%s' data-verdict='%s' "
+          "data-drift='0' data-text='%s'>" % (_e(fid), _e(f["verdict"]),
+                                             _e(text)))
+        w("<h3>%s %s %s %s</h3>" % (_badge(f["verdict"]), _e(fid),
+                                    _sev(f.get("severity")),
+                                    _e(f.get("title"))))
+        w("<p class='meta'>%s</p>" % _e(
+            f.get("label") or report_mod.near_text(f)))
+        w(_proposition(f.get("proposition") or {}))
+        facts = _facts(f)
+        if facts:
+            w("<p class='rl'>what decided it:</p>%s" % facts)
+        if f.get("reproduce"):
+            w("<p class='rl'>reproduce:</p><pre class='cmd'>%s</pre>"
+              % _e(f["reproduce"]))
+        details = _scenario_details(f.get("scenarios", []), scen_by_name)
+        if details:
+            w("<details><summary>evidence of %d scenario(s)</summary>%s"
+              "</details>" % (len(details), "".join(details)))
+        w("</article>")
+    w("</section>")
     return "".join(out)
 
 
@@ -448,6 +582,25 @@ table.vals td.bad{background:#ffcdd2;font-weight:700}
 table.steps{font-size:11px}table.steps tr.f td{background:#ffebee}
 table.steps tr.s td{background:#e3f2fd}
 .vl{font-size:12px;color:var(--c)}
+.note{color:var(--mut);margin:2px 0 8px}
+.claims .sp{font-weight:500}.claims .ttl{color:var(--mut);font-size:12px}
+.claims td.vd{width:120px}.claims td.sl{font-size:12px;max-width:240px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 10px;
+margin:4px 0 0;font-size:12px}
+dl.facts dt{color:var(--mut);font-weight:600}dl.facts dd{margin:0}
+article.finding dl.facts:not(.prop){background:var(--bg);padding:4px 8px;
+border-radius:4px}
+dl.prop{font-size:13px;margin-bottom:8px}.stmt{font-weight:600;margin:4px 0}
+.sev{display:inline-block;font-size:11px;font-weight:700;padding:0 6px;
+border-radius:9px;border:1px solid;white-space:nowrap}
+.sev-high{color:#b71c1c;border-color:#b71c1c;background:#ffebee}
+.sev-medium{color:#e65100;border-color:#e65100;background:#fff3e0}
+.sev-low{color:#546e7a;border-color:#90a4ae;background:#eceff1}
+table.ftable{margin-bottom:10px}
+article.finding{border:1px solid var(--line);border-left:4px solid #6a1b9a;
+border-radius:8px;padding:10px 16px;margin:12px 0;overflow-wrap:anywhere}
+pre.cmd{white-space:pre-wrap;word-break:break-all;margin:2px 0 6px}
+.rl{margin:8px 0 0;font-size:12px;color:var(--mut);font-weight:600}
 footer{margin-top:30px;color:var(--mut);font-size:12px;
 border-top:1px solid var(--line);padding-top:8px}
 """

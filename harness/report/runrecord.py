@@ -6,7 +6,11 @@ A run writes ``runs/<id>/`` (``<id>`` is a UTC timestamp) and points
     run.json          manifest: status, complete, seed, Nova, argv, exit code
     verdicts.json     the verdicts (docs/verdicts-schema.md)
     junit.xml         pytest's JUnit XML
-    traces/<s>.json   per scenario: every trial's steps, violations, logs
+    traces/<s>.json.gz  per scenario (gzip JSON): every trial's violations
+                      and logs; the steps of the trials that decided the
+                      verdict, broke an invariant or failed, and of the
+                      first control (every trial's with --keep-traces all);
+                      the others summarised (step counts, faults, notes)
     logs/<s>.log      per scenario: the log lines kept as evidence
     console.log       everything the run printed
     report.md         Markdown summary (CI comments)
@@ -58,7 +62,32 @@ def safe_name(name: str) -> str:
 
 
 def trace_path(run_dir: str, scenario: str) -> str:
-    return os.path.join(run_dir, TRACES, safe_name(scenario) + ".json")
+    """Where a scenario's trials are stored: gzip-compressed JSON (records
+    written before compression have a plain ``.json``; readers take
+    either)."""
+    return os.path.join(run_dir, TRACES, safe_name(scenario) + ".json.gz")
+
+
+def write_json_gz_atomic(path: str, doc) -> None:
+    """``doc`` as gzip-compressed JSON, atomically (see
+    :func:`write_bytes_atomic`)."""
+    import gzip
+    # mtime=0: the same trials give the same bytes
+    write_bytes_atomic(path, gzip.compress(
+        json.dumps(doc, default=str, separators=(",", ":")).encode("utf-8"),
+        compresslevel=6, mtime=0))
+
+
+def read_json_maybe_gz(path: str):
+    """A JSON file, gzip-compressed or not (raises OSError / ValueError)."""
+    import gzip
+    with open(path, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        if head == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=f) as g:
+                return json.loads(g.read().decode("utf-8"))
+        return json.loads(f.read().decode("utf-8"))
 
 
 def log_path(run_dir: str, scenario: str) -> str:
@@ -74,13 +103,19 @@ def now_iso() -> str:
 # ---------------------------------------------------------------------------
 def write_text_atomic(path: str, text: str) -> None:
     """Like :func:`harness.report.tables.write_json_atomic`, for text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename: a
+    reader never sees half a file."""
     import tempfile
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -122,8 +157,11 @@ def write_manifest(run_dir: str, manifest: dict) -> None:
     report_mod.write_json_atomic(os.path.join(run_dir, MANIFEST), manifest)
 
 
+KEEP_TRACES = ("deciding", "all")
+
+
 def trial_record(obs=None, name: str | None = None, trace=None) -> dict:
-    """One trial as stored in ``traces/<scenario>.json``."""
+    """One trial as stored in ``traces/<scenario>.json.gz``."""
     if obs is not None:
         trace = obs.trace if obs.trace is not None else trace
         return {
@@ -142,19 +180,69 @@ def trial_record(obs=None, name: str | None = None, trace=None) -> dict:
             "steps": trace.as_list() if trace is not None else []}
 
 
-def export_judge(run_dir: str, judge, nodeid: str = "") -> str:
+# Steps kept when a trial's trace is summarised: what was injected, and
+# notes (skips, the workload raising) - a few lines per trial.
+SUMMARY_KINDS = ("fault", "note")
+
+
+def summarise(record: dict) -> dict:
+    """The trial without its full step list: step counts per kind, and only
+    its fault and note steps."""
+    steps = record.get("steps") or []
+    kinds: dict[str, int] = {}
+    for st in steps:
+        kinds[st.get("kind")] = kinds.get(st.get("kind"), 0) + 1
+    out = dict(record)
+    out["steps"] = [st for st in steps if st.get("kind") in SUMMARY_KINDS]
+    out["summary"] = {"steps": len(steps), "kinds": kinds}
+    return out
+
+
+def deciding_trials(judge) -> set[str]:
+    """The trials whose traces are kept in full by default: those the
+    verdict's evidence names, those that broke an invariant or failed, and
+    the first control (what a clean run of the workload looks like)."""
+    keep = set()
+    outcome = judge.outcome
+    for e in (outcome.evidence if outcome is not None else []) or []:
+        keep.add(e.variant)
+    first_control = None
+    for obs in judge.observations:
+        if obs.error or obs.during_error or any(obs.violations.values()):
+            keep.add(obs.trial)
+        if obs.control and first_control is None:
+            first_control = obs.trial
+    if first_control is not None:
+        keep.add(first_control)
+    return keep
+
+
+def export_judge(run_dir: str, judge, nodeid: str = "",
+                 keep: str = "deciding") -> str:
     """Write a scenario's trials (``judge.observations`` and
-    ``judge.traces``) to ``traces/<scenario>.json`` and its evidence log
+    ``judge.traces``) to ``traces/<scenario>.json.gz`` and its evidence log
     lines to ``logs/<scenario>.log``.  Safe from xdist workers: each
-    scenario writes only its own files, atomically."""
+    scenario writes only its own files, atomically.
+
+    ``keep="deciding"`` (default) keeps the full steps of the
+    :func:`deciding_trials` only and :func:`summarise`\ s the others;
+    ``keep="all"`` keeps every step of every trial."""
+    if keep not in KEEP_TRACES:
+        raise ValueError("keep=%r: expected one of %s"
+                         % (keep, ", ".join(KEEP_TRACES)))
+    full = None if keep == "all" else deciding_trials(judge)
     trials = []
     seen = set()
     for obs in judge.observations:
-        trials.append(trial_record(obs, trace=judge.traces.get(obs.trial)))
+        rec = trial_record(obs, trace=judge.traces.get(obs.trial))
+        if full is not None and obs.trial not in full:
+            rec = summarise(rec)
+        trials.append(rec)
         seen.add(obs.trial)
     for name, trace in judge.traces.items():
         if name not in seen:
-            trials.append(trial_record(name=name, trace=trace))
+            rec = trial_record(name=name, trace=trace)
+            trials.append(rec if full is None else summarise(rec))
     outcome = judge.outcome
     doc = {
         "schema": TRACE_SCHEMA,
@@ -165,10 +253,11 @@ def export_judge(run_dir: str, judge, nodeid: str = "") -> str:
         "verdict": outcome.verdict.value if outcome else None,
         "summary": outcome.summary if outcome else None,
         "written": now_iso(),
+        "keep_traces": keep,
         "trials": trials,
     }
     path = trace_path(run_dir, judge.scenario)
-    report_mod.write_json_atomic(path, doc)
+    write_json_gz_atomic(path, doc)
     lines = ["# %s (claims %s)" % (judge.scenario, ", ".join(judge.claims))]
     for t in trials:
         lines.append("")
@@ -279,10 +368,11 @@ class Record:
 
     def trace(self, scenario: str) -> dict | None:
         path = trace_path(self.path, scenario)
+        if not os.path.exists(path):
+            path = path[:-len(".gz")]     # a record from before compression
         try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
+            doc = read_json_maybe_gz(path)
+        except (OSError, ValueError, EOFError):
             return None
         return doc if isinstance(doc, dict) else None
 
@@ -326,3 +416,138 @@ def load(path: str, runs_dir: str | None = None,
                                                 manifest.get("status",
                                                              "unknown")))
     return record
+
+
+# ---------------------------------------------------------------------------
+# several records as one (the shards of a run: ``run --shard I/N``)
+# ---------------------------------------------------------------------------
+class MergedRecord(Record):
+    """The shards of one run read as a single record: verdicts merged (the
+    claims' verdicts recomputed over every shard's scenarios), traces read
+    from whichever shard ran the scenario."""
+
+    def __init__(self, records: list[Record], verdicts: dict,
+                 manifest: dict):
+        super().__init__(records[0].path, manifest, verdicts)
+        self.records = records
+        self._where = {s["scenario"]: r for r in records
+                       for s in r.verdicts.get("scenarios", [])}
+
+    def trace(self, scenario: str) -> dict | None:
+        record = self._where.get(scenario)
+        return record.trace(scenario) if record is not None else None
+
+
+def merge(records: list[Record]) -> Record:
+    """One record from several (a single one is returned as it is).
+
+    Two shards that both ran a scenario are not shards of one run: that is
+    refused with what to do instead."""
+    if len(records) == 1:
+        return records[0]
+    from harness.verdicts import catalogue as catalogue_mod
+    from harness.verdicts.verdict import Outcome
+    import dataclasses
+    fields = {f.name for f in dataclasses.fields(Outcome)}
+    outcomes, skipped, seen = {}, {}, {}
+    for r in records:
+        for s in r.verdicts.get("scenarios", []):
+            if s["scenario"] in seen:
+                raise RecordError(
+                    "run records %s and %s both ran scenario %s, so they "
+                    "are not shards of one run; give each shard's record "
+                    "once (e.g. 'report A,B' for 'run --shard 1/2' and "
+                    "'--shard 2/2')" % (seen[s["scenario"]], r.id,
+                                        s["scenario"]))
+            seen[s["scenario"]] = r.id
+            outcomes[s["scenario"]] = (
+                Outcome.from_dict({k: v for k, v in s.items()
+                                   if k in fields}), s)
+        for info in r.verdicts.get("skipped", []) or []:
+            skipped[info["scenario"]] = info
+    try:
+        catalogue = catalogue_mod.load()
+    except catalogue_mod.CatalogueError as exc:
+        raise RecordError(str(exc)) from None
+    first = records[0].verdicts
+    verdicts = {
+        "schema": first.get("schema"),
+        "generated": max(r.verdicts.get("generated") or ""
+                         for r in records),
+        "complete": all(r.verdicts.get("complete", True) for r in records),
+        "nova": first.get("nova"),
+        "claims": report_mod.claim_rows(
+            catalogue, {n: o for n, (o, _) in outcomes.items()}, skipped),
+        "scenarios": [dict(entry)
+                      for _, (_, entry) in sorted(outcomes.items())],
+        "skipped": [dict(i) for _, i in sorted(skipped.items())],
+        "shards": [r.id for r in records],
+    }
+    codes = [r.manifest.get("exit_code") for r in records]
+    manifest = dict(records[0].manifest)
+    manifest.update(
+        id="+".join(r.id for r in records),
+        complete=all(r.complete for r in records),
+        status="complete" if all(r.complete for r in records)
+        else "incomplete shard(s)",
+        exit_code=None if None in codes else max(codes),
+        exit_meaning=None, drift=None,
+        shards=[{"id": r.id, "path": r.path,
+                 "shard": (r.manifest.get("selection") or {}).get("shard")}
+                for r in records])
+    return MergedRecord(records, verdicts, manifest)
+
+
+def load_many(paths, runs_dir: str | None = None,
+              require_complete: bool = False) -> Record:
+    """``paths``: run records (each may be ``A,B,...``), merged as shards."""
+    names = [p for arg in paths for p in str(arg).split(",") if p.strip()]
+    if not names:
+        raise RecordError("no run record given; name a directory under "
+                          "runs/ (or 'latest')")
+    return merge([load(p, runs_dir, require_complete) for p in names])
+
+
+# ---------------------------------------------------------------------------
+# size budget of a full run's record (issue 11)
+# ---------------------------------------------------------------------------
+BUDGET = {"record": 20 << 20, "html": 5 << 20}
+BUDGET_ENV = "HARNESS_RECORD_BUDGET_MB"      # "record,html", e.g. "20,5"
+
+
+def record_sizes(run_dir: str) -> dict:
+    """Bytes on disk: the whole record, its ``report.html``, its traces."""
+    total = traces = 0
+    for folder, _, files in os.walk(run_dir):
+        for name in files:
+            n = os.path.getsize(os.path.join(folder, name))
+            total += n
+            if os.path.basename(folder) == TRACES:
+                traces += n
+    html = os.path.join(run_dir, HTML)
+    return {"record": total, "traces": traces,
+            "html": os.path.getsize(html) if os.path.exists(html) else 0}
+
+
+def budget() -> dict:
+    raw = os.environ.get(BUDGET_ENV)
+    if not raw:
+        return dict(BUDGET)
+    try:
+        record, html = (float(x) for x in raw.split(","))
+    except ValueError:
+        raise RecordError("%s=%r: expected two sizes in MB, e.g. '20,5'"
+                          % (BUDGET_ENV, raw)) from None
+    return {"record": int(record * (1 << 20)), "html": int(html * (1 << 20))}
+
+
+def over_budget(sizes: dict, limits: dict | None = None) -> list[str]:
+    """What in ``sizes`` exceeds its budget, as readable lines."""
+    limits = limits or budget()
+    out = []
+    for key, what in (("record", "the run record"), ("html", HTML)):
+        if sizes.get(key, 0) > limits[key]:
+            out.append("%s is %.1f MB, over its budget of %.1f MB"
+                       % (what, sizes[key] / (1 << 20),
+                          limits[key] / (1 << 20)))
+    return out

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import textwrap
 import time
 
 from harness.verdicts.verdict import Verdict, combine
@@ -144,7 +146,7 @@ def _claim_summary(verdict, outs, skip_reasons=()) -> str:
     if verdict is Verdict.NOT_JUDGED:
         if skip_reasons:
             return "not judged here: " + skip_reasons[0]
-        return "not yet judged: no scenario for this claim has run"
+        return "not yet judged: no scenario for it has run"
     deciding = [o for o in outs if o.verdict is verdict] or outs
     return deciding[0].summary
 
@@ -173,50 +175,195 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
     }
 
 
+# ---------------------------------------------------------------------------
+# what a row says beyond its verdict (terminal, Markdown and HTML alike)
+# ---------------------------------------------------------------------------
+def authority_label(cls: str) -> str:
+    """``inconsistent`` -> ``inconsistent (a)``: the data-authority class
+    with its letter (docs/verdicts-schema.md, "Data authority")."""
+    from harness.faults.base import AUTHORITY_CLASSES
+    text = AUTHORITY_CLASSES.get(cls, "")
+    if cls == "none":
+        return "no fault (ordinary input)"
+    return "%s %s" % (cls, text[:3]) if text.startswith("(") else cls
+
+
+def classes_text(classes: dict) -> str:
+    order = ("inconsistent", "forgery", "inadmissible", "infrastructure",
+             "timing", "none")
+    keys = sorted(classes, key=lambda k: (order.index(k) if k in order
+                                          else len(order), k))
+    return ", ".join("%s x%d" % (authority_label(k), classes[k])
+                     for k in keys)
+
+
+def reach_text(reach: dict) -> str:
+    if not reach:
+        return ""
+    return "who: %s; lasts: %s; touches: %s; audit stops: %s" % (
+        " or ".join(reach.get("who") or []) or "-",
+        reach.get("lasts") or "-",
+        ", ".join(reach.get("touches") or []) or "-",
+        "yes" if reach.get("audit_stops") else "no")
+
+
+def cause_text(causation: list) -> str:
+    """The causation of a row's deciding scenarios, summed: how many
+    harmful variants ran through the blamed mechanism, what the
+    counterfactual did, which findings explained harm away."""
+    if not causation:
+        return ""
+    harmful = sum((c.get("path") or {}).get("harmful_variants", 0)
+                  for c in causation)
+    through = sum((c.get("path") or {}).get("through_the_mechanism", 0)
+                  for c in causation)
+    if harmful:
+        parts = ["path: %d of %d harmful variant%s through the mechanism"
+                 % (through, harmful, "" if harmful == 1 else "s")]
+    else:
+        parts = ["path: no harm seen, nothing to trace"]
+    cfs: dict[str, list[int]] = {}
+    why_none: list[str] = []
+    explained: dict[str, int] = {}
+    for c in causation:
+        cf = c.get("counterfactual") or {}
+        if cf.get("name"):
+            n = cfs.setdefault(cf["name"], [0, 0, 0])
+            n[0] += cf.get("harm_removed", 0)
+            n[1] += cf.get("replayed", 0)
+            n[2] += cf.get("not_replayed", 0)
+        elif cf.get("why_none") and cf["why_none"] not in why_none:
+            why_none.append(cf["why_none"])
+        for fid, k in (c.get("explained_by_findings") or {}).items():
+            explained[fid] = explained.get(fid, 0) + k
+    for name, (removed, replayed, skipped) in cfs.items():
+        if replayed or skipped:
+            parts.append("counterfactual %s: removed in %d of %d replayed%s"
+                         % (name, removed, replayed,
+                            (", %d not replayed" % skipped) if skipped
+                            else ""))
+        else:
+            parts.append("counterfactual %s: nothing to replay" % name)
+    for why in why_none:
+        parts.append("no counterfactual: %s" % " ".join(why.split()))
+    for fid, k in sorted(explained.items()):
+        parts.append("explained by finding %s in %d variant%s"
+                     % (fid, k, "" if k == 1 else "s"))
+    return "; ".join(parts)
+
+
+def repetitions_text(reps: dict | None) -> str:
+    if not reps:
+        return ""
+    outcomes = reps.get("outcomes") or {}
+    return "%s runs: %s; CONFIRMED rate %.2f" % (
+        reps.get("runs", "?"), ", ".join(
+            "%s %d" % (v, n) for v, n in sorted(outcomes.items())),
+        float(reps.get("rate") or 0))
+
+
+def row_facts(row: dict) -> list[tuple[str, str]]:
+    """(label, text) pairs a claim or finding row shows under its verdict:
+    fault classes, reach, severity, cause, repetitions, scope (REFUTED),
+    findings near it, evidence."""
+    facts = []
+    if row.get("fault_classes"):
+        facts.append(("classes", classes_text(row["fault_classes"])))
+    if row.get("reachability"):
+        facts.append(("reach", reach_text(row["reachability"])))
+    if row.get("severity"):
+        facts.append(("severity", row["severity"]))
+    if row.get("causation"):
+        facts.append(("cause", cause_text(row["causation"])))
+    if row.get("repetitions"):
+        facts.append(("repeated", repetitions_text(row["repetitions"])))
+    if row.get("verdict") == Verdict.REFUTED.value:
+        facts.append(("scope", "refuted only within: " + (
+            row.get("scope") or "the fault space its scenarios list")))
+    if row.get("findings"):
+        facts.append(("findings", ", ".join(row["findings"])))
+    if row.get("summary"):
+        decided = row.get("verdict") in (Verdict.CONFIRMED.value,
+                                         Verdict.REFUTED.value)
+        facts.append(("evidence" if decided else "reason", row["summary"]))
+    return facts
+
+
+def short_proposition(row: dict) -> str:
+    """The proposition's first sentence (the title when there is none)."""
+    text = " ".join(str((row.get("proposition") or {}).get("statement")
+                        or "").split())
+    if not text:
+        return row.get("title", "")
+    m = re.search(r"(?<=[a-z0-9)])\. ", text)
+    return text[: m.start() + 1] if m and m.start() > 40 else text
+
+
+def near_text(row: dict) -> str:
+    return row.get("near") or "claimed by no report"
+
+
+# ---------------------------------------------------------------------------
+# the terminal table
+# ---------------------------------------------------------------------------
+# How many lines each fact may wrap to in the terminal (the rest is in
+# verdicts.json and the HTML page).
+FACT_LINES = {"evidence": 2, "reason": 2, "cause": 3, "reach": 3,
+              "scope": 2, "classes": 2}
+
+
 def verdict_table(catalogue, outcomes: dict, baseline: dict,
                   width: int = 100, skipped: dict | None = None) -> str:
-    lines = []
-    rows = claim_rows(catalogue, outcomes, skipped)
-    lines.append("%-9s %-13s %s" % ("claim", "verdict", "evidence / reason"))
-    lines.append("-" * width)
-    for r in rows:
-        summary = r["summary"]
-        room = width - 24
-        lines.append("%-9s %-13s %s" % (r["claim"], r["verdict"],
-                                        _clip(summary, room)))
-    lines.append("")
-    lines.append("%-58s %-13s %-13s %s" % ("scenario", "verdict",
-                                           "baseline", "trials"))
-    lines.append("-" * width)
-    for name, o in sorted(outcomes.items()):
-        base = baseline.get(name, "-")
-        mark = "" if base in ("-", o.verdict.value) else "  <-- DRIFT"
-        lines.append("%-58s %-13s %-13s %d%s" % (
-            _clip(name, 58), o.verdict.value, base, o.trials, mark))
-    return "\n".join(lines)
+    """The terminal table: claims with the reasons for their verdicts,
+    findings, then scenarios against the baseline."""
+    scenarios = [{"scenario": n, "verdict": o.verdict.value,
+                  "baseline": baseline.get(n), "trials": o.trials}
+                 for n, o in sorted(outcomes.items())]
+    return render_terminal(claim_rows(catalogue, outcomes, skipped),
+                           finding_rows(catalogue, outcomes, skipped),
+                           scenarios, width)
 
 
-def _clip(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# ---------------------------------------------------------------------------
-# from a stored document
-# ---------------------------------------------------------------------------
 def table_from_doc(doc: dict, width: int = 100) -> str:
     """The terminal table of :func:`verdict_table`, from a stored doc."""
-    lines = ["%-9s %-13s %s" % ("claim", "verdict", "evidence / reason"),
+    return render_terminal(doc.get("claims", []), doc.get("findings", []),
+                           doc.get("scenarios", []), width)
+
+
+def render_terminal(claims: list, findings: list, scenarios: list,
+                    width: int = 100) -> str:
+    lines = ["%-9s %-13s %s" % ("claim", "verdict", "proposition"),
              "-" * width]
-    for r in doc.get("claims", []):
-        lines.append("%-9s %-13s %s" % (r["claim"], r["verdict"],
-                                        _clip(r.get("summary", ""),
-                                              width - 24)))
+    for r in claims:
+        facts = row_facts(r)
+        judged = r["verdict"] != Verdict.NOT_JUDGED.value
+        if not judged:   # only a reason other than "no scenario ran"
+            facts = [(k, v) for k, v in facts if k != "reason"
+                     or not v.startswith("not yet judged")]
+        prop = _wrap(short_proposition(r), width - 24, 2 if judged else 1)
+        lines.append("%-9s %-13s %s" % (r["claim"], r["verdict"], prop[0]))
+        lines.extend(" " * 24 + p for p in prop[1:])
+        lines.extend(_facts_lines(facts, width))
+    if findings:
+        lines.append("")
+        lines.append("%-8s %-13s %-8s %-21s %s" % (
+            "finding", "verdict", "severity", "near claim", "title"))
+        lines.append("-" * width)
+        for f in findings:
+            title = _wrap(f.get("title", ""), width - 54, 2)
+            lines.append("%-8s %-13s %-8s %-21s %s" % (
+                f["finding"], f["verdict"], f.get("severity") or "-",
+                near_text(f), title[0]))
+            lines.extend(" " * 54 + t for t in title[1:])
+        lines.append("")
+        lines.append("reproduce a finding:")
+        for f in findings:
+            lines.append("  %-6s %s" % (f["finding"], f.get("reproduce", "")))
     lines.append("")
     lines.append("%-58s %-13s %-13s %s" % ("scenario", "verdict",
                                            "baseline", "trials"))
     lines.append("-" * width)
-    for s in sorted(doc.get("scenarios", []), key=lambda s: s["scenario"]):
+    for s in sorted(scenarios, key=lambda s: s["scenario"]):
         base = s.get("baseline") or "-"
         mark = "" if base in ("-", s["verdict"]) else "  <-- DRIFT"
         lines.append("%-58s %-13s %-13s %d%s" % (
@@ -225,6 +372,40 @@ def table_from_doc(doc: dict, width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def _facts_lines(facts, width: int) -> list[str]:
+    out = []
+    lead = " " * 12
+    for label, text in facts:
+        wrapped = _wrap(text, width - 22, FACT_LINES.get(label, 2))
+        out.append("%s%-9s %s" % (lead, label, wrapped[0]))
+        out.extend("%s%-9s %s" % (lead, "", w) for w in wrapped[1:])
+    return out
+
+
+def _wrap(text, room: int, most: int) -> list[str]:
+    """``text`` wrapped to ``room`` columns, at most ``most`` lines (the
+    last ending in … when cut)."""
+    wrapped = textwrap.wrap(" ".join(str(text).split()), width=room,
+                            break_on_hyphens=False) or [""]
+    if len(wrapped) > most:
+        wrapped = wrapped[:most]
+        wrapped[-1] = textwrap.wrap(wrapped[-1], width=room - 2,
+                                    break_on_hyphens=False)[0] + " …"
+    return wrapped
+
+
+def clip(text: str, n: int) -> str:
+    """``text`` on one line, at most ``n`` characters (… when cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+_clip = clip
+
+
+# ---------------------------------------------------------------------------
+# comparing verdicts
+# ---------------------------------------------------------------------------
 def claim_verdicts_from(scenario_verdicts: dict, scenario_claims: dict
                         ) -> dict:
     """claim -> combined verdict, from scenario -> verdict and
@@ -292,6 +473,12 @@ def diff_docs(a: dict, b: dict) -> dict:
                        for n in sorted(set(vb) - set(va))]}
 
 
+def _kind(any_id: str) -> str:
+    """``claim`` or ``finding``, by the id's shape."""
+    from harness.verdicts.catalogue import FINDING_RE
+    return "finding" if FINDING_RE.match(any_id) else "claim"
+
+
 def drift_lines(drift: dict, old_label: str = "baseline",
                 new_label: str = "observed") -> list[str]:
     """Human lines naming each changed scenario and claim, old and new."""
@@ -301,9 +488,9 @@ def drift_lines(drift: dict, old_label: str = "baseline",
             d["scenario"], ", ".join(d["claims"]) or "-", old_label,
             d["old"] or "(none recorded)", new_label, d["new"]))
     for d in drift["claims"]:
-        lines.append("DRIFT claim %s: %s %s -> %s %s" % (
-            d["claim"], old_label, d["old"] or "(none)", new_label,
-            d["new"]))
+        lines.append("DRIFT %s %s: %s %s -> %s %s" % (
+            _kind(d["claim"]), d["claim"], old_label, d["old"] or "(none)",
+            new_label, d["new"]))
     return lines
 
 
@@ -340,6 +527,8 @@ def markdown(doc: dict, manifest: dict | None = None,
             nova.get("nova", "?"), nova.get("nova_source", "?"),
             nova.get("placement", "?")) if "error" not in nova
             else "Nova: %s" % nova["error"])
+        bits.append("database %s" % (nova.get("db_server") or nova.get("db")
+                                     or "sqlite"))
     if manifest.get("seed") is not None:
         bits.append("seed %s" % manifest["seed"])
     out.append(" · ".join(bits))
@@ -362,21 +551,15 @@ def markdown(doc: dict, manifest: dict | None = None,
                 _md(d["scenario"]), _md(", ".join(d["claims"])),
                 d["old"] or "(none)", d["new"]))
         for d in drift["claims"]:
-            out.append("| claim %s | | %s | **%s** |" % (
-                d["claim"], d["old"] or "(none)", d["new"]))
+            out.append("| %s %s | | %s | **%s** |" % (
+                _kind(d["claim"]), d["claim"], d["old"] or "(none)",
+                d["new"]))
         out.append("")
     else:
         out.append("No drift: every verdict matches the baseline.")
         out.append("")
-    out.append("### Claims")
-    out.append("")
-    out.append("| claim | verdict | title | evidence / reason |")
-    out.append("|---|---|---|---|")
-    for c in doc.get("claims", []):
-        out.append("| %s | %s %s | %s | %s |" % (
-            c["claim"], VERDICT_ICON.get(c["verdict"], ""), c["verdict"],
-            _md(c.get("title", "")), _md(_clip(c.get("summary", ""), 300))))
-    out.append("")
+    out.extend(_md_claims(doc.get("claims", [])))
+    out.extend(_md_findings(doc.get("findings", [])))
     out.append("### Scenarios")
     out.append("")
     out.append("| scenario | claims | verdict | baseline | trials | "
@@ -418,3 +601,79 @@ def markdown(doc: dict, manifest: dict | None = None,
         out.append("</details>")
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def _md_facts(row: dict) -> list[str]:
+    """A claim's or finding's proposition and facts, as a Markdown list."""
+    out = []
+    prop = row.get("proposition") or {}
+    if prop.get("statement"):
+        out.append("- **proposition:** %s" % _md(prop["statement"]))
+    mech = ", ".join("`%s`" % _md(m.get("where") or m.get("function"))
+                     for m in prop.get("mechanism") or [])
+    if mech:
+        out.append("- **mechanism:** %s" % mech)
+    for key in ("trigger", "harm"):
+        if prop.get(key):
+            out.append("- **%s:** %s" % (key, _md(prop[key])))
+    for label, text in row_facts(row):
+        out.append("- **%s:** %s" % (label, _md(
+            _clip(text, 600) if label == "evidence" else text)))
+    return out
+
+
+def _md_claims(claims: list) -> list[str]:
+    out = ["### Claims", "",
+           "Each headline answers the claim's proposition only; findings "
+           "near a claim are listed below and never change it.", "",
+           "| claim | verdict | severity | proposition | findings near it |",
+           "|---|---|---|---|---|"]
+    for c in claims:
+        out.append(_md_row(c, "claim", short_proposition(c),
+                           ", ".join(c.get("findings") or []) or "-"))
+    out.append("")
+    for c in claims:
+        if c["verdict"] == Verdict.NOT_JUDGED.value and \
+                c.get("summary", "").startswith("not yet judged"):
+            continue   # the table says all there is
+        out.extend(_md_heading(c, "claim"))
+        out.extend(_md_facts(c))
+        out.append("")
+    return out
+
+
+def _md_row(row: dict, key: str, *cells) -> str:
+    return "| %s | %s %s | %s | %s |" % (
+        row[key], VERDICT_ICON.get(row["verdict"], ""), row["verdict"],
+        row.get("severity") or "-", " | ".join(_md(c) for c in cells))
+
+
+def _md_heading(row: dict, key: str) -> list[str]:
+    return ["#### %s %s %s: %s" % (
+        row[key], VERDICT_ICON.get(row["verdict"], ""), row["verdict"],
+        _md(row.get("title", ""))), ""]
+
+
+def _md_findings(findings: list) -> list[str]:
+    if not findings:
+        return []
+    out = ["### Findings", "",
+           "Weaknesses the harness showed that are not a claim's "
+           "proposition, each decided by its own scenario.", "",
+           "| finding | verdict | severity | near claim | title |",
+           "|---|---|---|---|---|"]
+    for f in findings:
+        out.append(_md_row(f, "finding", near_text(f), f.get("title", "")))
+    out.append("")
+    for f in findings:
+        out.extend(_md_heading(f, "finding"))
+        out.append("*%s*" % _md(f.get("label") or near_text(f)))
+        out.append("")
+        out.extend(_md_facts(f))
+        if f.get("reproduce"):
+            out.append("")
+            out.append("```sh")
+            out.append(f["reproduce"])
+            out.append("```")
+        out.append("")
+    return out

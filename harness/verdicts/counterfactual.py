@@ -331,6 +331,48 @@ def failed_audit_restores_node() -> WhatIf:
                    RT + "._update_available_resource", make)
 
 
+REPORT = "nova.scheduler.client.report.SchedulerReportClient"
+
+
+def rollback_errors_contained() -> WhatIf:
+    """F-05: an exception raised while ``MigrationTask.rollback`` undoes
+    the task's work is logged, so the error that failed the task is the
+    one its caller sees (``rollback_wrapper`` re-raises it)."""
+    def make(real):
+        def rollback(self, ex):
+            try:
+                return real(self, ex)
+            except Exception:  # noqa: BLE001 - the what-if itself
+                import logging
+                logging.getLogger("nova.conductor.tasks.migrate").exception(
+                    "harness counterfactual: rollback failed; keeping the "
+                    "original error %r", ex)
+        return rollback
+    return wrapped("rollback-errors-contained",
+                   "MigrationTask.rollback logs an exception of its own "
+                   "instead of letting it replace the task's error",
+                   MIGRATE + ".MigrationTask.rollback", make)
+
+
+def capacity_refusal_raised() -> WhatIf:
+    """F-07: ``move_allocations`` raises AllocationMoveFailed for a 409
+    that is not a generation conflict (a capacity refusal), as it does for
+    a consumer-generation conflict, instead of returning False (its retry
+    decorator is applied again, as at import)."""
+    return rewritten(
+        "capacity-409-raised",
+        "move_allocations raises AllocationMoveFailed for a capacity 409 as "
+        "for a consumer-generation conflict (instead of returning False)",
+        REPORT + ".move_allocations",
+        insert_after("err = r.json()['errors'][0]",
+                     "if r.status_code == 409 and "
+                     "err['code'] != 'placement.concurrent_update':\n"
+                     "    raise exception.AllocationMoveFailed("
+                     "source_consumer=source_consumer_uuid, "
+                     "target_consumer=target_consumer_uuid, "
+                     "error=r.text)\n"))
+
+
 WHAT_IFS = {
     "failed-audit-restores-node": failed_audit_restores_node,
     "migrations-cross-checked": migrations_cross_checked,
@@ -340,4 +382,6 @@ WHAT_IFS = {
     "disk-used-exact": disk_used_kept_exact,
     "incoming-flavor-checked": incoming_flavor_checked,
     "revert-failure-raised": revert_failure_raised,
+    "rollback-errors-contained": rollback_errors_contained,
+    "capacity-409-raised": capacity_refusal_raised,
 }

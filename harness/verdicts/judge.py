@@ -86,6 +86,12 @@ class Observation:
     trace: Trace | None = None
     duration: float = 0.0
     skipped: str | None = None         # the fault could not apply here
+    # how: "skipped" (not applicable) or "refused by engine" (the database
+    # engine refused the fault's write; see harness.faults.records)
+    skip_kind: str | None = None
+    # what the engine stored differently from what the fault wrote
+    # ("coerced by MariaDB 10.11: ..."); the variant is judged on it
+    coerced: str | None = None
     # How often each log message template was emitted (all levels), so a
     # scenario can ask whether a given code path (a handler that logs and
     # carries on) ran in this trial.
@@ -116,98 +122,152 @@ class Observation:
 def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     """Build a world for ``trial``, run it through every stage, observe."""
     from harness.world.deployment import World
-    from harness.oracle.paths import PathTracer
-    from harness.verdicts.causation import watched_mechanisms
 
     trace = trace or Trace()
-    started = time.monotonic()
-    capture = LogCapture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    fault_desc, error, during_error, calls = None, None, None, 0
-    skipped = None
-    words = []
-    authority = trial.condition_authority if trial.condition else None
-    reach = (trial.condition_reach or None) if trial.condition else None
-    tracer = PathTracer(watched_mechanisms())
-    whatif = None
+    run = TrialRun(trial, trace)
     try:
         world = World(trace=trace, **trial.world_kwargs)
         world.setUp()
         try:
-            if trial.whatif is not None:
-                whatif = trial.whatif()
-                world.useFixture(whatif)
-                trace.step("note", "counterfactual applied",
-                           whatif=whatif.describe())
-            if trial.condition:
-                tracer.setUp()
-            trial.setup(world)
-            words = [i.uuid for i in world.instances.values()]
-            words += [m.uuid for m in world.migrations.values()]
-            audits = world.audit()
-            snap = world.snapshot("before fault")
-            first = "under_fault" if trial.condition else "before"
-            fault_desc = trial.condition
-            violations[first] = (inv.check_all(snap, world.ledger)
-                                 + inv.audit_completed(audits, snap)
-                                 + _extra(trial, world, snap))
-            fault = trial.fault(world) if trial.fault else None
-            if fault is not None:
-                fault_desc = fault.describe()
-                authority, reach = fault.authority_class(), fault.who()
-                tracer.setUp()
-                try:
-                    fault.setUp()
-                except Exception as exc:  # noqa: BLE001 - classified
-                    reason = _not_applicable(exc)
-                    if reason is None:
-                        raise
-                    raise _Skip(reason) from None
-                fault.learn(world.ledger)
-            try:
-                violations["under_fault"] += _audit_and_check(
-                    world, capture, trial.audit_via, "under fault", trial)
-                if trial.during is not None:
-                    try:
-                        trial.during(world)
-                    except Exception as exc:  # noqa: BLE001 - observed
-                        during_error = "%s: %s" % (type(exc).__name__, exc)
-                        trace.step("note", "workload raised",
-                                   error=during_error)
-                    violations["during"] = _audit_and_check(
-                        world, capture, ("tracker",), "during", trial)
-                    if during_error:
-                        violations["during"].insert(0, inv.Violation(
-                            "workload_completed", trial.name,
-                            "no exception", during_error))
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-                    world.ledger.forget_learned()
-            violations["after_clear"] = _audit_and_check(
-                world, capture, ("tracker",), "after clear", trial)
-            calls = len(world.placement.calls)
+            run.prepare(world)
+            run.inject_and_observe(world)
         finally:
             world.cleanUp()
     except _Skip as skip:
-        skipped = str(skip)
-        trace.step("note", "variant skipped", reason=skipped)
+        run.skip(skip)
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
+        run.error = traceback.format_exc()
     finally:
-        tracer.stop()
-        capture.cleanUp()
-    return Observation(
-        trial=trial.name, control=trial.is_control, fault=fault_desc,
-        violations=violations, logs=relevant(capture.records, words),
-        messages=_message_counts(capture.records),
-        error=error, during_error=during_error, placement_calls=calls,
-        skipped=skipped,
-        trace=trace, duration=time.monotonic() - started,
-        authority=authority, reach=reach, paths=dict(tracer.hits),
-        whatif=whatif.label if whatif is not None else None,
-        replay=functools.partial(_replay, trial))
+        run.finish()
+    return run.observation()
+
+
+class TrialRun:
+    """One trial's stages, split where a snapshot can be taken.
+
+    :meth:`prepare` applies the trial's what-if, runs the workload
+    (``setup``) and the first audit and checks (``before``);
+    :meth:`inject_and_observe` injects the fault and runs the remaining
+    stages.  :func:`run_trial` runs both on a fresh world;
+    :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
+    ``inject_and_observe`` in a copy of the process per trial (after
+    :meth:`retarget` to that trial).
+    """
+
+    def __init__(self, trial: Trial, trace: Trace):
+        from harness.oracle.paths import PathTracer
+        from harness.verdicts.causation import watched_mechanisms
+        self.trace = trace
+        self.capture = LogCapture()
+        self.capture.setUp()
+        self.violations = {stage: [] for stage in STAGES}
+        self.error = None
+        self.during_error = None
+        self.calls = 0
+        self.skipped = None
+        self.skip_kind = None
+        self.coerced = None
+        self.words: list[str] = []
+        self.tracer = PathTracer(watched_mechanisms())
+        self.whatif = None
+        self.retarget(trial)
+
+    def retarget(self, trial: Trial) -> None:
+        """Make this (prepared) run the run of ``trial``, one of the trials
+        sharing its workload."""
+        self.trial = trial
+        self.started = time.monotonic()
+        self.fault_desc = trial.condition
+        self.authority = trial.condition_authority if trial.condition \
+            else None
+        self.reach = (trial.condition_reach or None) if trial.condition \
+            else None
+
+    def prepare(self, world) -> None:
+        trial, trace = self.trial, self.trace
+        if trial.whatif is not None:
+            self.whatif = trial.whatif()
+            world.useFixture(self.whatif)
+            trace.step("note", "counterfactual applied",
+                       whatif=self.whatif.describe())
+        if trial.condition:
+            self.tracer.setUp()
+        trial.setup(world)
+        self.words = [i.uuid for i in world.instances.values()]
+        self.words += [m.uuid for m in world.migrations.values()]
+        audits = world.audit()
+        snap = world.snapshot("before fault")
+        first = "under_fault" if trial.condition else "before"
+        self.violations[first] = (inv.check_all(snap, world.ledger)
+                                  + inv.audit_completed(audits, snap)
+                                  + _extra(trial, world, snap))
+
+    def inject_and_observe(self, world) -> None:
+        trial, trace, capture = self.trial, self.trace, self.capture
+        violations = self.violations
+        fault = trial.fault(world) if trial.fault else None
+        if fault is not None:
+            self.fault_desc = fault.describe()
+            self.authority, self.reach = fault.authority_class(), fault.who()
+            self.tracer.setUp()
+            try:
+                fault.setUp()
+            except Exception as exc:  # noqa: BLE001 - classified
+                why = _not_applicable(exc)
+                if why is None:
+                    raise
+                raise _Skip(str(why), why.kind) from None
+            self.coerced = "; ".join(fault.coercions()) or None
+            fault.learn(world.ledger)
+        try:
+            violations["under_fault"] += _audit_and_check(
+                world, capture, trial.audit_via, "under fault", trial)
+            if trial.during is not None:
+                try:
+                    trial.during(world)
+                except Exception as exc:  # noqa: BLE001 - observed
+                    self.during_error = "%s: %s" % (type(exc).__name__, exc)
+                    trace.step("note", "workload raised",
+                               error=self.during_error)
+                violations["during"] = _audit_and_check(
+                    world, capture, ("tracker",), "during", trial)
+                if self.during_error:
+                    violations["during"].insert(0, inv.Violation(
+                        "workload_completed", trial.name,
+                        "no exception", self.during_error))
+        finally:
+            if fault is not None:
+                fault.cleanUp()
+                world.ledger.forget_learned()
+        violations["after_clear"] = _audit_and_check(
+            world, capture, ("tracker",), "after clear", trial)
+        self.calls = len(world.placement.calls)
+
+    def skip(self, skip: Exception) -> None:
+        self.skipped, self.skip_kind = skip.args
+        self.trace.step("note", "variant %s" % self.skip_kind,
+                        reason=self.skipped)
+
+    def finish(self) -> None:
+        """Stop tracing and capturing (the fresh path; a copy just exits)."""
+        self.tracer.stop()
+        self.capture.cleanUp()
+
+    def observation(self) -> Observation:
+        records = self.capture.records
+        return Observation(
+            trial=self.trial.name, control=self.trial.is_control,
+            fault=self.fault_desc, violations=self.violations,
+            logs=relevant(records, self.words),
+            messages=_message_counts(records),
+            error=self.error, during_error=self.during_error,
+            placement_calls=self.calls, skipped=self.skipped,
+            skip_kind=self.skip_kind, coerced=self.coerced,
+            trace=self.trace, duration=time.monotonic() - self.started,
+            authority=self.authority, reach=self.reach,
+            paths=dict(self.tracer.hits),
+            whatif=self.whatif.label if self.whatif is not None else None,
+            replay=functools.partial(_replay, self.trial))
 
 
 def _replay(trial: Trial, whatif: Callable) -> Observation:
@@ -237,17 +297,29 @@ class _Skip(Exception):
     """A variant's fault does not apply to its world."""
 
 
-def _not_applicable(exc) -> str | None:
-    """The NotApplicable reason inside ``exc`` (fixtures wrap setUp errors
-    in MultipleExceptions), or None."""
+def _not_applicable(exc):
+    """The NotApplicable (or EngineRefused) inside ``exc`` (fixtures wrap
+    setUp errors in MultipleExceptions, nested for nested fixtures), or
+    None."""
     from harness.faults.base import NotApplicable
     if isinstance(exc, NotApplicable):
-        return str(exc)
+        return exc
     for item in getattr(exc, "args", ()):
         if isinstance(item, tuple) and len(item) == 3 and \
-                isinstance(item[1], NotApplicable):
-            return str(item[1])
+                isinstance(item[1], BaseException):
+            found = _not_applicable(item[1])
+            if found is not None:
+                return found
     return None
+
+
+def space_label(o: Observation) -> str:
+    """How a variant appears in a verdict's fault space."""
+    if o.skipped:
+        return "%s (%s: %s)" % (o.trial, o.skip_kind or "skipped", o.skipped)
+    if o.coerced:
+        return "%s (%s)" % (o.trial, o.coerced)
+    return o.trial
 
 
 def _audit_and_check(world, capture, via, label, trial=None):
@@ -298,15 +370,61 @@ class Judge:
         n = int(raw) if raw.strip().isdigit() and int(raw) > 0 else default
         return range(n)
 
+    def trials(self, trials: Iterable[Trial]) -> list[Observation]:
+        """Run several trials; consecutive ones over the same workload start
+        from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
+        others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
+        worlds through :meth:`trial`.  Same observations either way."""
+        from harness.verdicts import snapshots
+        out = []
+        for group in snapshots.groups(list(trials)):
+            if len(group) == 1 or snapshots.static_reason(group[0]):
+                out.extend(self.trial(t) for t in group)
+                continue
+            traces = [Trace() for _ in group]
+            fresh_names = set()
+
+            def fresh(t, tr):
+                fresh_names.add(t.name)
+                obs = self.trial(t)
+                # (self.trial traced it live; keep the note said up front)
+                obs.trace.steps[:0] = tr.steps
+                return obs
+            for t, tr, obs in zip(group, traces,
+                                  snapshots.run_group(group, traces, fresh)):
+                if t.name not in fresh_names:
+                    self._snapshot_observed(t, tr, obs)
+                out.append(obs)
+        return out
+
+    def _snapshot_observed(self, trial, trace, obs):
+        """Record (and, with a step printer, print) a trial observed in a
+        copy of the process, as :meth:`trial` does for one run here."""
+        echo = self.trace_echo
+        trace.echo = echo
+        if echo is not None and hasattr(echo, "trial_started"):
+            echo.trial_started(trial)
+        if echo is not None:
+            for step in trace.steps:
+                echo(step)
+        if echo is not None and hasattr(echo, "trial_finished"):
+            echo.trial_finished(trial, obs)
+        self.traces[trial.name] = trace
+        self.observations.append(obs)
+
     def paired(self, name: str, setup: Callable, faults: dict,
-               during: Callable | None = None, world_kwargs=None):
+               during: Callable | None = None, world_kwargs=None,
+               checks: tuple = ()):
         """A control for ``setup`` and one variant per fault in ``faults``
-        (variant name -> fault factory)."""
+        (variant name -> fault factory), all from one snapshot of the world
+        after ``setup`` (see :meth:`trials`)."""
         kw = dict(world_kwargs or {})
-        self.trial(Trial(name + " [control]", setup, None, during, kw))
-        for fname, factory in faults.items():
-            self.trial(Trial("%s / %s" % (name, fname), setup, factory,
-                             during, kw))
+        self.trials(
+            [Trial(name + " [control]", setup, None, during, kw,
+                   checks=checks)]
+            + [Trial("%s / %s" % (name, fname), setup, factory, during, kw,
+                     checks=checks)
+               for fname, factory in faults.items()])
 
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
@@ -362,14 +480,14 @@ class Judge:
         skipped = [o for o in self.observations if o.skipped]
         variants = [o for o in self.observations
                     if not o.control and not o.skipped]
-        space = [o.trial for o in variants] + [
-            "%s (skipped: %s)" % (o.trial, o.skipped) for o in skipped]
+        space = [space_label(o) for o in variants + skipped]
         if where is not None:
             arose = [o for o in variants if where(o)]
-            space = ["%s (%s)" % (o.trial, where_label or "condition arose")
+            space = ["%s (%s)" % (space_label(o), where_label
+                                  or "condition arose")
                      for o in arose] + [
                 "%s (not counted: %s did not happen)" % (
-                    o.trial, where_label or "condition")
+                    space_label(o), where_label or "condition")
                 for o in variants if o not in arose] + space[len(variants):]
         else:
             arose = variants
@@ -530,10 +648,18 @@ class Judge:
                         logs=o.logs[-8:], faults=[o.fault] if o.fault else [])
 
     def _stats(self) -> dict:
-        return {"placement_calls": sum(o.placement_calls
-                                       for o in self.observations),
-                "trial_seconds": round(sum(o.duration
-                                           for o in self.observations), 3)}
+        stats = {"placement_calls": sum(o.placement_calls
+                                        for o in self.observations),
+                 "trial_seconds": round(sum(o.duration
+                                            for o in self.observations), 3)}
+        refused = sum(1 for o in self.observations
+                      if o.skip_kind == "refused by engine")
+        coerced = sum(1 for o in self.observations
+                      if o.coerced and not o.skipped)
+        if refused or coerced:
+            stats["variants refused by engine"] = refused
+            stats["variants coerced by engine"] = coerced
+        return stats
 
     def _finish(self, outcome: Outcome) -> Outcome:
         outcome.duration = round(time.monotonic() - self.started, 3)

@@ -23,7 +23,7 @@ import traceback
 from typing import Callable
 
 from harness.oracle import invariants as inv
-from harness.verdicts.judge import Observation
+from harness.verdicts.judge import Observation, _not_applicable
 from harness.oracle.logs import LogCapture, relevant
 from harness.oracle.trace import Trace
 
@@ -39,6 +39,17 @@ def _check(world, via, label, checks, hosts=None):
     for check in checks:
         out.extend(check(world, snap))
     return out
+
+
+def _part(trace: Trace, start: int) -> Trace:
+    """The steps of ``trace`` from ``start`` on, as a trace of their own: a
+    fault's observation carries its own steps (the world, the workload and
+    the control's are the control observation's), so a record of N faults
+    stores the shared steps once, not N times."""
+    part = Trace()
+    part.steps = list(trace.steps[start:])
+    part._t0 = trace._t0
+    return part
 
 
 def run_sweep(name: str, setup: Callable, faults: dict,
@@ -74,19 +85,40 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                 trial="%s [control]" % name, control=True, fault=None,
                 violations={"before": control, "under_fault": [],
                             "during": [], "after_clear": []},
-                logs=relevant(capture.records, words), trace=trace,
+                logs=relevant(capture.records, words),
+                trace=_part(trace, 0),
                 duration=time.monotonic() - started))
             for fname, factory in faults.items():
                 t0 = time.monotonic()
                 mark = capture.mark()
+                first_step = len(trace.steps)
                 violations = {"before": [], "under_fault": [],
                               "during": [], "after_clear": []}
                 desc, error = None, None
+                skipped = skip_kind = coerced = None
                 try:
                     violations["before"] = list(previous)
                     fault = factory(world)
                     desc = fault.describe()
-                    fault.setUp()
+                    try:
+                        fault.setUp()
+                    except Exception as exc:  # noqa: BLE001 - classified
+                        why = _not_applicable(exc)
+                        if why is None:
+                            raise
+                        # Nothing was written (the fixture cleaned up what
+                        # it had): the world is as the previous fault
+                        # left it.
+                        skipped, skip_kind = str(why), why.kind
+                        trace.step("note", "variant %s" % skip_kind,
+                                   reason=skipped)
+                        out.append(Observation(
+                            trial="%s / %s" % (name, fname), control=False,
+                            fault=desc, violations=violations, logs=[],
+                            skipped=skipped, skip_kind=skip_kind,
+                            trace=trace, duration=time.monotonic() - t0))
+                        continue
+                    coerced = "; ".join(fault.coercions()) or None
                     try:
                         violations["under_fault"] = _check(
                             world, audit_via, "under %s" % fname, checks,
@@ -103,7 +135,8 @@ def run_sweep(name: str, setup: Callable, faults: dict,
                     trial="%s / %s" % (name, fname), control=False,
                     fault=desc, violations=violations,
                     logs=relevant(capture.since(mark), words), error=error,
-                    trace=trace, duration=time.monotonic() - t0))
+                    coerced=coerced, trace=_part(trace, first_step),
+                    duration=time.monotonic() - t0))
                 if error:
                     break        # the shared world is in an unknown state
         finally:

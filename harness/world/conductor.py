@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -286,6 +287,9 @@ class FakeScheduler:
         self.prefer = prefer
         self.after_select = after_select
         self.calls: list[SchedulerCall] = []
+        # None: as SchedulerManager, max_attempts - 1 alternates; a number
+        # overrides it (LongAlternates: what Nova's scheduler never does)
+        self.num_alternates: int | None = None
 
     def _candidate_for(self, alloc_reqs, host):
         rp = self.world.hosts[host].rp_uuid
@@ -336,6 +340,8 @@ class FakeScheduler:
             raise exception.NoValidHost(reason="")
         num_alts = (world.CONF.scheduler.max_attempts - 1
                     if return_alternates else 0)
+        if return_alternates and self.num_alternates is not None:
+            num_alts = self.num_alternates
         alts = [h for h in self.plan if h in cands and h != selected]
         alts = alts[:num_alts]
         record.selected, record.alternates = selected, list(alts)
@@ -788,6 +794,29 @@ class ConsumedAfterSelection(Fault):
                              consumer=consumer)
 
 
+class LongAlternates(Fault):
+    """The scheduler hands out ``n`` alternates, more than the
+    ``max_attempts - 1`` that ``SchedulerManager`` ever returns: the
+    input a conductor would get only from a scheduler that ignores the
+    option.  Shows what bounds the reschedule loop (finding F-06)."""
+    authority = base.INADMISSIBLE
+    reach = "a scheduler that ignores [scheduler] max_attempts (not Nova's)"
+
+    def __init__(self, world, n):
+        super().__init__(world)
+        self.n = n
+
+    def describe(self):
+        return "the scheduler returns %d alternates (max_attempts - 1 = %d)" \
+            % (self.n, self.world.CONF.scheduler.max_attempts - 1)
+
+    def inject(self):
+        sched = self.world.conductor.scheduler
+        previous = sched.num_alternates
+        sched.num_alternates = self.n
+        self.addCleanup(setattr, sched, "num_alternates", previous)
+
+
 class InnerFault(Fault):
     """A fault *behind* the fault middleware, at the Placement app.
 
@@ -1135,6 +1164,10 @@ class ConductorTrial:
     ledger: Callable | None = None
     audit_via: tuple = ("tracker",)
     ledger_before: bool = True
+    # A counterfactual trial: ``whatif()`` returns the WhatIf fixture
+    # (harness.verdicts.counterfactual) applied for the whole trial, from
+    # before the population is built.
+    whatif: Callable | None = None
 
     @property
     def is_control(self) -> bool:
@@ -1194,8 +1227,17 @@ def conductor_checks(world, op: Op, stage: str, states: bool = True
 
 def run_conductor_trial(trial: ConductorTrial, trace=None):
     """Build a world for ``trial``, run the operation under the fault,
-    clear it, audit, and observe at each stage."""
+    clear it, audit, and observe at each stage.
+
+    As :func:`harness.verdicts.judge.run_trial` does, the observation
+    carries the fault's data-authority class and who can produce it, the
+    catalogue's mechanisms that ran while the fault was in place
+    (:class:`~harness.oracle.paths.PathTracer`), and ``replay(whatif)``:
+    the same trial in a world where that what-if is applied from the
+    start."""
     from harness.oracle import invariants as inv
+    from harness.oracle.paths import PathTracer
+    from harness.verdicts.causation import watched_mechanisms
     from harness.verdicts.judge import STAGES
     from harness.oracle.logs import relevant
     from harness.oracle.trace import Trace
@@ -1211,6 +1253,9 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
                reschedules=[], scheduler=[], backoff=0.0, counts={},
                identifiers={}, max_attempts=0)
     fault_desc, error, calls_total, words = None, None, 0, []
+    authority = reach = None
+    tracer = PathTracer(watched_mechanisms())
+    whatif = None
     try:
         kw = dict(trial.world_kwargs)
         config = dict(CANARIES)
@@ -1220,6 +1265,11 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
             world.ledger = trial.ledger(world.reserved)
         world.setUp()
         try:
+            if trial.whatif is not None:
+                whatif = trial.whatif()
+                world.useFixture(whatif)
+                trace.step("note", "counterfactual applied",
+                           whatif=whatif.describe())
             plant_late_canaries(world)
             _check_canaries(world)
             conductor = Conductor(world, trial.plan, trial.prefer,
@@ -1238,7 +1288,10 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
             mark = len(world.placement.calls)
             if fault is not None:
                 fault_desc = fault.describe()
+                authority, reach = fault.authority_class(), fault.who()
+                tracer.setUp()
                 fault.setUp()
+                fault.learn(world.ledger)
             try:
                 op = trial.operation(world, conductor)
                 obs["identifiers"].update({
@@ -1285,6 +1338,8 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
             finally:
                 if fault is not None:
                     fault.cleanUp()
+                    tracer.stop()
+                    world.ledger.forget_learned()
             after = []
             if trial.then is not None:
                 violations["during"] = list(
@@ -1321,6 +1376,7 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
     except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
         error = traceback.format_exc()
     finally:
+        tracer.stop()
         capture.cleanUp()
     handler = capture.handler
     cls = _observation_class()
@@ -1329,7 +1385,18 @@ def run_conductor_trial(trial: ConductorTrial, trace=None):
                logs=relevant(handler.records, words), error=error,
                placement_calls=calls_total, trace=trace,
                duration=time.monotonic() - started, lines=handler.lines,
-               **obs)
+               authority=authority, reach=reach, paths=dict(tracer.hits),
+               whatif=whatif.label if whatif is not None else None,
+               replay=functools.partial(_replay, trial), **obs)
+
+
+def _replay(trial: ConductorTrial, whatif: Callable):
+    """``trial`` again, in a world where ``whatif()`` is applied from the
+    start (mirrors :func:`harness.verdicts.judge._replay`)."""
+    label = whatif().label
+    return run_conductor_trial(dataclasses.replace(
+        trial, name="%s [counterfactual: %s]" % (trial.name, label),
+        whatif=whatif))
 
 
 def _classify(actual, states):
@@ -1365,11 +1432,14 @@ def finish_move(world, name):
                                inst.new_flavor or inst.flavor)
 
 
-def judge_trial(judge, trial: ConductorTrial):
-    """Run ``trial`` for ``judge`` (its trace echoed as the judge's are)."""
+def judge_trial(judge, trial: ConductorTrial, rep: int = 0):
+    """Run ``trial`` for ``judge`` (its trace echoed as the judge's are);
+    ``rep`` numbers a repetition, as :meth:`Judge.trial` does."""
     from harness.oracle.trace import Trace
     trace = Trace(echo=judge.trace_echo)
     obs = run_conductor_trial(trial, trace)
-    judge.traces[trial.name] = trace
+    obs.rep = rep
+    judge.traces[trial.name if not rep else "%s #%d" % (trial.name, rep)
+                 ] = trace
     judge.observations.append(obs)
     return obs

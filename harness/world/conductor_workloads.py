@@ -84,6 +84,21 @@ ANSWERS = {
         w, m, r, "lost_response", Schedule(calls=(k,))),
     "racing writer": lambda w, m, r, k: hc.InnerFault(
         w, m, r, "racing_write", Schedule(calls=(k,))),
+    # how Placement refuses an allocation that exceeds capacity: 409 with
+    # the generic error code (not placement.concurrent_update)
+    "409 capacity": lambda w, m, r, k: pf.PlacementError(
+        w, m, r, 409, Schedule(calls=(k,))),
+}
+# The answers that are a placement 409, by the kind of refusal they are
+# (finding F-07): a real consumer-generation conflict, a provider-
+# generation conflict (concurrent_update without that text), a refusal
+# for capacity.
+CONFLICT_KINDS = {
+    "racing writer": "consumer generation conflict",
+    "409 concurrent_update once": "provider generation conflict, once",
+    "409 concurrent_update persistent":
+        "provider generation conflict, persistent",
+    "409 capacity": "capacity refusal",
 }
 
 
@@ -119,6 +134,28 @@ def population(world, conductor):
     world.boot("vm1", "small", SRC)
 
 
+def cause_checks(world, conductor, op, stage):
+    """Finding F-05: the caller of a failing migration task sees the error
+    that failed it.  The cause is observed at the scheduler boundary (it
+    raised NoValidHost); what the user is shown is the instance fault the
+    conductor records."""
+    from harness.oracle import conductor_invariants as ci
+    if stage != "under_fault":
+        return []
+    cause = next((c.error for c in conductor.scheduler.calls if c.error),
+                 None)
+    return ci.cause_reported(cause, op.result.error_type,
+                             "cold migration of vm1", _fault_message(
+                                 world, world.instances["vm1"].uuid))
+
+
+def _fault_message(world, uuid) -> str:
+    from nova import objects
+    faults = objects.InstanceFaultList.get_latest_by_instance_uuids(
+        world.ctx, [uuid])
+    return faults[0].message if len(faults) else ""
+
+
 def population_swapped(world, conductor):
     """vm1 with its allocation already moved to a migration consumer (the
     state a failing MigrationTask rolls back from)."""
@@ -142,6 +179,7 @@ def _shapes():
             answers={"GET": ("500", "disconnect"),
                      "POST": ("500", "409 concurrent_update once",
                               "409 concurrent_update persistent",
+                              "409 capacity",
                               "disconnect", "timeout", "lost response",
                               "racing writer", "latency 0.3s")},
             extra_faults={"source node record missing":
@@ -151,7 +189,9 @@ def _shapes():
             operation=lambda w, c: hc.op_revert(w, c, "vm1"),
             answers={"GET": ("500",),
                      "POST": ("500", "disconnect", "timeout",
-                              "lost response", "racing writer")}),
+                              "lost response", "racing writer",
+                              "409 concurrent_update persistent",
+                              "409 capacity")}),
         "migration task": dict(
             setup=population, plan=(DST,),
             operation=lambda w, c: hc.op_migrate(w, c, "vm1"),
@@ -166,10 +206,10 @@ def _shapes():
             setup=population, plan=(),
             operation=lambda w, c: hc.op_migrate(w, c, "vm1"),
             # the rollback's calls: those after the swap's POST
-            after_first_post=True,
+            after_first_post=True, extra=cause_checks,
             answers={"GET": ("500",),
                      "POST": ("500", "disconnect", "timeout",
-                              "lost response")}),
+                              "lost response", "racing writer")}),
     }
 
 
@@ -177,7 +217,8 @@ def _trial(shape: dict, name: str, fault=None) -> hc.ConductorTrial:
     return hc.ConductorTrial(
         name, shape["setup"], shape["operation"], fault=fault,
         plan=shape.get("plan", ()), world_kwargs=dict(TWO_HOSTS),
-        ledger_before=shape.get("ledger_before", True))
+        ledger_before=shape.get("ledger_before", True),
+        extra=shape.get("extra"))
 
 
 def shape_variants(shape: dict, control) -> dict:
@@ -226,6 +267,6 @@ def fault_space_summary(observations) -> str:
     return "; ".join("%s: %d variants" % kv for kv in shapes.items()) + (
         " (each a placement answer at one call position of the control's "
         "call log: 500/503, 409 placement.concurrent_update once or "
-        "persistent, disconnect, client timeout, response lost after "
+        "persistent, 409 capacity refusal, disconnect, client timeout, response lost after "
         "placement committed, racing writer (real consumer-generation "
         "conflict), 0.3 s latency; plus the source node record missing)")

@@ -1,7 +1,8 @@
 """One hermetic Nova deployment: databases, a real Placement, compute hosts.
 
 A :class:`World` is a ``fixtures.Fixture``.  Setting it up builds, in this
-process, Nova's main and API databases (sqlite), a real Placement service
+process, Nova's main and API databases (sqlite; or MariaDB/PostgreSQL with
+``db=``, see :mod:`harness.world.engines`), a real Placement service
 behind a fault-injecting WSGI middleware, and one or more compute hosts, each
 with a Service record, a fake virt driver whose inventory the scenario sets and
 a real :class:`nova.compute.resource_tracker.ResourceTracker`.  Cleaning it up
@@ -25,7 +26,7 @@ from typing import Iterable
 
 import fixtures
 
-from harness.world import novaenv, nova_releases
+from harness.world import engines, novaenv, nova_releases
 from harness.oracle.ledger import Ledger, FlavorSpec
 from harness.oracle.trace import Trace
 
@@ -118,7 +119,8 @@ class World(fixtures.Fixture):
                  config: dict | None = None,
                  trace: Trace | None = None,
                  sqlite: str | None = None,
-                 nodenames: dict | None = None):
+                 nodenames: dict | None = None,
+                 db: str | None = None):
         super().__init__()
         self.host_names = list(hosts)
         # host name -> the node name its fake driver reports (default: the
@@ -129,6 +131,11 @@ class World(fixtures.Fixture):
         # scenarios that run Nova code in several threads at once.  See
         # harness.world.novaenv; HARNESS_SQLITE sets the default.
         self.sqlite = novaenv.sqlite_mode(sqlite)
+        # The database engine: "sqlite" (default, the fast path), "mysql"
+        # (MariaDB) or "postgresql"; HARNESS_DB sets the default.  See
+        # harness.world.engines.  A world on a real engine cannot be forked
+        # (its databases live in a server), so check ``forkable``.
+        self.db = engines.db_kind(db)
         self.initial_inventory = inventory
         self.reserved = reserved
         self.allocation_ratios = dict(allocation_ratios or
@@ -139,6 +146,8 @@ class World(fixtures.Fixture):
         self.flavors: dict[str, object] = {}
         self.instances: dict[str, object] = {}
         self.migrations: dict[str, object] = {}
+        # uuids of volume-backed instances (the scheduler's is_bfv)
+        self.volume_backed: set[str] = set()
         self.ledger = Ledger(reserved=reserved)
 
     # ------------------------------------------------------------------
@@ -178,7 +187,10 @@ class World(fixtures.Fixture):
             CONF.set_override(name, value, group=group or None)
 
         self.useFixture(nova_fixtures.RPCFixture("nova.test"))
-        if self.sqlite == "memory":
+        if self.db != "sqlite":
+            self.useFixture(engines.nova_database(self.db, "main"))
+            self.useFixture(engines.nova_database(self.db, "api"))
+        elif self.sqlite == "memory":
             novaenv.GUARD.reset()
             self.addCleanup(self._check_thread_guard)
             self.useFixture(novaenv.memory_database("main"))
@@ -199,7 +211,7 @@ class World(fixtures.Fixture):
 
         from harness.world.placement import FaultablePlacement
         self.placement = self.useFixture(FaultablePlacement(
-            trace=self.trace, sqlite=self.sqlite))
+            trace=self.trace, sqlite=self.sqlite, db=self.db))
         self.ctx = nova_context.get_admin_context()
         self.ctx.project_id = "harness-project"
         self.ctx.user_id = "harness-user"
@@ -210,6 +222,19 @@ class World(fixtures.Fixture):
                         hosts=self.host_names,
                         inventory=dataclasses.asdict(self.initial_inventory),
                         reserved=dataclasses.asdict(self.reserved))
+
+    @property
+    def engine(self) -> str:
+        """The database engine this world runs on: sqlite, mysql or
+        postgresql."""
+        return self.db
+
+    @property
+    def forkable(self) -> bool:
+        """Whether the world's databases live in this process (sqlite), so
+        a forked copy of the process holds a copy of them.  A world on a
+        real engine shares its server with any fork."""
+        return self.db == "sqlite"
 
     def _check_thread_guard(self):
         if novaenv.GUARD.violations:
@@ -286,10 +311,10 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     # scheduling, as the scheduler does it
     # ------------------------------------------------------------------
-    def _resource_request(self, flavor):
+    def _resource_request(self, flavor, is_bfv=False):
         from nova import objects
         from nova.scheduler import utils as scheduler_utils
-        spec = objects.RequestSpec(flavor=flavor, is_bfv=False)
+        spec = objects.RequestSpec(flavor=flavor, is_bfv=is_bfv)
         return scheduler_utils.ResourceRequest.from_request_spec(spec)
 
     def schedule(self, instance, flavor, host: str) -> dict:
@@ -302,7 +327,8 @@ class World(fixtures.Fixture):
         offers no candidate on that host.
         """
         target = self.hosts[host]
-        res_req = self._resource_request(flavor)
+        res_req = self._resource_request(
+            flavor, is_bfv=instance.uuid in self.volume_backed)
         alloc_reqs, _summaries, version = (
             self.reportclient.get_allocation_candidates(self.ctx, res_req))
         chosen = None
@@ -328,14 +354,34 @@ class World(fixtures.Fixture):
     # instances
     # ------------------------------------------------------------------
     def boot(self, name: str, flavor: str, host: str,
-             vm_state: str = "active"):
+             vm_state: str = "active", from_volume: bool = False):
         """Boot an instance on ``host`` through a real claim.
 
         Creates the instance record, makes the placement allocation the
         scheduler would make, then runs ``ResourceTracker.instance_claim``
         exactly as ``ComputeManager._build_and_run_instance`` does, and marks
-        the instance active.
+        the instance active.  ``from_volume``: boot from a volume (no image,
+        a root volume block device mapping; no local root disk).
         """
+        from nova.compute import vm_states
+        inst = self.new_instance(name, flavor, from_volume=from_volume)
+        allocations = self.schedule(inst, self.flavors[flavor], host)
+        target = self.hosts[host]
+        target.rt.instance_claim(self.ctx, inst, target.nodename,
+                                 allocations)
+        inst.vm_state = vm_state or vm_states.ACTIVE
+        inst.task_state = None
+        inst.save()
+        self.ledger.boot(name, inst.uuid, flavor, host,
+                         volume_backed=from_volume)
+        self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
+                        flavor=flavor, host=host, from_volume=from_volume)
+        return inst
+
+    def new_instance(self, name: str, flavor: str,
+                     from_volume: bool = False):
+        """The instance record the API creates (building, scheduling); for
+        ``from_volume`` with a root volume mapping and no image."""
         from nova import objects
         from nova.compute import task_states, vm_states
         from oslo_utils import uuidutils
@@ -349,21 +395,19 @@ class World(fixtures.Fixture):
             memory_mb=flv.memory_mb, root_gb=flv.root_gb,
             ephemeral_gb=flv.ephemeral_gb, vm_state=vm_states.BUILDING,
             task_state=task_states.SCHEDULING, power_state=0,
-            image_ref=IMAGE_REF, system_metadata={}, numa_topology=None,
+            image_ref="" if from_volume else IMAGE_REF, system_metadata={},
+            numa_topology=None,
             pci_requests=objects.InstancePCIRequests(requests=[]),
             availability_zone=None)
         inst.create()
+        if from_volume:
+            objects.BlockDeviceMapping(
+                self.ctx, instance_uuid=inst.uuid, source_type="volume",
+                destination_type="volume", boot_index=0,
+                device_name="/dev/vda", delete_on_termination=False,
+                volume_id=uuidutils.generate_uuid()).create()
+            self.volume_backed.add(inst.uuid)
         self.instances[name] = inst
-        allocations = self.schedule(inst, flv, host)
-        target = self.hosts[host]
-        target.rt.instance_claim(self.ctx, inst, target.nodename,
-                                 allocations)
-        inst.vm_state = vm_state or vm_states.ACTIVE
-        inst.task_state = None
-        inst.save()
-        self.ledger.boot(name, inst.uuid, flavor, host)
-        self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
-                        flavor=flavor, host=host)
         return inst
 
     def instance(self, name: str):
@@ -466,6 +510,9 @@ class World(fixtures.Fixture):
                     h.rt.update_available_resource(self.ctx, h.nodename)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
+            if error is None and h.nodename in (
+                    h.driver.get_available_nodes()):
+                self.ledger.audited(name)
             results.append(AuditResult(host=name, via=via, error=error))
             self.trace.step("audit", via, host=name,
                             error=repr(error) if error else None)

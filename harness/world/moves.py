@@ -217,7 +217,15 @@ def live_move(world, name, dest, until="running"):
     if stop == 1:
         return migration
 
-    # post_live_migration_at_destination + _post_live_migration.
+    return complete_live(world, name, migration, host)
+
+
+def complete_live(world, name, migration, host):
+    """post_live_migration_at_destination + _post_live_migration: the
+    instance is on ``host``, the source's migration allocation deleted."""
+    ctx = world.ctx
+    source = migration.source_compute
+    dest = host.name
     inst = world.instance(name)
     inst.apply_migration_context()
     inst.host = dest
@@ -231,5 +239,12 @@ def live_move(world, name, dest, until="running"):
     world.hosts[source].reportclient.delete_allocation_for_instance(
         ctx, migration.uuid, consumer_type="migration", force=False)
     world.ledger.set_move_status(name, "completed")
+    if source != dest:
+        # _post_live_migration tells the source tracker nothing: it keeps
+        # the instance's usage until its next audit.
+        world.ledger.hold_until_audit(
+            source, "instance %s live-migrated away (the source tracker "
+            "forgets it at its next audit)" % name,
+            world.ledger.instances[name].flavor, name)
     world.trace.step("world", "live-migration completed", instance=name)
     return migration

@@ -136,7 +136,8 @@ def reset_release_globals() -> None:
 # ----------------------------------------------------------------------
 def placement_fixture_on(database):
     """Nova's functional ``PlacementFixture`` whose Placement database is
-    ``database(conf_fixture)`` (a fixture), as a fixture class.
+    ``database(conf_fixture, db)`` (a fixture; ``db`` the engine kind the
+    class is instantiated with, default sqlite), as a fixture class.
 
     Placement 16 calls ``_configure_placement(conf_fixture)``
     between registering its options and setting up the database: the
@@ -153,14 +154,19 @@ def placement_fixture_on(database):
 
     if hasattr(pfix.PlacementFixture, "_configure_placement"):
         class HookedPlacementFixture(base):
-            def __init__(self):
+            def __init__(self, db="sqlite"):
                 super().__init__(db=False)
+                self.engine_kind = db
 
             def _configure_placement(self, conf_fixture):
-                self.useFixture(database(conf_fixture))
+                self.useFixture(database(conf_fixture, self.engine_kind))
         return HookedPlacementFixture
 
     class PreparedPlacementFixture(fixtures.Fixture):
+        def __init__(self, db="sqlite"):
+            super().__init__()
+            self.engine_kind = db
+
         def _setUp(self):
             from oslo_config import cfg
             from oslo_config import fixture as config_fixture
@@ -168,7 +174,7 @@ def placement_fixture_on(database):
             conf_fixture = self.useFixture(
                 config_fixture.Config(cfg.ConfigOpts()))
             placement_conf.register_opts(conf_fixture.conf)
-            self.useFixture(database(conf_fixture))
+            self.useFixture(database(conf_fixture, self.engine_kind))
             self.placement = self.useFixture(base(
                 conf_fixture=conf_fixture, db=False, register_opts=False))
 

@@ -60,10 +60,14 @@ def version_info() -> dict:
     except metadata.PackageNotFoundError:  # pragma: no cover
         placement_version = "unknown"
     from harness.world import nova_releases
+    db = os.environ.get("HARNESS_DB") or "sqlite"
     return {"nova": version, "nova_path": path, "nova_source": source,
             "placement": placement_version,
             "python": sys.version.split()[0],
-            "concurrency": nova_releases.started()}
+            "concurrency": nova_releases.started(),
+            # the database engine the worlds ran on (harness.world.engines)
+            "db": db, "db_server": os.environ.get("HARNESS_DB_SERVER")
+            if db != "sqlite" else None}
 
 
 def reset_globals():
@@ -93,6 +97,21 @@ def reset_globals():
     except Exception:  # pragma: no cover - optional in some trees
         pass
     del rpc  # imported so its globals exist before RPCFixture patches them
+
+
+def quiesce_thread_pools() -> None:
+    """Shut down (and join) Nova's thread pools, so that no idle worker
+    thread is alive - what Nova's own services do before they fork their
+    workers (``thread_pool_factory.reset_all_executors``).  The next
+    ``spawn`` creates a new pool."""
+    load()
+    try:
+        from nova import thread_pool_factory
+    except ImportError:  # pragma: no cover - older Nova: no pools
+        return
+    reset = getattr(thread_pool_factory, "reset_all_executors", None)
+    if reset is not None:
+        reset()
 
 
 # ----------------------------------------------------------------------
@@ -171,6 +190,17 @@ class ThreadGuard:
 
 
 GUARD = ThreadGuard()
+
+# Set in a process forked from a snapshot (harness.verdicts.snapshots): its
+# in-memory databases are its own copy-on-write copies, so it adopts their
+# connections.  oslo.db otherwise treats a connection made by another pid
+# as unusable and opens a new one - an empty in-memory database.
+IN_SNAPSHOT_COPY = False
+
+
+def _adopt_in_snapshot_copy(_dbapi_conn, record, _proxy):
+    if IN_SNAPSHOT_COPY and "pid" in record.info:
+        record.info["pid"] = os.getpid()
 _TEMPLATES: dict = {}        # database -> sqlite3 connection (pristine copy)
 _ENGINES: dict = {}          # database key -> engine (or Nova's factory)
 
@@ -192,6 +222,10 @@ def _guarded(engine):
                                     oslo_engines._thread_yield)
         sqlalchemy.event.listen(engine, "checkout", GUARD.checkout)
         sqlalchemy.event.listen(engine, "checkin", GUARD.checkin)
+        # Before oslo.db's own process guard, which would otherwise drop the
+        # connection (and with it the in-memory database) in a copy.
+        sqlalchemy.event.listen(engine, "checkout", _adopt_in_snapshot_copy,
+                                insert=True)
         engine._harness_guarded = True
     return engine
 

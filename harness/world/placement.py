@@ -240,11 +240,13 @@ class _SchemaCheckCache(fixtures.Fixture):
 
 
 def _memory_placement_fixture_class():
-    """Nova's functional ``PlacementFixture`` on an in-memory database.
+    """Nova's functional ``PlacementFixture`` on a process-wide database.
 
     Nova's subclass puts Placement's database in a WAL sqlite file in
     threading mode; this one gives it the process-wide in-memory engine,
-    restored from the template for each world (see harness.world.novaenv).
+    restored from the template for each world (see harness.world.novaenv),
+    or, given ``db="mysql"``/``"postgresql"``, this process's database on
+    that server, reset for each world (see harness.world.engines).
     How a database is handed to the fixture differs between Placement
     releases: the adapter builds the class.
     """
@@ -260,12 +262,14 @@ _MEMORY_PLACEMENT_FIXTURE = None
 
 
 class _MemoryPlacementDatabase(fixtures.Fixture):
-    """Placement's database: the process-wide in-memory engine, reset to the
-    template (schema, standard traits and resource classes)."""
+    """Placement's database: the process-wide in-memory engine (or real
+    engine database), reset to the template (schema, standard traits and
+    resource classes)."""
 
-    def __init__(self, conf_fixture):
+    def __init__(self, conf_fixture, db="sqlite"):
         super().__init__()
         self.conf_fixture = conf_fixture
+        self.engine_kind = db
 
     def _setUp(self):
         from oslo_config import cfg
@@ -284,10 +288,20 @@ class _MemoryPlacementDatabase(fixtures.Fixture):
             pass
         conf.config(connection="sqlite://", group="placement_database")
         placement_db.configure(conf.conf)  # once per process (run_once)
-        engine = novaenv._ENGINES.get("placement")
-        if engine is None:
-            engine = novaenv._ENGINES["placement"] = novaenv._guarded(
-                engines.create_engine("sqlite://"))
+        if self.engine_kind != "sqlite":
+            from harness.world import engines as real
+            db = real.provisioned(self.engine_kind).database(
+                "placement", placement_db.placement_context_manager)
+            engine = db.engine
+            restore = db.restore
+        else:
+            engine = novaenv._ENGINES.get("placement")
+            if engine is None:
+                engine = novaenv._ENGINES["placement"] = novaenv._guarded(
+                    engines.create_engine("sqlite://"))
+
+            def restore(build):
+                novaenv.restore_template("placement", engine, build)
         self.addCleanup(placement_db.placement_context_manager.patch_engine(
             engine))
 
@@ -301,7 +315,7 @@ class _MemoryPlacementDatabase(fixtures.Fixture):
             deploy.update_database(conf.conf)
 
         self.addCleanup(unsynced)
-        novaenv.restore_template("placement", engine, build)
+        restore(build)
         # The template holds the synced traits and resource classes.
         trait._TRAITS_SYNCED = True
         resource_class._RESOURCE_CLASSES_SYNCED = True
@@ -310,10 +324,12 @@ class _MemoryPlacementDatabase(fixtures.Fixture):
 class FaultablePlacement(fixtures.Fixture):
     """Nova's PlacementFixture with :class:`FaultMiddleware` in front."""
 
-    def __init__(self, trace: Trace | None = None, sqlite: str = "memory"):
+    def __init__(self, trace: Trace | None = None, sqlite: str = "memory",
+                 db: str = "sqlite"):
         super().__init__()
         self.trace = trace
         self.sqlite = sqlite  # see harness.world.novaenv.sqlite_mode
+        self.db = db          # see harness.world.engines
         self.middleware: FaultMiddleware | None = None
 
     def _setUp(self):
@@ -332,7 +348,9 @@ class FaultablePlacement(fixtures.Fixture):
             "placement.tests.functional.fixtures.placement.deploy.loadapp",
             loadapp))
         self.useFixture(_SchemaCheckCache())
-        if self.sqlite == "memory":
+        if self.db != "sqlite":
+            fixture = _memory_placement_fixture_class()(db=self.db)
+        elif self.sqlite == "memory":
             fixture = _memory_placement_fixture_class()()
         else:
             # oslo.db's test fixture caches the database it provisions under

@@ -1,0 +1,422 @@
+"""The stateful explorer: a Hypothesis rule-based state machine over the ops.
+
+Each example builds a fresh :class:`~harness.world.deployment.World` (hosts
+``src``, ``dst``, ``bystander``, three flavors: one with ephemeral and swap
+disks), then runs rules, each performing one or two operations of
+:mod:`harness.world.ops` through a :class:`~harness.world.ops.Client`.
+After every operation the :class:`~harness.oracle.stepchecks.StepChecker`
+checks every invariant; a violation raises :class:`InvariantViolated`, which
+Hypothesis shrinks to the shortest operation sequence that still fails.
+
+* Bundles: ``instances`` (every instance a boot, build or reschedule
+  created; ``delete`` consumes one) and ``migrations`` (every move's
+  migration record, for moving an instance back to the host it left).
+* Preconditions follow the lifecycle: only an instance with a finished cold
+  move can be confirmed or reverted, only a stopped move advanced, only an
+  offloaded instance unshelved, only an instance of a down host evacuated,
+  only an up host audited or chosen, one host down at most.
+* Nemesis rules start a fault fixture from :mod:`harness.faults` and stop
+  it; while one is active only audits run (every other operation would
+  need the rollbacks Nova's services perform around a failed step, which
+  the operations do not model) and nothing is asserted; stopping it audits
+  every host, after which every invariant must hold again.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes,
+                                 initialize, multiple, precondition, rule)
+
+from harness.oracle.stepchecks import StepChecker
+from harness.world.ops import FAULT_KINDS, Client, Op
+
+HOSTS = ("src", "dst", "bystander")
+FLAVORS = {
+    "small": dict(vcpus=1, memory_mb=512, root_gb=10),
+    # ephemeral and swap disks (swap a whole GiB: the tracker counts it as
+    # swap / 1024 GiB)
+    "eph": dict(vcpus=2, memory_mb=1024, root_gb=10, ephemeral_gb=5,
+                swap=1024),
+    "big": dict(vcpus=4, memory_mb=2048, root_gb=20),
+}
+MAX_INSTANCES = 5
+COLD_UNTIL = ("pre-migrating", "migrating", "post-migrating", "finished")
+LIVE_UNTIL = ("preparing", "running", "completed")
+# Operation families the explorer can be told to leave out (to look past
+# a finding already recorded): see ``harness explore --exclude``.
+FAMILIES = ("delete_mid_move", "faults", "evacuate", "restart", "shelve",
+            "node", "build_fail", "live", "cold")
+
+
+class InvariantViolated(AssertionError):
+    """An invariant failed after an operation."""
+
+    def __init__(self, op, violations):
+        self.op = op
+        self.violations = violations
+        super().__init__("after %s:\n  %s" % (
+            op, "\n  ".join(str(v) for v in violations)))
+
+
+@dataclasses.dataclass
+class Recorder:
+    """What the runs did: the last run's operations (after shrinking, the
+    minimal failing run is the last one Hypothesis executes), counters."""
+    ops_total: int = 0
+    runs: int = 0
+    last_ops: list = dataclasses.field(default_factory=list)
+    last_failure: object = None
+    gaps: dict = dataclasses.field(default_factory=dict)
+    on_op: object = None       # callback(ops_total) for progress
+
+
+def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
+    """A state machine class over a fresh world per run."""
+    exclude = frozenset(exclude)
+    unknown = exclude - set(FAMILIES)
+    if unknown:
+        raise ValueError("unknown operation family %s (known: %s)"
+                         % (", ".join(sorted(unknown)), ", ".join(FAMILIES)))
+
+    def allowed(family):
+        return family not in exclude
+
+    class Lifecycle(RuleBasedStateMachine):
+        instances = Bundle("instances")
+        migrations = Bundle("migrations")
+
+        def __init__(self):
+            super().__init__()
+            from harness.world.deployment import World
+            self.world = World(**(world_kwargs or {}))
+            self.world.setUp()
+            self.client = Client(self.world)
+            self.checker = StepChecker()
+            self.counter = 0
+            # nodes their driver does not report: not chosen as a target
+            # (the claim there would fail and need the reschedule paths)
+            self.unavailable: set[str] = set()
+            # name -> active | shelved | offloaded | spawning | error
+            self.state: dict[str, str] = {}
+            recorder.runs += 1
+            recorder.last_ops = []
+            recorder.last_failure = None
+
+        def teardown(self):
+            self.client.close()
+            self.world.cleanUp()
+
+        # -- performing and checking ------------------------------------
+        def do(self, f, process="client", **args):
+            op = Op(f, args, process=process)
+            recorder.last_ops.append(op.as_dict())
+            done = self.client.perform(op)
+            recorder.ops_total += 1
+            if recorder.on_op is not None:
+                recorder.on_op(recorder.ops_total)
+            result = self.checker.check(self.world, done, self.client)
+            for gap in result.gaps:
+                key = (gap.invariant, gap.detail)
+                recorder.gaps[key] = recorder.gaps.get(key, 0) + 1
+            if result.violations:
+                recorder.last_failure = (done, result.violations)
+                raise InvariantViolated(done, result.violations)
+            return done
+
+        # -- the model ----------------------------------------------------
+        @property
+        def ledger(self):
+            return self.world.ledger
+
+        def up(self):
+            return [h for h in HOSTS if h not in self.ledger.down]
+
+        def targets(self):
+            """Hosts a new claim may go to: up, node reported."""
+            return [h for h in self.up() if h not in self.unavailable]
+
+        def live(self):
+            return [n for n, r in self.ledger.instances.items()
+                    if not r.deleted]
+
+        def host_of(self, name):
+            return self.ledger.instances[name].host
+
+        def settled(self, state="active"):
+            """Instances in ``state``, not moving, on an up host."""
+            up = self.up()
+            return sorted(n for n in self.live()
+                          if self.state.get(n) == state
+                          and n not in self.ledger.moves
+                          and self.host_of(n) in up)
+
+        def moving(self, pred):
+            up = self.up()
+            return sorted(n for n, m in self.ledger.moves.items()
+                          if pred(m) and m.source in up and m.dest in up)
+
+        def quiet(self):
+            return self.client.fault is None
+
+        def room(self):
+            return len(self.live()) < MAX_INSTANCES
+
+        def new_name(self):
+            self.counter += 1
+            return "i%d" % self.counter
+
+        def pick(self, data, names, label):
+            return data.draw(st.sampled_from(names), label=label)
+
+        # -- set-up ---------------------------------------------------------
+        @initialize()
+        def flavors(self):
+            for name, spec in FLAVORS.items():
+                self.do("create_flavor", name=name, **spec)
+
+        # -- boots and builds ----------------------------------------------
+        @precondition(lambda self: self.quiet() and self.room())
+        @rule(target=instances, flavor=st.sampled_from(sorted(FLAVORS)),
+              host=st.sampled_from(HOSTS), from_volume=st.booleans())
+        def boot(self, flavor, host, from_volume):
+            if host not in self.targets():
+                return multiple()
+            name = self.new_name()
+            self.do("boot", name=name, flavor=flavor, host=host,
+                    from_volume=from_volume)
+            self.state[name] = "active"
+            return name
+
+        @precondition(lambda self: self.quiet() and self.room()
+                      and allowed("build_fail"))
+        @rule(target=instances, flavor=st.sampled_from(sorted(FLAVORS)),
+              host=st.sampled_from(HOSTS),
+              alternate=st.sampled_from((None,) + HOSTS))
+        def build_fail(self, flavor, host, alternate):
+            up = self.targets()
+            if host not in up or (alternate is not None
+                                  and alternate not in up):
+                return multiple()
+            name = self.new_name()
+            self.do("build_fail", name=name, flavor=flavor, host=host,
+                    alternate=alternate)
+            self.state[name] = "error" if alternate is None else "active"
+            return name
+
+        # -- moves --------------------------------------------------------
+        @precondition(lambda self: self.quiet() and allowed("cold")
+                      and self.settled())
+        @rule(target=migrations, data=st.data(),
+              flavor=st.sampled_from((None,) + tuple(sorted(FLAVORS))),
+              until=st.sampled_from(COLD_UNTIL))
+        def move(self, data, flavor, until):
+            name = self.pick(data, self.settled(), "instance")
+            if not self.targets():
+                return multiple()
+            dest = self.pick(data, self.targets(), "dest")
+            if flavor == self.ledger.instances[name].flavor:
+                flavor = None        # same flavor: a cold migration
+            if flavor is None and dest == self.host_of(name):
+                return multiple()    # (a resize may stay on its host)
+            self.do("move", name=name, dest=dest, flavor=flavor,
+                    until=until)
+            return (name, self.ledger.history[-1].source)
+
+        @precondition(lambda self: self.quiet() and allowed("cold")
+                      and self.settled())
+        @rule(data=st.data(), back=migrations,
+              until=st.sampled_from(COLD_UNTIL))
+        def migrate_back(self, data, back, until):
+            """Move an instance back to a host it left."""
+            name, former = back
+            if (name not in self.settled() or former not in self.targets()
+                    or former == self.host_of(name)):
+                return
+            self.do("move", name=name, dest=former, until=until)
+
+        @precondition(lambda self: self.quiet() and allowed("live")
+                      and self.settled())
+        @rule(target=migrations, data=st.data(),
+              until=st.sampled_from(LIVE_UNTIL))
+        def live_migrate(self, data, until):
+            name = self.pick(data, self.settled(), "instance")
+            dests = [h for h in self.targets() if h != self.host_of(name)]
+            if not dests:
+                return multiple()
+            dest = self.pick(data, dests, "dest")
+            self.do("live_migrate", name=name, dest=dest, until=until)
+            return (name, self.ledger.history[-1].source)
+
+        @precondition(lambda self: self.quiet() and self.moving(
+            lambda m: m.status not in ("finished",)))
+        @rule(data=st.data())
+        def advance(self, data):
+            names = self.moving(lambda m: m.status not in ("finished",))
+            self.do("advance", name=self.pick(data, names, "instance"))
+
+        @precondition(lambda self: self.quiet() and self.moving(
+            lambda m: m.status == "finished"))
+        @rule(data=st.data(), revert=st.booleans())
+        def finish(self, data, revert):
+            names = self.moving(lambda m: m.status == "finished")
+            name = self.pick(data, names, "instance")
+            self.do("revert" if revert else "confirm", name=name)
+
+        @precondition(lambda self: self.quiet() and self.moving(
+            lambda m: m.kind == "live-migration"))
+        @rule(data=st.data(), status=st.sampled_from(("failed", "error")))
+        def live_rollback(self, data, status):
+            names = self.moving(lambda m: m.kind == "live-migration")
+            self.do("live_rollback", name=self.pick(data, names,
+                                                    "instance"),
+                    status=status)
+
+        # -- delete at any point ------------------------------------------
+        @precondition(lambda self: self.quiet())
+        @rule(name=consumes(instances))
+        def delete(self, name):
+            rec = self.ledger.instances[name]
+            move = self.ledger.moves.get(name)
+            if rec.deleted or (rec.host is not None
+                               and rec.host in self.ledger.down):
+                return
+            if move is not None and (
+                    not allowed("delete_mid_move")
+                    or move.source in self.ledger.down
+                    or move.dest in self.ledger.down):
+                return
+            self.do("delete", name=name)
+            self.state.pop(name, None)
+
+        # -- shelve ---------------------------------------------------------
+        @precondition(lambda self: self.quiet() and allowed("shelve")
+                      and self.settled())
+        @rule(data=st.data())
+        def shelve(self, data):
+            name = self.pick(data, self.settled(), "instance")
+            self.do("shelve", name=name)
+            self.state[name] = "shelved"
+
+        @precondition(lambda self: self.quiet() and allowed("shelve")
+                      and self.settled("shelved"))
+        @rule(data=st.data())
+        def shelve_offload(self, data):
+            name = self.pick(data, self.settled("shelved"), "instance")
+            self.do("shelve_offload", name=name)
+            self.state[name] = "offloaded"
+
+        def offloaded(self):
+            return sorted(n for n in self.live()
+                          if self.state.get(n) == "offloaded")
+
+        @precondition(lambda self: self.quiet() and allowed("shelve")
+                      and self.offloaded())
+        @rule(data=st.data(), host=st.sampled_from(HOSTS),
+              until=st.sampled_from(("spawning", "active")),
+              fail=st.booleans())
+        def unshelve(self, data, host, until, fail):
+            if host not in self.targets():
+                return
+            name = self.pick(data, self.offloaded(), "instance")
+            self.do("unshelve", name=name, host=host, until=until,
+                    fail=fail)
+            if not fail:
+                self.state[name] = ("spawning" if until == "spawning"
+                                    else "active")
+
+        @precondition(lambda self: self.quiet()
+                      and self.settled("spawning"))
+        @rule(data=st.data())
+        def finish_unshelve(self, data):
+            name = self.pick(data, self.settled("spawning"), "instance")
+            self.do("finish_unshelve", name=name)
+            self.state[name] = "active"
+
+        # -- services and nodes ---------------------------------------------
+        def busy(self, host):
+            """A host some move or spawn involves."""
+            return any(host in (m.source, m.dest)
+                       for m in self.ledger.moves.values()) or any(
+                self.host_of(n) == host and self.state.get(n) == "spawning"
+                for n in self.live())
+
+        @precondition(lambda self: self.quiet() and allowed("evacuate")
+                      and not self.ledger.down)
+        @rule(host=st.sampled_from(HOSTS))
+        def service_down(self, host):
+            if self.busy(host):
+                return
+            self.do("service_down", host=host)
+
+        def stranded(self):
+            return sorted(n for n in self.live()
+                          if self.host_of(n) in self.ledger.down
+                          and n not in self.ledger.moves
+                          and self.state.get(n) in ("active", "shelved"))
+
+        @precondition(lambda self: self.quiet() and allowed("evacuate")
+                      and self.stranded())
+        @rule(data=st.data(), fail=st.booleans())
+        def evacuate(self, data, fail):
+            if not self.targets():
+                return
+            name = self.pick(data, self.stranded(), "instance")
+            dest = self.pick(data, self.targets(), "dest")
+            self.do("evacuate", name=name, dest=dest, fail=fail)
+            if fail:
+                self.state[name] = "error"
+
+        @precondition(lambda self: self.quiet() and (
+            allowed("restart") or self.ledger.down))
+        @rule(host=st.sampled_from(HOSTS))
+        def restart(self, host):
+            if host not in self.ledger.down and (
+                    not allowed("restart") or self.busy(host)):
+                return
+            self.do("restart", host=host)
+
+        @precondition(lambda self: self.quiet() and allowed("node"))
+        @rule(host=st.sampled_from(HOSTS), available=st.booleans())
+        def node(self, host, available):
+            if host in self.ledger.down:
+                return
+            self.do("node_available" if available else "node_unavailable",
+                    host=host)
+            if available:
+                self.unavailable.discard(host)
+            else:
+                self.unavailable.add(host)
+
+        # -- the periodic audit ----------------------------------------------
+        @rule(host=st.sampled_from((None,) + HOSTS))
+        def audit(self, host):
+            if host is not None and host in self.ledger.down:
+                return
+            if host is None and self.ledger.down:
+                for h in self.up():
+                    self.do("audit", host=h)
+                return
+            self.do("audit", host=host)
+
+        # -- the nemesis ------------------------------------------------------
+        @precondition(lambda self: self.quiet() and allowed("faults"))
+        @rule(kind=st.sampled_from(FAULT_KINDS),
+              host=st.sampled_from(HOSTS))
+        def start_fault(self, kind, host):
+            if host in self.ledger.down:
+                return
+            args = {"kind": kind}
+            if kind == "driver_raises":
+                args["host"] = host
+            self.do("start", process="nemesis", **args)
+
+        @precondition(lambda self: not self.quiet())
+        @rule()
+        def stop_fault(self):
+            self.do("stop", process="nemesis")
+            for h in self.up():
+                self.do("audit", host=h)
+
+    return Lifecycle

@@ -1,0 +1,247 @@
+"""Running the explorer: bounded exploration, failures, the corpus.
+
+:func:`explore` runs the state machine of :mod:`harness.explore.machine`
+for a time budget, in batches of Hypothesis examples whose seeds derive
+from one seed (the same seed replays the same examples in the same order;
+the budget only decides how many batches run).  A failure is shrunk by
+Hypothesis, and the minimal failing run becomes a :class:`Failure`: its
+operations as data, the operation after which the invariants failed, the
+violations, and Hypothesis's own rendering of the rule calls.
+
+:func:`save` writes a failure to the corpus (``scenarios/corpus/*.json``);
+:func:`replay_entry` and :func:`replay_corpus` replay entries on a fresh
+world with the same checker and say what failed, so CI (and the mutation
+runner) can replay them against whatever Nova is importable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+from harness.explore.machine import (InvariantViolated, Recorder,
+                                     make_machine)
+
+CORPUS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "scenarios", "corpus")
+ENTRY_VERSION = 1
+
+
+class BadEntry(ValueError):
+    """A corpus entry that cannot be read."""
+
+
+@dataclasses.dataclass
+class Failure:
+    seed: int
+    batch: int
+    ops: list                  # operation dicts, the minimal failing run
+    failed_after: str          # the operation after which checks failed
+    violations: list           # str
+    invariants: list           # invariant names, sorted, unique
+    program: str = ""          # Hypothesis's rendering of the rule calls
+    exclude: list = dataclasses.field(default_factory=list)
+
+    def as_entry(self) -> dict:
+        return {"version": ENTRY_VERSION, "seed": self.seed,
+                "batch": self.batch, "exclude": self.exclude,
+                "ops": self.ops, "failed_after": self.failed_after,
+                "invariants": self.invariants,
+                "violations": self.violations, "program": self.program}
+
+
+@dataclasses.dataclass
+class ExploreResult:
+    seed: int
+    budget: float
+    elapsed: float
+    ops: int
+    runs: int
+    batches: int
+    failure: Failure | None
+    gaps: dict
+    cpu: float = 0.0           # process CPU seconds (all threads)
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def ops_per_cpu_second(self) -> float:
+        """Throughput per CPU second: what a dedicated core would do, on a
+        machine whose other jobs take their share of the wall clock."""
+        return self.ops / self.cpu if self.cpu else 0.0
+
+
+def batch_seed(seed: int, batch: int) -> int:
+    return (seed * 1_000_003 + batch) % (2 ** 32)
+
+
+def _settings(examples: int, steps: int):
+    from hypothesis import HealthCheck, Phase, settings
+    return settings(max_examples=examples, stateful_step_count=steps,
+                    deadline=None, database=None, derandomize=False,
+                    phases=(Phase.explicit, Phase.generate, Phase.shrink),
+                    suppress_health_check=list(HealthCheck),
+                    report_multiple_bugs=False, print_blob=False)
+
+
+def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
+              examples: int = 10, steps: int = 40,
+              shrink_seconds: float = 300):
+    """One batch of examples; returns a :class:`Failure` or None.
+    ``shrink_seconds`` bounds Hypothesis's shrinking (its own limit is five
+    minutes; each attempt here replays real Nova operations)."""
+    from hypothesis import seed as hseed
+    from hypothesis.internal.conjecture import engine as hengine
+    from hypothesis.stateful import run_state_machine_as_test
+    hengine.MAX_SHRINKING_SECONDS = shrink_seconds
+    machine = hseed(batch_seed(seed, batch))(
+        make_machine(recorder, exclude=exclude))
+    try:
+        run_state_machine_as_test(machine,
+                                  settings=_settings(examples, steps))
+    except InvariantViolated as exc:
+        return _failure(seed, batch, recorder, exc, exclude)
+    except Exception as exc:  # noqa: BLE001 - a harness error is a failure
+        done, _ = recorder.last_failure or (None, None)
+        return Failure(seed, batch, list(recorder.last_ops),
+                       str(done) if done else "(set-up)",
+                       ["harness error: %s: %s" % (type(exc).__name__,
+                                                   exc)],
+                       ["harness_error"], _program(exc), list(exclude))
+    return None
+
+
+def _program(exc) -> str:
+    return "\n".join(str(n) for n in getattr(exc, "__notes__", []))
+
+
+def _failure(seed, batch, recorder, exc, exclude) -> Failure:
+    return Failure(
+        seed, batch, list(recorder.last_ops), str(exc.op),
+        [str(v) for v in exc.violations],
+        sorted({v.invariant for v in exc.violations}), _program(exc),
+        list(exclude))
+
+
+def explore(budget: float, seed: int, exclude=(), examples: int = 10,
+            steps: int = 40, on_op=None, on_batch=None,
+            max_batches: int | None = None,
+            shrink_seconds: float | None = None) -> ExploreResult:
+    """Explore for ``budget`` seconds (or ``max_batches`` batches) against
+    whatever Nova is importable; stops at the first failure, which is
+    shrunk for at most ``shrink_seconds`` (default: half the budget,
+    between 30 s and 300 s)."""
+    if shrink_seconds is None:
+        shrink_seconds = min(300.0, max(30.0, budget / 2))
+    recorder = Recorder(on_op=on_op)
+    started = time.monotonic()
+    cpu0 = time.process_time()
+    batch, failure = 0, None
+    while time.monotonic() - started < budget:
+        if max_batches is not None and batch >= max_batches:
+            break
+        failure = run_batch(seed, batch, recorder, exclude, examples, steps,
+                            shrink_seconds)
+        batch += 1
+        if on_batch is not None:
+            on_batch(batch, recorder)
+        if failure is not None:
+            break
+    return ExploreResult(seed, budget, time.monotonic() - started,
+                         recorder.ops_total, recorder.runs, batch, failure,
+                         {"%s: %s" % k: n for k, n in
+                          sorted(recorder.gaps.items())},
+                         cpu=time.process_time() - cpu0)
+
+
+# -- the corpus ---------------------------------------------------------------
+def entry_name(entry: dict) -> str:
+    digest = hashlib.sha256(json.dumps(entry["ops"], sort_keys=True)
+                            .encode()).hexdigest()[:12]
+    return "%s-%s.json" % ("+".join(entry["invariants"]) or "failure",
+                           digest)
+
+
+def save(failure: Failure, directory: str = CORPUS) -> str:
+    """Write ``failure`` to the corpus; returns the path (atomic write)."""
+    entry = failure.as_entry()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, entry_name(entry))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(entry, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_entry(path: str) -> dict:
+    try:
+        with open(path) as fh:
+            entry = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise BadEntry("%s: not a readable corpus entry (%s); re-run "
+                       "`python -m harness explore` to regenerate it"
+                       % (path, exc)) from None
+    if (not isinstance(entry, dict) or entry.get("version") != ENTRY_VERSION
+            or not isinstance(entry.get("ops"), list)):
+        raise BadEntry("%s: not a version-%d corpus entry (needs 'version' "
+                       "and 'ops'); re-run `python -m harness explore` to "
+                       "regenerate it" % (path, ENTRY_VERSION))
+    return entry
+
+
+@dataclasses.dataclass
+class ReplayResult:
+    path: str
+    ops: int
+    failed_after: str | None
+    violations: list
+    invariants: list
+    history: list
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+
+def replay_entry(path: str, echo=None) -> ReplayResult:
+    """Replay one corpus entry on a fresh world with the step checker;
+    ``echo(line)`` (optional) is told every operation and its outcome."""
+    from harness.oracle.stepchecks import StepChecker
+    from harness.world.ops import Op, replay
+    entry = load_entry(path)
+    try:
+        ops = [Op.from_dict(d) for d in entry["ops"]]
+    except ValueError as exc:
+        raise BadEntry("%s: %s" % (path, exc)) from None
+    checker = StepChecker()
+
+    def check(world, op, client):
+        found = checker(world, op, client)
+        if echo is not None:
+            echo("%-70s %s" % (op, "FAILED" if found else "ok"))
+        return found
+
+    history, failure = replay(ops, check=check)
+    if failure is None:
+        return ReplayResult(path, len(ops), None, [], [],
+                            [str(o) for o in history])
+    op, violations = failure
+    return ReplayResult(path, len(ops), str(op),
+                        [str(v) for v in violations],
+                        sorted({v.invariant for v in violations}),
+                        [str(o) for o in history])
+
+
+def replay_corpus(directory: str = CORPUS) -> list[ReplayResult]:
+    """Replay every entry of the corpus; each result says what failed."""
+    if not os.path.isdir(directory):
+        return []
+    return [replay_entry(os.path.join(directory, name))
+            for name in sorted(os.listdir(directory))
+            if name.endswith(".json")]

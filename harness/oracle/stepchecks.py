@@ -1,0 +1,327 @@
+"""Invariants after every operation, not only after audits.
+
+:class:`StepChecker` is the checker of the operation model
+(:mod:`harness.world.ops`): called after each completed operation, it reads
+the accounting state cheaply (:func:`observe`: the trackers' memory, the
+``compute_nodes`` rows and placement's usages and allocations, read
+directly) and checks:
+
+* **usage agrees, per node, right after the operation**: tracker memory and
+  the ``compute_nodes`` row equal the ledger's usage
+  (:meth:`~harness.oracle.ledger.Ledger.expected_tracker_usage`), placement
+  usages and every consumer's allocation equal the ledger's, no usage is
+  negative or above capacity.  Where Nova by design reconciles only at the
+  next audit, the ledger names the difference (:meth:`Ledger.gaps`): it is
+  reported as a ``gap`` (a finding candidate), never silently accepted;
+* **migration records move only through their lifecycle**: a record's
+  status never goes back along its type's order, an ended record never
+  changes, every record the harness made holds the status the ledger
+  recorded for it (a reverted move ends ``reverted``), and no migration is
+  in progress for an instance that is not moving;
+* **an audit over a correct state changes nothing**: when the state before
+  an ``audit`` operation satisfied every invariant, the audit leaves tracker,
+  rows and placement as they were.
+
+A compute service that is down is not judged on its tracker and row (no
+process holds them); its placement provider still is.  While a nemesis
+fault is active nothing is asserted; the explorer closes every fault window
+with an audit of every host, after which everything must hold again.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from harness.oracle import invariants as inv
+from harness.oracle.invariants import USAGE_KEYS, Violation, _num_equal
+from harness.oracle.snapshot import NodeView, Snapshot, _fields
+
+ORDER = {
+    "resize": ("pre-migrating", "migrating", "post-migrating", "finished",
+               "confirming", "reverting", "confirmed", "reverted"),
+    "migration": ("pre-migrating", "migrating", "post-migrating",
+                  "finished", "confirming", "reverting", "confirmed",
+                  "reverted"),
+    "live-migration": ("accepted", "queued", "preparing", "running",
+                       "completed", "failed", "cancelled"),
+    "evacuation": ("accepted", "pre-migrating", "done", "completed",
+                   "failed"),
+}
+# Statuses after which a record never changes again.
+TERMINAL = {"confirmed", "reverted", "completed", "failed", "cancelled",
+            "error"}
+# ... except that an evacuation is "done" until its source restarts.
+IN_PROGRESS = {"pre-migrating", "migrating", "post-migrating", "finished",
+               "confirming", "reverting", "accepted", "queued",
+               "preparing", "running"}
+
+
+def observe(world, label: str = "") -> Snapshot:
+    """The accounting state now, read directly (no trace step): tracker
+    memory, the ``compute_nodes`` rows (one query) and placement's
+    providers, inventories, usages and allocations."""
+    from nova import objects
+    rows = {(cn.host, cn.hypervisor_hostname): cn for cn in
+            objects.ComputeNodeList.get_all(world.ctx)}
+    nodes = {}
+    for name, host in world.hosts.items():
+        tracked = host.rt.compute_nodes.get(host.nodename)
+        row = rows.get((name, host.nodename))
+        nodes[name] = NodeView(
+            tracker=_fields(tracked) if tracked else None,
+            db=_fields(row) if row is not None else None,
+            db_updated_at=str(row.updated_at) if row is not None else None)
+    host_of = {h.nodename: n for n, h in world.hosts.items()}
+    engine = _placement_engine(world)
+    if engine is not None:
+        return Snapshot(nodes, *_placement_tables(engine, host_of),
+                        label=label)
+    read = world.placement.read
+    providers, inventories, usages, allocations = {}, {}, {}, {}
+    for rp in read("/resource_providers")["resource_providers"]:
+        name = host_of.get(rp["name"], rp["name"])
+        providers[name] = {"uuid": rp["uuid"],
+                           "generation": rp["generation"],
+                           "parent": rp.get("parent_provider_uuid")}
+        inventories[name] = read("/resource_providers/%s/inventories"
+                                 % rp["uuid"])["inventories"]
+        usages[name] = read("/resource_providers/%s/usages"
+                            % rp["uuid"])["usages"]
+        body = read("/resource_providers/%s/allocations" % rp["uuid"])
+        for consumer, alloc in body["allocations"].items():
+            allocations.setdefault(consumer, {})[name] = dict(
+                alloc["resources"])
+    return Snapshot(nodes, providers, inventories, usages, allocations,
+                    label)
+
+
+RECOUNTED = ("running_vms is recounted only when the tracker starts or "
+             "stops tracking an instance (claim, update_usage) and by the "
+             "audit: a moved, evacuated or unshelved instance changes "
+             "the counts at the next audit")
+
+
+def _placement_engine(world):
+    """Placement's in-memory database engine (``sqlite='memory'`` worlds);
+    None otherwise (then placement is read through its API)."""
+    if getattr(world, "sqlite", None) != "memory":
+        return None
+    from harness.world import novaenv
+    return novaenv._ENGINES.get("placement")
+
+
+_PROVIDERS = ("SELECT rp.id, rp.uuid, rp.name, rp.generation, p.uuid "
+              "FROM resource_providers rp LEFT JOIN resource_providers p "
+              "ON rp.parent_provider_id = p.id")
+_INVENTORIES = ("SELECT i.resource_provider_id, rc.name, i.total, "
+                "i.reserved, i.min_unit, i.max_unit, i.step_size, "
+                "i.allocation_ratio FROM inventories i JOIN "
+                "resource_classes rc ON rc.id = i.resource_class_id")
+_ALLOCATIONS = ("SELECT a.resource_provider_id, c.uuid, rc.name, a.used "
+                "FROM allocations a JOIN consumers c ON c.uuid = "
+                "a.consumer_id JOIN resource_classes rc ON rc.id = "
+                "a.resource_class_id")
+
+
+def _placement_tables(engine, host_of):
+    """Providers, inventories, usages and allocations, read from
+    placement's tables in three queries, shaped as its API returns them
+    (usages: every inventoried class, summed over allocations)."""
+    import sqlalchemy
+    providers, inventories, usages, allocations = {}, {}, {}, {}
+    name_of = {}
+    with engine.connect() as conn:
+        for rp_id, uuid, name, gen, parent in conn.execute(
+                sqlalchemy.text(_PROVIDERS)):
+            name = host_of.get(name, name)
+            name_of[rp_id] = name
+            providers[name] = {"uuid": uuid, "generation": gen,
+                               "parent": parent}
+            inventories[name], usages[name] = {}, {}
+        for rp_id, rc, total, reserved, mn, mx, step, ratio in conn.execute(
+                sqlalchemy.text(_INVENTORIES)):
+            inventories[name_of[rp_id]][rc] = {
+                "total": total, "reserved": reserved, "min_unit": mn,
+                "max_unit": mx, "step_size": step,
+                "allocation_ratio": ratio}
+            usages[name_of[rp_id]][rc] = 0
+        for rp_id, consumer, rc, used in conn.execute(
+                sqlalchemy.text(_ALLOCATIONS)):
+            name = name_of[rp_id]
+            usages[name][rc] = usages[name].get(rc, 0) + used
+            allocations.setdefault(consumer, {}).setdefault(name, {})[
+                rc] = used
+    return providers, inventories, usages, allocations
+
+
+def usage_agrees(snap, ledger, audited=()) -> tuple[list[Violation],
+                                                      list[Violation]]:
+    """Tracker memory and row vs the ledger, per up node.  Returns
+    ``(violations, gaps)``: a difference the ledger names as reconciled
+    only at the next audit is a gap; so is a ``running_vms`` difference
+    (:data:`RECOUNTED`) on a node not audited by this operation."""
+    out, gaps = [], []
+    for node in ledger.nodes:
+        if node in ledger.down:
+            continue
+        view = snap.nodes.get(node)
+        settled = ledger.expected_usage(node).as_dict()
+        expected = ledger.expected_tracker_usage(node).as_dict()
+        why = "; ".join(r for r, _ in ledger.holdings(node)) or "nothing"
+        for where in ("tracker", "db"):
+            actual = getattr(view, where) if view else None
+            if (actual is None and where == "tracker"
+                    and node in ledger.restarted_unaudited):
+                gaps.append(Violation(
+                    "usage_gap_until_audit", "tracker %s" % node, expected,
+                    None, "a compute started while its driver did not "
+                    "report the node tracks nothing there until an audit "
+                    "reaches it"))
+                continue
+            if actual is None:
+                out.append(Violation("usage_agrees", "%s %s" % (where, node),
+                                     expected, None, "no compute node"))
+                continue
+            for key in USAGE_KEYS:
+                if (key == "running_vms" and node not in audited
+                        and not _num_equal(actual[key], expected[key])):
+                    gaps.append(Violation(
+                        "usage_gap_until_audit",
+                        "%s %s %s" % (where, node, key), expected[key],
+                        actual[key], RECOUNTED))
+                    continue
+                if _num_equal(actual[key], expected[key]):
+                    if not _num_equal(actual[key], settled[key]):
+                        gaps.append(Violation(
+                            "usage_gap_until_audit",
+                            "%s %s %s" % (where, node, key), settled[key],
+                            actual[key], "; ".join(
+                                r for r, _ in ledger.gaps(node))))
+                    continue
+                out.append(Violation(
+                    "usage_agrees", "%s %s %s" % (where, node, key),
+                    expected[key], actual[key], "ledger holds: %s" % why))
+    return out, gaps
+
+
+def migration_lifecycle(world, previous: dict) -> list[Violation]:
+    """Migration records move only through their lifecycle (see module
+    docstring).  ``previous``: uuid -> status seen after the last
+    operation; updated in place."""
+    from nova import objects
+    out = []
+    ledger = world.ledger
+    recorded = {m.migration_uuid: m for m in ledger.history
+                if m.migration_uuid}
+    moving = {m.instance for m in ledger.moves.values()}
+    live = {r.uuid: r for r in ledger.live_instances()}
+    for mig in objects.MigrationList.get_by_filters(world.ctx, {}):
+        kind = mig.migration_type
+        order = ORDER.get(kind, ())
+        before = previous.get(mig.uuid)
+        status = mig.status
+        subject = "migration %s (%s)" % (mig.uuid, kind)
+        if before is not None and before != status:
+            if before in TERMINAL:
+                out.append(Violation("migration_lifecycle", subject,
+                                     before, status,
+                                     "an ended migration changed"))
+            elif (status != "error" and before in order and status in order
+                  and order.index(status) < order.index(before)):
+                out.append(Violation("migration_lifecycle", subject,
+                                     "after %s" % before, status,
+                                     "status went back"))
+        move = recorded.get(mig.uuid)
+        if move is not None and move.status != status:
+            out.append(Violation("migration_lifecycle", subject,
+                                 move.status, status,
+                                 "the ledger recorded another status"))
+        if status in IN_PROGRESS:
+            rec = live.get(mig.instance_uuid)
+            if rec is None or rec.name not in moving:
+                out.append(Violation(
+                    "migration_lifecycle", subject, "not in progress",
+                    status, "instance %s is not moving"
+                    % (rec.name if rec else "deleted " + mig.instance_uuid)))
+        previous[mig.uuid] = status
+    return out
+
+
+def accounting(snap, ledger, audited=()) -> tuple[list[Violation],
+                                                   list[Violation]]:
+    out, gaps = usage_agrees(snap, ledger, audited)
+    out += inv.usage_in_bounds(snap, ledger)
+    out += inv.allocations_match_ledger(snap, ledger)
+    out += inv.placement_usage_matches_ledger(snap, ledger)
+    return out, gaps
+
+
+def state_key(snap, ledger) -> dict:
+    """What an audit must leave unchanged, per up node."""
+    return {
+        "nodes": {n: {k: (v.tracker or {}).get(k) for k in USAGE_KEYS}
+                  | {"db." + k: (v.db or {}).get(k) for k in USAGE_KEYS}
+                  for n, v in snap.nodes.items() if n not in ledger.down},
+        "usages": snap.usages,
+        "allocations": snap.allocations,
+    }
+
+
+def audit_changed(before: dict, after: dict) -> list[Violation]:
+    out = []
+    for section in ("nodes", "usages", "allocations"):
+        b, a = before[section], after[section]
+        for key in sorted(set(b) | set(a)):
+            if b.get(key) != a.get(key):
+                out.append(Violation("audit_changes_nothing",
+                                     "%s %s" % (section, key), b.get(key),
+                                     a.get(key),
+                                     "an audit over a correct state "
+                                     "changed it"))
+    return out
+
+
+@dataclasses.dataclass
+class StepResult:
+    violations: list
+    gaps: list
+    checked: bool = True
+
+
+class StepChecker:
+    """Every invariant after every operation (see the module docstring)."""
+
+    def __init__(self):
+        self.statuses: dict[str, str] = {}
+        self._clean_key = None        # state_key after a clean operation
+        self.gaps: list = []          # every gap seen, with its operation
+
+    def __call__(self, world, op, client) -> list[Violation]:
+        return self.check(world, op, client).violations
+
+    def check(self, world, op, client) -> StepResult:
+        if client.fault is not None or op.process == "nemesis":
+            self._clean_key = None
+            return StepResult([], [], checked=False)
+        out = []
+        if op.type == "info":
+            out.append(Violation("operation_completed", op.call(),
+                                 "ok", op.value,
+                                 "raised with no fault active"))
+        snap = observe(world, op.f)
+        audited = ()
+        if op.f in ("audit", "restart") and op.type == "ok":
+            audited = [h for h in ([op.args["host"]] if op.args.get("host")
+                                   else world.hosts)
+                       if world.hosts[h].nodename
+                       in world.hosts[h].driver.get_available_nodes()]
+        found, gaps = accounting(snap, world.ledger, audited)
+        out += found
+        out += migration_lifecycle(world, self.statuses)
+        key = state_key(snap, world.ledger)
+        if (op.f == "audit" and op.type == "ok"
+                and self._clean_key is not None):
+            out += audit_changed(self._clean_key, key)
+        self._clean_key = key if not (out or gaps) else None
+        for gap in gaps:
+            self.gaps.append((op.call(), gap))
+        return StepResult(out, gaps)
