@@ -81,12 +81,14 @@ def load_catalogue():
 
 
 def check_claim_ids(ids, catalogue, option="--claims"):
+    known = catalogue.ids() if hasattr(catalogue, "ids") \
+        else list(catalogue.claims)
     for cid in ids:
-        if cid not in catalogue.claims:
+        if cid not in known:
             raise InputError(
-                "unknown claim id %r in %s; known ids: %s (see 'python -m "
-                "harness list claims')" % (cid, option,
-                                           ", ".join(catalogue.claims)))
+                "unknown claim or finding id %r in %s; known ids: %s (see "
+                "'python -m harness list claims')" % (cid, option,
+                                                      ", ".join(known)))
 
 
 def load_baseline(path):
@@ -647,13 +649,14 @@ def _pick_scenario(target: str, scenarios: list[dict], catalogue,
     by_name = {s["name"]: s for s in scenarios}
     if target in by_name:
         return by_name[target], []
-    if target in catalogue.claims:
+    if target in catalogue.claims or target in getattr(catalogue,
+                                                       "findings", {}):
         mine = [s for s in scenarios if target in s["claims"]]
         if not mine:
             raise InputError(
-                "claim %s has no scenario yet (it is NOT_JUDGED); the "
+                "%s has no scenario yet (it is NOT_JUDGED); the "
                 "catalogue lists %s - nothing to reproduce"
-                % (target, ", ".join(catalogue.claims[target].scenarios)
+                % (target, ", ".join(catalogue.entry(target).scenarios)
                    or "none"))
         recorded = {s["name"]: baseline.get(s["name"]) for s in mine}
         claim_v = combine([Verdict(v) for v in recorded.values() if v])

@@ -99,7 +99,7 @@ def test_unknown_claim_id_in_run(tmp_path):
     runs = tmp_path / "runs"
     line = one_line_error(cli("run", "--claims", "000-1,999-9",
                               "--runs-dir", str(runs)),
-                          "unknown claim id '999-9'", "known ids:",
+                          "unknown claim or finding id '999-9'", "known ids:",
                           "list claims")
     assert "000-1," in line
     assert nothing_in(runs)
@@ -107,7 +107,7 @@ def test_unknown_claim_id_in_run(tmp_path):
 
 def test_unknown_claim_id_in_list():
     one_line_error(cli("list", "claims", "--claim", "003-1"),
-                   "unknown claim id '003-1' in --claim")
+                   "unknown claim or finding id '003-1' in --claim")
 
 
 def test_reproduce_unknown_target(tmp_path):

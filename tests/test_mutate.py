@@ -308,7 +308,7 @@ def test_cli_writes_the_record_and_table(tmp_path):
     """The command end to end on the tiny scenario: the pristine run, one
     mutant, mutation.json / mutation.md / the diff, the score line."""
     proc = _cli("--scenario-dir", SCENARIO, "--defects", "E01",
-                "--runs-dir", str(tmp_path))
+                "--runs-dir", str(tmp_path), "--explore-seconds", "5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mutation score: 0 caught of 1 decided" in proc.stdout
     (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("mutate-")]

@@ -190,19 +190,19 @@ def test_a_trial_that_dies_is_its_own_harness_error(monkeypatch, jobs):
 
 
 def test_a_trial_that_hangs_is_stopped_with_its_stack(monkeypatch):
+    """Each copy is stopped at its own limit, with its stack, and the next
+    copy starts as if nothing happened.  (Two hanging trials: a trial that
+    does real work under the same 2 s limit may not finish on a loaded
+    machine.)"""
     monkeypatch.setenv(snapshots.ENV, "1")
     monkeypatch.setenv(snapshots.TRIAL_TIMEOUT_ENV, "2")
-    trials = [Trial("hangs", one_vm, lambda w: _Die(w, "hang"),
-                    world_kwargs=ONE_HOST),
-              Trial("control", one_vm, world_kwargs=ONE_HOST)]
-    hung, control = Judge("hang", ["-"]).trials(trials)
-    assert "exceeded its time limit of 2s" in hung.error, hung.error
-    assert "test_snapshots.py" in hung.error and "in inject" in hung.error
-    assert hung.duration < 20
-    # the group went on (the control has the same 2 s limit, which a loaded
-    # machine may not give it: clean, or stopped the same way)
-    assert control.trial == "control"
-    assert control.clean or "exceeded its time limit" in control.error
+    monkeypatch.setenv(snapshots.JOBS_ENV, "1")
+    trials = [Trial("hangs %d" % i, one_vm, lambda w: _Die(w, "hang"),
+                    world_kwargs=ONE_HOST) for i in (1, 2)]
+    for hung in Judge("hang", ["-"]).trials(trials):
+        assert "exceeded its time limit of 2s" in hung.error, hung.error
+        assert "test_snapshots.py" in hung.error and "in inject" in hung.error
+        assert hung.duration < 30
 
 
 def test_the_scenario_limit_stops_the_parent_and_its_trial(monkeypatch):

@@ -75,15 +75,19 @@ def _fingerprint(release: releases.Release) -> str:
     return h.hexdigest()[:16]
 
 
-def cached(release: releases.Release) -> Env | None:
+def cached(release: releases.Release, stale_ok: bool = False) -> Env | None:
+    """The cached environment of ``release``; None when there is none, or
+    (unless ``stale_ok``) when it was built from other constraints or
+    requirements than today's."""
     path = os.path.join(CACHE, release.key)
     try:
         with open(os.path.join(path, META), encoding="utf-8") as f:
             meta = json.load(f)
     except (OSError, ValueError):
         return None
-    if meta.get("fingerprint") != _fingerprint(release) or \
-            not os.path.exists(os.path.join(path, "venv", "bin", "python")):
+    if not os.path.exists(os.path.join(path, "venv", "bin", "python")):
+        return None
+    if meta.get("fingerprint") != _fingerprint(release) and not stale_ok:
         return None
     if release.source_tree:   # a tree is re-installed on every run
         return None

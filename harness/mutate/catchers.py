@@ -64,6 +64,12 @@ def mutant_env(files: dict, coverage=False, ident="") -> dict:
     env = cli._env()
     env[loader.ENV] = json.dumps({"id": ident, "modules": files,
                                   "coverage": coverage})
+    # Same set and dict-of-set orders in the pristine run and every mutant:
+    # Nova hands out assigned resources with set.pop(), so under a random
+    # hash seed which device an instance gets differs from process to
+    # process, and a device invariant would "catch" a mutant that changed
+    # nothing (tox sets the same seed for the scenarios).
+    env["PYTHONHASHSEED"] = "0"
     env.pop(probe.ENV, None)
     return env
 
@@ -369,19 +375,86 @@ def explore_available() -> str | None:
         found = importlib.util.find_spec("harness.explore")
     except (ImportError, ValueError):
         found = None
-    if found is None:
-        return "harness.explore is not on this branch (the explorer is " \
-               "built on the 'lifecycle' branch)"
+    mine = os.path.join(ROOT, "harness", "explore")
+    if found is None or not (found.origin or "").startswith(mine):
+        # (an editable install may find another checkout's explorer; the
+        # children run this tree's harness)
+        return "harness.explore is not in this tree (%s)" % mine
     return None
 
 
-class CorpusCatcher(ScenarioCatcher):
-    """The explorer's reproducer corpus, judged like the scenarios."""
+class CorpusCatcher(Catcher):
+    """The explorer's reproducer corpus (``scenarios/corpus/*.json``): each
+    entry replayed with ``python -m harness explore --replay ENTRY``;
+    caught when an entry's exit status differs from its pristine replay."""
 
     name = "corpus"
 
+    def __init__(self, directory, name=None):
+        self.directory = directory
+        self.pristine: dict = {}
+
+    def entries(self):
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(os.path.join(self.directory, n)
+                      for n in os.listdir(self.directory)
+                      if n.endswith(".json"))
+
     def unavailable(self):
-        return explore_available() or super().unavailable()
+        why = explore_available()
+        if why:
+            return why
+        if not self.entries():
+            return "no corpus entries in %s" % os.path.relpath(
+                self.directory, ROOT)
+        return None
+
+    def _replay(self, files, entry, log, timeout, ident):
+        cmd = [sys.executable, "-m", "harness", "explore", "--replay",
+               entry]
+        return _run(cmd, mutant_env(files, ident=ident), log, timeout)
+
+    def prepare(self, pristine_files, work, jobs, progress):
+        os.makedirs(work, exist_ok=True)
+        for entry in self.entries():
+            rc, secs = self._replay(pristine_files, entry, os.path.join(
+                work, "replay.log"), 600, "pristine")
+            self.pristine[os.path.basename(entry)] = rc
+            progress("pristine corpus: %s exit %s (%.0f s)" % (
+                os.path.basename(entry), rc, secs))
+        with open(os.path.join(work, "reference.json"), "w") as f:
+            json.dump(self.pristine, f)
+        return {"entries": len(self.pristine)}
+
+    def load(self, work, pristine_files=None):
+        with open(os.path.join(work, "reference.json")) as f:
+            self.pristine = json.load(f)
+
+    def run(self, mutant, files, work, budget, progress):
+        os.makedirs(work, exist_ok=True)
+        started = time.monotonic()
+        ran, not_run = [], []
+        for entry in self.entries():
+            name = os.path.basename(entry)
+            left = budget - (time.monotonic() - started)
+            if left < 10 or name not in self.pristine:
+                not_run.append(name)
+                continue
+            log = os.path.join(work, name + ".log")
+            rc, _ = self._replay(files, entry, log, int(left), mutant.id)
+            if rc is None:
+                not_run.append(name)
+                continue
+            ran.append(name)
+            if rc != self.pristine[name]:
+                return Catch(self.name, "caught", by=[(
+                    name, "replay exit %s (pristine %s): %s" % (
+                        rc, self.pristine[name], _tail(log)))], ran=ran,
+                    seconds=time.monotonic() - started)
+        return Catch(self.name, "budget" if not_run else "survived",
+                     ran=ran, not_run=not_run,
+                     seconds=time.monotonic() - started)
 
 
 class ExploreCatcher(Catcher):
@@ -398,8 +471,10 @@ class ExploreCatcher(Catcher):
         return explore_available()
 
     def _cmd(self):
+        # --no-save: what a mutant makes the explorer find must never land
+        # in the real corpus
         return [sys.executable, "-m", "harness", "explore", "--budget",
-                "%ds" % self.seconds, "--seed", str(self.seed)]
+                "%ds" % self.seconds, "--seed", str(self.seed), "--no-save"]
 
     def prepare(self, pristine_files, work, jobs, progress):
         os.makedirs(work, exist_ok=True)

@@ -155,7 +155,7 @@ def run(opts: Options, out=print) -> dict:
         catchers_mod.ScenarioCatcher(opts.scenario_dir, opts.scenarios,
                                      catalogue_functions,
                                      stop_at_first=True),
-        catchers_mod.CorpusCatcher(opts.corpus_dir, name="corpus"),
+        catchers_mod.CorpusCatcher(opts.corpus_dir),
         catchers_mod.ExploreCatcher(opts.explore_seconds, opts.seed),
     ]
     reuse = _check_reuse(opts.reuse, nova_fp, harness_fp, opts) \
@@ -412,8 +412,8 @@ def survivor_reason(status, defect, catches) -> str | None:
 def score(results) -> dict:
     total = len(results)
     caught = sum(1 for r in results if r["status"] == "caught")
-    equivalent = sum(1 for r in results if r["status"] != "caught"
-                     and r.get("expect") == "equivalent")
+    equivalent = sum(1 for r in results if r["status"] in (
+        "survived", "not_reached") and r.get("expect") == "equivalent")
     undecided = sum(1 for r in results if r["status"] in ("budget",
                                                           "error"))
     decided = total - undecided

@@ -146,7 +146,7 @@ def _claim_summary(verdict, outs, skip_reasons=()) -> str:
     if verdict is Verdict.NOT_JUDGED:
         if skip_reasons:
             return "not judged here: " + skip_reasons[0]
-        return "not yet judged: no scenario for this claim has run"
+        return "not yet judged: no scenario for it has run"
     deciding = [o for o in outs if o.verdict is verdict] or outs
     return deciding[0].summary
 

@@ -70,6 +70,9 @@ TOUCHES = {
     "audit_completed": "the node's periodic audit",
     "service_logged_errors": "the node's periodic audit",
     "workload_completed": "the operation a user asked for",
+    "failure_reported": "what the caller is told",
+    "cause_reported": "what the caller is told",
+    "errored_migrations_hold_nothing": "placement allocations",
 }
 ORDINARY = {fault_base.NONE}
 DB_ONLY = {fault_base.INCONSISTENT, fault_base.FORGERY,
@@ -131,7 +134,7 @@ def severity(reach: dict) -> str:
         return "none"
     big = {"placement allocations", "an instance's devices",
            "scheduling decisions", "placement inventory",
-           "the operation a user asked for"}
+           "the operation a user asked for", "what the caller is told"}
     hit_big = bool(big & set(reach["touches"]))
     lasting = reach["lasts"].startswith("for good")
     if hit_big and lasting:

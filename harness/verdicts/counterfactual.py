@@ -373,7 +373,38 @@ def capacity_refusal_raised() -> WhatIf:
                      "error=r.text)\n"))
 
 
+def delete_frees_migration_allocations() -> WhatIf:
+    """F-11: deleting an instance also deletes the allocations its
+    unfinished migrations hold (the migration consumer of a cold move)."""
+    ended = ("confirmed", "reverted", "error", "failed", "completed",
+             "cancelled", "done")
+
+    def make(real):
+        def delete_allocation_for_instance(self, context, uuid,
+                                           consumer_type="instance",
+                                           force=False):
+            from nova import objects
+            result = real(self, context, uuid, consumer_type=consumer_type,
+                          force=force)
+            if consumer_type == "instance":
+                migs = objects.MigrationList.get_by_filters(
+                    context.elevated(read_deleted="yes"),
+                    {"instance_uuid": uuid})
+                for m in migs:
+                    if m.status not in ended:
+                        real(self, context, m.uuid,
+                             consumer_type="migration", force=True)
+            return result
+        return delete_allocation_for_instance
+    return wrapped("delete-frees-migration-allocations",
+                   "deleting an instance also frees the allocations its "
+                   "unfinished migrations hold",
+                   "nova.scheduler.client.report.SchedulerReportClient."
+                   "delete_allocation_for_instance", make)
+
+
 WHAT_IFS = {
+    "delete-frees-migration-allocations": delete_frees_migration_allocations,
     "failed-audit-restores-node": failed_audit_restores_node,
     "migrations-cross-checked": migrations_cross_checked,
     "migration-handlers-reraise": migration_handlers_reraise,
