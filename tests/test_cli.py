@@ -121,7 +121,7 @@ def test_reproduce_unknown_target(tmp_path):
 def test_reproduce_claim_without_scenario(tmp_path):
     one_line_error(tiny("reproduce", "000-4", "--scenario-dir", SCENARIOS,
                         "--runs-dir", str(tmp_path / "r")),
-                   "claim 000-4 has no scenario yet", "NOT_JUDGED")
+                   "000-4 has no scenario yet", "NOT_JUDGED")
     assert nothing_in(tmp_path / "r")
 
 
