@@ -126,7 +126,8 @@ class Combined(Fault):
 
     # The combination is as strong as its most Nova-detectable part: a
     # forgery combined with an inconsistency is detectable.
-    _ORDER = (INFRASTRUCTURE, TIMING, INADMISSIBLE, INCONSISTENT, FORGERY)
+    _ORDER = (INFRASTRUCTURE, TIMING, INADMISSIBLE, INCONSISTENT, FORGERY,
+              NONE)
 
     def authority_class(self) -> str:
         classes = {f.authority_class() for f in self.faults}

@@ -83,8 +83,11 @@ RECORD = DB_ONLY
 def touches(invariant: str) -> str:
     if invariant in TOUCHES:
         return TOUCHES[invariant]
-    if "alloc" in invariant or "placement" in invariant:
+    if "alloc" in invariant or "placement" in invariant or \
+            "sharing" in invariant:
         return "placement allocations"
+    if "refused" in invariant:
+        return "scheduling decisions"
     if "secret" in invariant or "log" in invariant:
         return "what the logs reveal"
     if "attempt" in invariant or "bound" in invariant or \
