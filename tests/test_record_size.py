@@ -118,7 +118,7 @@ def test_sweep_observations_carry_their_own_steps():
 @pytest.mark.parametrize("sizes, problems", [
     ({"record": 3 << 20, "html": 1 << 20}, 0),
     ({"record": 21 << 20, "html": 1 << 20}, 1),
-    ({"record": 3 << 20, "html": 6 << 20}, 1)])
+    ({"record": 3 << 20, "html": 9 << 20}, 1)])
 def test_budget(sizes, problems):
     assert len(runrecord.over_budget(sizes)) == problems
 
