@@ -468,9 +468,8 @@ def _execute(args, command, targets, extra_pytest, selection, echo=True,
     runrecord.write_text_atomic(os.path.join(run_dir, runrecord.MARKDOWN),
                                 report_mod.markdown(doc, final, drift))
     from harness.report import html as html_report
-    runrecord.write_text_atomic(
-        os.path.join(run_dir, runrecord.HTML),
-        html_report.render(doc, final, traces, drift))
+    html_report.write(os.path.join(run_dir, runrecord.HTML), doc, final,
+                      traces, drift)
     sizes = runrecord.record_sizes(run_dir)
     manifest["sizes"] = sizes
     full_run = command == "run" and not any(selection.values())
@@ -726,6 +725,17 @@ def cmd_report(args) -> int:
         text = report_mod.markdown(doc, manifest, drift)
     elif args.format == "html":
         from harness.report import html as html_report
+        if args.output and args.output != "-":
+            # the page, and its trials' detail in <page>.trials/ beside it
+            html_report.write(args.output, doc, manifest, record.traces(),
+                              drift)
+            print("wrote %s (trial detail in %s)" % (
+                args.output, os.path.join(os.path.dirname(args.output),
+                                          html_report.detail_dir(
+                                              os.path.basename(
+                                                  args.output)))))
+            return EXIT_OK
+        # one file on stdout: every trial's detail inline
         text = html_report.render(doc, manifest, record.traces(), drift)
     else:
         nova = doc.get("nova") or {}

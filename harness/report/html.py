@@ -1,8 +1,7 @@
-"""One self-contained HTML page per run.
+"""One HTML page per run, and the trial detail it loads when asked.
 
 No external asset: CSS, JavaScript and the charts (SVG drawn by the page's
-own script from the JSON embedded in it) are all inline, so the page can be
-mailed, attached to a CI run or opened from disk years later.
+own script) are all inline, so the page can be opened from disk years later.
 
 The page shows the run (status, Nova, seed, exit code), the drift from the
 baseline, the verdict table with filters (verdict, drift only, free text),
@@ -11,18 +10,34 @@ of its trials, and for the selected trial a chart per node of usage over the
 trial's steps: the tracker's in-memory value, the ``compute_nodes`` row,
 placement (usages plus the reserved amounts, the tracker's convention) and
 the ledger (what the harness expects) as four lines, with the fault's
-injection, clearing and every time it fired marked.
+injection, clearing and every time it fired marked; below the chart its
+under-fault values, violations, steps and log lines.
+
+What the page embeds is what it draws at first view: the tables, the
+scenario cards, a one-line head per trial (the strip and the trial list)
+and the full detail of each scenario's first-shown trial.  The detail of
+every other trial (chart points, steps, violations, logs) is in
+``report.trials/<scenario>.js`` beside the page (:func:`write`), one file
+per scenario, loaded with a ``<script>`` element when a trial is opened:
+that works from ``file://``, where a page may not ``fetch`` its neighbours.
+:func:`render` gives a single page with every detail inline instead (what
+``report --format html`` prints to stdout).
 """
 from __future__ import annotations
 
 import html
 import json
+import os
 
 from harness.report import tables as report_mod
 from harness.report import tracefmt
 SOURCES = ("tracker", "db", "placement", "ledger")
 MAX_STEPS = 400           # per trial, in the page's step table
 MAX_STEP_TEXT = 200
+DETAIL_SUFFIX = ".trials"     # report.html -> report.trials/<scenario>.js
+# what a trial's head (embedded for every trial) does not carry
+DETAIL_KEYS = ("error", "violations", "vnodes", "vlist", "points", "events",
+               "steps", "truncated", "logs")
 
 
 def _e(text) -> str:
@@ -183,12 +198,149 @@ def _evidence_table(evidence: list[dict]) -> str:
 def render(doc: dict, manifest: dict | None = None,
            traces: dict | None = None, drift: dict | None = None) -> str:
     """The HTML page for a run (``doc``: verdicts.json, ``manifest``:
-    run.json, ``traces``: scenario -> traces/<s>.json)."""
+    run.json, ``traces``: scenario -> traces/<s>.json), every trial's
+    detail inline: one file, however large (see :func:`write`)."""
+    return render_files(doc, manifest, traces, drift, inline=True)[0]
+
+
+def write(path: str, doc: dict, manifest: dict | None = None,
+          traces: dict | None = None, drift: dict | None = None) -> dict:
+    """Write the page to ``path`` and its trials' detail to
+    ``<page>.trials/`` beside it (files of an earlier page there are
+    removed); return the bytes written: ``{"html": .., "detail": ..}``.
+    The detail is written first, so a page never names a missing file."""
+    from harness.report import runrecord
+    page, files = render_files(doc, manifest, traces, drift,
+                               page_name=os.path.basename(path))
+    folder = os.path.join(os.path.dirname(os.path.abspath(path)),
+                          detail_dir(os.path.basename(path)))
+    detail = 0
+    for name, text in files.items():
+        data = text.encode("utf-8")
+        runrecord.write_bytes_atomic(os.path.join(folder, name), data)
+        detail += len(data)
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name not in files and name.endswith(".js"):
+                os.unlink(os.path.join(folder, name))
+        if not os.listdir(folder):
+            os.rmdir(folder)
+    data = page.encode("utf-8")
+    runrecord.write_bytes_atomic(path, data)
+    return {"html": len(data), "detail": detail}
+
+
+def detail_dir(page_name: str) -> str:
+    """The folder of a page's trial detail, relative to the page."""
+    return os.path.splitext(page_name)[0] + DETAIL_SUFFIX
+
+
+class _Strings:
+    """A file's string table: a log line or step text repeated across
+    trials (most are) is stored once."""
+
+    def __init__(self):
+        self.index: dict[str, int] = {}
+        self.strings: list[str] = []
+
+    def __call__(self, text: str) -> int:
+        i = self.index.get(text)
+        if i is None:
+            i = self.index[text] = len(self.strings)
+            self.strings.append(text)
+        return i
+
+
+def _pack(trial: dict, strings: _Strings) -> dict:
+    """A compact trial's detail, its text through ``strings`` (the page's
+    ``unpack`` undoes it)."""
+    d = {k: trial[k] for k in DETAIL_KEYS}
+    d["logs"] = [strings(x) for x in trial["logs"]]
+    d["vlist"] = [strings(x) for x in trial["vlist"]]
+    d["steps"] = [r[:4] + [strings(r[4])] for r in trial["steps"]]
+    return d
+
+
+def _head(trial: dict, f: int) -> dict:
+    """What the strip and the trial list show of every trial; ``f``: the
+    detail file (-1: embedded)."""
+    return {"name": trial["name"], "control": trial["control"],
+            "fault": trial["fault"], "err": int(bool(trial["error"])),
+            "nv": sum(trial["violations"].values()),
+            "during_error": trial["during_error"],
+            "duration": trial["duration"], "nsteps": trial["nsteps"],
+            "f": f}
+
+
+def _script_json(doc) -> str:
+    """JSON that is also safe inside a <script> element (and valid JS)."""
+    text = json.dumps(doc, default=str, separators=(",", ":"),
+                      ensure_ascii=False)
+    return text.replace("</", "\\u003c/").replace("<!--", "\\u003c!--")
+
+
+def split_detail(data: dict, inline: bool = False,
+                 page_name: str = "report.html") -> tuple[dict, dict]:
+    """:func:`page_data` as the page embeds it, and its detail files.
+
+    Each trial keeps a head in the page; the full detail of the trial each
+    scenario shows first is embedded; every other trial's detail goes to
+    the file of the first scenario (by name) that lists it.  Returns the
+    embedded data and ``{file name: JavaScript}``; with ``inline`` the files'
+    content is embedded too (``inline`` in the data) and no file is made."""
+    from harness.report.runrecord import safe_name
+    shown = {s["trials"][s["default"]] for s in data["scenarios"]
+             if s["trials"]}
+    owner: dict[int, str] = {}
+    for s in data["scenarios"]:
+        for i in s["trials"]:
+            owner.setdefault(i, s["name"])
+    files: list[str] = []
+    packed: dict[str, tuple[_Strings, dict]] = {}
+    heads = []
+    embedded = (_Strings(), {})
+    for i, trial in enumerate(data["pool"]):
+        if i in shown:
+            f = -1
+            table, trials = embedded
+        else:
+            name = safe_name(owner.get(i, "unlisted")) + ".js"
+            if name not in packed:
+                packed[name] = (_Strings(), {})
+                files.append(name)
+            f = files.index(name)
+            table, trials = packed[name]
+        trials[str(i)] = _pack(trial, table)
+        heads.append(_head(trial, f))
+    page = {k: v for k, v in data.items() if k != "pool"}
+    page.update(heads=heads, files=files, dir=detail_dir(page_name),
+                embedded=[embedded[0].strings, embedded[1]])
+    out = {}
+    for f, name in enumerate(files):
+        table, trials = packed[name]
+        out[name] = ("/* trial detail for the page %s (harness report); "
+                     "loaded by it on demand */\nHARNESS_TRIALS(%d,%s,%s);\n"
+                     % (page_name, f, _script_json(table.strings),
+                        _script_json(trials)))
+    if inline:
+        page["inline"] = {str(f): [packed[n][0].strings, packed[n][1]]
+                          for f, n in enumerate(files)}
+        return page, {}
+    return page, out
+
+
+def render_files(doc: dict, manifest: dict | None = None,
+                 traces: dict | None = None, drift: dict | None = None,
+                 inline: bool = False,
+                 page_name: str = "report.html") -> tuple[str, dict]:
+    """The page and its detail files (``{name: text}``, to be written to
+    ``detail_dir(page_name)``; none with ``inline``)."""
     manifest = manifest or {}
     traces = traces or {}
     drift = drift if drift is not None else \
         report_mod.drift_against_baseline(doc)
-    data = page_data(doc, manifest, traces, drift)
+    data, files = split_detail(page_data(doc, manifest, traces, drift),
+                               inline=inline, page_name=page_name)
     drifted = {d["scenario"]: d for d in drift["scenarios"]}
     drifted_claims = {d["claim"]: d for d in drift["claims"]}
     scen_by_name = {s["scenario"]: s for s in doc.get("scenarios", [])}
@@ -324,11 +476,10 @@ def render(doc: dict, manifest: dict | None = None,
       "what the harness created, the oracle. The shaded band is the time "
       "the fault was active; ▼ marks each time a placement fault fired; "
       "a red ring marks a snapshot whose stage broke an invariant on that node.</footer>")
-    payload = json.dumps(data, default=str, separators=(",", ":"))
-    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
-    w("<script type='application/json' id='data'>%s</script>" % payload)
+    w("<script type='application/json' id='data'>%s</script>"
+      % _script_json(data))
     w("<script>%s</script></body></html>" % JS)
-    return "".join(out)
+    return "".join(out), files
 
 
 # ---------------------------------------------------------------------------
@@ -628,10 +779,26 @@ function nice(x){var e=Math.pow(10,Math.floor(Math.log10(x))),f=x/e;
 function axis(v){var a=Math.abs(v);if(a>=1e6)return v.toExponential(1);
  return (Math.round(v*1000)/1000).toString();}
 function diff(a,b){return a!==null&&b!==null&&a!==undefined&&b!==undefined&&Math.abs(a-b)>1e-9;}
-function tclass(t,e){if(t.error)return 't-err';if(e)return 't-ev';
- var n=0;for(var k in t.violations)n+=t.violations[k];
- if(t.control)return n?'t-bad':'t-ctl';return n?'t-bad':'t-ok';}
-function nviol(t){var n=0;for(var k in t.violations)n+=t.violations[k];return n;}
+function tclass(t,e){if(t.err)return 't-err';if(e)return 't-ev';
+ if(t.control)return t.nv?'t-bad':'t-ctl';return t.nv?'t-bad':'t-ok';}
+// trial detail: embedded for the trials shown first, else in
+// D.dir/D.files[f], a script that calls HARNESS_TRIALS when loaded
+var T={},W={};
+function unpack(S,d){d.logs=d.logs.map(function(i){return S[i];});
+ d.vlist=d.vlist.map(function(i){return S[i];});
+ d.steps=d.steps.map(function(r){return r.slice(0,4).concat([S[r[4]]]);});return d;}
+function got(f,S,trials){for(var k in trials)T[k]=unpack(S,trials[k]);
+ var w=W[f];W[f]='done';if(w&&w.forEach)w.forEach(function(cb){cb();});}
+window.HARNESS_TRIALS=got;
+got(-1,D.embedded[0],D.embedded[1]);
+function where(f){return D.dir+'/'+D.files[f];}
+function need(i,cb){var f=D.heads[i].f;
+ if(T[i]||W[f]==='done'||W[f]==='failed')return cb();
+ if(D.inline&&D.inline[f]){got(f,D.inline[f][0],D.inline[f][1]);return cb();}
+ if(W[f]){W[f].push(cb);return;}
+ W[f]=[cb];var s=document.createElement('script');s.charset='utf-8';s.src=where(f);
+ function fail(){var w=W[f];if(w==='done')return;W[f]='failed';w.forEach(function(c){c();});}
+ s.onerror=fail;s.onload=fail;document.head.appendChild(s);}
 function bestMetric(t){var best=0,bn=-1;
  M.forEach(function(m,mi){var n=0;t.points.forEach(function(p){
   for(var node in p.v){var l=p.v[node].ledger;if(!l)continue;
@@ -707,40 +874,51 @@ function chart(host,t,mi){
    if(src!=='ledger'&&l&&r&&diff(v,l[mi])){td.className='bad';td.title='differs from the ledger ('+fmt(l[mi])+')';}});});});
 }
 
-function trialView(host,sc0){
- var sc={name:sc0.name,default:sc0.default,ev:sc0.ev,trials:sc0.trials.map(function(i){return D.pool[i];})};
+function trialView(host,sc){
+ var heads=sc.trials.map(function(i){return D.heads[i];});
  host.innerHTML='';
- if(!sc.trials.length){el('p',{'class':'tinfo',text:'No trace was stored for this scenario.'},host);return;}
- el('h4',{text:'Trials ('+sc.trials.length+') and usage over steps'},host);
+ if(!heads.length){el('p',{'class':'tinfo',text:'No trace was stored for this scenario.'},host);return;}
+ el('h4',{text:'Trials ('+heads.length+') and usage over steps'},host);
  var strip=el('div',{'class':'strip'},host);
  var ctrl=el('div',{'class':'ctrl'},host);
  var sel=el('select',{'aria-label':'trial'},ctrl),msel=el('select',{'aria-label':'metric'},ctrl);
- sc.trials.forEach(function(t,i){var nv=nviol(t);
-  el('option',{value:i,text:(t.control?'[control] ':'')+t.name+(t.error?'  — harness error':nv?'  — '+nv+' violation(s)':'  — clean')+(sc.ev[i]?'  (evidence)':'')},sel);
-  var b=el('button',{'class':tclass(t,sc.ev[i]),title:t.name+(nv?' — '+nv+' violation(s)':'')+(sc.ev[i]?' (evidence)':'')},strip);
+ heads.forEach(function(t,i){
+  el('option',{value:i,text:(t.control?'[control] ':'')+t.name+(t.err?'  — harness error':t.nv?'  — '+t.nv+' violation(s)':'  — clean')+(sc.ev[i]?'  (evidence)':'')},sel);
+  var b=el('button',{'class':tclass(t,sc.ev[i]),title:t.name+(t.nv?' — '+t.nv+' violation(s)':'')+(sc.ev[i]?' (evidence)':'')},strip);
   b.onclick=function(){sel.value=i;show(true);};});
  M.forEach(function(m,i){el('option',{value:i,text:m},msel);});
  var info=el('div',{'class':'tinfo'},host),ch=el('div',{},host),extra=el('div',{},host);
- function show(newTrial){var t=sc.trials[+sel.value];
-  if(newTrial)msel.value=bestMetric(t);
-  Array.prototype.forEach.call(strip.children,function(b,i){b.classList.toggle('sel',i===+sel.value);});
-  info.textContent=(t.fault?'fault: '+t.fault:'control: no fault')+(t.duration!=null?' · '+t.duration+'s':'')+' · '+t.nsteps+' steps'+(t.during_error?' · the workload raised: '+t.during_error:'');
-  chart(ch,t,+msel.value);
-  extra.innerHTML='';
-  if(t.vlist.length){var u=el('ul',{'class':'vl'},extra);t.vlist.forEach(function(v){el('li',{text:v},u);});}
-  if(t.error){var d=el('details',{open:''},extra);el('summary',{'class':'err',text:'harness error'},d);el('pre',{text:t.error},d);}
-  var d2=el('details',{},extra);el('summary',{text:'steps ('+t.nsteps+(t.truncated?', first '+t.steps.length+' shown':'')+')'},d2);
-  var tb=el('table',{'class':'steps'},d2),h=el('tr',{},el('thead',{},tb));
-  ['#','t (s)','kind','what','data'].forEach(function(x){el('th',{text:x},h);});
-  var b=el('tbody',{},tb);t.steps.forEach(function(r){var tr=el('tr',{'class':r[2]==='fault'?'f':r[2]==='snapshot'?'s':''},b);
-   r.forEach(function(c){el('td',{text:c===null?'':String(c)},tr);});});
-  var d3=el('details',{},extra);el('summary',{text:'log lines ('+t.logs.length+')'},d3);
-  el('pre',{text:t.logs.join('\n')||'(none)'},d3);}
- sel.value=sc.default;msel.value=bestMetric(sc.trials[sc.default]);
+ function show(newTrial){var k=+sel.value,idx=sc.trials[k],h=heads[k];
+  Array.prototype.forEach.call(strip.children,function(b,i){b.classList.toggle('sel',i===k);});
+  info.textContent=(h.fault?'fault: '+h.fault:'control: no fault')+(h.duration!=null?' · '+h.duration+'s':'')+' · '+h.nsteps+' steps'+(h.during_error?' · the workload raised: '+h.during_error:'');
+  ch.innerHTML='';extra.innerHTML='';
+  el('p',{'class':'tinfo loading',text:'loading this trial\'s detail from '+where(h.f)+' …'},ch);
+  need(idx,function(){if(+sel.value!==k)return;
+   var d=T[idx];ch.innerHTML='';
+   if(!d){el('p',{'class':'err',text:'This trial\'s detail (chart, steps, violations, log lines) is in '+where(h.f)+' beside this page, which could not be loaded. Open the page from its run record\'s directory, with the '+D.dir+' folder beside it; the record\'s traces/ hold every step too (python -m harness report).'},ch);return;}
+   var t={};for(var a in h)t[a]=h[a];for(var b in d)t[b]=d[b];
+   if(newTrial)msel.value=bestMetric(t);
+   chart(ch,t,+msel.value);
+   if(t.vlist.length){var u=el('ul',{'class':'vl'},extra);t.vlist.forEach(function(v){el('li',{text:v},u);});}
+   if(t.error){var d1=el('details',{open:''},extra);el('summary',{'class':'err',text:'harness error'},d1);el('pre',{text:t.error},d1);}
+   var d2=el('details',{},extra);el('summary',{text:'steps ('+t.nsteps+(t.truncated?', first '+t.steps.length+' shown':'')+')'},d2);
+   var tb=el('table',{'class':'steps'},d2),hr=el('tr',{},el('thead',{},tb));
+   ['#','t (s)','kind','what','data'].forEach(function(x){el('th',{text:x},hr);});
+   var bd=el('tbody',{},tb);t.steps.forEach(function(r){var tr=el('tr',{'class':r[2]==='fault'?'f':r[2]==='snapshot'?'s':''},bd);
+    r.forEach(function(c){el('td',{text:c===null||c===undefined?'':String(c)},tr);});});
+   var d3=el('details',{},extra);el('summary',{text:'log lines ('+t.logs.length+')'},d3);
+   el('pre',{text:t.logs.join('\n')||'(none)'},d3);});}
+ sel.value=sc.default;
  sel.onchange=function(){show(true);};msel.onchange=function(){show(false);};
- show(false);
+ show(true);
 }
-document.querySelectorAll('.trialview').forEach(function(h){trialView(h,D.scenarios[+h.dataset.idx]);});
+// a scenario's trials are drawn when its card comes near the window
+function draw(h){if(!h.dataset.drawn){h.dataset.drawn='1';trialView(h,D.scenarios[+h.dataset.idx]);}}
+var views=document.querySelectorAll('.trialview');
+if(window.IntersectionObserver){var io=new IntersectionObserver(function(es){
+ es.forEach(function(e){if(e.isIntersecting){io.unobserve(e.target);draw(e.target);}});},{rootMargin:'800px 0px'});
+ views.forEach(function(h){io.observe(h);});}
+else views.forEach(draw);
 
 // claim detail toggles
 document.querySelectorAll('tr.claim').forEach(function(tr){
