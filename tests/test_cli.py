@@ -441,6 +441,12 @@ def test_run_record_drift_and_restore(tmp_path):
     for external in ("<link", "src=\"http", "src='http", "@import",
                      "url(http"):
         assert external not in page, external
+    # the trials not shown first: their detail in report.trials/, counted
+    detail = os.listdir(os.path.join(run_ok, "report.trials"))
+    assert detail and all(n.endswith(".js") for n in detail)
+    assert m["sizes"]["html_detail"] > 0
+    assert m["sizes"]["record"] > m["sizes"]["html"] + m["sizes"][
+        "html_detail"]
     with open(os.path.join(run_ok, "report.md")) as f:
         assert "No drift" in f.read()
 

@@ -118,8 +118,9 @@ def test_sweep_observations_carry_their_own_steps():
 @pytest.mark.parametrize("sizes, problems", [
     ({"record": 3 << 20, "html": 1 << 20}, 0),
     ({"record": 21 << 20, "html": 1 << 20}, 1),
-    ({"record": 3 << 20, "html": 9 << 20}, 1)])
-def test_budget(sizes, problems):
+    ({"record": 3 << 20, "html": (5 << 20) + 1}, 1)])
+def test_budget(sizes, problems, monkeypatch):
+    monkeypatch.delenv(runrecord.BUDGET_ENV, raising=False)
     assert len(runrecord.over_budget(sizes)) == problems
 
 
@@ -127,5 +128,122 @@ def test_record_sizes(tmp_path):
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "a.json.gz").write_bytes(b"x" * 1000)
     (tmp_path / "report.html").write_bytes(b"y" * 500)
+    (tmp_path / runrecord.HTML_DETAIL).mkdir()
+    (tmp_path / runrecord.HTML_DETAIL / "a.js").write_bytes(b"z" * 200)
     sizes = runrecord.record_sizes(str(tmp_path))
-    assert sizes == {"record": 1500, "html": 500, "traces": 1000}
+    # the page's trial detail counts toward the record's budget
+    assert sizes == {"record": 1700, "html": 500, "traces": 1000,
+                     "html_detail": 200}
+
+
+# ---------------------------------------------------------------------------
+# report.html: what it draws first inline, every other trial's detail in
+# report.trials/ beside it
+# ---------------------------------------------------------------------------
+def _page_inputs(n=300):
+    """A verdicts document and traces for one scenario of ``n`` trials,
+    each with 20 long log lines (the bulk of a real record's page)."""
+    from harness.report import runrecord as rr
+    j = _judge(n)
+    for i, obs in enumerate(j.observations):
+        obs.logs = ["DEBUG nova.x: request %d line %d %s" % (i, k, "x" * 250)
+                    for k in range(20)]
+    trials = [rr.trial_record(obs) for obs in j.observations]
+    scenario = {"scenario": "test_sized", "claims": ["000-1"],
+                "verdict": "CONFIRMED", "baseline": "CONFIRMED",
+                "summary": "s", "evidence": [{
+                    "variant": "move / fault 9", "stage": "under_fault",
+                    "invariant": "usage_matches_ledger", "subject": "src",
+                    "expected": 1, "actual": 2}],
+                "trials": n, "controls": 1, "duration": 1.0}
+    doc = {"schema": 1, "generated": "2026-01-01T00:00:00Z",
+           "claims": [{"claim": "000-1", "verdict": "CONFIRMED",
+                       "title": "t", "scenarios": ["test_sized"]}],
+           "scenarios": [scenario]}
+    return doc, {"test_sized": {"trials": trials}}
+
+
+def _embedded_data(page: str) -> dict:
+    import json
+    import re
+    m = re.search(r"<script type='application/json' id='data'>(.*?)"
+                  r"</script>", page, re.S)
+    return json.loads(m.group(1))
+
+
+def _detail_file(text: str) -> tuple[int, dict]:
+    """The file number and trials of a detail file, as its HARNESS_TRIALS
+    call gives them (text unpacked as the page's script does)."""
+    import json
+    call = text[text.index("HARNESS_TRIALS("):].strip()
+    assert call.endswith(");")
+    args = call[len("HARNESS_TRIALS("):-2]
+    dec = json.JSONDecoder()
+    f, end = dec.raw_decode(args)
+    strings, end = dec.raw_decode(args, end + 1)
+    trials, end = dec.raw_decode(args, end + 1)
+    assert end == len(args)
+    for t in trials.values():
+        t["logs"] = [strings[i] for i in t["logs"]]
+        t["steps"] = [r[:4] + [strings[r[4]]] for r in t["steps"]]
+    return f, trials
+
+
+def test_trial_detail_is_in_the_record_and_named_by_the_page(tmp_path):
+    from harness.report import html as html_report
+    doc, traces = _page_inputs()
+    run_dir = tmp_path / "run"
+    page_path = run_dir / runrecord.HTML
+    html_report.write(str(page_path), doc, {"id": "r1", "complete": True},
+                      traces, {"scenarios": [], "claims": []})
+    assert html_report.detail_dir(runrecord.HTML) == runrecord.HTML_DETAIL
+    page = page_path.read_text()
+    data = _embedded_data(page)
+    scen = data["scenarios"][0]
+    shown = scen["trials"][scen["default"]]
+    assert data["heads"][shown]["name"] == "move / fault 9"   # the evidence
+    assert data["heads"][shown]["f"] == -1                    # embedded
+    # a trial not shown first: its head in the page, its detail in a file
+    # of the record that the page names
+    other = next(i for i in scen["trials"]
+                 if data["heads"][i]["name"] == "move / fault 7")
+    head = data["heads"][other]
+    assert head["nv"] == 1 and head["f"] >= 0
+    assert data["dir"] == runrecord.HTML_DETAIL
+    rel = "%s/%s" % (data["dir"], data["files"][head["f"]])
+    path = run_dir / rel
+    assert path.is_file()
+    f, trials = _detail_file(path.read_text())
+    assert f == head["f"]
+    detail = trials[str(other)]
+    assert len(detail["steps"]) == 63 and detail["points"]
+    assert detail["vlist"] and detail["violations"] == {
+        "before": 0, "under_fault": 1, "during": 0, "after_clear": 0}
+    assert detail["logs"][-1].startswith("DEBUG nova.x: request 7 line 19")
+    # the page does not carry it, and its script loads from that folder
+    assert "request 7 line 19" not in page
+    assert "D.dir+'/'+D.files[f]" in page and "HARNESS_TRIALS" in page
+    sizes = runrecord.record_sizes(str(run_dir))
+    assert sizes["html_detail"] == path.stat().st_size
+    assert sizes["record"] >= sizes["html"] + sizes["html_detail"]
+
+
+def test_page_size_does_not_grow_with_the_trials_detail(tmp_path):
+    """The page carries a head per trial; the detail (steps, logs) is in
+    the files.  Inline (one file on stdout) it carries everything."""
+    from harness.report import html as html_report
+    doc, traces = _page_inputs(300)
+    drift = {"scenarios": [], "claims": []}
+    sizes = html_report.write(str(tmp_path / "report.html"), doc, {},
+                              traces, drift)
+    inline = html_report.render(doc, {}, traces, drift)
+    assert sizes["html"] < 150_000, sizes
+    assert sizes["detail"] > 3 * sizes["html"], sizes
+    assert len(inline.encode()) > sizes["html"] + sizes["detail"] // 2
+    assert "request 7 line 19" in inline
+    # a second write replaces the files, and leaves none of the first
+    doc["scenarios"][0]["scenario"] = "test_renamed"
+    doc["claims"][0]["scenarios"] = ["test_renamed"]
+    html_report.write(str(tmp_path / "report.html"), doc, {},
+                      {"test_renamed": traces["test_sized"]}, drift)
+    assert os.listdir(tmp_path / "report.trials") == ["test_renamed.js"]

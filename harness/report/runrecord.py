@@ -14,7 +14,10 @@ A run writes ``runs/<id>/`` (``<id>`` is a UTC timestamp) and points
     logs/<s>.log      per scenario: the log lines kept as evidence
     console.log       everything the run printed
     report.md         Markdown summary (CI comments)
-    report.html       one self-contained page: table, evidence, charts
+    report.html       one page: tables, evidence, charts (no external asset)
+    report.trials/<s>.js  per scenario: the detail of its trials (chart
+                      points, steps, violations, logs) that report.html
+                      loads when a trial is opened
 
 Every JSON file is written to a temporary file and renamed, so a reader
 never sees half of one.  ``run.json`` is written first with
@@ -38,6 +41,7 @@ TRACES = "traces"
 LOGS = "logs"
 CONSOLE = "console.log"
 HTML = "report.html"
+HTML_DETAIL = "report.trials"     # the page's trial detail, loaded on demand
 MARKDOWN = "report.md"
 LATEST = "latest"
 RECORD_SCHEMA = 1
@@ -511,25 +515,29 @@ def load_many(paths, runs_dir: str | None = None,
 # ---------------------------------------------------------------------------
 # size budget of a full run's record (issue 11)
 # ---------------------------------------------------------------------------
-# The issue's target for the page is 5 MB; a full run measured 6.3 MB (the
-# counterfactual replays and findings added evidence), so the enforced
-# budget is 8 MB until the page loads trace detail lazily.
-BUDGET = {"record": 20 << 20, "html": 8 << 20}
+# The page embeds what it draws at first view; every other trial's detail
+# is in report.trials/ beside it, which counts toward the record's budget.
+BUDGET = {"record": 20 << 20, "html": 5 << 20}
 BUDGET_ENV = "HARNESS_RECORD_BUDGET_MB"      # "record,html", e.g. "20,5"
 
 
 def record_sizes(run_dir: str) -> dict:
-    """Bytes on disk: the whole record, its ``report.html``, its traces."""
-    total = traces = 0
+    """Bytes on disk: the whole record (the page's trial detail included),
+    its ``report.html``, its traces and the page's trial detail
+    (``report.trials/``)."""
+    total = traces = detail = 0
     for folder, _, files in os.walk(run_dir):
         for name in files:
             n = os.path.getsize(os.path.join(folder, name))
             total += n
             if os.path.basename(folder) == TRACES:
                 traces += n
+            elif os.path.basename(folder) == HTML_DETAIL:
+                detail += n
     html = os.path.join(run_dir, HTML)
     return {"record": total, "traces": traces,
-            "html": os.path.getsize(html) if os.path.exists(html) else 0}
+            "html": os.path.getsize(html) if os.path.exists(html) else 0,
+            "html_detail": detail}
 
 
 def budget() -> dict:
