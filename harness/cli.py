@@ -366,7 +366,8 @@ def _manifest(run_dir, command, args, seed, nova, selection, extra=None):
                    "junit": runrecord.JUNIT, "traces": runrecord.TRACES + "/",
                    "logs": runrecord.LOGS + "/",
                    "console": runrecord.CONSOLE,
-                   "markdown": runrecord.MARKDOWN, "html": runrecord.HTML},
+                   "markdown": runrecord.MARKDOWN, "html": runrecord.HTML,
+                   "html_detail": runrecord.HTML_DETAIL + "/"},
          "drift": None}
     m.update(extra or {})
     runrecord.write_manifest(run_dir, m)
