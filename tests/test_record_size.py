@@ -247,3 +247,33 @@ def test_page_size_does_not_grow_with_the_trials_detail(tmp_path):
     html_report.write(str(tmp_path / "report.html"), doc, {},
                       {"test_renamed": traces["test_sized"]}, drift)
     assert os.listdir(tmp_path / "report.trials") == ["test_renamed.js"]
+
+
+def test_a_triager_opens_a_trial_from_disk_in_headless_chromium(tmp_path):
+    """End to end, from file://: the page draws, and selecting a trial that
+    is not embedded loads its detail (steps table) from report.trials/."""
+    import importlib.util
+    import shutil
+    from harness.report import html as html_report
+    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser",
+                                          "google-chrome")
+                if shutil.which(n)), None)
+    if exe is None:
+        pytest.skip("no headless Chromium on this machine")
+    spec = importlib.util.spec_from_file_location(
+        "page_open_time", os.path.join(os.path.dirname(__file__), "..",
+                                       "scripts", "page_open_time.py"))
+    timer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timer)
+    doc, traces = _page_inputs(20)
+    page = tmp_path / "report.html"
+    html_report.write(str(page), doc, {"id": "r1"}, traces,
+                      {"scenarios": [], "claims": []})
+    result = timer.one_load(exe, "file://%s" % page, click=True)
+    assert result["exceptions"] == 0, result.get("first_exception")
+    assert result["click"]["opened"] == 1 and not result["click"]["failed"]
+    # without the folder beside it the page says where the detail is
+    shutil.rmtree(tmp_path / "report.trials")
+    result = timer.one_load(exe, "file://%s" % page, click=True)
+    assert result["exceptions"] == 0
+    assert result["click"] == {"opened": 0, "failed": 1}
