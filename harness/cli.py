@@ -1029,8 +1029,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run scenarios and write a run record",
         description="Run every scenario (or a selection), print the verdict "
                     "table and write runs/<id>/ (verdicts.json, junit.xml, "
-                    "traces/, logs/, report.md, report.html, run.json); "
-                    "runs/latest points at it.",
+                    "traces/, logs/, report.md, report.html and "
+                    "report.trials/, run.json); runs/latest points at it.",
         epilog=EPILOG, formatter_class=fmt)
     run.add_argument("--claims", help="only scenarios of these claim ids "
                                       "(comma separated)")

@@ -118,9 +118,10 @@ CLICK = """new Promise(function(res){
  var views=Array.prototype.slice.call(document.querySelectorAll('.trialview'));
  var times=[],failed=0;
  function frame(cb){requestAnimationFrame(function(){setTimeout(cb,0);});}
- function next(){var h=views.shift();if(!h){times.sort(function(a,b){return a-b;});
-   return res({opened:times.length,failed:failed,median_ms:times[times.length>>1],
-    max_ms:times[times.length-1]});}
+ function next(){var h=views.shift();
+  if(!h){times.sort(function(a,b){return a-b;});
+   return res({opened:times.length,failed:failed,
+    median_ms:times[times.length>>1],max_ms:times[times.length-1]});}
   h.scrollIntoView();frame(function(){frame(function(){
    var s=h.querySelector('select');if(!s||s.options.length<2)return next();
    var t0=performance.now();s.value=s.value==='0'?'1':'0';
