@@ -728,13 +728,12 @@ def cmd_report(args) -> int:
         from harness.report import html as html_report
         if args.output and args.output != "-":
             # the page, and its trials' detail in <page>.trials/ beside it
-            html_report.write(args.output, doc, manifest, record.traces(),
-                              drift)
-            print("wrote %s (trial detail in %s)" % (
-                args.output, os.path.join(os.path.dirname(args.output),
-                                          html_report.detail_dir(
-                                              os.path.basename(
-                                                  args.output)))))
+            sizes = html_report.write(args.output, doc, manifest,
+                                      record.traces(), drift)
+            print("wrote %s%s" % (args.output, " (trial detail in %s)" % (
+                os.path.join(os.path.dirname(args.output),
+                             html_report.detail_dir(os.path.basename(
+                                 args.output)))) if sizes["detail"] else ""))
             return EXIT_OK
         # one file on stdout: every trial's detail inline
         text = html_report.render(doc, manifest, record.traces(), drift)

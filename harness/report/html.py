@@ -295,8 +295,8 @@ def split_detail(data: dict, inline: bool = False,
     for s in data["scenarios"]:
         for i in s["trials"]:
             owner.setdefault(i, s["name"])
-    files: list[str] = []
-    packed: dict[str, tuple[_Strings, dict]] = {}
+    files: list[str] = []                      # file number -> name
+    packed: dict[str, tuple[_Strings, dict, int]] = {}
     heads = []
     embedded = (_Strings(), {})
     for i, trial in enumerate(data["pool"]):
@@ -304,28 +304,27 @@ def split_detail(data: dict, inline: bool = False,
             f = -1
             table, trials = embedded
         else:
-            name = safe_name(owner.get(i, "unlisted")) + ".js"
+            name = safe_name(owner[i]) + ".js"
             if name not in packed:
-                packed[name] = (_Strings(), {})
+                packed[name] = (_Strings(), {}, len(files))
                 files.append(name)
-            f = files.index(name)
-            table, trials = packed[name]
+            table, trials, f = packed[name]
         trials[str(i)] = _pack(trial, table)
         heads.append(_head(trial, f))
     page = {k: v for k, v in data.items() if k != "pool"}
     page.update(heads=heads, files=files, dir=detail_dir(page_name),
                 embedded=[embedded[0].strings, embedded[1]])
-    out = {}
-    for f, name in enumerate(files):
-        table, trials = packed[name]
-        out[name] = ("/* trial detail for the page %s (harness report); "
-                     "loaded by it on demand */\nHARNESS_TRIALS(%d,%s,%s);\n"
-                     % (page_name, f, _script_json(table.strings),
-                        _script_json(trials)))
     if inline:
         page["inline"] = {str(f): [packed[n][0].strings, packed[n][1]]
                           for f, n in enumerate(files)}
         return page, {}
+    out = {}
+    for name in files:
+        table, trials, f = packed[name]
+        out[name] = ("/* trial detail for the page %s (harness report); "
+                     "loaded by it on demand */\nHARNESS_TRIALS(%d,%s,%s);\n"
+                     % (page_name.replace("*/", ""), f,
+                        _script_json(table.strings), _script_json(trials)))
     return page, out
 
 
