@@ -474,7 +474,11 @@ def render_files(doc: dict, manifest: dict | None = None,
       "(the tracker counts reserved resources as used); <b>ledger</b> = "
       "what the harness created, the oracle. The shaded band is the time "
       "the fault was active; ▼ marks each time a placement fault fired; "
-      "a red ring marks a snapshot whose stage broke an invariant on that node.</footer>")
+      "a red ring marks a snapshot whose stage broke an invariant on that node."
+      "%s</footer>" % (
+          " Each scenario's first-shown trial is in this page; the others' "
+          "detail is read from <code>%s/</code> beside it when opened."
+          % _e(data["dir"]) if files else ""))
     w("<script type='application/json' id='data'>%s</script>"
       % _script_json(data))
     w("<script>%s</script></body></html>" % JS)
