@@ -224,6 +224,34 @@ def test_world_runs_on_mariadb_and_worlds_are_isolated(mariadb):
     assert ids[0] == ids[1]
 
 
+def test_reset_restores_resource_class_zero_on_any_connection(mariadb):
+    """Placement's VCPU class has id 0; restoring the template on a pooled
+    connection that never ran Placement's own sync (so lacks
+    NO_AUTO_VALUE_ON_ZERO) must still give id 0, not a duplicate id 1.
+    Found when a trial stopped by its time limit left its connection
+    behind and every later world on that worker failed to start."""
+    world = World(db="mysql", hosts=("src",))
+    world.setUp()
+    world.cleanUp()
+    db = engines.provisioned("mysql").databases["placement"]
+    db.engine.dispose()         # fresh connections: the server's own mode
+    with db.engine.connect() as conn:
+        mode = conn.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar()
+    assert "NO_AUTO_VALUE_ON_ZERO" not in mode
+    world = World(db="mysql", hosts=("src",))
+    world.setUp()
+    try:
+        with db.engine.connect() as conn:
+            rows = dict(conn.exec_driver_sql(
+                "SELECT name, id FROM resource_classes").fetchall())
+            after = conn.exec_driver_sql(
+                "SELECT @@SESSION.sql_mode").scalar()
+        assert rows["VCPU"] == 0 and rows["MEMORY_MB"] == 1
+        assert "NO_AUTO_VALUE_ON_ZERO" not in after   # mode put back
+    finally:
+        world.cleanUp()
+
+
 def test_refused_by_mariadb_admitted_by_sqlite(mariadb):
     teleport = lambda w: rec.MigrationField(  # noqa: E731
         w, "vm1", migration_type="teleport")

@@ -695,11 +695,25 @@ class Database:
                        if t in dirty or t in self.template]
             if not changed:
                 return
+            mode = None
             if engine.dialect.name == "mysql":
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
                 for t in changed:
                     conn.exec_driver_sql("TRUNCATE TABLE %s" % quote(t))
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
+                # Template rows keep their ids, and Placement's resource
+                # classes start at id 0, which MySQL otherwise reads as
+                # "the next auto-increment value" (Placement sets this mode
+                # itself when it writes them).  Whether the pooled
+                # connection still carries the mode from Placement's own
+                # sync is luck: a connection left behind by an interrupted
+                # trial made the next world fail with a duplicate id 1.
+                mode = conn.exec_driver_sql(
+                    "SELECT @@SESSION.sql_mode").scalar()
+                conn.exec_driver_sql(
+                    "SET SESSION sql_mode = %(m)s",
+                    {"m": ",".join(filter(None, (
+                        mode, "NO_AUTO_VALUE_ON_ZERO")))})
             else:
                 conn.exec_driver_sql(
                     "TRUNCATE %s RESTART IDENTITY CASCADE"
@@ -712,6 +726,9 @@ class Database:
                         conn.exec_driver_sql(
                             "SELECT setval(%%(s)s, (SELECT max(%s) FROM %s))"
                             % (quote(col), quote(t)), {"s": seq})
+            if mode is not None:
+                conn.exec_driver_sql("SET SESSION sql_mode = %(m)s",
+                                     {"m": mode})
 
     def drop(self):
         self.resource.finishedWith(self.provisioned)
