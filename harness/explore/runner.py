@@ -220,11 +220,12 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
 def _batches(template, seed, first, stride, started, budget, max_batches,
              args, on_op=None, on_batch=None, stop_at=None) -> dict:
     """Batches ``first``, ``first + stride``, ... until the budget is
-    spent, ``max_batches`` is reached or a batch fails; ``stop_at()`` (the
-    lowest failing batch another process found) stops batches after it."""
+    spent (each process runs one batch at least), ``max_batches`` is
+    reached or a batch fails; ``stop_at()`` (the lowest failing batch
+    another process found) stops batches after it."""
     recorder = Recorder(on_op=on_op)
     batch, done, failure = first, [], None
-    while time.monotonic() - started < budget:
+    while not done or time.monotonic() - started < budget:
         if max_batches is not None and batch >= max_batches:
             break
         if stop_at is not None and stop_at() < batch:
