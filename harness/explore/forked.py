@@ -38,6 +38,9 @@ import traceback
 import types
 
 _HEADER = struct.Struct("<Q")
+# A directory: every copy writes its CPU profile there (copy-<pid>.prof,
+# cProfile), to see where an example's time goes (the copies do the work).
+PROFILE_ENV = "HARNESS_EXPLORE_PROFILE"
 
 
 class Template:
@@ -148,7 +151,17 @@ class ForkedSession:
         def work(_left):
             os.close(req_w)
             os.close(resp_r)
-            return _serve(world, req_r, resp_w)
+            where = os.environ.get(PROFILE_ENV)
+            if not where:
+                return _serve(world, req_r, resp_w)
+            import cProfile
+            import time
+            prof = cProfile.Profile(time.process_time)
+            try:
+                return prof.runcall(_serve, world, req_r, resp_w)
+            finally:
+                prof.dump_stats(os.path.join(where, "copy-%d.prof"
+                                             % os.getpid()))
 
         self.pid, self._done = snapshots._spawn(work)
         os.close(req_r)
