@@ -55,25 +55,20 @@ def _execute(world, sql):
         conn.execute(sqlalchemy.text(sql))
 
 
-def test_a_row_changed_behind_novas_back_fails(driven):
+@pytest.mark.parametrize("sql, expected", [
+    ("UPDATE compute_nodes SET memory_mb_used = memory_mb_used + 256 "
+     "WHERE host = 'src'", {("usage_agrees", "db src memory_mb_used")}),
+    ("UPDATE migrations SET status = 'migrating' WHERE status = "
+     "'finished'", {("migration_lifecycle", "status went back"),
+                    ("migration_lifecycle",
+                     "the ledger recorded another status")}),
+])
+def test_a_row_changed_behind_novas_back_fails(driven, sql, expected):
     world, client = driven
     checker = stepchecks.StepChecker()
     done = client.perform(Op("audit", {}))
     assert checker(world, done, client) == []
-    _execute(world, "UPDATE compute_nodes SET memory_mb_used = "
-                    "memory_mb_used + 256 WHERE host = 'src'")
-    found = {(v.invariant, v.subject) for v in checker(world, done, client)}
-    assert ("usage_agrees", "db src memory_mb_used") in found
-
-
-def test_a_migration_status_changed_behind_novas_back_fails(driven):
-    world, client = driven
-    checker = stepchecks.StepChecker()
-    done = client.perform(Op("audit", {}))
-    assert checker(world, done, client) == []
-    _execute(world, "UPDATE migrations SET status = 'migrating' "
-                    "WHERE status = 'finished'")
-    found = {(v.invariant, v.detail) for v in checker(world, done, client)}
-    assert ("migration_lifecycle", "status went back") in found
-    assert ("migration_lifecycle",
-            "the ledger recorded another status") in found
+    _execute(world, sql)
+    found = checker(world, done, client)
+    assert expected <= ({(v.invariant, v.subject) for v in found}
+                        | {(v.invariant, v.detail) for v in found})
