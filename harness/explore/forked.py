@@ -34,6 +34,7 @@ import os
 import pickle
 import signal
 import struct
+import time
 import traceback
 import types
 
@@ -41,6 +42,14 @@ _HEADER = struct.Struct("<Q")
 # A directory: every copy writes its CPU profile there (copy-<pid>.prof,
 # cProfile), to see where an example's time goes (the copies do the work).
 PROFILE_ENV = "HARNESS_EXPLORE_PROFILE"
+
+
+# A copy behaves as a fresh world only while the template is young: Nova's
+# report client refreshes a provider's associations once they are older
+# than [compute] resource_provider_association_refresh (300 s), and a
+# service counts as down once its record is older than service_down_time
+# (60 s).  An older template is rebuilt before the next example.
+MAX_AGE = 45.0
 
 
 class Template:
@@ -54,6 +63,8 @@ class Template:
         self.world = None
         self.reason: str | None = None   # why examples run on fresh worlds
         self.forks = 0
+        self.builds = 0
+        self.built = 0.0         # time.monotonic() of the last build
 
     def open(self) -> "Template":
         from harness.verdicts import snapshots
@@ -65,6 +76,8 @@ class Template:
         from harness.world.deployment import World
         world = World(**self.world_kwargs)
         world.setUp()
+        self.builds += 1
+        self.built = time.monotonic()
         # what Nova does before it forks its workers (see snapshots)
         novaenv.quiesce_thread_pools()
         self.world = world
@@ -92,6 +105,10 @@ class Template:
         """A session for one example: a copy of the template, or (when the
         process cannot fork safely) a fresh world here."""
         from harness.verdicts import snapshots
+        if (self.world is not None
+                and time.monotonic() - self.built > MAX_AGE):
+            self.close()
+            self.open()
         if self.world is not None:
             reason = snapshots.thread_reason()
             if reason is not None:     # a thread appeared since open()
@@ -155,7 +172,6 @@ class ForkedSession:
             if not where:
                 return _serve(world, req_r, resp_w)
             import cProfile
-            import time
             prof = cProfile.Profile(time.process_time)
             try:
                 return prof.runcall(_serve, world, req_r, resp_w)
