@@ -7,8 +7,9 @@ and swap disks) - a forked copy of one built beforehand when a
 forked`), else one built for the example - then runs rules, each performing
 one or two operations of :mod:`harness.world.ops` through a
 :class:`~harness.world.ops.Client`.  After every operation the
-:class:`~harness.oracle.stepchecks.StepChecker` checks every invariant; a violation raises :class:`InvariantViolated`, which
-Hypothesis shrinks to the shortest operation sequence that still fails.
+:class:`~harness.oracle.stepchecks.StepChecker` checks every invariant;
+a violation raises :class:`InvariantViolated`, which Hypothesis shrinks to
+the shortest operation sequence that still fails.
 
 * Bundles: ``instances`` (every instance a boot, build or reschedule
   created; ``delete`` consumes one) and ``migrations`` (every move's
