@@ -58,6 +58,10 @@ def add_parser(sub, epilog=None, seed_default=0):
                     help="rules per example (default 25)")
     ex.add_argument("--examples", type=int, default=2,
                     help="examples per batch (default 2; the budget is checked between batches)")
+    ex.add_argument("--jobs", type=int, default=None,
+                    help="processes exploring at once (default: one per "
+                         "CPU, or $HARNESS_EXPLORE_JOBS); the same seed "
+                         "runs the same batches whatever the number")
     ex.add_argument("--exclude", type=_families, default=[],
                     metavar="FAMILY,...",
                     help="leave out operation families, to look past a "
@@ -106,42 +110,51 @@ def cmd_replay(args) -> int:
 def cmd_explore(args) -> int:
     if args.replay:
         return cmd_replay(args)
-    if args.steps < 1 or args.examples < 1:
-        print("error: --steps and --examples must be at least 1",
+    if args.steps < 1 or args.examples < 1 or (args.jobs or 1) < 1:
+        print("error: --steps, --examples and --jobs must be at least 1",
               file=sys.stderr)
         return EXIT_ERROR
     _quiet_logs()
     from rich.progress import (BarColumn, Progress, TextColumn,
                                TimeElapsedColumn)
-    print("explore: seed %d, budget %.0fs, %d examples x %d steps a batch%s"
-          % (args.seed, args.budget, args.examples, args.steps,
+    jobs = args.jobs or runner.default_jobs()
+    print("explore: seed %d, budget %.0fs, %d examples x %d steps a batch, "
+          "%d process%s%s"
+          % (args.seed, args.budget, args.examples, args.steps, jobs,
+             "es" if jobs > 1 else "",
              ", excluding " + ",".join(args.exclude)
              if args.exclude else ""), flush=True)
     import time
     started = time.monotonic()
+    # No refresh thread: the explorer forks, and a copy must not inherit a
+    # lock a thread of this process held (the bar refreshes from on_op).
     with Progress(TextColumn("[progress.description]{task.description}"),
                   BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[ops]} ops, {task.fields[rate]} "
                              "ops/s"),
-                  transient=False) as bar:
+                  transient=False, auto_refresh=False) as bar:
         task = bar.add_task("exploring", total=args.budget, ops=0,
                             rate="0.0")
+        shown = [0.0]
 
         def on_op(n):
-            if n % 10 == 0:
-                spent = time.monotonic() - started
+            spent = time.monotonic() - started
+            if spent - shown[0] >= 0.5:
+                shown[0] = spent
                 bar.update(task, completed=min(spent, args.budget), ops=n,
-                           rate="%.1f" % (n / spent if spent else 0))
+                           rate="%.1f" % (n / spent if spent else 0),
+                           refresh=True)
 
         result = runner.explore(args.budget, args.seed,
                                 exclude=args.exclude,
                                 examples=args.examples, steps=args.steps,
-                                on_op=on_op)
+                                on_op=on_op, jobs=jobs)
         bar.update(task, completed=args.budget, ops=result.ops,
-                   rate="%.1f" % result.ops_per_second)
-    print("explored: seed %d, %d operations in %d runs (%d batches), "
-          "%.1fs wall, %.1f ops/s wall, %.1f ops per CPU second"
+                   rate="%.1f" % result.ops_per_second, refresh=True)
+    print("explored: seed %d, %d operations in %d runs (%d batches, %d "
+          "process%s), %.1fs wall, %.1f ops/s wall, %.1f ops per CPU second"
           % (result.seed, result.ops, result.runs, result.batches,
+             result.jobs, "es" if result.jobs > 1 else "",
              result.elapsed, result.ops_per_second,
              result.ops_per_cpu_second))
     if result.gaps:

@@ -1,12 +1,15 @@
 """The stateful explorer: a Hypothesis rule-based state machine over the ops.
 
-Each example builds a fresh :class:`~harness.world.deployment.World` (hosts
-``src``, ``dst``, ``bystander``, three flavors: one with ephemeral and swap
-disks), then runs rules, each performing one or two operations of
-:mod:`harness.world.ops` through a :class:`~harness.world.ops.Client`.
-After every operation the :class:`~harness.oracle.stepchecks.StepChecker`
-checks every invariant; a violation raises :class:`InvariantViolated`, which
-Hypothesis shrinks to the shortest operation sequence that still fails.
+Each example starts from a fresh :class:`~harness.world.deployment.World`
+(hosts ``src``, ``dst``, ``bystander``, three flavors: one with ephemeral
+and swap disks) - a forked copy of one built beforehand when a
+:class:`~harness.explore.forked.Template` is given (:mod:`harness.explore.
+forked`), else one built for the example - then runs rules, each performing
+one or two operations of :mod:`harness.world.ops` through a
+:class:`~harness.world.ops.Client`.  After every operation the
+:class:`~harness.oracle.stepchecks.StepChecker` checks every invariant;
+a violation raises :class:`InvariantViolated`, which Hypothesis shrinks to
+the shortest operation sequence that still fails.
 
 * Bundles: ``instances`` (every instance a boot, build or reschedule
   created; ``delete`` consumes one) and ``migrations`` (every move's
@@ -29,8 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes,
                                  initialize, multiple, precondition, rule)
 
-from harness.oracle.stepchecks import StepChecker
-from harness.world.ops import FAULT_KINDS, Client, Op
+from harness.world.ops import FAULT_KINDS, Op
 
 HOSTS = ("src", "dst", "bystander")
 FLAVORS = {
@@ -72,8 +74,11 @@ class Recorder:
     on_op: object = None       # callback(ops_total) for progress
 
 
-def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
-    """A state machine class over a fresh world per run."""
+def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
+                 template=None):
+    """A state machine class over a fresh world per run: a copy of
+    ``template``'s (a :class:`~harness.explore.forked.Template`, open), or
+    one built for the run."""
     exclude = frozenset(exclude)
     unknown = exclude - set(FAMILIES)
     if unknown:
@@ -89,11 +94,9 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
 
         def __init__(self):
             super().__init__()
-            from harness.world.deployment import World
-            self.world = World(**(world_kwargs or {}))
-            self.world.setUp()
-            self.client = Client(self.world)
-            self.checker = StepChecker()
+            from harness.explore.forked import LocalSession
+            self.session = (template.session() if template is not None
+                            else LocalSession(world_kwargs))
             self.counter = 0
             # nodes their driver does not report: not chosen as a target
             # (the claim there would fail and need the reschedule paths)
@@ -105,18 +108,16 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
             recorder.last_failure = None
 
         def teardown(self):
-            self.client.close()
-            self.world.cleanUp()
+            self.session.close()
 
         # -- performing and checking ------------------------------------
         def do(self, f, process="client", **args):
             op = Op(f, args, process=process)
             recorder.last_ops.append(op.as_dict())
-            done = self.client.perform(op)
+            done, result = self.session.step(op)
             recorder.ops_total += 1
             if recorder.on_op is not None:
                 recorder.on_op(recorder.ops_total)
-            result = self.checker.check(self.world, done, self.client)
             for gap in result.gaps:
                 key = (gap.invariant, gap.detail)
                 recorder.gaps[key] = recorder.gaps.get(key, 0) + 1
@@ -128,7 +129,7 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
         # -- the model ----------------------------------------------------
         @property
         def ledger(self):
-            return self.world.ledger
+            return self.session.ledger
 
         def up(self):
             return [h for h in HOSTS if h not in self.ledger.down]
@@ -158,7 +159,7 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None):
                           if pred(m) and m.source in up and m.dest in up)
 
         def quiet(self):
-            return self.client.fault is None
+            return not self.session.fault_active
 
         def room(self):
             return len(self.live()) < MAX_INSTANCES

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import signal
 import time
 
 from harness.explore.machine import (InvariantViolated, Recorder,
@@ -62,7 +63,8 @@ class ExploreResult:
     batches: int
     failure: Failure | None
     gaps: dict
-    cpu: float = 0.0           # process CPU seconds (all threads)
+    cpu: float = 0.0           # CPU seconds, this process and children
+    jobs: int = 1              # processes that explored at once
 
     @property
     def ops_per_second(self) -> float:
@@ -90,29 +92,61 @@ def _settings(examples: int, steps: int):
 
 def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
               examples: int = 10, steps: int = 40,
-              shrink_seconds: float = 300):
+              shrink_seconds: float = 300, template=None,
+              world_kwargs=None):
     """One batch of examples; returns a :class:`Failure` or None.
     ``shrink_seconds`` bounds Hypothesis's shrinking (its own limit is five
-    minutes; each attempt here replays real Nova operations)."""
+    minutes; each attempt here replays real Nova operations).  Every
+    example starts from a copy of ``template``'s world (an open
+    :class:`~harness.explore.forked.Template`; without one, the batch opens
+    its own)."""
+    if template is None:
+        from harness.explore.forked import Template
+        with Template(world_kwargs) as own:
+            return run_batch(seed, batch, recorder, exclude, examples, steps,
+                             shrink_seconds, template=own)
     from hypothesis import seed as hseed
     from hypothesis.internal.conjecture import engine as hengine
     from hypothesis.stateful import run_state_machine_as_test
     hengine.MAX_SHRINKING_SECONDS = shrink_seconds
-    machine = hseed(batch_seed(seed, batch))(
-        make_machine(recorder, exclude=exclude))
+    cls = _machine(recorder, exclude, template)
+    # Hypothesis digests the factory's source (for an example database;
+    # none here): the class's is the whole machine, ~120 ms of tokenizing a
+    # batch, a one-line factory's nothing.  The examples are the same.
+    machine = hseed(batch_seed(seed, batch))(lambda: cls())
     try:
         run_state_machine_as_test(machine,
                                   settings=_settings(examples, steps))
     except InvariantViolated as exc:
         return _failure(seed, batch, recorder, exc, exclude)
     except Exception as exc:  # noqa: BLE001 - a harness error is a failure
-        done, _ = recorder.last_failure or (None, None)
-        return Failure(seed, batch, list(recorder.last_ops),
-                       str(done) if done else "(set-up)",
-                       ["harness error: %s: %s" % (type(exc).__name__,
-                                                   exc)],
-                       ["harness_error"], _program(exc), list(exclude))
+        return _harness_error(seed, batch, recorder, exc, exclude)
     return None
+
+
+_LAST_MACHINE: list = [None]   # (recorder, exclude, template, class)
+
+
+def _machine(recorder, exclude, template):
+    """The state machine class for these arguments: the last one made when
+    they are the same (an exploration's batches share them; making the
+    class costs ~35 ms)."""
+    last = _LAST_MACHINE[0]
+    exclude = frozenset(exclude)
+    if (last is None or last[0] is not recorder or last[1] != exclude
+            or last[2] is not template):
+        last = (recorder, exclude, template,
+                make_machine(recorder, exclude=exclude, template=template))
+        _LAST_MACHINE[0] = last
+    return last[3]
+
+
+def _harness_error(seed, batch, recorder, exc, exclude) -> Failure:
+    done, _ = recorder.last_failure or (None, None)
+    return Failure(seed, batch, list(recorder.last_ops),
+                   str(done) if done else "(set-up)",
+                   ["harness error: %s: %s" % (type(exc).__name__, exc)],
+                   ["harness_error"], _program(exc), list(exclude))
 
 
 def _program(exc) -> str:
@@ -127,35 +161,178 @@ def _failure(seed, batch, recorder, exc, exclude) -> Failure:
         list(exclude))
 
 
+JOBS_ENV = "HARNESS_EXPLORE_JOBS"
+
+
+def default_jobs() -> int:
+    """Processes exploring at once: ``HARNESS_EXPLORE_JOBS``, else as many
+    as trial copies run at once (one per CPU, divided among xdist
+    workers: :func:`harness.verdicts.snapshots.parallel`)."""
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    from harness.verdicts import snapshots
+    return snapshots.parallel()
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of every child it has waited for
+    (the copies the examples run in, the parallel explorers)."""
+    import resource
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def explore(budget: float, seed: int, exclude=(), examples: int = 10,
             steps: int = 40, on_op=None, on_batch=None,
             max_batches: int | None = None,
-            shrink_seconds: float | None = None) -> ExploreResult:
+            shrink_seconds: float | None = None,
+            jobs: int | None = None, world_kwargs=None) -> ExploreResult:
     """Explore for ``budget`` seconds (or ``max_batches`` batches) against
     whatever Nova is importable; stops at the first failure, which is
     shrunk for at most ``shrink_seconds`` (default: half the budget,
-    between 30 s and 300 s)."""
+    between 30 s and 300 s).
+
+    Batches run in ``jobs`` processes at once (default
+    :func:`default_jobs`), each forked after the template world is built:
+    process k runs batches k, k + jobs, ...; a batch's examples depend only
+    on the seed and its number, so the same seed runs the same batches
+    whatever the number of processes.  A failure stops batches after it;
+    batches before it still finish, and the failure of the lowest-numbered
+    batch is the one returned - the one a single process would have
+    found first."""
     if shrink_seconds is None:
         shrink_seconds = min(300.0, max(30.0, budget / 2))
-    recorder = Recorder(on_op=on_op)
+    from harness.explore.forked import Template
+    from harness.verdicts import snapshots
     started = time.monotonic()
-    cpu0 = time.process_time()
-    batch, failure = 0, None
-    while time.monotonic() - started < budget:
+    cpu0 = cpu_seconds()
+    args = dict(exclude=exclude, examples=examples, steps=steps,
+                shrink_seconds=shrink_seconds)
+    with Template(world_kwargs) as template:
+        jobs = default_jobs() if jobs is None else max(1, jobs)
+        if (jobs > 1 and (template.world is None
+                          or max_batches == 1
+                          or snapshots.thread_reason() is not None)):
+            jobs = 1
+        if jobs == 1:
+            runs = [_batches(template, seed, 0, 1, started, budget,
+                             max_batches, args, on_op, on_batch)]
+        else:
+            runs = _in_parallel(template, seed, jobs, started, budget,
+                                max_batches, args, on_op)
+    ops = sum(r["ops"] for r in runs)
+    gaps: dict = {}
+    for r in runs:
+        for key, n in r["gaps"].items():
+            gaps[key] = gaps.get(key, 0) + n
+    failures = [r["failure"] for r in runs if r["failure"] is not None]
+    failure = min(failures, key=lambda f: f.batch) if failures else None
+    return ExploreResult(seed, budget, time.monotonic() - started, ops,
+                         sum(r["runs"] for r in runs),
+                         sum(len(r["batches"]) for r in runs), failure,
+                         {"%s: %s" % k: n for k, n in sorted(gaps.items())},
+                         cpu=cpu_seconds() - cpu0, jobs=jobs)
+
+
+def _batches(template, seed, first, stride, started, budget, max_batches,
+             args, on_op=None, on_batch=None, stop_at=None) -> dict:
+    """Batches ``first``, ``first + stride``, ... until the budget is
+    spent (each process runs one batch at least), ``max_batches`` is
+    reached or a batch fails; ``stop_at()`` (the lowest failing batch
+    another process found) stops batches after it."""
+    recorder = Recorder(on_op=on_op)
+    batch, done, failure = first, [], None
+    while not done or time.monotonic() - started < budget:
         if max_batches is not None and batch >= max_batches:
             break
-        failure = run_batch(seed, batch, recorder, exclude, examples, steps,
-                            shrink_seconds)
-        batch += 1
+        if stop_at is not None and stop_at() < batch:
+            break
+        failure = run_batch(seed, batch, recorder, template=template,
+                            **args)
+        done.append(batch)
         if on_batch is not None:
-            on_batch(batch, recorder)
+            on_batch(len(done), recorder)
         if failure is not None:
             break
-    return ExploreResult(seed, budget, time.monotonic() - started,
-                         recorder.ops_total, recorder.runs, batch, failure,
-                         {"%s: %s" % k: n for k, n in
-                          sorted(recorder.gaps.items())},
-                         cpu=time.process_time() - cpu0)
+        batch += stride
+    return {"batches": done, "ops": recorder.ops_total,
+            "runs": recorder.runs, "gaps": recorder.gaps,
+            "failure": failure}
+
+
+def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
+                 on_op) -> list[dict]:
+    """:func:`_batches` in ``jobs`` forked processes (see :func:`explore`);
+    their operation counts and the lowest failing batch are shared through
+    an anonymous shared mapping, polled for ``on_op``."""
+    import mmap
+    import pickle
+    import select
+    import struct
+    from harness.verdicts import snapshots
+    cell = struct.Struct("<q")
+    shared = mmap.mmap(-1, cell.size * (jobs + 1))
+    none = 2 ** 62
+    cell.pack_into(shared, jobs * cell.size, none)
+
+    def stop_at():
+        return cell.unpack_from(shared, jobs * cell.size)[0]
+
+    def work(k):
+        def run(_left):
+            out = _batches(template, seed, k, jobs, started, budget,
+                           max_batches, args,
+                           on_op=lambda n: cell.pack_into(
+                               shared, k * cell.size, n),
+                           stop_at=stop_at)
+            if out["failure"] is not None:
+                cell.pack_into(shared, jobs * cell.size,
+                               min(stop_at(), out["failure"].batch))
+            return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        return run
+
+    spawned = {}        # k -> (pid, read end of its pipe)
+    runs, seen = [None] * jobs, 0
+    try:
+        for k in range(jobs):
+            spawned[k] = snapshots._spawn(work(k))
+        for k in range(jobs):
+            pid, fd = spawned[k]
+            # a process writes its result once, when it is done
+            while not select.select([fd], [], [], 0.5)[0]:
+                total = sum(cell.unpack_from(shared, i * cell.size)[0]
+                            for i in range(jobs))
+                if on_op is not None and total != seen:
+                    seen = total
+                    on_op(total)
+            with os.fdopen(fd, "rb") as pipe:
+                payload = pipe.read()
+            del spawned[k]
+            runs[k] = _worker_result(seed, k, payload,
+                                     os.waitpid(pid, 0)[1])
+    finally:
+        for pid, fd in spawned.values():  # interrupted: no orphan left
+            os.close(fd)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return runs
+
+
+def _worker_result(seed, k, payload, status) -> dict:
+    import pickle
+    if payload:
+        try:
+            return pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - reported below
+            pass
+    return {"batches": [], "ops": 0, "runs": 0, "gaps": {},
+            "failure": Failure(seed, k, [], "(explorer process %d)" % k,
+                               ["harness error: the explorer process "
+                                "ended (wait status %r) before reporting; "
+                                "see its stderr" % (status,)],
+                               ["harness_error"])}
 
 
 # -- the corpus ---------------------------------------------------------------

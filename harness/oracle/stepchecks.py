@@ -33,7 +33,8 @@ import dataclasses
 
 from harness.oracle import invariants as inv
 from harness.oracle.invariants import USAGE_KEYS, Violation, _num_equal
-from harness.oracle.snapshot import NodeView, Snapshot, _fields
+from harness.oracle.snapshot import (USAGE_FIELDS, NodeView, Snapshot,
+                                     _fields)
 
 ORDER = {
     "resize": ("pre-migrating", "migrating", "post-migrating", "finished",
@@ -59,17 +60,14 @@ def observe(world, label: str = "") -> Snapshot:
     """The accounting state now, read directly (no trace step): tracker
     memory, the ``compute_nodes`` rows (one query) and placement's
     providers, inventories, usages and allocations."""
-    from nova import objects
-    rows = {(cn.host, cn.hypervisor_hostname): cn for cn in
-            objects.ComputeNodeList.get_all(world.ctx)}
+    rows = _compute_rows(world)
     nodes = {}
     for name, host in world.hosts.items():
         tracked = host.rt.compute_nodes.get(host.nodename)
-        row = rows.get((name, host.nodename))
+        db, updated = rows.get((name, host.nodename), (None, None))
         nodes[name] = NodeView(
             tracker=_fields(tracked) if tracked else None,
-            db=_fields(row) if row is not None else None,
-            db_updated_at=str(row.updated_at) if row is not None else None)
+            db=db, db_updated_at=updated)
     host_of = {h.nodename: n for n, h in world.hosts.items()}
     engine = _placement_engine(world)
     if engine is not None:
@@ -98,6 +96,68 @@ RECOUNTED = ("running_vms is recounted only when the tracker starts or "
              "stops tracking an instance (claim, update_usage) and by the "
              "audit: a moved, evacuated or unshelved instance changes "
              "the counts at the next audit")
+
+
+_COMPUTE_NODES = ("SELECT host, hypervisor_hostname, updated_at, %s FROM "
+                  "compute_nodes WHERE deleted = 0" % ", ".join(USAGE_FIELDS))
+_MIGRATIONS = ("SELECT uuid, migration_type, status, instance_uuid FROM "
+               "migrations WHERE deleted = 0 ORDER BY id")
+
+
+def _nova_engine(world):
+    """Nova's main database engine when the world keeps it in memory (the
+    connection Nova's own queries use); None otherwise."""
+    if _placement_engine(world) is None:
+        return None
+    from nova.db.main import api as main_db_api
+    return main_db_api.get_engine(context=world.ctx)
+
+
+def _compute_rows(world) -> dict:
+    """``(host, node) -> (usage fields, updated_at)`` of every compute node
+    row not deleted: in one query on the row's columns where the database
+    is in memory (the columns ``ComputeNodeList.get_all`` loads them from;
+    building the objects was half of a step's check), else through it."""
+    engine = _nova_engine(world)
+    if engine is None:
+        from nova import objects
+        return {(cn.host, cn.hypervisor_hostname):
+                (_fields(cn), str(cn.updated_at))
+                for cn in objects.ComputeNodeList.get_all(world.ctx)}
+    import sqlalchemy
+    out = {}
+    with engine.connect() as conn:
+        for row in conn.execute(sqlalchemy.text(_COMPUTE_NODES)):
+            host, node, updated = row[0], row[1], row[2]
+            # as the object prints it: an aware UTC datetime
+            out[(host, node)] = (dict(zip(USAGE_FIELDS, row[3:])), str(
+                _utc(updated)))
+    return out
+
+
+def _utc(value):
+    import datetime
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value.replace(tzinfo=datetime.timezone.utc)
+
+
+def _migrations(world) -> list[tuple]:
+    """``(uuid, migration_type, status, instance_uuid)`` of every migration
+    record not deleted (one query where the database is in memory, else
+    ``MigrationList.get_by_filters``)."""
+    engine = _nova_engine(world)
+    if engine is None:
+        from nova import objects
+        return [(m.uuid, m.migration_type, m.status, m.instance_uuid)
+                for m in objects.MigrationList.get_by_filters(world.ctx,
+                                                              {})]
+    import sqlalchemy
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sqlalchemy.text(
+            _MIGRATIONS))]
 
 
 def _placement_engine(world):
@@ -207,19 +267,16 @@ def migration_lifecycle(world, previous: dict) -> list[Violation]:
     """Migration records move only through their lifecycle (see module
     docstring).  ``previous``: uuid -> status seen after the last
     operation; updated in place."""
-    from nova import objects
     out = []
     ledger = world.ledger
     recorded = {m.migration_uuid: m for m in ledger.history
                 if m.migration_uuid}
     moving = {m.instance for m in ledger.moves.values()}
     live = {r.uuid: r for r in ledger.live_instances()}
-    for mig in objects.MigrationList.get_by_filters(world.ctx, {}):
-        kind = mig.migration_type
+    for uuid, kind, status, instance_uuid in _migrations(world):
         order = ORDER.get(kind, ())
-        before = previous.get(mig.uuid)
-        status = mig.status
-        subject = "migration %s (%s)" % (mig.uuid, kind)
+        before = previous.get(uuid)
+        subject = "migration %s (%s)" % (uuid, kind)
         if before is not None and before != status:
             if before in TERMINAL:
                 out.append(Violation("migration_lifecycle", subject,
@@ -230,19 +287,19 @@ def migration_lifecycle(world, previous: dict) -> list[Violation]:
                 out.append(Violation("migration_lifecycle", subject,
                                      "after %s" % before, status,
                                      "status went back"))
-        move = recorded.get(mig.uuid)
+        move = recorded.get(uuid)
         if move is not None and move.status != status:
             out.append(Violation("migration_lifecycle", subject,
                                  move.status, status,
                                  "the ledger recorded another status"))
         if status in IN_PROGRESS:
-            rec = live.get(mig.instance_uuid)
+            rec = live.get(instance_uuid)
             if rec is None or rec.name not in moving:
                 out.append(Violation(
                     "migration_lifecycle", subject, "not in progress",
                     status, "instance %s is not moving"
-                    % (rec.name if rec else "deleted " + mig.instance_uuid)))
-        previous[mig.uuid] = status
+                    % (rec.name if rec else "deleted " + instance_uuid)))
+        previous[uuid] = status
     return out
 
 
