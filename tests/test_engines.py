@@ -98,6 +98,22 @@ def test_cli_unknown_engine(tmp_path):
     assert not os.listdir(tmp_path)          # nothing half-written
 
 
+def test_explore_takes_db_unknown_engine_is_one_line(tmp_path):
+    proc = _cli(["explore", "--db", "oracle", "--budget", "1s",
+                 "--corpus", str(tmp_path)])
+    _one_line_exit_2(proc, "unknown database engine 'oracle'", "--db")
+    assert not os.listdir(tmp_path)
+
+
+def test_explore_runs_its_worlds_on_mariadb(tmp_path):
+    proc = _cli(["explore", "--db", "mysql", "--budget", "1s", "--seed",
+                 "5", "--examples", "1", "--steps", "3", "--jobs", "1",
+                 "--corpus", str(tmp_path)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "database: MariaDB" in proc.stdout, proc.stdout
+    assert "explored: seed 5" in proc.stdout, proc.stdout
+
+
 def test_cli_missing_client_library(tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()

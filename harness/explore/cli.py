@@ -75,6 +75,8 @@ def add_parser(sub, epilog=None, seed_default=0):
     ex.add_argument("--replay", metavar="ENTRY",
                     help="replay one corpus entry step by step instead of "
                          "exploring")
+    from harness.cli import add_db_option
+    add_db_option(ex)
     ex.set_defaults(func=cmd_explore)
     return ex
 
@@ -108,8 +110,16 @@ def cmd_replay(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    if args.replay:
-        return cmd_replay(args)
+    """Explore (or replay) with every world on ``--db``'s engine: a real
+    server is started for the command and removed after it."""
+    from harness.cli import db_server
+    with db_server(args):
+        if args.replay:
+            return cmd_replay(args)
+        return _explore(args)
+
+
+def _explore(args) -> int:
     if args.steps < 1 or args.examples < 1 or (args.jobs or 1) < 1:
         print("error: --steps, --examples and --jobs must be at least 1",
               file=sys.stderr)
