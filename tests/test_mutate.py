@@ -384,3 +384,34 @@ def test_merge_keeps_the_most_decided_result(tmp_path):
     assert doc["score"]["score_excluding_predicted_equivalent"] == 0.5
     with pytest.raises(runner.MutateInputError, match="mutation.json"):
         runner.merge([str(tmp_path / "nope")], str(tmp_path))
+
+
+def test_lifecycle_catcher_sees_what_the_next_audit_would_repair(tmp_path):
+    """An abort that leaves the node's row unsaved (A03) is repaired by the
+    next periodic audit, so a check after audits alone misses it; the
+    lifecycle sequences check after every operation and catch it, naming
+    the sequence and the operation.  A log-message mutant survives."""
+    sources = defects.installed_sources()
+    files = {}
+    for module, (_p, text) in sources.items():
+        path = tmp_path / (module.replace(".", "_") + ".py")
+        path.write_text(text)
+        files[module] = str(path)
+    catcher = catchers.LifecycleCatcher(select="build and failure")
+    info = catcher.prepare(files, str(tmp_path / "pristine"), 1,
+                           lambda s: None)
+    assert info["sequences"] == info["passing"] == 1
+    abort, abort_files = _mutant(tmp_path, sources, "A03",
+                       "ResourceTracker.abort_instance_claim",
+                       "drop_statement", r"self\._update\(")
+    catch = catcher.run(abort, abort_files, str(tmp_path / "A03-work"),
+                        600, lambda s: None)
+    assert catch.status == "caught", catch
+    assert "build failure" in catch.by[0][0]
+    assert "build_fail" in catch.by[0][1]
+    log, log_files = _mutant(tmp_path, sources, "E01",
+                     "ResourceTracker._update_usage_from_migration",
+                     "log_message", r"Updating resource usage from migration")
+    catch = catcher.run(log, log_files, str(tmp_path / "E01-work"), 600,
+                        lambda s: None)
+    assert catch.status == "survived", catch

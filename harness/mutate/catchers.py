@@ -15,6 +15,9 @@ is the defect.
   (or name it in the catalogue's ``nova_functions``), cheapest first, and is
   caught by the first whose verdict or invariant outcomes differ from the
   pristine run, or that errors.
+* :class:`LifecycleCatcher` (``lifecycle``): the fixed lifecycle
+  sequences with every invariant checked after every operation; caught when
+  a sequence that passes on the pristine Nova fails.
 * ``corpus``: the explorer's reproducer corpus (``scenarios/corpus/``),
   judged the same way, when ``harness.explore`` and the corpus exist.
 * :class:`ExploreCatcher` (``explore``): a bounded ``python -m harness
@@ -381,6 +384,91 @@ def explore_available() -> str | None:
         # children run this tree's harness)
         return "harness.explore is not in this tree (%s)" % mine
     return None
+
+
+class LifecycleCatcher(Catcher):
+    """The fixed lifecycle sequences (``scenarios/lifecycle/
+    test_lifecycle.py``): every invariant after every operation, so a
+    defect that the next periodic audit repairs (a broken drop or abort)
+    is still seen.  Caught when a sequence that passes on the pristine Nova
+    fails on the mutant; ``by`` names the sequence and its first failing
+    check."""
+
+    name = "lifecycle"
+
+    def __init__(self, path=None, select=None):
+        self.path = path or os.path.join(ROOT, "scenarios", "lifecycle",
+                                         "test_lifecycle.py")
+        self.select = select            # a pytest -k expression
+        self.pristine: dict = {}
+
+    def unavailable(self):
+        if not os.path.exists(self.path):
+            return "no %s" % os.path.relpath(self.path, ROOT)
+        return None
+
+    def _outcomes(self, files, work, timeout, ident):
+        """{test id: (passed, first line of the failure)}, or None when
+        the run did not end in ``timeout``."""
+        import xml.etree.ElementTree as ET
+        os.makedirs(work, exist_ok=True)
+        xml = os.path.join(work, "lifecycle.xml")
+        if os.path.exists(xml):
+            os.unlink(xml)
+        cmd = [sys.executable, "-m", "pytest", self.path, "-q",
+               "--no-header", "-p", "no:randomly", "-p", "no:cacheprovider",
+               "-n", "0", "--junitxml", xml] + (
+                   ["-k", self.select] if self.select else [])
+        rc, secs = _run(cmd, mutant_env(files, ident=ident),
+                        os.path.join(work, "lifecycle.log"), timeout)
+        if rc is None or not os.path.exists(xml):
+            return None, secs
+        out = {}
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            bad = case.find("failure")
+            if bad is None:
+                bad = case.find("error")
+            why = ""
+            if bad is not None:
+                text = (bad.get("message") or bad.text or "").strip()
+                lines = [ln.strip() for ln in text.splitlines()
+                         if ln.strip()]
+                why = " ".join(lines[:2])[:240] if lines else "failed"
+            out[case.get("name")] = (bad is None and case.find("skipped")
+                                     is None, why)
+        return out, secs
+
+    def prepare(self, pristine_files, work, jobs, progress):
+        found, secs = self._outcomes(pristine_files, work, 1800, "pristine")
+        if found is None:
+            raise RuntimeError("the lifecycle sequences did not finish on "
+                               "the pristine Nova; see %s" % work)
+        self.pristine = {k: ok for k, (ok, _w) in found.items()}
+        with open(os.path.join(work, "reference.json"), "w") as f:
+            json.dump(self.pristine, f)
+        progress("pristine lifecycle: %d of %d sequences pass (%.0f s)" % (
+            sum(self.pristine.values()), len(self.pristine), secs))
+        return {"sequences": len(self.pristine),
+                "passing": sum(self.pristine.values()),
+                "seconds": round(secs, 1)}
+
+    def load(self, work, pristine_files=None):
+        with open(os.path.join(work, "reference.json")) as f:
+            self.pristine = json.load(f)
+
+    def run(self, mutant, files, work, budget, progress):
+        found, secs = self._outcomes(files, work, max(int(budget), 10),
+                                     mutant.id)
+        if found is None:
+            return Catch(self.name, "budget", seconds=secs,
+                         detail="the sequences did not end in the budget")
+        by = [(name, why) for name, (ok, why) in sorted(found.items())
+              if self.pristine.get(name) and not ok]
+        ran = sorted(found)
+        if by:
+            return Catch(self.name, "caught", by=by[:1], ran=ran,
+                         seconds=secs)
+        return Catch(self.name, "survived", ran=ran, seconds=secs)
 
 
 class CorpusCatcher(Catcher):

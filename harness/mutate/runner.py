@@ -155,6 +155,7 @@ def run(opts: Options, out=print) -> dict:
         catchers_mod.ScenarioCatcher(opts.scenario_dir, opts.scenarios,
                                      catalogue_functions,
                                      stop_at_first=True),
+        catchers_mod.LifecycleCatcher(),
         catchers_mod.CorpusCatcher(opts.corpus_dir),
         catchers_mod.ExploreCatcher(opts.explore_seconds, opts.seed),
     ]
