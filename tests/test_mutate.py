@@ -138,15 +138,21 @@ def test_defects_resolve_against_the_installed_nova_without_touching_it():
 # ---------------------------------------------------------------------------
 # end to end through the child processes (one tiny real scenario)
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mutate")
+def _pristine_copies(tmp):
+    """Unmodified copies of the installed Nova files: (sources, files)."""
     sources = defects.installed_sources()
     files = {}
     for module, (_p, text) in sources.items():
         path = tmp / (module.replace(".", "_") + ".py")
         path.write_text(text)
         files[module] = str(path)
+    return sources, files
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mutate")
+    sources, files = _pristine_copies(tmp)
     catcher = catchers.ScenarioCatcher(SCENARIO)
     info = catcher.prepare(files, str(tmp / "pristine"), 1, lambda s: None)
     assert info["scenarios"] == 1
@@ -391,12 +397,7 @@ def test_lifecycle_catcher_sees_what_the_next_audit_would_repair(tmp_path):
     next periodic audit, so a check after audits alone misses it; the
     lifecycle sequences check after every operation and catch it, naming
     the sequence and the operation.  A log-message mutant survives."""
-    sources = defects.installed_sources()
-    files = {}
-    for module, (_p, text) in sources.items():
-        path = tmp_path / (module.replace(".", "_") + ".py")
-        path.write_text(text)
-        files[module] = str(path)
+    sources, files = _pristine_copies(tmp_path)
     catcher = catchers.LifecycleCatcher(select="build and failure")
     info = catcher.prepare(files, str(tmp_path / "pristine"), 1,
                            lambda s: None)
