@@ -30,6 +30,7 @@ import functools
 
 import pytest
 
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -81,14 +82,14 @@ def _extra(world, conductor, op, stage):
 
 def faults() -> dict:
     return {
-        "every destination's claim refused": lambda w: hc.ClaimRefused(
+        "every destination's claim refused": lambda w: cf.ClaimRefused(
             w, PLAN),
         "destination refuses, alternates can never fit": lambda w: Combined(
-            w, hc.ClaimRefused(w, (cw.DST,)),
-            hc.ConsumedAfterSelection(w, cw.ALTS)),
+            w, cf.ClaimRefused(w, (cw.DST,)),
+            cf.ConsumedAfterSelection(w, cw.ALTS)),
         "destination refuses, later claims answer 409 concurrent_update":
             lambda w: Combined(
-                w, hc.ClaimRefused(w, (cw.DST,)),
+                w, cf.ClaimRefused(w, (cw.DST,)),
                 pf.GenerationConflict(w, "PUT", CLAIM, Schedule(
                     calls=tuple(range(2, 60))))),
     }

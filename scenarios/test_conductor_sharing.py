@@ -31,6 +31,7 @@ import functools
 
 import pytest
 
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -158,7 +159,7 @@ def _trial(name, shape, shared):
         text = ("instance disks on sharing provider %s (DISK_GB total %d, "
                 "aggregate with %s and %s; hosts report %d GB local disk)"
                 % (SHARE, total, cw.SRC, cw.DST, NO_LOCAL.local_gb))
-        fault = (lambda w, t=text: hc.Condition(w, t))
+        fault = (lambda w, t=text: cf.Condition(w, t))
     return hc.ConductorTrial(
         name, _population(shared, total), operation, fault=fault,
         plan=(cw.DST,), prefer=SHARE if shared else None, then=then,

@@ -14,6 +14,7 @@ import logging
 
 import pytest
 
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -297,7 +298,7 @@ def conductor_world():
 def test_scheduler_alternates_follow_max_attempts_and_refusal_reschedules(
         conductor_world):
     w, c = conductor_world
-    refused = hc.ClaimRefused(w, (cw.DST,))
+    refused = cf.ClaimRefused(w, (cw.DST,))
     refused.setUp()
     try:
         result = c.migrate("vm1")
@@ -322,7 +323,7 @@ def test_scheduler_alternates_follow_max_attempts_and_refusal_reschedules(
 def test_inner_faults_reach_the_client_as_they_claim(conductor_world,
                                                      action, error):
     w, c = conductor_world
-    fault = hc.InnerFault(w, "POST", r"^/allocations$", action,
+    fault = cf.InnerFault(w, "POST", r"^/allocations$", action,
                           Schedule(calls=(1,)))
     fault.setUp()
     try:
@@ -532,10 +533,10 @@ def test_long_alternates_reach_the_conductor(conductor_world):
     forces none) and the conductor follows that list: the refused
     destination is not rescheduled.  The scenario F-06 uses more."""
     w, c = conductor_world
-    refused = hc.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
+    refused = cf.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
     c.scheduler.plan = [cw.DST, cw.ALTS[0]]
     # max_attempts=2: Nova's scheduler gives 1 alternate; 0 forced here
-    short = hc.LongAlternates(w, 0)
+    short = cf.LongAlternates(w, 0)
     assert short.authority_class() == "inadmissible"
     for fault in (refused, short):
         fault.setUp()
@@ -546,3 +547,62 @@ def test_long_alternates_reach_the_conductor(conductor_world):
         refused.cleanUp()
     assert c.scheduler.calls[0].alternates == []
     assert [p.host for p in c.compute.prep_resizes] == [cw.DST]
+
+
+def test_consumed_after_selection_leaves_the_alternate_no_room(
+        conductor_world):
+    """ConsumedAfterSelection fills the alternate's room through Placement
+    once the scheduler has chosen: the destination refuses, and the
+    reschedule to the alternate cannot claim it.  Cleared, the scheduler
+    hook is restored."""
+    w, c = conductor_world
+    previous = c.scheduler.after_select
+    refused = cf.ClaimRefused(w, (cw.DST,))
+    taken = cf.ConsumedAfterSelection(w, (cw.ALTS[0],))
+    for fault in (refused, taken):
+        fault.setUp()
+    try:
+        result = c.migrate("vm1")
+    finally:
+        taken.cleanUp()
+        refused.cleanUp()
+    assert c.scheduler.after_select is previous
+    assert list(taken.consumers.values()) == [cw.ALTS[0]]
+    consumer = next(iter(taken.consumers))
+    assert consumer in w.ledger.extra_consumers
+    held = hc.consumer_allocations(w, [consumer, w.instances["vm1"].uuid])
+    assert list(held[consumer]) == [cw.ALTS[0]]
+    assert cw.ALTS[0] not in held[w.instances["vm1"].uuid]
+    assert not any(p.host == cw.ALTS[0] and p.outcome == "claimed"
+                   for p in c.compute.prep_resizes), result
+
+
+def test_source_node_missing_fails_the_swap(conductor_world):
+    """SourceNodeMissing points vm1's node at a compute node with no
+    record: the real ``replace_allocation_with_migration`` cannot look up
+    the source node and fails; cleared, the node is restored."""
+    w, c = conductor_world
+    node = w.instance("vm1").node
+    fault = cf.SourceNodeMissing(w, "vm1")
+    assert fault.authority_class() == "inconsistent"
+    fault.setUp()
+    try:
+        assert w.instance("vm1").node == "ghost-node-99"
+        result = c.replace("vm1")
+    finally:
+        fault.cleanUp()
+    assert result.raised and result.error_type == "ComputeHostNotFound"
+    assert w.instance("vm1").node == node
+
+
+def test_condition_only_states_the_condition(conductor_world):
+    """Condition injects nothing: it names a condition the world was
+    built with, for the evidence."""
+    w, c = conductor_world
+    before = hc.consumer_allocations(w, [w.instances["vm1"].uuid])
+    cond = cf.Condition(w, "disk on a sharing provider")
+    assert cond.describe() == "disk on a sharing provider"
+    assert cond.authority_class() == "none"
+    cond.setUp()
+    cond.cleanUp()
+    assert hc.consumer_allocations(w, [w.instances["vm1"].uuid]) == before
