@@ -135,14 +135,14 @@ def _f06_observations():
     def trial(name, fault=None):
         return hc.ConductorTrial(
             name, cw.population,
-            lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
+            operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
             plan=PLAN, extra=_bounded,
             world_kwargs=dict(hosts=HOSTS, config={
                 "scheduler.max_attempts": MAX_ATTEMPTS}))
-    hc.judge_trial(judge, trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
+    judge.trial(trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
     for name, factory in _f06_faults().items():
-        hc.judge_trial(judge, trial("max_attempts=%d / %s"
-                                    % (MAX_ATTEMPTS, name), factory))
+        judge.trial(trial("max_attempts=%d / %s" % (MAX_ATTEMPTS, name),
+                          factory))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -97,7 +97,7 @@ def faults() -> dict:
 
 def _trial(m, name, fault=None):
     return hc.ConductorTrial(
-        name, cw.population, _operation, fault=fault, plan=PLAN,
+        name, cw.population, operation=_operation, fault=fault, plan=PLAN,
         extra=_extra,
         world_kwargs=dict(hosts=HOSTS,
                           config={"scheduler.max_attempts": m}))
@@ -107,10 +107,10 @@ def _trial(m, name, fault=None):
 def retry_observations():
     judge = Judge("conductor retry trials", ["-"])
     for m in MAX_ATTEMPTS:
-        hc.judge_trial(judge, _trial(m, "max_attempts=%d [control]" % m))
+        judge.trial(_trial(m, "max_attempts=%d [control]" % m))
         for name, factory in faults().items():
-            hc.judge_trial(judge, _trial(m, "max_attempts=%d / %s"
-                                         % (m, name), factory))
+            judge.trial(_trial(m, "max_attempts=%d / %s" % (m, name),
+                               factory))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -161,7 +161,7 @@ def _trial(name, shape, shared):
                 % (SHARE, total, cw.SRC, cw.DST, NO_LOCAL.local_gb))
         fault = (lambda w, t=text: cf.Condition(w, t))
     return hc.ConductorTrial(
-        name, _population(shared, total), operation, fault=fault,
+        name, _population(shared, total), operation=operation, fault=fault,
         plan=(cw.DST,), prefer=SHARE if shared else None, then=then,
         extra=_extra, ledger=hc.share_aware_ledger,
         world_kwargs=dict(hosts=(cw.SRC, cw.DST),
@@ -172,10 +172,10 @@ def _trial(name, shape, shared):
 def sharing_observations():
     judge = Judge("conductor sharing trials", ["-"])
     for shape in SHAPES:
-        hc.judge_trial(judge, _trial("%s, local disk [control]" % shape,
-                                     shape, False))
-        hc.judge_trial(judge, _trial("%s / disk on sharing provider"
-                                     % shape, shape, True))
+        judge.trial(_trial("%s, local disk [control]" % shape,
+                           shape, False))
+        judge.trial(_trial("%s / disk on sharing provider" % shape,
+                           shape, True))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -15,6 +15,7 @@ import logging
 import pytest
 
 from harness.faults import conductor as cf
+from harness.verdicts.judge import run_trial
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -268,8 +269,9 @@ def _population(world, conductor):
 
 
 def test_control_migration_is_clean_and_moves_to_the_plan():
-    obs = hc.run_conductor_trial(hc.ConductorTrial(
-        "control", _population, lambda w, c: hc.op_migrate(w, c, "vm1"),
+    obs = run_trial(hc.ConductorTrial(
+        "control", _population,
+        operation=lambda w, c: hc.op_migrate(w, c, "vm1"),
         plan=(cw.DST,), world_kwargs=dict(cw.TWO_HOSTS)))
     assert obs.error is None, obs.error
     assert obs.clean, obs.violations
@@ -386,7 +388,7 @@ def _revert_under_post_500(whatif=None):
     from harness.faults import placement as pf
     return hc.ConductorTrial(
         "revert / POST /allocations #1: 500", cw.population_swapped,
-        lambda w, c: hc.op_revert(w, c, "vm1"),
+        operation=lambda w, c: hc.op_revert(w, c, "vm1"),
         fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 500,
                                           Schedule(calls=(1,))),
         world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False, whatif=whatif)
@@ -398,7 +400,7 @@ def test_conductor_observation_carries_authority_paths_and_replay():
     swap ran before the fault), and a replay under a what-if that really
     runs the patched helper: the same fault now raises."""
     from harness.verdicts.counterfactual import WHAT_IFS
-    obs = hc.run_conductor_trial(_revert_under_post_500())
+    obs = run_trial(_revert_under_post_500())
     assert obs.error is None, obs.error
     assert obs.authority == "infrastructure"
     assert obs.reach == "an infrastructure fault"
@@ -417,8 +419,9 @@ def test_conductor_observation_carries_authority_paths_and_replay():
 
 
 def test_conductor_control_is_traced_nowhere_and_has_no_authority():
-    obs = hc.run_conductor_trial(hc.ConductorTrial(
-        "control", cw.population, lambda w, c: hc.op_replace(w, c, "vm1"),
+    obs = run_trial(hc.ConductorTrial(
+        "control", cw.population,
+        operation=lambda w, c: hc.op_replace(w, c, "vm1"),
         world_kwargs=dict(cw.TWO_HOSTS)))
     assert obs.error is None, obs.error
     assert obs.authority is None and obs.reach is None
@@ -477,7 +480,8 @@ class TestCauseReported:
 def _failing_task(fault, extra=cw.cause_checks):
     return hc.ConductorTrial(
         "failing migration task / rollback GET #4: 500", cw.population,
-        lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault, plan=(),
+        operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
+        plan=(),
         extra=extra, world_kwargs=dict(cw.TWO_HOSTS))
 
 
@@ -490,7 +494,7 @@ def test_rollback_error_replaces_novalidhost_and_what_if_restores_it():
     from harness.faults import placement as pf
     from harness.verdicts.counterfactual import WHAT_IFS
     route = r"^/allocations/[0-9a-f-]{36}$"
-    obs = hc.run_conductor_trial(_failing_task(
+    obs = run_trial(_failing_task(
         lambda w: pf.PlacementError(w, "GET", route, 500,
                                     Schedule(calls=(4,)))))
     assert obs.error is None, obs.error
@@ -512,11 +516,11 @@ def test_capacity_409_what_if_makes_the_revert_raise():
     from harness.verdicts.counterfactual import WHAT_IFS
     trial = hc.ConductorTrial(
         "revert / POST /allocations #1: 409 capacity", cw.population_swapped,
-        lambda w, c: hc.op_revert(w, c, "vm1"),
+        operation=lambda w, c: hc.op_revert(w, c, "vm1"),
         fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 409,
                                           Schedule(calls=(1,))),
         world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False)
-    obs = hc.run_conductor_trial(trial)
+    obs = run_trial(trial)
     assert obs.error is None, obs.error
     assert obs.result["error_type"] is None
     assert "failure_reported" in names(obs.violations["under_fault"])

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 import re
 import time
@@ -48,6 +47,11 @@ from typing import Callable
 
 import fixtures
 
+from harness.oracle import conductor_invariants as ci
+from harness.oracle import invariants as inv
+from harness.oracle.conductor_checks import (
+    conductor_checks, consumer_allocations, migration_status)
+from harness.verdicts.judge import Trial
 from harness.world import nova_releases
 
 LOG = logging.getLogger(__name__)
@@ -402,7 +406,8 @@ class ComputeRPC:
                          alternates=[s.service_host for s in host_list or []],
                          retry=copy.deepcopy(
                              (filter_properties or {}).get("retry")))
-        rec.held = _consumer_allocations(world, instance.uuid)
+        rec.held = consumer_allocations(world, [instance.uuid])[
+            instance.uuid]
         self.prep_resizes.append(rec)
         world.trace.step("compute", "prep_resize", host=host,
                          attempt=rec.attempt, alternates=rec.alternates)
@@ -652,31 +657,6 @@ class Conductor(fixtures.Fixture):
         return result
 
 
-def _consumer_allocations(world, consumer) -> dict:
-    """consumer's allocations as {provider name: resources} (observer)."""
-    names = _provider_names(world)
-    body = world.placement.read("/allocations/%s" % consumer)
-    return {names.get(rp, rp): dict(a["resources"])
-            for rp, a in body["allocations"].items()}
-
-
-def _provider_names(world) -> dict:
-    rps = world.placement.read("/resource_providers")["resource_providers"]
-    return {rp["uuid"]: rp["name"] for rp in rps}
-
-
-def consumer_allocations(world, consumers) -> dict:
-    """{consumer: {provider name: resources}} for each consumer (observer);
-    a consumer with nothing allocated maps to {}."""
-    names = _provider_names(world)
-    out = {}
-    for c in consumers:
-        body = world.placement.read("/allocations/%s" % c)
-        out[c] = {names.get(rp, rp): dict(a["resources"])
-                  for rp, a in body["allocations"].items()}
-    return out
-
-
 # ----------------------------------------------------------------------
 # log capture for the secret scan
 # ----------------------------------------------------------------------
@@ -770,13 +750,6 @@ def _resources(world, flavor_name) -> dict:
     return world.ledger.flavors[flavor_name].placement_resources()
 
 
-def _migration_status(world, uuid):
-    from nova import objects
-    if uuid is None:
-        return None
-    return objects.Migration.get_by_uuid(world.ctx, uuid).status
-
-
 def op_replace(world, conductor, name) -> Op:
     """``replace_allocation_with_migration`` for ``name`` (a new migration
     record first, as ``_preallocate_migration`` makes it)."""
@@ -790,7 +763,7 @@ def op_replace(world, conductor, name) -> Op:
     return Op(result, names, {"before": before, "after": after}, ("after",),
               instances={inst.uuid: name}, covering={inst.uuid: mig.uuid},
               migrations={mig.uuid: (names[mig.uuid],
-                                     _migration_status(world, mig.uuid))})
+                                     migration_status(world, mig.uuid))})
 
 
 def op_revert(world, conductor, name) -> Op:
@@ -806,7 +779,7 @@ def op_revert(world, conductor, name) -> Op:
     after = {inst.uuid: before[mig.uuid], mig.uuid: {}}
     names = {inst.uuid: "instance %s" % name,
              mig.uuid: "migration of %s" % name}
-    status = _migration_status(world, mig.uuid)
+    status = migration_status(world, mig.uuid)
     return Op(result, names, {"before": before, "after": after}, ("after",),
               instances={inst.uuid: name},
               migrations={mig.uuid: (names[mig.uuid], status)})
@@ -841,7 +814,7 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
         if mig_uuid:
             states["after on %s" % host] = {inst.uuid: dest,
                                             mig_uuid: before_inst}
-    status = _migration_status(world, mig_uuid)
+    status = migration_status(world, mig_uuid)
     claimed = [p for p in conductor.compute.prep_resizes
                if p.outcome == "claimed"]
     if claimed and status == "pre-migrating" and not result.raised:
@@ -861,8 +834,11 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
 
 
 @dataclasses.dataclass
-class ConductorTrial:
-    """One world, one conductor operation, at most one fault.
+class ConductorTrial(Trial):
+    """One world, one conductor operation, at most one fault: a
+    :class:`~harness.verdicts.judge.Trial` whose workload hooks run the
+    conductor, driven by the one runner
+    (:func:`harness.verdicts.judge.run_trial`, :meth:`Judge.trial`).
 
     ``setup(world, conductor)`` builds the population; ``operation(world,
     conductor)`` runs the operation under the fault and returns an
@@ -870,260 +846,142 @@ class ConductorTrial:
     workload once the fault is cleared and returns the violations of the
     ``during`` stage; ``extra(world, conductor, op, stage)``
     (optional) returns more violations at a stage.  ``world_kwargs`` go to
-    the :class:`~harness.world.deployment.World` (the canary secrets are added to its
-    ``config``); ``ledger`` builds the world's ledger.
+    the :class:`~harness.world.deployment.World` (the canary secrets are
+    added to its ``config``); ``ledger`` builds the world's ledger;
+    ``ledger_before``: check the accounting invariants before the fault.
+    ``whatif()`` (a counterfactual trial) is applied for the whole trial,
+    from before the population is built.
+
+    Conductor trials run on fresh worlds only: the Conductor fixture, the
+    canaries and the log scan are set up per world, and no snapshot/fork
+    path (harness.verdicts.snapshots) is built for them.
     """
-    name: str
-    setup: Callable
-    operation: Callable
-    fault: Callable | None = None
+    operation: Callable | None = None
     plan: tuple = ()
     prefer: str | None = None
     after_select: Callable | None = None
     then: Callable | None = None
     extra: Callable | None = None
-    world_kwargs: dict = dataclasses.field(default_factory=dict)
     ledger: Callable | None = None
     audit_via: tuple = ("tracker",)
     ledger_before: bool = True
-    # A counterfactual trial: ``whatif()`` returns the WhatIf fixture
-    # (harness.verdicts.counterfactual) applied for the whole trial, from
-    # before the population is built.
-    whatif: Callable | None = None
 
-    @property
-    def is_control(self) -> bool:
-        return self.fault is None
+    fresh_world_only = ("a conductor trial (the Conductor fixture, canary "
+                        "secrets and the log scan are per world)")
+    # the mechanisms count while the fault is in place, not in the audits
+    # after it is cleared
+    paths_after_clear = False
 
+    def log_capture(self):
+        register_canary_options()
+        return scan_capture()
 
-def _observation_class():
-    from harness.verdicts.judge import Observation
-
-    @dataclasses.dataclass
-    class ConductorObservation(Observation):
-        """An :class:`~harness.verdicts.judge.Observation` with what the conductor
-        trial saw: the operation's placement calls (the middleware's log),
-        the caller's result, prep_resize attempts, reschedules, retry
-        back-off, and every log line (for the secret scan)."""
-        calls: list = dataclasses.field(default_factory=list)
-        fired: list = dataclasses.field(default_factory=list)
-        result: dict = dataclasses.field(default_factory=dict)
-        achieved: str = ""
-        attempts: list = dataclasses.field(default_factory=list)
-        reschedules: list = dataclasses.field(default_factory=list)
-        scheduler: list = dataclasses.field(default_factory=list)
-        backoff: float = 0.0
-        lines: list = dataclasses.field(default_factory=list)
-        identifiers: dict = dataclasses.field(default_factory=dict)
-        counts: dict = dataclasses.field(default_factory=dict)
-        max_attempts: int = 0
-
-    return ConductorObservation
-
-
-def conductor_checks(world, op: Op, stage: str, states: bool = True
-                     ) -> list:
-    """The conductor invariants over the operation's consumers, now.
-
-    ``states=False`` leaves out the before/after comparison (once the
-    workload has carried on past the operation, e.g. confirmed the move,
-    the accounting invariants against the ledger judge the state)."""
-    from harness.oracle import conductor_invariants as ci
-    actual = consumer_allocations(world, list(op.names))
-    # re-read migration statuses (an audit or the workload may move them)
-    migrations = {u: (label, _migration_status(world, u))
-                  for u, (label, _st) in op.migrations.items()}
-    covering = {i: m for i, m in op.covering.items()
-                if migrations.get(m, ("", None))[1] not in ci.ENDED}
-    out = []
-    if states:
-        out += ci.allocations_before_or_after(actual, op.states, op.names)
-    out += ci.instances_hold_allocations(actual, op.instances, covering)
-    out += ci.errored_migrations_hold_nothing(actual, migrations)
-    if stage == "under_fault":
-        out += ci.failure_reported(ci.classify(actual, op.states),
-                                   op.success, op.reported, op.caller_saw,
-                                   op.result.operation)
-    return out
-
-
-def run_conductor_trial(trial: ConductorTrial, trace=None):
-    """Build a world for ``trial``, run the operation under the fault,
-    clear it, audit, and observe at each stage.
-
-    As :func:`harness.verdicts.judge.run_trial` does, the observation
-    carries the fault's data-authority class and who can produce it, the
-    catalogue's mechanisms that ran while the fault was in place
-    (:class:`~harness.oracle.paths.PathTracer`), and ``replay(whatif)``:
-    the same trial in a world where that what-if is applied from the
-    start."""
-    from harness.oracle import invariants as inv
-    from harness.oracle.paths import PathTracer
-    from harness.verdicts.causation import watched_mechanisms
-    from harness.verdicts.judge import STAGES
-    from harness.oracle.logs import relevant
-    from harness.oracle.trace import Trace
-    from harness.world.deployment import World
-
-    register_canary_options()
-    trace = trace or Trace()
-    started = time.monotonic()
-    capture = scan_capture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    obs = dict(calls=[], fired=[], result={}, achieved="", attempts=[],
-               reschedules=[], scheduler=[], backoff=0.0, counts={},
-               identifiers={}, max_attempts=0)
-    fault_desc, error, calls_total, words = None, None, 0, []
-    authority = reach = None
-    tracer = PathTracer(watched_mechanisms())
-    whatif = None
-    try:
-        kw = dict(trial.world_kwargs)
+    def build_world(self, trace):
+        from harness.world.deployment import World
+        kw = dict(self.world_kwargs)
         config = dict(CANARIES)
         config.update(kw.pop("config", {}) or {})
         world = World(trace=trace, config=config, **kw)
-        if trial.ledger is not None:
-            world.ledger = trial.ledger(world.reserved)
-        world.setUp()
-        try:
-            if trial.whatif is not None:
-                whatif = trial.whatif()
-                world.useFixture(whatif)
-                trace.step("note", "counterfactual applied",
-                           whatif=whatif.describe())
-            plant_late_canaries(world)
-            _check_canaries(world)
-            conductor = Conductor(world, trial.plan, trial.prefer,
-                                  trial.after_select,
-                                  auth_token=CANARY_TOKEN)
-            conductor.setUp()
-            obs["max_attempts"] = world.CONF.scheduler.max_attempts
-            obs["identifiers"] = {
-                "host": sorted(world.hosts),
-                "node": sorted(h.nodename for h in world.hosts.values())}
-            trial.setup(world, conductor)
-            if trial.ledger_before:
-                snap = world.snapshot("before")
-                violations["before"] = inv.check_all(snap, world.ledger)
-            fault = trial.fault(world) if trial.fault else None
-            mark = len(world.placement.calls)
-            if fault is not None:
-                fault_desc = fault.describe()
-                authority, reach = fault.authority_class(), fault.who()
-                tracer.setUp()
-                fault.setUp()
-                fault.learn(world.ledger)
-            try:
-                op = trial.operation(world, conductor)
-                obs["identifiers"].update({
-                    "instance uuid": sorted(u for u, n in op.names.items()
-                                            if n.startswith("instance")),
-                    "migration uuid": sorted(
-                        u for u, n in op.names.items()
-                        if n.startswith("migration")),
-                    "provider uuid": sorted(h.rp_uuid for h in
-                                            world.hosts.values())})
-                if getattr(fault, "harness_error", None):
-                    raise RuntimeError("the fault itself failed: %s"
-                                       % fault.harness_error)
-                window = world.placement.calls[mark:]
-                words = list(op.names)
-                obs["calls"] = [(c.n, c.method, c.path, c.status, c.fault)
-                                for c in window]
-                obs["fired"] = [
-                    "call #%d %s %s (call %d of the operation) -> %s: %s"
-                    % (c.n, c.method, c.path, i + 1,
-                       c.status if c.status is not None else "no answer",
-                       c.fault)
-                    for i, c in enumerate(window) if c.fault]
-                if fault_desc:
-                    fault_desc += "; placement faults fired on: " + (
-                        "; ".join(obs["fired"]) or "no call")
-                actual = consumer_allocations(world, list(op.names))
-                obs["achieved"] = _classify(actual, op.states)
-                obs["result"] = dict(
-                    operation=op.result.operation,
-                    error_type=op.result.error_type,
-                    error=str(op.result.error)[:300]
-                    if op.result.error else None,
-                    caller_saw=op.caller_saw)
-                violations["under_fault"] = conductor_checks(
-                    world, op, "under_fault")
-                if trial.extra is not None:
-                    violations["under_fault"] += trial.extra(
-                        world, conductor, op, "under_fault")
-                if op.result.raised or obs["achieved"] not in op.success:
-                    for v in violations["under_fault"]:
-                        v.detail = "%s [caller: %s]" % (v.detail,
-                                                        op.caller_saw)
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-                    tracer.stop()
-                    world.ledger.forget_learned()
-            after = []
-            if trial.then is not None:
-                violations["during"] = list(
-                    trial.then(world, conductor, op) or [])
-            mark_log = capture.mark()
-            audits = []
-            for how in trial.audit_via:
-                audits.extend(world.audit(via=how))
-            snap = world.snapshot("after clear")
-            after += conductor_checks(world, op, "after_clear",
-                                      states=trial.then is None)
-            if op.ledger_checks:
-                after += inv.check_all(snap, world.ledger)
-            after += inv.audit_completed(audits, snap)
-            after += inv.service_logged_errors(
-                capture.since(mark_log)
-                if "service" in trial.audit_via else [])
-            if trial.extra is not None:
-                after += trial.extra(world, conductor, op, "after_clear")
-            violations["after_clear"] = after
-            obs["attempts"] = [dataclasses.asdict(p) for p in
-                               conductor.compute.prep_resizes]
-            for p in obs["attempts"]:
-                p.pop("traceback", None)
-            obs["reschedules"] = list(conductor.reschedules)
-            obs["scheduler"] = [dataclasses.asdict(s)
-                                for s in conductor.scheduler.calls]
-            obs["backoff"] = round(sum(conductor.backoff), 3)
-            obs["counts"] = dict(conductor.counts)
-            calls_total = len(world.placement.calls)
-            conductor.cleanUp()
-        finally:
-            world.cleanUp()
-    except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
-    finally:
-        tracer.stop()
-        capture.cleanUp()
-    handler = capture.handler
-    cls = _observation_class()
-    return cls(trial=trial.name, control=trial.is_control, fault=fault_desc,
-               violations=violations,
-               logs=relevant(handler.records, words), error=error,
-               placement_calls=calls_total, trace=trace,
-               duration=time.monotonic() - started, lines=handler.lines,
-               authority=authority, reach=reach, paths=dict(tracer.hits),
-               whatif=whatif.label if whatif is not None else None,
-               replay=functools.partial(_replay, trial), **obs)
+        if self.ledger is not None:
+            world.ledger = self.ledger(world.reserved)
+        return world
 
+    def populate(self, run, world):
+        plant_late_canaries(world)
+        _check_canaries(world)
+        conductor = world.useFixture(Conductor(
+            world, self.plan, self.prefer, self.after_select,
+            auth_token=CANARY_TOKEN))
+        run.details["max_attempts"] = world.CONF.scheduler.max_attempts
+        run.details["identifiers"] = {
+            "host": sorted(world.hosts),
+            "node": sorted(h.nodename for h in world.hosts.values())}
+        self.setup(world, conductor)
 
-def _replay(trial: ConductorTrial, whatif: Callable):
-    """``trial`` again, in a world where ``whatif()`` is applied from the
-    start (mirrors :func:`harness.verdicts.judge._replay`)."""
-    label = whatif().label
-    return run_conductor_trial(dataclasses.replace(
-        trial, name="%s [counterfactual: %s]" % (trial.name, label),
-        whatif=whatif))
+    def check_before(self, run, world):
+        if not self.ledger_before:
+            return []
+        return inv.check_all(world.snapshot("before"), world.ledger)
 
+    def under_fault(self, run, world, fault):
+        conductor = world.conductor
+        op = run.op = self.operation(world, conductor)
+        details = run.details
+        details["identifiers"].update({
+            "instance uuid": sorted(u for u, n in op.names.items()
+                                    if n.startswith("instance")),
+            "migration uuid": sorted(u for u, n in op.names.items()
+                                     if n.startswith("migration")),
+            "provider uuid": sorted(h.rp_uuid for h in
+                                    world.hosts.values())})
+        if getattr(fault, "harness_error", None):
+            raise RuntimeError("the fault itself failed: %s"
+                               % fault.harness_error)
+        window = world.placement.calls[run.mark:]
+        run.words = list(op.names)
+        details["calls"] = [(c.n, c.method, c.path, c.status, c.fault)
+                            for c in window]
+        details["fired"] = [
+            "call #%d %s %s (call %d of the operation) -> %s: %s"
+            % (c.n, c.method, c.path, i + 1,
+               c.status if c.status is not None else "no answer", c.fault)
+            for i, c in enumerate(window) if c.fault]
+        if run.fault_desc:
+            run.fault_desc += "; placement faults fired on: " + (
+                "; ".join(details["fired"]) or "no call")
+        actual = consumer_allocations(world, list(op.names))
+        details["achieved"] = ci.classify(actual, op.states)
+        details["result"] = dict(
+            operation=op.result.operation,
+            error_type=op.result.error_type,
+            error=str(op.result.error)[:300] if op.result.error else None,
+            caller_saw=op.caller_saw)
+        found = conductor_checks(world, op, "under_fault")
+        if self.extra is not None:
+            found += self.extra(world, conductor, op, "under_fault")
+        if op.result.raised or details["achieved"] not in op.success:
+            for v in found:
+                v.detail = "%s [caller: %s]" % (v.detail, op.caller_saw)
+        run.violations["under_fault"] = found
 
-def _classify(actual, states):
-    from harness.oracle.conductor_invariants import classify
-    return classify(actual, states)
+    def after_fault(self, run, world):
+        if self.then is not None:
+            run.violations["during"] = list(
+                self.then(world, world.conductor, run.op) or [])
+
+    def check_after(self, run, world):
+        op = run.op
+        mark = run.capture.mark()
+        audits = []
+        for how in self.audit_via:
+            audits.extend(world.audit(via=how))
+        snap = world.snapshot("after clear")
+        out = conductor_checks(world, op, "after_clear",
+                               states=self.then is None)
+        if op.ledger_checks:
+            out += inv.check_all(snap, world.ledger)
+        out += inv.audit_completed(audits, snap)
+        out += inv.service_logged_errors(
+            run.capture.since(mark) if "service" in self.audit_via else [])
+        if self.extra is not None:
+            out += self.extra(world, world.conductor, op, "after_clear")
+        return out
+
+    def end(self, run, world):
+        conductor = world.conductor
+        attempts = [dataclasses.asdict(p)
+                    for p in conductor.compute.prep_resizes]
+        for p in attempts:
+            p.pop("traceback", None)
+        run.details.update(
+            attempts=attempts, reschedules=list(conductor.reschedules),
+            scheduler=[dataclasses.asdict(s)
+                       for s in conductor.scheduler.calls],
+            backoff=round(sum(conductor.backoff), 3),
+            counts=dict(conductor.counts))
+
+    def observed(self, run):
+        return {"lines": run.capture.handler.lines}
 
 
 def finish_move(world, name):
@@ -1152,16 +1010,3 @@ def finish_move(world, name):
     inst = world.instance(name)
     return moves.finish_resize(world, name, migration, host,
                                inst.new_flavor or inst.flavor)
-
-
-def judge_trial(judge, trial: ConductorTrial, rep: int = 0):
-    """Run ``trial`` for ``judge`` (its trace echoed as the judge's are);
-    ``rep`` numbers a repetition, as :meth:`Judge.trial` does."""
-    from harness.oracle.trace import Trace
-    trace = Trace(echo=judge.trace_echo)
-    obs = run_conductor_trial(trial, trace)
-    obs.rep = rep
-    judge.traces[trial.name if not rep else "%s #%d" % (trial.name, rep)
-                 ] = trace
-    judge.observations.append(obs)
-    return obs

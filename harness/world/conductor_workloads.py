@@ -190,7 +190,7 @@ def _shapes():
 
 def _trial(shape: dict, name: str, fault=None) -> hc.ConductorTrial:
     return hc.ConductorTrial(
-        name, shape["setup"], shape["operation"], fault=fault,
+        name, shape["setup"], operation=shape["operation"], fault=fault,
         plan=shape.get("plan", ()), world_kwargs=dict(TWO_HOSTS),
         ledger_before=shape.get("ledger_before", True),
         extra=shape.get("extra"))
@@ -222,13 +222,11 @@ def allocation_observations():
     from harness.verdicts.judge import Judge
     judge = Judge("conductor allocation trials", ["-"])
     for sname, shape in _shapes().items():
-        control = hc.judge_trial(judge, _trial(shape, "%s [control]"
-                                               % sname))
+        control = judge.trial(_trial(shape, "%s [control]" % sname))
         if control.error:
             continue
         for vname, factory in shape_variants(shape, control).items():
-            hc.judge_trial(judge, _trial(shape, "%s / %s" % (sname, vname),
-                                         factory))
+            judge.trial(_trial(shape, "%s / %s" % (sname, vname), factory))
     return tuple(judge.observations), dict(judge.traces)
 
 
