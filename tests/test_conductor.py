@@ -610,3 +610,51 @@ def test_condition_only_states_the_condition(conductor_world):
     cond.setUp()
     cond.cleanUp()
     assert hc.consumer_allocations(w, [w.instances["vm1"].uuid]) == before
+
+
+# ----------------------------------------------------------------------
+# the conductor's operations are operations of the one model
+# ----------------------------------------------------------------------
+def test_conductor_operations_are_ops_of_the_model(conductor_world):
+    """replace, revert and migrate through ``harness.world.ops``: each is
+    data, runs the real helper (the allocation really moves in Placement)
+    and is recorded in the conductor client's history."""
+    from harness.world.ops import Op
+    w, c = conductor_world
+    inst = w.instances["vm1"].uuid
+    done = c.client.perform(Op("preallocate_migration", {"name": "vm1"}))
+    assert done.type == "ok" and done.value == w.migrations["vm1"].uuid
+    mig = done.value
+    done = c.client.perform(Op.from_dict(
+        {"f": "conductor_replace", "args": {"name": "vm1"}}))
+    assert done.type == "ok" and not done.value.raised
+    assert done.value.operation == "replace_allocation_with_migration"
+    held = hc.consumer_allocations(w, [inst, mig])
+    assert held[inst] == {} and list(held[mig]) == [cw.SRC]
+    done = c.client.perform(Op("conductor_revert", {"name": "vm1"}))
+    assert done.type == "ok" and not done.value.raised
+    held = hc.consumer_allocations(w, [inst, mig])
+    assert list(held[inst]) == [cw.SRC] and held[mig] == {}
+    done = c.client.perform(Op("conductor_migrate", {
+        "name": "vm1", "plan": [cw.DST]}))
+    assert done.type == "ok" and done.value.operation == "cold_migrate"
+    assert [(p.host, p.outcome) for p in c.compute.prep_resizes] == [
+        (cw.DST, "claimed")]
+    assert [op.f for op in c.client.history.completions()] == [
+        "preallocate_migration", "conductor_replace", "conductor_revert",
+        "conductor_migrate"]
+
+
+def test_conductor_operations_need_a_conductor():
+    """Without a Conductor fixture the operations are refused (``fail``:
+    nothing happened), not run half-way."""
+    from harness.world.ops import Client, Op
+    w = World(hosts=(cw.SRC,))
+    w.setUp()
+    try:
+        w.create_flavor("small", **cw.SMALL)
+        w.boot("vm1", "small", cw.SRC)
+        done = Client(w).perform(Op("conductor_migrate", {"name": "vm1"}))
+    finally:
+        w.cleanUp()
+    assert done.type == "fail" and "no conductor" in done.value

@@ -37,7 +37,7 @@ def migration_status(world, uuid):
 
 def conductor_checks(world, op, stage: str, states: bool = True) -> list:
     """The conductor invariants over ``op``'s consumers (an
-    :class:`harness.world.conductor.Op`), now.
+    :class:`harness.world.conductor.JudgedOp`), now.
 
     ``states=False`` leaves out the before/after comparison (once the
     workload has carried on past the operation, e.g. confirmed the move,

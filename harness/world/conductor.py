@@ -52,7 +52,7 @@ from harness.oracle import invariants as inv
 from harness.oracle.conductor_checks import (
     conductor_checks, consumer_allocations, migration_status)
 from harness.verdicts.judge import Trial
-from harness.world import nova_releases
+from harness.world import nova_releases, ops
 
 LOG = logging.getLogger(__name__)
 
@@ -495,6 +495,9 @@ class Conductor(fixtures.Fixture):
         self.results: list[MoveResult] = []
         self.counts: dict = {}       # anything a scenario counts
         self.fail_cast: BaseException | None = None
+        # performs the conductor's operations of the one operation model
+        # (harness.world.ops) and keeps their history
+        self.client = ops.Client(world)
         self._managers: dict = {}
         self._specs: dict = {}
 
@@ -705,11 +708,13 @@ def scan_capture():
 
 
 # ----------------------------------------------------------------------
-# operations and the trial runner
+# the conductor's operations (of harness.world.ops), as trials judge them,
+# and the conductor trial (a Trial of the one runner, harness.verdicts.judge)
 # ----------------------------------------------------------------------
 @dataclasses.dataclass
-class Op:
-    """One conductor operation, as the trial runner judges it.
+class JudgedOp:
+    """One conductor operation as the trial runner judges it: what the
+    operation of :mod:`harness.world.ops` returned, and what it may leave.
 
     ``states``: label -> {consumer: allocations} the operation may leave
     (the state before it and the state(s) it intends); ``success``: the
@@ -750,23 +755,39 @@ def _resources(world, flavor_name) -> dict:
     return world.ledger.flavors[flavor_name].placement_resources()
 
 
-def op_replace(world, conductor, name) -> Op:
+def perform(conductor, f: str, **args):
+    """Operation ``f`` of the one operation model (:mod:`harness.world.ops`)
+    through ``conductor``'s client, recorded in its history: what it
+    returned (for the conductor's operations, the MoveResult the caller
+    saw), or what it raised, raised again."""
+    done = conductor.client.perform(ops.Op(f, args))
+    if done.type == "info":
+        raise conductor.client.raised
+    if done.type == "fail":
+        raise RuntimeError("%s refused: %s" % (done.call(), done.value))
+    return done.value
+
+
+def op_replace(world, conductor, name) -> JudgedOp:
     """``replace_allocation_with_migration`` for ``name`` (a new migration
     record first, as ``_preallocate_migration`` makes it)."""
     inst = world.instances[name]
-    mig = conductor.new_migration(name)
+    perform(conductor, "preallocate_migration", name=name)
+    mig = world.migrations[name]
     before = consumer_allocations(world, [inst.uuid, mig.uuid])
-    result = conductor.replace(name, mig)
+    result = perform(conductor, "conductor_replace", name=name)
     after = {inst.uuid: {}, mig.uuid: before[inst.uuid]}
     names = {inst.uuid: "instance %s" % name,
              mig.uuid: "migration of %s" % name}
-    return Op(result, names, {"before": before, "after": after}, ("after",),
-              instances={inst.uuid: name}, covering={inst.uuid: mig.uuid},
-              migrations={mig.uuid: (names[mig.uuid],
-                                     migration_status(world, mig.uuid))})
+    return JudgedOp(result, names, {"before": before, "after": after},
+                    ("after",), instances={inst.uuid: name},
+                    covering={inst.uuid: mig.uuid},
+                    migrations={mig.uuid: (names[mig.uuid],
+                                           migration_status(world,
+                                                            mig.uuid))})
 
 
-def op_revert(world, conductor, name) -> Op:
+def op_revert(world, conductor, name) -> JudgedOp:
     """``revert_allocation_for_migration`` for ``name``'s migration (its
     allocation moved to the migration consumer by the set-up), then the
     migration set to error, as ``MigrationTask.rollback`` does."""
@@ -775,17 +796,17 @@ def op_revert(world, conductor, name) -> Op:
     before = consumer_allocations(world, [inst.uuid, mig.uuid])
     mig.status = "error"
     mig.save()
-    result = conductor.revert(name, mig)
+    result = perform(conductor, "conductor_revert", name=name)
     after = {inst.uuid: before[mig.uuid], mig.uuid: {}}
     names = {inst.uuid: "instance %s" % name,
              mig.uuid: "migration of %s" % name}
     status = migration_status(world, mig.uuid)
-    return Op(result, names, {"before": before, "after": after}, ("after",),
-              instances={inst.uuid: name},
-              migrations={mig.uuid: (names[mig.uuid], status)})
+    return JudgedOp(result, names, {"before": before, "after": after},
+                    ("after",), instances={inst.uuid: name},
+                    migrations={mig.uuid: (names[mig.uuid], status)})
 
 
-def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
+def op_migrate(world, conductor, name, flavor=None, plan=None) -> JudgedOp:
     """A cold migration (or resize to ``flavor``) through the real
     conductor.  The ledger is told what the participants reported: a move
     to the host whose prep_resize claimed, or nothing."""
@@ -795,7 +816,8 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
     new_flavor = flavor or rec.flavor
     plan = list(plan if plan is not None else conductor.scheduler.plan)
     before_inst = consumer_allocations(world, [inst.uuid])[inst.uuid]
-    result = conductor.migrate(name, flavor, plan)
+    result = perform(conductor, "conductor_migrate", name=name,
+                     flavor=flavor, plan=plan)
     mig_uuid = result.migration_uuid
     names = {inst.uuid: "instance %s" % name}
     consumers = [inst.uuid]
@@ -826,11 +848,11 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
                   else {})
     covering = {inst.uuid: mig_uuid} if mig_uuid and \
         status not in ("error", "failed") else {}
-    return Op(result, names, states,
-              tuple(k for k in states if k.startswith("after")),
-              instances={inst.uuid: name}, covering=covering,
-              migrations=migrations, ledger_checks=True,
-              status_reports=True)
+    return JudgedOp(result, names, states,
+                    tuple(k for k in states if k.startswith("after")),
+                    instances={inst.uuid: name}, covering=covering,
+                    migrations=migrations, ledger_checks=True,
+                    status_reports=True)
 
 
 @dataclasses.dataclass
@@ -842,7 +864,7 @@ class ConductorTrial(Trial):
 
     ``setup(world, conductor)`` builds the population; ``operation(world,
     conductor)`` runs the operation under the fault and returns an
-    :class:`Op`; ``then(world, conductor, op)`` (optional) continues the
+    :class:`JudgedOp`; ``then(world, conductor, op)`` (optional) continues the
     workload once the fault is cleared and returns the violations of the
     ``during`` stage; ``extra(world, conductor, op, stage)``
     (optional) returns more violations at a stage.  ``world_kwargs`` go to
