@@ -209,7 +209,7 @@ def test_every_fault_declares_its_data_authority():
     import harness.faults.driver  # noqa: F401
     import harness.faults.placement  # noqa: F401
     import harness.faults.conductor  # noqa: F401
-    import harness.verdicts.replacement  # noqa: F401
+    import harness.faults.replacement  # noqa: F401
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
