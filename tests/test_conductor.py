@@ -382,7 +382,8 @@ def test_scan_capture_keeps_formatted_text_and_finds_a_logged_secret():
 
 
 # ----------------------------------------------------------------------
-# the conductor trial runner observes what run_trial observes
+# a conductor trial is a Trial of the one runner: it observes what any
+# trial observes
 # ----------------------------------------------------------------------
 def _revert_under_post_500(whatif=None):
     from harness.faults import placement as pf
@@ -658,3 +659,24 @@ def test_conductor_operations_need_a_conductor():
     finally:
         w.cleanUp()
     assert done.type == "fail" and "no conductor" in done.value
+
+
+def test_conductor_trials_run_through_the_judge_on_fresh_worlds():
+    """Judge.trial runs a conductor trial as it runs any trial (its
+    observation and trace recorded under the repetition's name); the
+    snapshot path never forks one."""
+    from harness.verdicts import snapshots
+    from harness.verdicts.judge import Judge, Trial
+    trial = hc.ConductorTrial(
+        "swap [control]", cw.population,
+        operation=lambda w, c: hc.op_replace(w, c, "vm1"),
+        world_kwargs=dict(cw.TWO_HOSTS))
+    assert isinstance(trial, Trial)
+    assert "conductor trial" in snapshots.static_reason(trial)
+    judge = Judge("probe", ["-"])
+    obs = judge.trial(trial, rep=1)
+    assert obs.error is None, obs.error
+    assert obs.clean and obs.achieved == "after" and obs.rep == 1
+    assert judge.observations == [obs]
+    assert list(judge.traces) == ["swap [control] #1"]
+    assert [c[1] for c in obs.calls][:1] == ["GET"]
