@@ -37,7 +37,6 @@ import threading
 import pytest
 
 from harness.oracle import checks
-from harness.oracle import invariants as inv
 from harness.oracle.invariants import Violation
 from harness.verdicts.judge import Judge, Trial
 from harness.world.deployment import Inventory, NoRoom
@@ -71,6 +70,7 @@ class _Load:
         self.flip = flip
         self.audit_errors: list[str] = []
         self.audits = 0
+        self.trait = TRAIT                  # the operator's trait
         self.trait_wanted: bool | None = None
         self.toggles = 0
 
@@ -186,26 +186,7 @@ def _after_phase(world, load: _Load):
     """Snapshot right after the operations, before any repairing audit."""
     load.restore_inventory()
     snap = world.snapshot("right after the concurrent phase")
-    found = []
-    # Over-commit, at any time, is what the claim predicts most directly.
-    found += inv.usage_in_bounds(snap, world.ledger)
-    found += checks.scheduler_view_possible(world, snap)
-    # Disagreement right after the load, before an audit had a chance to
-    # recompute: reported as such (the next audit may repair it).
-    for v in (inv.usage_matches_ledger(snap, world.ledger)
-              + inv.allocations_match_ledger(snap, world.ledger)
-              + inv.placement_usage_matches_ledger(snap, world.ledger)):
-        found.append(Violation("consistent_right_after_load", v.subject,
-                               v.expected, v.actual,
-                               "%s%s" % (v.invariant, "; " + v.detail
-                                         if v.detail else "")))
-    found += [Violation("claim_completed", where, "no exception", err)
-              for where, err in load.claim_errors]
-    found += [Violation("workload_completed", where, "no exception", err)
-              for where, err in load.errors]
-    found += [Violation("concurrent_audit_completed",
-                        "audit of src during the concurrent phase",
-                        "no exception", err) for err in load.audit_errors]
+    found = checks.after_concurrent_phase(world, snap, load)
     world.recorded_violations = found
     world.load = load
     world.trace.step("note", "concurrent phase", results=load.results,
@@ -283,24 +264,7 @@ def recorded(world, snap=None) -> list[Violation]:
     return world.__dict__.pop("recorded_violations", [])
 
 
-def operator_trait_kept(world, snap=None) -> list[Violation]:
-    """The trait the operator set last is still on the provider."""
-    load = world.__dict__.get("load")
-    if load is None or load.trait_wanted is None:
-        return []
-    traits = world.placement.read("/resource_providers/%s/traits"
-                                  % world.hosts["src"].rp_uuid)["traits"]
-    has = TRAIT in traits
-    if has != load.trait_wanted:
-        return [Violation("operator_trait_kept",
-                          "trait %s on src's provider" % TRAIT,
-                          "present" if load.trait_wanted else "absent",
-                          "present" if has else "absent",
-                          "an outside change to the provider was undone")]
-    return []
-
-
-EXTRA_CHECKS = (recorded, operator_trait_kept,
+EXTRA_CHECKS = (recorded, checks.operator_trait_kept,
                 checks.scheduler_view_possible)
 BUILDERS, PER_BUILDER = 4, 3
 VARIANTS = {

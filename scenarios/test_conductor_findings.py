@@ -18,6 +18,7 @@ from harness.faults import Combined
 from harness.oracle import conductor_invariants as ci
 from harness.verdicts import judge as judge_mod
 from harness.verdicts.judge import Judge
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.world import conductor_workloads as cw
 
@@ -119,11 +120,11 @@ def _f06_faults():
     every = PLAN
     return {
         "every destination refuses":
-            lambda w: hc.ClaimRefused(w, every),
+            lambda w: cf.ClaimRefused(w, every),
         "every destination refuses, the scheduler returns %d alternates"
         % len(cw.ALTS):
-            lambda w: Combined(w, hc.ClaimRefused(w, every),
-                               hc.LongAlternates(w, len(cw.ALTS))),
+            lambda w: Combined(w, cf.ClaimRefused(w, every),
+                               cf.LongAlternates(w, len(cw.ALTS))),
     }
 
 
@@ -134,14 +135,14 @@ def _f06_observations():
     def trial(name, fault=None):
         return hc.ConductorTrial(
             name, cw.population,
-            lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
+            operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
             plan=PLAN, extra=_bounded,
             world_kwargs=dict(hosts=HOSTS, config={
                 "scheduler.max_attempts": MAX_ATTEMPTS}))
-    hc.judge_trial(judge, trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
+    judge.trial(trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
     for name, factory in _f06_faults().items():
-        hc.judge_trial(judge, trial("max_attempts=%d / %s"
-                                    % (MAX_ATTEMPTS, name), factory))
+        judge.trial(trial("max_attempts=%d / %s" % (MAX_ATTEMPTS, name),
+                          factory))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -30,6 +30,7 @@ import functools
 
 import pytest
 
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -81,14 +82,14 @@ def _extra(world, conductor, op, stage):
 
 def faults() -> dict:
     return {
-        "every destination's claim refused": lambda w: hc.ClaimRefused(
+        "every destination's claim refused": lambda w: cf.ClaimRefused(
             w, PLAN),
         "destination refuses, alternates can never fit": lambda w: Combined(
-            w, hc.ClaimRefused(w, (cw.DST,)),
-            hc.ConsumedAfterSelection(w, cw.ALTS)),
+            w, cf.ClaimRefused(w, (cw.DST,)),
+            cf.ConsumedAfterSelection(w, cw.ALTS)),
         "destination refuses, later claims answer 409 concurrent_update":
             lambda w: Combined(
-                w, hc.ClaimRefused(w, (cw.DST,)),
+                w, cf.ClaimRefused(w, (cw.DST,)),
                 pf.GenerationConflict(w, "PUT", CLAIM, Schedule(
                     calls=tuple(range(2, 60))))),
     }
@@ -96,7 +97,7 @@ def faults() -> dict:
 
 def _trial(m, name, fault=None):
     return hc.ConductorTrial(
-        name, cw.population, _operation, fault=fault, plan=PLAN,
+        name, cw.population, operation=_operation, fault=fault, plan=PLAN,
         extra=_extra,
         world_kwargs=dict(hosts=HOSTS,
                           config={"scheduler.max_attempts": m}))
@@ -106,10 +107,10 @@ def _trial(m, name, fault=None):
 def retry_observations():
     judge = Judge("conductor retry trials", ["-"])
     for m in MAX_ATTEMPTS:
-        hc.judge_trial(judge, _trial(m, "max_attempts=%d [control]" % m))
+        judge.trial(_trial(m, "max_attempts=%d [control]" % m))
         for name, factory in faults().items():
-            hc.judge_trial(judge, _trial(m, "max_attempts=%d / %s"
-                                         % (m, name), factory))
+            judge.trial(_trial(m, "max_attempts=%d / %s" % (m, name),
+                               factory))
     return tuple(judge.observations), dict(judge.traces)
 
 

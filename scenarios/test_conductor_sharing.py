@@ -31,6 +31,7 @@ import functools
 
 import pytest
 
+from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -158,9 +159,9 @@ def _trial(name, shape, shared):
         text = ("instance disks on sharing provider %s (DISK_GB total %d, "
                 "aggregate with %s and %s; hosts report %d GB local disk)"
                 % (SHARE, total, cw.SRC, cw.DST, NO_LOCAL.local_gb))
-        fault = (lambda w, t=text: hc.Condition(w, t))
+        fault = (lambda w, t=text: cf.Condition(w, t))
     return hc.ConductorTrial(
-        name, _population(shared, total), operation, fault=fault,
+        name, _population(shared, total), operation=operation, fault=fault,
         plan=(cw.DST,), prefer=SHARE if shared else None, then=then,
         extra=_extra, ledger=hc.share_aware_ledger,
         world_kwargs=dict(hosts=(cw.SRC, cw.DST),
@@ -171,10 +172,10 @@ def _trial(name, shape, shared):
 def sharing_observations():
     judge = Judge("conductor sharing trials", ["-"])
     for shape in SHAPES:
-        hc.judge_trial(judge, _trial("%s, local disk [control]" % shape,
-                                     shape, False))
-        hc.judge_trial(judge, _trial("%s / disk on sharing provider"
-                                     % shape, shape, True))
+        judge.trial(_trial("%s, local disk [control]" % shape,
+                           shape, False))
+        judge.trial(_trial("%s / disk on sharing provider" % shape,
+                           shape, True))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -19,9 +19,9 @@ Then the record is repaired and the host audited again.
 
 Besides the standard invariants (usage, placement, the audit), the trials
 check that no device is held by two live instances
-(:func:`devices_not_shared`, from the identifiers the tracker handed out at
+(:func:`harness.oracle.checks.devices_not_shared`, from the identifiers the tracker handed out at
 claim time, recorded by the harness before any fault) and the node's
-instance statistics (:func:`stats_match_ledger`).
+instance statistics (:func:`harness.oracle.checks.stats_match_ledger`).
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ import pytest
 
 from harness.oracle import checks
 from harness.faults import assigned as asg
-from harness.oracle.invariants import Violation
 from harness.verdicts.judge import Judge, Trial
 from harness.oracle.ledger import FlavorSpec
 from harness.world import nova_releases
@@ -126,54 +125,6 @@ def while_wrong(world):
                       "restart src (start-up audit)", _restart, world)
 
 
-def devices_not_shared(world, snap=None) -> list[Violation]:
-    """No device was handed to two live instances; every instance that
-    asked for a device got exactly one."""
-    out = []
-    held = world.__dict__.get("devices_held", {})
-    owner: dict[str, str] = {}
-    live = {r.name for r in world.ledger.live_instances()}
-    for name, devices in sorted(held.items()):
-        if name not in live:
-            continue
-        if len(devices) != 1:
-            out.append(Violation("devices_not_shared",
-                                 "devices handed to %s" % name, 1,
-                                 devices))
-        for d in devices:
-            if d in owner:
-                out.append(Violation(
-                    "devices_not_shared", "device %s" % d,
-                    "held by %s only" % owner[d],
-                    "also handed to %s" % name,
-                    "one device, two instances"))
-            owner.setdefault(d, name)
-    return out
-
-
-def stats_match_ledger(world, snap=None) -> list[Violation]:
-    """The node's instance statistics count the ledger's instances."""
-    from nova import objects
-    out = []
-    for name, host in world.hosts.items():
-        try:
-            cn = objects.ComputeNode.get_by_host_and_nodename(
-                world.ctx, name, host.nodename)
-        except Exception:  # noqa: BLE001 - a missing row is reported
-            continue       # by usage_matches_ledger
-        stats = cn.stats or {}
-        want = sum(1 for r in world.ledger.live_instances()
-                   if r.host == name)
-        for key in ("num_instances",
-                    "num_proj_%s" % world.ctx.project_id):
-            got = int(stats.get(key, 0))
-            if got != want:
-                out.append(Violation("stats_match_ledger",
-                                     "stats of %s %s" % (name, key),
-                                     want, got))
-    return out
-
-
 FAULTS = {
     "absent": dict(mode="absent"),
     "empty list": dict(mode="empty"),
@@ -188,7 +139,7 @@ FAULTS = {
 }
 # not a wrong list but an unreadable one: judged on its own
 UNREADABLE = {"not JSON": dict(mode="malformed")}
-EXTRA_CHECKS = (devices_not_shared, stats_match_ledger,
+EXTRA_CHECKS = (checks.devices_not_shared, checks.stats_match_ledger,
                 checks.workload_steps_completed)
 
 

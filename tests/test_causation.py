@@ -208,9 +208,8 @@ def test_every_fault_declares_its_data_authority():
     import harness.faults.assigned  # noqa: F401 - register subclasses
     import harness.faults.driver  # noqa: F401
     import harness.faults.placement  # noqa: F401
-    import harness.world.conductor  # noqa: F401
-    import harness.world.conductor_workloads  # noqa: F401
-    import harness.verdicts.replacement  # noqa: F401
+    import harness.faults.conductor  # noqa: F401
+    import harness.faults.replacement  # noqa: F401
 
     def subclasses(cls):
         for sub in cls.__subclasses__():

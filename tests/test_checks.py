@@ -209,3 +209,61 @@ def test_row_usage_check_reads_the_row_only(booted):
     cn.save()                               # now the row
     out = chk.row_usage_matches_ledger(world, world.snapshot("row"))
     assert [v.subject for v in out] == ["db src vcpus_used"]
+
+
+# -- devices, instance statistics, a concurrent phase -------------------------
+def test_devices_not_shared_catches_a_device_handed_twice(booted):
+    w = booted
+    w.boot("vm2", "small", "src")
+    w.devices_held = {"vm1": ["ns_0"], "vm2": ["ns_1"]}
+    assert checks.devices_not_shared(w) == []
+    w.devices_held = {"vm1": ["ns_0"], "vm2": ["ns_0", "ns_1"]}
+    found = {v.subject for v in checks.devices_not_shared(w)}
+    assert found == {"devices handed to vm2", "device ns_0"}
+
+
+def test_stats_match_ledger_catches_a_wrong_instance_count(booted):
+    import json
+    w = booted
+    w.audit()
+    assert checks.stats_match_ledger(w) == []
+    _row_update(w, "src", stats=json.dumps({"num_instances": "3"}))
+    found = checks.stats_match_ledger(w)
+    assert [(v.subject, v.expected, v.actual) for v in found] == [
+        ("stats of src num_instances", 1, 3),
+        ("stats of src num_proj_%s" % w.ctx.project_id, 1, 0)]
+
+
+class _Load:
+    def __init__(self, world, **kw):
+        self.host = world.hosts["src"]
+        self.trait, self.trait_wanted = "CUSTOM_HARNESS_PROBE", None
+        self.claim_errors, self.errors, self.audit_errors = [], [], []
+        self.__dict__.update(kw)
+
+
+def test_after_concurrent_phase_reports_what_did_not_complete(booted):
+    w = booted
+    w.audit()
+    snap = w.snapshot("probe")
+    assert checks.after_concurrent_phase(w, snap, _Load(w)) == []
+    load = _Load(w, claim_errors=[("vm9", "NoRoom: full")],
+                 errors=[("builder-0", "ValueError: x")],
+                 audit_errors=["RuntimeError: y"])
+    found = checks.after_concurrent_phase(w, snap, load)
+    assert [(v.invariant, v.subject) for v in found] == [
+        ("claim_completed", "vm9"), ("workload_completed", "builder-0"),
+        ("concurrent_audit_completed",
+         "audit of src during the concurrent phase")]
+
+
+def test_operator_trait_kept_catches_an_undone_trait(booted):
+    w = booted
+    assert checks.operator_trait_kept(w) == []     # no concurrent phase
+    w.load = _Load(w, trait_wanted=True)
+    found = checks.operator_trait_kept(w)
+    assert [(v.subject, v.expected, v.actual) for v in found] == [
+        ("trait CUSTOM_HARNESS_PROBE on src's provider", "present",
+         "absent")]
+    w.load.trait_wanted = False
+    assert checks.operator_trait_kept(w) == []

@@ -14,6 +14,8 @@ import logging
 
 import pytest
 
+from harness.faults import conductor as cf
+from harness.verdicts.judge import run_trial
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
@@ -267,8 +269,9 @@ def _population(world, conductor):
 
 
 def test_control_migration_is_clean_and_moves_to_the_plan():
-    obs = hc.run_conductor_trial(hc.ConductorTrial(
-        "control", _population, lambda w, c: hc.op_migrate(w, c, "vm1"),
+    obs = run_trial(hc.ConductorTrial(
+        "control", _population,
+        operation=lambda w, c: hc.op_migrate(w, c, "vm1"),
         plan=(cw.DST,), world_kwargs=dict(cw.TWO_HOSTS)))
     assert obs.error is None, obs.error
     assert obs.clean, obs.violations
@@ -297,7 +300,7 @@ def conductor_world():
 def test_scheduler_alternates_follow_max_attempts_and_refusal_reschedules(
         conductor_world):
     w, c = conductor_world
-    refused = hc.ClaimRefused(w, (cw.DST,))
+    refused = cf.ClaimRefused(w, (cw.DST,))
     refused.setUp()
     try:
         result = c.migrate("vm1")
@@ -322,7 +325,7 @@ def test_scheduler_alternates_follow_max_attempts_and_refusal_reschedules(
 def test_inner_faults_reach_the_client_as_they_claim(conductor_world,
                                                      action, error):
     w, c = conductor_world
-    fault = hc.InnerFault(w, "POST", r"^/allocations$", action,
+    fault = cf.InnerFault(w, "POST", r"^/allocations$", action,
                           Schedule(calls=(1,)))
     fault.setUp()
     try:
@@ -379,13 +382,14 @@ def test_scan_capture_keeps_formatted_text_and_finds_a_logged_secret():
 
 
 # ----------------------------------------------------------------------
-# the conductor trial runner observes what run_trial observes
+# a conductor trial is a Trial of the one runner: it observes what any
+# trial observes
 # ----------------------------------------------------------------------
 def _revert_under_post_500(whatif=None):
     from harness.faults import placement as pf
     return hc.ConductorTrial(
         "revert / POST /allocations #1: 500", cw.population_swapped,
-        lambda w, c: hc.op_revert(w, c, "vm1"),
+        operation=lambda w, c: hc.op_revert(w, c, "vm1"),
         fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 500,
                                           Schedule(calls=(1,))),
         world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False, whatif=whatif)
@@ -397,7 +401,7 @@ def test_conductor_observation_carries_authority_paths_and_replay():
     swap ran before the fault), and a replay under a what-if that really
     runs the patched helper: the same fault now raises."""
     from harness.verdicts.counterfactual import WHAT_IFS
-    obs = hc.run_conductor_trial(_revert_under_post_500())
+    obs = run_trial(_revert_under_post_500())
     assert obs.error is None, obs.error
     assert obs.authority == "infrastructure"
     assert obs.reach == "an infrastructure fault"
@@ -416,8 +420,9 @@ def test_conductor_observation_carries_authority_paths_and_replay():
 
 
 def test_conductor_control_is_traced_nowhere_and_has_no_authority():
-    obs = hc.run_conductor_trial(hc.ConductorTrial(
-        "control", cw.population, lambda w, c: hc.op_replace(w, c, "vm1"),
+    obs = run_trial(hc.ConductorTrial(
+        "control", cw.population,
+        operation=lambda w, c: hc.op_replace(w, c, "vm1"),
         world_kwargs=dict(cw.TWO_HOSTS)))
     assert obs.error is None, obs.error
     assert obs.authority is None and obs.reach is None
@@ -476,7 +481,8 @@ class TestCauseReported:
 def _failing_task(fault, extra=cw.cause_checks):
     return hc.ConductorTrial(
         "failing migration task / rollback GET #4: 500", cw.population,
-        lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault, plan=(),
+        operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
+        plan=(),
         extra=extra, world_kwargs=dict(cw.TWO_HOSTS))
 
 
@@ -489,7 +495,7 @@ def test_rollback_error_replaces_novalidhost_and_what_if_restores_it():
     from harness.faults import placement as pf
     from harness.verdicts.counterfactual import WHAT_IFS
     route = r"^/allocations/[0-9a-f-]{36}$"
-    obs = hc.run_conductor_trial(_failing_task(
+    obs = run_trial(_failing_task(
         lambda w: pf.PlacementError(w, "GET", route, 500,
                                     Schedule(calls=(4,)))))
     assert obs.error is None, obs.error
@@ -511,11 +517,11 @@ def test_capacity_409_what_if_makes_the_revert_raise():
     from harness.verdicts.counterfactual import WHAT_IFS
     trial = hc.ConductorTrial(
         "revert / POST /allocations #1: 409 capacity", cw.population_swapped,
-        lambda w, c: hc.op_revert(w, c, "vm1"),
+        operation=lambda w, c: hc.op_revert(w, c, "vm1"),
         fault=lambda w: pf.PlacementError(w, "POST", r"^/allocations$", 409,
                                           Schedule(calls=(1,))),
         world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False)
-    obs = hc.run_conductor_trial(trial)
+    obs = run_trial(trial)
     assert obs.error is None, obs.error
     assert obs.result["error_type"] is None
     assert "failure_reported" in names(obs.violations["under_fault"])
@@ -532,10 +538,10 @@ def test_long_alternates_reach_the_conductor(conductor_world):
     forces none) and the conductor follows that list: the refused
     destination is not rescheduled.  The scenario F-06 uses more."""
     w, c = conductor_world
-    refused = hc.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
+    refused = cf.ClaimRefused(w, (cw.DST, cw.ALTS[0]))
     c.scheduler.plan = [cw.DST, cw.ALTS[0]]
     # max_attempts=2: Nova's scheduler gives 1 alternate; 0 forced here
-    short = hc.LongAlternates(w, 0)
+    short = cf.LongAlternates(w, 0)
     assert short.authority_class() == "inadmissible"
     for fault in (refused, short):
         fault.setUp()
@@ -546,3 +552,131 @@ def test_long_alternates_reach_the_conductor(conductor_world):
         refused.cleanUp()
     assert c.scheduler.calls[0].alternates == []
     assert [p.host for p in c.compute.prep_resizes] == [cw.DST]
+
+
+def test_consumed_after_selection_leaves_the_alternate_no_room(
+        conductor_world):
+    """ConsumedAfterSelection fills the alternate's room through Placement
+    once the scheduler has chosen: the destination refuses, and the
+    reschedule to the alternate cannot claim it.  Cleared, the scheduler
+    hook is restored."""
+    w, c = conductor_world
+    previous = c.scheduler.after_select
+    refused = cf.ClaimRefused(w, (cw.DST,))
+    taken = cf.ConsumedAfterSelection(w, (cw.ALTS[0],))
+    for fault in (refused, taken):
+        fault.setUp()
+    try:
+        result = c.migrate("vm1")
+    finally:
+        taken.cleanUp()
+        refused.cleanUp()
+    assert c.scheduler.after_select is previous
+    assert list(taken.consumers.values()) == [cw.ALTS[0]]
+    consumer = next(iter(taken.consumers))
+    assert consumer in w.ledger.extra_consumers
+    held = hc.consumer_allocations(w, [consumer, w.instances["vm1"].uuid])
+    assert list(held[consumer]) == [cw.ALTS[0]]
+    assert cw.ALTS[0] not in held[w.instances["vm1"].uuid]
+    assert not any(p.host == cw.ALTS[0] and p.outcome == "claimed"
+                   for p in c.compute.prep_resizes), result
+
+
+def test_source_node_missing_fails_the_swap(conductor_world):
+    """SourceNodeMissing points vm1's node at a compute node with no
+    record: the real ``replace_allocation_with_migration`` cannot look up
+    the source node and fails; cleared, the node is restored."""
+    w, c = conductor_world
+    node = w.instance("vm1").node
+    fault = cf.SourceNodeMissing(w, "vm1")
+    assert fault.authority_class() == "inconsistent"
+    fault.setUp()
+    try:
+        assert w.instance("vm1").node == "ghost-node-99"
+        result = c.replace("vm1")
+    finally:
+        fault.cleanUp()
+    assert result.raised and result.error_type == "ComputeHostNotFound"
+    assert w.instance("vm1").node == node
+
+
+def test_condition_only_states_the_condition(conductor_world):
+    """Condition injects nothing: it names a condition the world was
+    built with, for the evidence."""
+    w, c = conductor_world
+    before = hc.consumer_allocations(w, [w.instances["vm1"].uuid])
+    cond = cf.Condition(w, "disk on a sharing provider")
+    assert cond.describe() == "disk on a sharing provider"
+    assert cond.authority_class() == "none"
+    cond.setUp()
+    cond.cleanUp()
+    assert hc.consumer_allocations(w, [w.instances["vm1"].uuid]) == before
+
+
+# ----------------------------------------------------------------------
+# the conductor's operations are operations of the one model
+# ----------------------------------------------------------------------
+def test_conductor_operations_are_ops_of_the_model(conductor_world):
+    """replace, revert and migrate through ``harness.world.ops``: each is
+    data, runs the real helper (the allocation really moves in Placement)
+    and is recorded in the conductor client's history."""
+    from harness.world.ops import Op
+    w, c = conductor_world
+    inst = w.instances["vm1"].uuid
+    done = c.client.perform(Op("preallocate_migration", {"name": "vm1"}))
+    assert done.type == "ok" and done.value == w.migrations["vm1"].uuid
+    mig = done.value
+    done = c.client.perform(Op.from_dict(
+        {"f": "conductor_replace", "args": {"name": "vm1"}}))
+    assert done.type == "ok" and not done.value.raised
+    assert done.value.operation == "replace_allocation_with_migration"
+    held = hc.consumer_allocations(w, [inst, mig])
+    assert held[inst] == {} and list(held[mig]) == [cw.SRC]
+    done = c.client.perform(Op("conductor_revert", {"name": "vm1"}))
+    assert done.type == "ok" and not done.value.raised
+    held = hc.consumer_allocations(w, [inst, mig])
+    assert list(held[inst]) == [cw.SRC] and held[mig] == {}
+    done = c.client.perform(Op("conductor_migrate", {
+        "name": "vm1", "plan": [cw.DST]}))
+    assert done.type == "ok" and done.value.operation == "cold_migrate"
+    assert [(p.host, p.outcome) for p in c.compute.prep_resizes] == [
+        (cw.DST, "claimed")]
+    assert [op.f for op in c.client.history.completions()] == [
+        "preallocate_migration", "conductor_replace", "conductor_revert",
+        "conductor_migrate"]
+
+
+def test_conductor_operations_need_a_conductor():
+    """Without a Conductor fixture the operations are refused (``fail``:
+    nothing happened), not run half-way."""
+    from harness.world.ops import Client, Op
+    w = World(hosts=(cw.SRC,))
+    w.setUp()
+    try:
+        w.create_flavor("small", **cw.SMALL)
+        w.boot("vm1", "small", cw.SRC)
+        done = Client(w).perform(Op("conductor_migrate", {"name": "vm1"}))
+    finally:
+        w.cleanUp()
+    assert done.type == "fail" and "no conductor" in done.value
+
+
+def test_conductor_trials_run_through_the_judge_on_fresh_worlds():
+    """Judge.trial runs a conductor trial as it runs any trial (its
+    observation and trace recorded under the repetition's name); the
+    snapshot path never forks one."""
+    from harness.verdicts import snapshots
+    from harness.verdicts.judge import Judge, Trial
+    trial = hc.ConductorTrial(
+        "swap [control]", cw.population,
+        operation=lambda w, c: hc.op_replace(w, c, "vm1"),
+        world_kwargs=dict(cw.TWO_HOSTS))
+    assert isinstance(trial, Trial)
+    assert "conductor trial" in snapshots.static_reason(trial)
+    judge = Judge("probe", ["-"])
+    obs = judge.trial(trial, rep=1)
+    assert obs.error is None, obs.error
+    assert obs.clean and obs.achieved == "after" and obs.rep == 1
+    assert judge.observations == [obs]
+    assert list(judge.traces) == ["swap [control] #1"]
+    assert [c[1] for c in obs.calls][:1] == ["GET"]

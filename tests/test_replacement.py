@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from harness.faults.replacement import ReplaceMethod
 from harness.verdicts import replacement as rp
 from harness.verdicts.judge import Judge
 from harness.oracle.trace import Trace
@@ -103,7 +104,7 @@ def test_replace_method_swaps_at_the_class_and_restores(tmp_path):
     from nova.compute import resource_tracker
     cls = resource_tracker.ResourceTracker
     real = cls.__dict__[METHOD]
-    fault = rp.ReplaceMethod(_World(), cand)
+    fault = ReplaceMethod(_World(), cand)
     fault.setUp()
     try:
         assert getattr(cls, METHOD) is cand.function

@@ -13,7 +13,12 @@ computes an expectation by calling the tracker.
   and indexes it started with, one ``compute_nodes`` row per host, one
   service row per host, and the world's instances;
 * :func:`node_names_round_trip`: every path that stores or looks up a node by
-  name gives back exactly the name the driver reported.
+  name gives back exactly the name the driver reported;
+* :func:`devices_not_shared`, :func:`stats_match_ledger`: no device handed to
+  two instances; the node's instance statistics count the ledger's;
+* :func:`after_concurrent_phase`, :func:`operator_trait_kept`: what a
+  concurrent load left, before an audit repairs it; the operator's trait
+  survived it.
 """
 from __future__ import annotations
 
@@ -363,3 +368,109 @@ def row_usage_matches_ledger(world, snap) -> list[Violation]:
                       v.actual, v.detail)
             for v in usage_matches_ledger(snap, world.ledger)
             if v.subject.startswith("db ")]
+
+
+# ---------------------------------------------------------------------------
+# assigned devices and instance statistics (scenarios/test_instance_resources)
+# ---------------------------------------------------------------------------
+def devices_not_shared(world, snap=None) -> list[Violation]:
+    """No device was handed to two live instances; every instance that
+    asked for a device got exactly one.  ``world.devices_held``: instance
+    name -> the device identifiers the tracker handed it at claim time
+    (the workload records them)."""
+    out = []
+    held = world.__dict__.get("devices_held", {})
+    owner: dict[str, str] = {}
+    live = {r.name for r in world.ledger.live_instances()}
+    for name, devices in sorted(held.items()):
+        if name not in live:
+            continue
+        if len(devices) != 1:
+            out.append(Violation("devices_not_shared",
+                                 "devices handed to %s" % name, 1,
+                                 devices))
+        for d in devices:
+            if d in owner:
+                out.append(Violation(
+                    "devices_not_shared", "device %s" % d,
+                    "held by %s only" % owner[d],
+                    "also handed to %s" % name,
+                    "one device, two instances"))
+            owner.setdefault(d, name)
+    return out
+
+
+def stats_match_ledger(world, snap=None) -> list[Violation]:
+    """The node's instance statistics count the ledger's instances."""
+    from nova import objects
+    out = []
+    for name, host in world.hosts.items():
+        try:
+            cn = objects.ComputeNode.get_by_host_and_nodename(
+                world.ctx, name, host.nodename)
+        except Exception:  # noqa: BLE001 - a missing row is reported
+            continue       # by usage_matches_ledger
+        stats = cn.stats or {}
+        want = sum(1 for r in world.ledger.live_instances()
+                   if r.host == name)
+        for key in ("num_instances",
+                    "num_proj_%s" % world.ctx.project_id):
+            got = int(stats.get(key, 0))
+            if got != want:
+                out.append(Violation("stats_match_ledger",
+                                     "stats of %s %s" % (name, key),
+                                     want, got))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# concurrent load (scenarios/test_concurrency)
+# ---------------------------------------------------------------------------
+def after_concurrent_phase(world, snap, load) -> list[Violation]:
+    """Right after a concurrent phase, before any repairing audit: usage in
+    bounds and a possible scheduler view (over-commit at any time is what
+    the claim predicts most directly); disagreement with the ledger,
+    reported as such (the next audit may repair it); and every claim,
+    operation and audit of the phase (``load``: its ``claim_errors``,
+    ``errors``, ``audit_errors`` and ``host``) completed."""
+    from harness.oracle import invariants as inv
+    found = []
+    found += inv.usage_in_bounds(snap, world.ledger)
+    found += scheduler_view_possible(world, snap)
+    for v in (inv.usage_matches_ledger(snap, world.ledger)
+              + inv.allocations_match_ledger(snap, world.ledger)
+              + inv.placement_usage_matches_ledger(snap, world.ledger)):
+        found.append(Violation("consistent_right_after_load", v.subject,
+                               v.expected, v.actual,
+                               "%s%s" % (v.invariant, "; " + v.detail
+                                         if v.detail else "")))
+    found += [Violation("claim_completed", where, "no exception", err)
+              for where, err in load.claim_errors]
+    found += [Violation("workload_completed", where, "no exception", err)
+              for where, err in load.errors]
+    found += [Violation("concurrent_audit_completed",
+                        "audit of %s during the concurrent phase"
+                        % load.host.name,
+                        "no exception", err) for err in load.audit_errors]
+    return found
+
+
+def operator_trait_kept(world, snap=None) -> list[Violation]:
+    """The trait the operator set last is still on the provider.
+    ``world.load``: the concurrent phase, with its host, the operator's
+    ``trait`` and whether it was last set (``trait_wanted``; None: never
+    touched)."""
+    load = world.__dict__.get("load")
+    if load is None or load.trait_wanted is None:
+        return []
+    traits = world.placement.read("/resource_providers/%s/traits"
+                                  % load.host.rp_uuid)["traits"]
+    has = load.trait in traits
+    if has != load.trait_wanted:
+        return [Violation("operator_trait_kept",
+                          "trait %s on %s's provider" % (load.trait,
+                                                         load.host.name),
+                          "present" if load.trait_wanted else "absent",
+                          "present" if has else "absent",
+                          "an outside change to the provider was undone")]
+    return []

@@ -68,9 +68,80 @@ class Trial:
     # (harness.verdicts.counterfactual) active for the whole trial.
     whatif: Callable | None = None
 
+    # Why this kind of trial always runs on a fresh world, never from a
+    # forked snapshot (harness.verdicts.snapshots); None: it can fork.
+    fresh_world_only = None
+    # Whether the mechanisms hit by the audits after the fault is cleared
+    # count in the observation's ``paths`` (else: only while it is in place).
+    paths_after_clear = True
+
     @property
     def is_control(self) -> bool:
         return self.fault is None and self.condition is None
+
+    # -- the workload's hooks, in the order :class:`TrialRun` calls them.
+    # This class is the ordinary workload (the tracker's audits); a
+    # workload with other steps (harness.world.conductor.ConductorTrial)
+    # overrides them.
+    def log_capture(self) -> LogCapture:
+        """What keeps the trial's log records."""
+        return LogCapture()
+
+    def build_world(self, trace: Trace):
+        """The world (not set up yet)."""
+        from harness.world.deployment import World
+        return World(trace=trace, **self.world_kwargs)
+
+    def populate(self, run: "TrialRun", world) -> None:
+        """Drive the workload up to the point of interest (after the
+        what-if is applied)."""
+        self.setup(world)
+        run.words = [i.uuid for i in world.instances.values()]
+        run.words += [m.uuid for m in world.migrations.values()]
+
+    def check_before(self, run: "TrialRun", world) -> list:
+        """The first stage's violations (``before``, or ``under_fault``
+        for a condition)."""
+        audits = world.audit()
+        snap = world.snapshot("before fault")
+        return (inv.check_all(snap, world.ledger)
+                + inv.audit_completed(audits, snap)
+                + _extra(self, world, snap))
+
+    def under_fault(self, run: "TrialRun", world, fault) -> None:
+        """With the fault in place: the ``under_fault`` and ``during``
+        stages."""
+        run.violations["under_fault"] += _audit_and_check(
+            world, run.capture, self.audit_via, "under fault", self)
+        if self.during is None:
+            return
+        try:
+            self.during(world)
+        except Exception as exc:  # noqa: BLE001 - observed
+            run.during_error = "%s: %s" % (type(exc).__name__, exc)
+            run.trace.step("note", "workload raised",
+                           error=run.during_error)
+        run.violations["during"] = _audit_and_check(
+            world, run.capture, ("tracker",), "during", self)
+        if run.during_error:
+            run.violations["during"].insert(0, inv.Violation(
+                "workload_completed", self.name, "no exception",
+                run.during_error))
+
+    def after_fault(self, run: "TrialRun", world) -> None:
+        """Once the fault is cleared, before the last audits."""
+
+    def check_after(self, run: "TrialRun", world) -> list:
+        """The ``after_clear`` stage's violations."""
+        return _audit_and_check(world, run.capture, ("tracker",),
+                                "after clear", self)
+
+    def end(self, run: "TrialRun", world) -> None:
+        """Last look at the world before it is cleaned up."""
+
+    def observed(self, run: "TrialRun") -> dict:
+        """More fields of the observation (also when the trial failed)."""
+        return {}
 
 
 @dataclasses.dataclass
@@ -108,6 +179,25 @@ class Observation:
     # ``replay(whatif) -> Observation``.  Not part of the record.
     replay: Callable | None = dataclasses.field(
         default=None, repr=False, compare=False)
+    # What an operation's workload (the conductor's) saw besides: its
+    # placement calls (the middleware's log, ``(n, method, path, status,
+    # fault)``) and those a fault fired on, the caller's result, the state
+    # the allocations reached (``achieved``), the prep_resize attempts,
+    # reschedules, scheduler calls, retry back-off (s), counts, every log
+    # line ``(levelno, levelname, logger, text)`` (for the secret scan),
+    # the identifiers a log line may name, and ``max_attempts``.
+    calls: list = dataclasses.field(default_factory=list)
+    fired: list = dataclasses.field(default_factory=list)
+    result: dict = dataclasses.field(default_factory=dict)
+    achieved: str = ""
+    attempts: list = dataclasses.field(default_factory=list)
+    reschedules: list = dataclasses.field(default_factory=list)
+    scheduler: list = dataclasses.field(default_factory=list)
+    backoff: float = 0.0
+    lines: list = dataclasses.field(default_factory=list)
+    identifiers: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+    max_attempts: int = 0
 
     def logged(self, prefix: str) -> int:
         """How many records whose message template starts with ``prefix``."""
@@ -120,13 +210,15 @@ class Observation:
 
 
 def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
-    """Build a world for ``trial``, run it through every stage, observe."""
-    from harness.world.deployment import World
+    """Build a world for ``trial``, run it through every stage, observe.
 
+    The one trial runner: every kind of trial (the tracker's workloads,
+    the conductor's operations) runs through it; what differs is the
+    trial's hooks (:class:`Trial`)."""
     trace = trace or Trace()
     run = TrialRun(trial, trace)
     try:
-        world = World(trace=trace, **trial.world_kwargs)
+        world = trial.build_world(trace)
         world.setUp()
         try:
             run.prepare(world)
@@ -146,19 +238,20 @@ class TrialRun:
     """One trial's stages, split where a snapshot can be taken.
 
     :meth:`prepare` applies the trial's what-if, runs the workload
-    (``setup``) and the first audit and checks (``before``);
-    :meth:`inject_and_observe` injects the fault and runs the remaining
-    stages.  :func:`run_trial` runs both on a fresh world;
+    (``populate``) and the first checks (``before``);
+    :meth:`inject_and_observe` injects the fault, runs the remaining
+    stages and clears it.  :func:`run_trial` runs both on a fresh world;
     :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
     ``inject_and_observe`` in a copy of the process per trial (after
-    :meth:`retarget` to that trial).
+    :meth:`retarget` to that trial).  The trial's hooks say what each
+    stage does in its workload.
     """
 
     def __init__(self, trial: Trial, trace: Trace):
         from harness.oracle.paths import PathTracer
         from harness.verdicts.causation import watched_mechanisms
         self.trace = trace
-        self.capture = LogCapture()
+        self.capture = trial.log_capture()
         self.capture.setUp()
         self.violations = {stage: [] for stage in STAGES}
         self.error = None
@@ -170,6 +263,9 @@ class TrialRun:
         self.words: list[str] = []
         self.tracer = PathTracer(watched_mechanisms())
         self.whatif = None
+        # the workload's own state (the operation it ran, what it saw)
+        self.op = None
+        self.details: dict = {}
         self.retarget(trial)
 
     def retarget(self, trial: Trial) -> None:
@@ -192,20 +288,15 @@ class TrialRun:
                        whatif=self.whatif.describe())
         if trial.condition:
             self.tracer.setUp()
-        trial.setup(world)
-        self.words = [i.uuid for i in world.instances.values()]
-        self.words += [m.uuid for m in world.migrations.values()]
-        audits = world.audit()
-        snap = world.snapshot("before fault")
+        trial.populate(self, world)
         first = "under_fault" if trial.condition else "before"
-        self.violations[first] = (inv.check_all(snap, world.ledger)
-                                  + inv.audit_completed(audits, snap)
-                                  + _extra(trial, world, snap))
+        self.violations[first] = trial.check_before(self, world)
 
     def inject_and_observe(self, world) -> None:
-        trial, trace, capture = self.trial, self.trace, self.capture
-        violations = self.violations
+        trial = self.trial
         fault = trial.fault(world) if trial.fault else None
+        # the placement calls from here on are the operation's
+        self.mark = len(world.placement.calls)
         if fault is not None:
             self.fault_desc = fault.describe()
             self.authority, self.reach = fault.authority_class(), fault.who()
@@ -220,27 +311,16 @@ class TrialRun:
             self.coerced = "; ".join(fault.coercions()) or None
             fault.learn(world.ledger)
         try:
-            violations["under_fault"] += _audit_and_check(
-                world, capture, trial.audit_via, "under fault", trial)
-            if trial.during is not None:
-                try:
-                    trial.during(world)
-                except Exception as exc:  # noqa: BLE001 - observed
-                    self.during_error = "%s: %s" % (type(exc).__name__, exc)
-                    trace.step("note", "workload raised",
-                               error=self.during_error)
-                violations["during"] = _audit_and_check(
-                    world, capture, ("tracker",), "during", trial)
-                if self.during_error:
-                    violations["during"].insert(0, inv.Violation(
-                        "workload_completed", trial.name,
-                        "no exception", self.during_error))
+            trial.under_fault(self, world, fault)
         finally:
             if fault is not None:
                 fault.cleanUp()
+                if not trial.paths_after_clear:
+                    self.tracer.stop()
                 world.ledger.forget_learned()
-        violations["after_clear"] = _audit_and_check(
-            world, capture, ("tracker",), "after clear", trial)
+        trial.after_fault(self, world)
+        self.violations["after_clear"] = trial.check_after(self, world)
+        trial.end(self, world)
         self.calls = len(world.placement.calls)
 
     def skip(self, skip: Exception) -> None:
@@ -267,7 +347,8 @@ class TrialRun:
             authority=self.authority, reach=self.reach,
             paths=dict(self.tracer.hits),
             whatif=self.whatif.label if self.whatif is not None else None,
-            replay=functools.partial(_replay, self.trial))
+            replay=functools.partial(_replay, self.trial),
+            **dict(self.details, **self.trial.observed(self)))
 
 
 def _replay(trial: Trial, whatif: Callable) -> Observation:

@@ -98,6 +98,8 @@ def static_reason(trial) -> str | None:
     """Why ``trial``'s group cannot start from a snapshot, known before any
     world is built (None: it can)."""
     from harness.world import novaenv
+    if getattr(trial, "fresh_world_only", None):
+        return trial.fresh_world_only
     if not enabled():
         return "%s=%s" % (ENV, os.environ.get(ENV))
     if not hasattr(os, "fork"):
@@ -163,7 +165,7 @@ def run_group(trials, traces, fresh) -> list:
     world = None
     try:
         try:
-            world = World(trace=shared, **trials[0].world_kwargs)
+            world = trials[0].build_world(shared)
             world.setUp()
             base.prepare(world)
         except Exception:  # noqa: BLE001 - every trial reports it

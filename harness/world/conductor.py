@@ -28,20 +28,16 @@ boundaries are replaced:
 
 It also provides what the conductor scenarios need around that: sharing
 resource providers (:func:`add_sharing_provider`) and a ledger that knows an
-instance's disk comes from one (:class:`ShareAwareLedger`), faults behind the
-fault middleware (:class:`InnerFault`: a response lost after Placement
-committed, a client-side timeout, a racing writer), destination claims that
-are refused (:class:`ClaimRefused`), canary secrets planted in the
-configuration (:data:`CANARIES`), and a trial runner
-(:func:`run_conductor_trial`) that observes one operation under one fault.
+instance's disk comes from one (:class:`ShareAwareLedger`), canary secrets
+planted in the configuration (:data:`CANARIES`), and the conductor
+operations (:func:`op_replace`, :func:`op_revert`, :func:`op_migrate`).
+The faults these scenarios inject are in :mod:`harness.faults.conductor`;
+their invariants in :mod:`harness.oracle.conductor_invariants`.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import io
-import json
 import logging
 import re
 import time
@@ -51,10 +47,12 @@ from typing import Callable
 
 import fixtures
 
-from harness.faults import base
-from harness.faults.base import Fault
-from harness.world import nova_releases
-from harness.world.placement import PlacementConnectionError, Schedule
+from harness.oracle import conductor_invariants as ci
+from harness.oracle import invariants as inv
+from harness.oracle.conductor_checks import (
+    conductor_checks, consumer_allocations, migration_status)
+from harness.verdicts.judge import Trial
+from harness.world import nova_releases, ops
 
 LOG = logging.getLogger(__name__)
 
@@ -408,7 +406,8 @@ class ComputeRPC:
                          alternates=[s.service_host for s in host_list or []],
                          retry=copy.deepcopy(
                              (filter_properties or {}).get("retry")))
-        rec.held = _consumer_allocations(world, instance.uuid)
+        rec.held = consumer_allocations(world, [instance.uuid])[
+            instance.uuid]
         self.prep_resizes.append(rec)
         world.trace.step("compute", "prep_resize", host=host,
                          attempt=rec.attempt, alternates=rec.alternates)
@@ -496,6 +495,9 @@ class Conductor(fixtures.Fixture):
         self.results: list[MoveResult] = []
         self.counts: dict = {}       # anything a scenario counts
         self.fail_cast: BaseException | None = None
+        # performs the conductor's operations of the one operation model
+        # (harness.world.ops) and keeps their history
+        self.client = ops.Client(world)
         self._managers: dict = {}
         self._specs: dict = {}
 
@@ -658,303 +660,6 @@ class Conductor(fixtures.Fixture):
         return result
 
 
-def _consumer_allocations(world, consumer) -> dict:
-    """consumer's allocations as {provider name: resources} (observer)."""
-    names = _provider_names(world)
-    body = world.placement.read("/allocations/%s" % consumer)
-    return {names.get(rp, rp): dict(a["resources"])
-            for rp, a in body["allocations"].items()}
-
-
-def _provider_names(world) -> dict:
-    rps = world.placement.read("/resource_providers")["resource_providers"]
-    return {rp["uuid"]: rp["name"] for rp in rps}
-
-
-def consumer_allocations(world, consumers) -> dict:
-    """{consumer: {provider name: resources}} for each consumer (observer);
-    a consumer with nothing allocated maps to {}."""
-    names = _provider_names(world)
-    out = {}
-    for c in consumers:
-        body = world.placement.read("/allocations/%s" % c)
-        out[c] = {names.get(rp, rp): dict(a["resources"])
-                  for rp, a in body["allocations"].items()}
-    return out
-
-
-# ----------------------------------------------------------------------
-# faults at the destination and behind the middleware
-# ----------------------------------------------------------------------
-class Condition(Fault):
-    """A condition of the world the trial was built with (so set up before
-    the workload, not injected): it only states it, for the evidence."""
-    authority = base.NONE
-    reach = "an operator's configuration"
-
-    def __init__(self, world, text):
-        super().__init__(world)
-        self.text = text
-
-    def describe(self):
-        return self.text
-
-    def inject(self):
-        pass
-
-
-class ClaimRefused(Fault):
-    """The destination's claim test refuses on ``hosts``.
-
-    ``MoveClaim._claim_test`` (the NUMA/PCI fit test inside the real
-    ``resize_claim``) raises ``ComputeResourcesUnavailable`` on those hosts,
-    as it does when the host cannot fit the instance; everything around it
-    (the claim, its abort, the manager's clean-up and reschedule) is real.
-    """
-    authority = base.NONE
-    reach = "a destination that cannot fit the instance"
-
-    def __init__(self, world, hosts):
-        super().__init__(world)
-        self.hosts = tuple(hosts)
-        self.refused: list[str] = []
-
-    def describe(self):
-        return "destination claim refused on %s" % ", ".join(self.hosts)
-
-    def inject(self):
-        from nova.compute import claims
-        from nova import exception
-        real = claims.MoveClaim._claim_test
-        fault = self
-
-        def _claim_test(claim, compute_node, limits=None):
-            if claim.tracker.host in fault.hosts:
-                fault.refused.append(claim.tracker.host)
-                raise exception.ComputeResourcesUnavailable(
-                    reason="harness: claim refused on %s"
-                    % claim.tracker.host)
-            return real(claim, compute_node, limits)
-        self.useFixture(fixtures.MonkeyPatch(
-            "nova.compute.claims.MoveClaim._claim_test", _claim_test))
-
-
-class ConsumedAfterSelection(Fault):
-    """Once the scheduler has chosen, something else takes the room of
-    ``hosts`` (the alternates it handed out): an allocation outside Nova
-    for all the free ``resource`` of each, written through the observer
-    channel and recorded in the ledger as a stated external consumer.  The
-    alternates' allocation requests are then stale and can never fit."""
-    authority = base.TIMING
-    reach = "a race with another tenant's boot"
-
-    def __init__(self, world, hosts, resource="MEMORY_MB"):
-        super().__init__(world)
-        self.hosts, self.resource = tuple(hosts), resource
-        self.consumers: dict = {}
-
-    def describe(self):
-        return ("after selection, all free %s of %s taken by another "
-                "consumer" % (self.resource, ", ".join(self.hosts)))
-
-    def inject(self):
-        sched = self.world.conductor.scheduler
-        previous = sched.after_select
-        sched.after_select = self._fill
-        self.addCleanup(setattr, sched, "after_select", previous)
-
-    def _fill(self, world, selections):
-        from oslo_utils import uuidutils
-        p = world.placement
-        for host in self.hosts:
-            if host in self.consumers.values():
-                continue
-            rp = world.hosts[host].rp_uuid
-            inv = p.read("/resource_providers/%s/inventories"
-                         % rp)["inventories"][self.resource]
-            used = p.read("/resource_providers/%s/usages"
-                          % rp)["usages"].get(self.resource, 0)
-            free = int((inv["total"] - inv["reserved"])
-                       * inv["allocation_ratio"]) - used
-            if free <= 0:
-                continue
-            consumer = uuidutils.generate_uuid()
-            resp = p.write("PUT", "/allocations/%s" % consumer, {
-                "allocations": {rp: {"resources": {self.resource: free}}},
-                "project_id": "someone-else", "user_id": "someone-else",
-                "consumer_type": "INSTANCE", "consumer_generation": None})
-            if resp.status_code >= 300:
-                raise RuntimeError("filling %s failed: %s %s"
-                                   % (host, resp.status_code, resp.text))
-            self.consumers[consumer] = host
-            world.ledger.extra_consumers[consumer] = {
-                host: {self.resource: free}}
-            world.trace.step("fault", "room taken", host=host,
-                             resource=self.resource, amount=free,
-                             consumer=consumer)
-
-
-class LongAlternates(Fault):
-    """The scheduler hands out ``n`` alternates, more than the
-    ``max_attempts - 1`` that ``SchedulerManager`` ever returns: the
-    input a conductor would get only from a scheduler that ignores the
-    option.  Shows what bounds the reschedule loop (finding F-06)."""
-    authority = base.INADMISSIBLE
-    reach = "a scheduler that ignores [scheduler] max_attempts (not Nova's)"
-
-    def __init__(self, world, n):
-        super().__init__(world)
-        self.n = n
-
-    def describe(self):
-        return "the scheduler returns %d alternates (max_attempts - 1 = %d)" \
-            % (self.n, self.world.CONF.scheduler.max_attempts - 1)
-
-    def inject(self):
-        sched = self.world.conductor.scheduler
-        previous = sched.num_alternates
-        sched.num_alternates = self.n
-        self.addCleanup(setattr, sched, "num_alternates", previous)
-
-
-class InnerFault(Fault):
-    """A fault *behind* the fault middleware, at the Placement app.
-
-    The middleware logs the call (and its own rules apply first); then:
-
-    * ``lost_response``: Placement serves the request (and commits it), and
-      the connection breaks before the client reads the answer;
-    * ``timeout``: the client's read times out, Placement never sees it;
-    * ``racing_write``: just before Placement serves a ``POST
-      /allocations``, another writer re-writes the first consumer in the
-      body that holds allocations (same amounts), so its consumer
-      generation moves on, as a concurrent operation would do.
-
-    ``schedule`` counts the calls matching ``method``/``path``.  The
-    middleware's log line of every call this fires on gets its
-    ``fault`` set to :meth:`describe`.
-    """
-    authority = base.INFRASTRUCTURE
-
-    def authority_class(self) -> str:
-        return base.TIMING if self.action == "racing_write" \
-            else base.INFRASTRUCTURE
-
-    ACTIONS = ("lost_response", "timeout", "racing_write")
-
-    def __init__(self, world, method, path, action,
-                 schedule: Schedule | None = None):
-        super().__init__(world)
-        if action not in self.ACTIONS:
-            raise ValueError("action %r: expected one of %s"
-                             % (action, self.ACTIONS))
-        self.method, self.path, self.action = method.upper(), path, action
-        self.schedule = schedule or Schedule()
-        self.matched = 0
-        self.fired_calls: list[int] = []
-        self.raced: list[str] = []
-        self.harness_error: str | None = None
-
-    def describe(self):
-        what = {"lost_response": "serve, then break the connection before "
-                                 "the answer",
-                "timeout": "time the client out (never served)",
-                "racing_write": "a racing writer bumps the consumer "
-                                "generation, then serve"}[self.action]
-        return "placement %s %s: %s, %s (behind the middleware)" % (
-            self.method, self.path, what, self.schedule.describe())
-
-    def inject(self):
-        mw = self.world.placement.middleware
-        inner = mw.app
-        fault = self
-
-        def app(environ, start_response):
-            if environ.get("HTTP_X_HARNESS_OBSERVER"):
-                return inner(environ, start_response)
-            method = environ["REQUEST_METHOD"]
-            path = environ.get("PATH_INFO", "")
-            if environ.get("QUERY_STRING"):
-                path += "?" + environ["QUERY_STRING"]
-            if not ((fault.method in ("*", method))
-                    and re.search(fault.path, path)):
-                return inner(environ, start_response)
-            fault.matched += 1
-            if not fault.schedule.fires(fault.matched):
-                return inner(environ, start_response)
-            call = mw.calls[-1] if mw.calls else None
-            if call is not None:
-                call.fault = fault.describe()
-                fault.fired_calls.append(call.n)
-            fault.world.trace.step("fault", "placement (inner)",
-                                   call=call.n if call else None,
-                                   method=method, path=path,
-                                   action=fault.action)
-            if fault.action == "timeout":
-                if call is not None:
-                    call.status = None
-                return _raise_in_body(TimeoutError(
-                    "harness: placement read timed out"))
-            if fault.action == "racing_write":
-                fault._race(environ)
-                return inner(environ, start_response)
-            # lost_response: serve fully, then break the connection
-            served = []
-            chunks = list(inner(environ, lambda status, headers, exc=None:
-                                served.append(status)))
-            del chunks
-            if call is not None and served:
-                call.status = int(served[0].split()[0])
-            return _raise_in_body(PlacementConnectionError(
-                "harness: connection broken after placement served"))
-
-        mw.app = app
-        self.addCleanup(setattr, mw, "app", inner)
-
-    def _race(self, environ):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(raw)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            return
-        p = self.world.placement
-        consumers = list(body) if isinstance(body, dict) else []
-        for consumer in consumers:
-            if not re.match(r"^[0-9a-f-]{36}$", consumer):
-                continue
-            cur = p.read("/allocations/%s" % consumer)
-            if not cur.get("allocations"):
-                continue
-            resp = p.write("PUT", "/allocations/%s" % consumer, {
-                "allocations": {rp: {"resources": a["resources"]}
-                                for rp, a in cur["allocations"].items()},
-                "project_id": cur["project_id"],
-                "user_id": cur["user_id"],
-                "consumer_type": (cur.get("consumer_type")
-                                  if re.match(r"^[A-Z0-9_]+$",
-                                              cur.get("consumer_type") or "")
-                                  else "INSTANCE"),
-                "consumer_generation": cur["consumer_generation"]})
-            if resp.status_code >= 300:
-                self.harness_error = ("racing writer: PUT /allocations/%s "
-                                      "failed: %s %s" % (
-                                          consumer, resp.status_code,
-                                          resp.text))
-                raise RuntimeError("racing writer: PUT /allocations/%s "
-                                   "failed: %s %s" % (consumer,
-                                                      resp.status_code,
-                                                      resp.text))
-            self.raced.append(consumer)
-            return
-
-
-def _raise_in_body(exc):
-    raise exc
-    yield b""  # pragma: no cover - makes this a generator
-
-
 # ----------------------------------------------------------------------
 # log capture for the secret scan
 # ----------------------------------------------------------------------
@@ -1003,11 +708,13 @@ def scan_capture():
 
 
 # ----------------------------------------------------------------------
-# operations and the trial runner
+# the conductor's operations (of harness.world.ops), as trials judge them,
+# and the conductor trial (a Trial of the one runner, harness.verdicts.judge)
 # ----------------------------------------------------------------------
 @dataclasses.dataclass
-class Op:
-    """One conductor operation, as the trial runner judges it.
+class JudgedOp:
+    """One conductor operation as the trial runner judges it: what the
+    operation of :mod:`harness.world.ops` returned, and what it may leave.
 
     ``states``: label -> {consumer: allocations} the operation may leave
     (the state before it and the state(s) it intends); ``success``: the
@@ -1048,30 +755,39 @@ def _resources(world, flavor_name) -> dict:
     return world.ledger.flavors[flavor_name].placement_resources()
 
 
-def _migration_status(world, uuid):
-    from nova import objects
-    if uuid is None:
-        return None
-    return objects.Migration.get_by_uuid(world.ctx, uuid).status
+def perform(conductor, f: str, **args):
+    """Operation ``f`` of the one operation model (:mod:`harness.world.ops`)
+    through ``conductor``'s client, recorded in its history: what it
+    returned (for the conductor's operations, the MoveResult the caller
+    saw), or what it raised, raised again."""
+    done = conductor.client.perform(ops.Op(f, args))
+    if done.type == "info":
+        raise conductor.client.raised
+    if done.type == "fail":
+        raise RuntimeError("%s refused: %s" % (done.call(), done.value))
+    return done.value
 
 
-def op_replace(world, conductor, name) -> Op:
+def op_replace(world, conductor, name) -> JudgedOp:
     """``replace_allocation_with_migration`` for ``name`` (a new migration
     record first, as ``_preallocate_migration`` makes it)."""
     inst = world.instances[name]
-    mig = conductor.new_migration(name)
+    perform(conductor, "preallocate_migration", name=name)
+    mig = world.migrations[name]
     before = consumer_allocations(world, [inst.uuid, mig.uuid])
-    result = conductor.replace(name, mig)
+    result = perform(conductor, "conductor_replace", name=name)
     after = {inst.uuid: {}, mig.uuid: before[inst.uuid]}
     names = {inst.uuid: "instance %s" % name,
              mig.uuid: "migration of %s" % name}
-    return Op(result, names, {"before": before, "after": after}, ("after",),
-              instances={inst.uuid: name}, covering={inst.uuid: mig.uuid},
-              migrations={mig.uuid: (names[mig.uuid],
-                                     _migration_status(world, mig.uuid))})
+    return JudgedOp(result, names, {"before": before, "after": after},
+                    ("after",), instances={inst.uuid: name},
+                    covering={inst.uuid: mig.uuid},
+                    migrations={mig.uuid: (names[mig.uuid],
+                                           migration_status(world,
+                                                            mig.uuid))})
 
 
-def op_revert(world, conductor, name) -> Op:
+def op_revert(world, conductor, name) -> JudgedOp:
     """``revert_allocation_for_migration`` for ``name``'s migration (its
     allocation moved to the migration consumer by the set-up), then the
     migration set to error, as ``MigrationTask.rollback`` does."""
@@ -1080,17 +796,17 @@ def op_revert(world, conductor, name) -> Op:
     before = consumer_allocations(world, [inst.uuid, mig.uuid])
     mig.status = "error"
     mig.save()
-    result = conductor.revert(name, mig)
+    result = perform(conductor, "conductor_revert", name=name)
     after = {inst.uuid: before[mig.uuid], mig.uuid: {}}
     names = {inst.uuid: "instance %s" % name,
              mig.uuid: "migration of %s" % name}
-    status = _migration_status(world, mig.uuid)
-    return Op(result, names, {"before": before, "after": after}, ("after",),
-              instances={inst.uuid: name},
-              migrations={mig.uuid: (names[mig.uuid], status)})
+    status = migration_status(world, mig.uuid)
+    return JudgedOp(result, names, {"before": before, "after": after},
+                    ("after",), instances={inst.uuid: name},
+                    migrations={mig.uuid: (names[mig.uuid], status)})
 
 
-def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
+def op_migrate(world, conductor, name, flavor=None, plan=None) -> JudgedOp:
     """A cold migration (or resize to ``flavor``) through the real
     conductor.  The ledger is told what the participants reported: a move
     to the host whose prep_resize claimed, or nothing."""
@@ -1100,7 +816,8 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
     new_flavor = flavor or rec.flavor
     plan = list(plan if plan is not None else conductor.scheduler.plan)
     before_inst = consumer_allocations(world, [inst.uuid])[inst.uuid]
-    result = conductor.migrate(name, flavor, plan)
+    result = perform(conductor, "conductor_migrate", name=name,
+                     flavor=flavor, plan=plan)
     mig_uuid = result.migration_uuid
     names = {inst.uuid: "instance %s" % name}
     consumers = [inst.uuid]
@@ -1119,7 +836,7 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
         if mig_uuid:
             states["after on %s" % host] = {inst.uuid: dest,
                                             mig_uuid: before_inst}
-    status = _migration_status(world, mig_uuid)
+    status = migration_status(world, mig_uuid)
     claimed = [p for p in conductor.compute.prep_resizes
                if p.outcome == "claimed"]
     if claimed and status == "pre-migrating" and not result.raised:
@@ -1131,277 +848,162 @@ def op_migrate(world, conductor, name, flavor=None, plan=None) -> Op:
                   else {})
     covering = {inst.uuid: mig_uuid} if mig_uuid and \
         status not in ("error", "failed") else {}
-    return Op(result, names, states,
-              tuple(k for k in states if k.startswith("after")),
-              instances={inst.uuid: name}, covering=covering,
-              migrations=migrations, ledger_checks=True,
-              status_reports=True)
+    return JudgedOp(result, names, states,
+                    tuple(k for k in states if k.startswith("after")),
+                    instances={inst.uuid: name}, covering=covering,
+                    migrations=migrations, ledger_checks=True,
+                    status_reports=True)
 
 
 @dataclasses.dataclass
-class ConductorTrial:
-    """One world, one conductor operation, at most one fault.
+class ConductorTrial(Trial):
+    """One world, one conductor operation, at most one fault: a
+    :class:`~harness.verdicts.judge.Trial` whose workload hooks run the
+    conductor, driven by the one runner
+    (:func:`harness.verdicts.judge.run_trial`, :meth:`Judge.trial`).
 
     ``setup(world, conductor)`` builds the population; ``operation(world,
     conductor)`` runs the operation under the fault and returns an
-    :class:`Op`; ``then(world, conductor, op)`` (optional) continues the
+    :class:`JudgedOp`; ``then(world, conductor, op)`` (optional) continues the
     workload once the fault is cleared and returns the violations of the
     ``during`` stage; ``extra(world, conductor, op, stage)``
     (optional) returns more violations at a stage.  ``world_kwargs`` go to
-    the :class:`~harness.world.deployment.World` (the canary secrets are added to its
-    ``config``); ``ledger`` builds the world's ledger.
+    the :class:`~harness.world.deployment.World` (the canary secrets are
+    added to its ``config``); ``ledger`` builds the world's ledger;
+    ``ledger_before``: check the accounting invariants before the fault.
+    ``whatif()`` (a counterfactual trial) is applied for the whole trial,
+    from before the population is built.
+
+    Conductor trials run on fresh worlds only: the Conductor fixture, the
+    canaries and the log scan are set up per world, and no snapshot/fork
+    path (harness.verdicts.snapshots) is built for them.
     """
-    name: str
-    setup: Callable
-    operation: Callable
-    fault: Callable | None = None
+    operation: Callable | None = None
     plan: tuple = ()
     prefer: str | None = None
     after_select: Callable | None = None
     then: Callable | None = None
     extra: Callable | None = None
-    world_kwargs: dict = dataclasses.field(default_factory=dict)
     ledger: Callable | None = None
     audit_via: tuple = ("tracker",)
     ledger_before: bool = True
-    # A counterfactual trial: ``whatif()`` returns the WhatIf fixture
-    # (harness.verdicts.counterfactual) applied for the whole trial, from
-    # before the population is built.
-    whatif: Callable | None = None
 
-    @property
-    def is_control(self) -> bool:
-        return self.fault is None
+    fresh_world_only = ("a conductor trial (the Conductor fixture, canary "
+                        "secrets and the log scan are per world)")
+    # the mechanisms count while the fault is in place, not in the audits
+    # after it is cleared
+    paths_after_clear = False
 
+    def log_capture(self):
+        register_canary_options()
+        return scan_capture()
 
-def _observation_class():
-    from harness.verdicts.judge import Observation
-
-    @dataclasses.dataclass
-    class ConductorObservation(Observation):
-        """An :class:`~harness.verdicts.judge.Observation` with what the conductor
-        trial saw: the operation's placement calls (the middleware's log),
-        the caller's result, prep_resize attempts, reschedules, retry
-        back-off, and every log line (for the secret scan)."""
-        calls: list = dataclasses.field(default_factory=list)
-        fired: list = dataclasses.field(default_factory=list)
-        result: dict = dataclasses.field(default_factory=dict)
-        achieved: str = ""
-        attempts: list = dataclasses.field(default_factory=list)
-        reschedules: list = dataclasses.field(default_factory=list)
-        scheduler: list = dataclasses.field(default_factory=list)
-        backoff: float = 0.0
-        lines: list = dataclasses.field(default_factory=list)
-        identifiers: dict = dataclasses.field(default_factory=dict)
-        counts: dict = dataclasses.field(default_factory=dict)
-        max_attempts: int = 0
-
-    return ConductorObservation
-
-
-def conductor_checks(world, op: Op, stage: str, states: bool = True
-                     ) -> list:
-    """The conductor invariants over the operation's consumers, now.
-
-    ``states=False`` leaves out the before/after comparison (once the
-    workload has carried on past the operation, e.g. confirmed the move,
-    the accounting invariants against the ledger judge the state)."""
-    from harness.oracle import conductor_invariants as ci
-    actual = consumer_allocations(world, list(op.names))
-    # re-read migration statuses (an audit or the workload may move them)
-    migrations = {u: (label, _migration_status(world, u))
-                  for u, (label, _st) in op.migrations.items()}
-    covering = {i: m for i, m in op.covering.items()
-                if migrations.get(m, ("", None))[1] not in ci.ENDED}
-    out = []
-    if states:
-        out += ci.allocations_before_or_after(actual, op.states, op.names)
-    out += ci.instances_hold_allocations(actual, op.instances, covering)
-    out += ci.errored_migrations_hold_nothing(actual, migrations)
-    if stage == "under_fault":
-        out += ci.failure_reported(ci.classify(actual, op.states),
-                                   op.success, op.reported, op.caller_saw,
-                                   op.result.operation)
-    return out
-
-
-def run_conductor_trial(trial: ConductorTrial, trace=None):
-    """Build a world for ``trial``, run the operation under the fault,
-    clear it, audit, and observe at each stage.
-
-    As :func:`harness.verdicts.judge.run_trial` does, the observation
-    carries the fault's data-authority class and who can produce it, the
-    catalogue's mechanisms that ran while the fault was in place
-    (:class:`~harness.oracle.paths.PathTracer`), and ``replay(whatif)``:
-    the same trial in a world where that what-if is applied from the
-    start."""
-    from harness.oracle import invariants as inv
-    from harness.oracle.paths import PathTracer
-    from harness.verdicts.causation import watched_mechanisms
-    from harness.verdicts.judge import STAGES
-    from harness.oracle.logs import relevant
-    from harness.oracle.trace import Trace
-    from harness.world.deployment import World
-
-    register_canary_options()
-    trace = trace or Trace()
-    started = time.monotonic()
-    capture = scan_capture()
-    capture.setUp()
-    violations = {stage: [] for stage in STAGES}
-    obs = dict(calls=[], fired=[], result={}, achieved="", attempts=[],
-               reschedules=[], scheduler=[], backoff=0.0, counts={},
-               identifiers={}, max_attempts=0)
-    fault_desc, error, calls_total, words = None, None, 0, []
-    authority = reach = None
-    tracer = PathTracer(watched_mechanisms())
-    whatif = None
-    try:
-        kw = dict(trial.world_kwargs)
+    def build_world(self, trace):
+        from harness.world.deployment import World
+        kw = dict(self.world_kwargs)
         config = dict(CANARIES)
         config.update(kw.pop("config", {}) or {})
         world = World(trace=trace, config=config, **kw)
-        if trial.ledger is not None:
-            world.ledger = trial.ledger(world.reserved)
-        world.setUp()
-        try:
-            if trial.whatif is not None:
-                whatif = trial.whatif()
-                world.useFixture(whatif)
-                trace.step("note", "counterfactual applied",
-                           whatif=whatif.describe())
-            plant_late_canaries(world)
-            _check_canaries(world)
-            conductor = Conductor(world, trial.plan, trial.prefer,
-                                  trial.after_select,
-                                  auth_token=CANARY_TOKEN)
-            conductor.setUp()
-            obs["max_attempts"] = world.CONF.scheduler.max_attempts
-            obs["identifiers"] = {
-                "host": sorted(world.hosts),
-                "node": sorted(h.nodename for h in world.hosts.values())}
-            trial.setup(world, conductor)
-            if trial.ledger_before:
-                snap = world.snapshot("before")
-                violations["before"] = inv.check_all(snap, world.ledger)
-            fault = trial.fault(world) if trial.fault else None
-            mark = len(world.placement.calls)
-            if fault is not None:
-                fault_desc = fault.describe()
-                authority, reach = fault.authority_class(), fault.who()
-                tracer.setUp()
-                fault.setUp()
-                fault.learn(world.ledger)
-            try:
-                op = trial.operation(world, conductor)
-                obs["identifiers"].update({
-                    "instance uuid": sorted(u for u, n in op.names.items()
-                                            if n.startswith("instance")),
-                    "migration uuid": sorted(
-                        u for u, n in op.names.items()
-                        if n.startswith("migration")),
-                    "provider uuid": sorted(h.rp_uuid for h in
-                                            world.hosts.values())})
-                if getattr(fault, "harness_error", None):
-                    raise RuntimeError("the fault itself failed: %s"
-                                       % fault.harness_error)
-                window = world.placement.calls[mark:]
-                words = list(op.names)
-                obs["calls"] = [(c.n, c.method, c.path, c.status, c.fault)
-                                for c in window]
-                obs["fired"] = [
-                    "call #%d %s %s (call %d of the operation) -> %s: %s"
-                    % (c.n, c.method, c.path, i + 1,
-                       c.status if c.status is not None else "no answer",
-                       c.fault)
-                    for i, c in enumerate(window) if c.fault]
-                if fault_desc:
-                    fault_desc += "; placement faults fired on: " + (
-                        "; ".join(obs["fired"]) or "no call")
-                actual = consumer_allocations(world, list(op.names))
-                obs["achieved"] = _classify(actual, op.states)
-                obs["result"] = dict(
-                    operation=op.result.operation,
-                    error_type=op.result.error_type,
-                    error=str(op.result.error)[:300]
-                    if op.result.error else None,
-                    caller_saw=op.caller_saw)
-                violations["under_fault"] = conductor_checks(
-                    world, op, "under_fault")
-                if trial.extra is not None:
-                    violations["under_fault"] += trial.extra(
-                        world, conductor, op, "under_fault")
-                if op.result.raised or obs["achieved"] not in op.success:
-                    for v in violations["under_fault"]:
-                        v.detail = "%s [caller: %s]" % (v.detail,
-                                                        op.caller_saw)
-            finally:
-                if fault is not None:
-                    fault.cleanUp()
-                    tracer.stop()
-                    world.ledger.forget_learned()
-            after = []
-            if trial.then is not None:
-                violations["during"] = list(
-                    trial.then(world, conductor, op) or [])
-            mark_log = capture.mark()
-            audits = []
-            for how in trial.audit_via:
-                audits.extend(world.audit(via=how))
-            snap = world.snapshot("after clear")
-            after += conductor_checks(world, op, "after_clear",
-                                      states=trial.then is None)
-            if op.ledger_checks:
-                after += inv.check_all(snap, world.ledger)
-            after += inv.audit_completed(audits, snap)
-            after += inv.service_logged_errors(
-                capture.since(mark_log)
-                if "service" in trial.audit_via else [])
-            if trial.extra is not None:
-                after += trial.extra(world, conductor, op, "after_clear")
-            violations["after_clear"] = after
-            obs["attempts"] = [dataclasses.asdict(p) for p in
-                               conductor.compute.prep_resizes]
-            for p in obs["attempts"]:
-                p.pop("traceback", None)
-            obs["reschedules"] = list(conductor.reschedules)
-            obs["scheduler"] = [dataclasses.asdict(s)
-                                for s in conductor.scheduler.calls]
-            obs["backoff"] = round(sum(conductor.backoff), 3)
-            obs["counts"] = dict(conductor.counts)
-            calls_total = len(world.placement.calls)
-            conductor.cleanUp()
-        finally:
-            world.cleanUp()
-    except Exception:  # noqa: BLE001 - becomes INCONCLUSIVE, never hidden
-        error = traceback.format_exc()
-    finally:
-        tracer.stop()
-        capture.cleanUp()
-    handler = capture.handler
-    cls = _observation_class()
-    return cls(trial=trial.name, control=trial.is_control, fault=fault_desc,
-               violations=violations,
-               logs=relevant(handler.records, words), error=error,
-               placement_calls=calls_total, trace=trace,
-               duration=time.monotonic() - started, lines=handler.lines,
-               authority=authority, reach=reach, paths=dict(tracer.hits),
-               whatif=whatif.label if whatif is not None else None,
-               replay=functools.partial(_replay, trial), **obs)
+        if self.ledger is not None:
+            world.ledger = self.ledger(world.reserved)
+        return world
 
+    def populate(self, run, world):
+        plant_late_canaries(world)
+        _check_canaries(world)
+        conductor = world.useFixture(Conductor(
+            world, self.plan, self.prefer, self.after_select,
+            auth_token=CANARY_TOKEN))
+        run.details["max_attempts"] = world.CONF.scheduler.max_attempts
+        run.details["identifiers"] = {
+            "host": sorted(world.hosts),
+            "node": sorted(h.nodename for h in world.hosts.values())}
+        self.setup(world, conductor)
 
-def _replay(trial: ConductorTrial, whatif: Callable):
-    """``trial`` again, in a world where ``whatif()`` is applied from the
-    start (mirrors :func:`harness.verdicts.judge._replay`)."""
-    label = whatif().label
-    return run_conductor_trial(dataclasses.replace(
-        trial, name="%s [counterfactual: %s]" % (trial.name, label),
-        whatif=whatif))
+    def check_before(self, run, world):
+        if not self.ledger_before:
+            return []
+        return inv.check_all(world.snapshot("before"), world.ledger)
 
+    def under_fault(self, run, world, fault):
+        conductor = world.conductor
+        op = run.op = self.operation(world, conductor)
+        details = run.details
+        details["identifiers"].update({
+            "instance uuid": sorted(u for u, n in op.names.items()
+                                    if n.startswith("instance")),
+            "migration uuid": sorted(u for u, n in op.names.items()
+                                     if n.startswith("migration")),
+            "provider uuid": sorted(h.rp_uuid for h in
+                                    world.hosts.values())})
+        if getattr(fault, "harness_error", None):
+            raise RuntimeError("the fault itself failed: %s"
+                               % fault.harness_error)
+        window = world.placement.calls[run.mark:]
+        run.words = list(op.names)
+        details["calls"] = [(c.n, c.method, c.path, c.status, c.fault)
+                            for c in window]
+        details["fired"] = [
+            "call #%d %s %s (call %d of the operation) -> %s: %s"
+            % (c.n, c.method, c.path, i + 1,
+               c.status if c.status is not None else "no answer", c.fault)
+            for i, c in enumerate(window) if c.fault]
+        if run.fault_desc:
+            run.fault_desc += "; placement faults fired on: " + (
+                "; ".join(details["fired"]) or "no call")
+        actual = consumer_allocations(world, list(op.names))
+        details["achieved"] = ci.classify(actual, op.states)
+        details["result"] = dict(
+            operation=op.result.operation,
+            error_type=op.result.error_type,
+            error=str(op.result.error)[:300] if op.result.error else None,
+            caller_saw=op.caller_saw)
+        found = conductor_checks(world, op, "under_fault")
+        if self.extra is not None:
+            found += self.extra(world, conductor, op, "under_fault")
+        if op.result.raised or details["achieved"] not in op.success:
+            for v in found:
+                v.detail = "%s [caller: %s]" % (v.detail, op.caller_saw)
+        run.violations["under_fault"] = found
 
-def _classify(actual, states):
-    from harness.oracle.conductor_invariants import classify
-    return classify(actual, states)
+    def after_fault(self, run, world):
+        if self.then is not None:
+            run.violations["during"] = list(
+                self.then(world, world.conductor, run.op) or [])
+
+    def check_after(self, run, world):
+        op = run.op
+        mark = run.capture.mark()
+        audits = []
+        for how in self.audit_via:
+            audits.extend(world.audit(via=how))
+        snap = world.snapshot("after clear")
+        out = conductor_checks(world, op, "after_clear",
+                               states=self.then is None)
+        if op.ledger_checks:
+            out += inv.check_all(snap, world.ledger)
+        out += inv.audit_completed(audits, snap)
+        out += inv.service_logged_errors(
+            run.capture.since(mark) if "service" in self.audit_via else [])
+        if self.extra is not None:
+            out += self.extra(world, world.conductor, op, "after_clear")
+        return out
+
+    def end(self, run, world):
+        conductor = world.conductor
+        attempts = [dataclasses.asdict(p)
+                    for p in conductor.compute.prep_resizes]
+        for p in attempts:
+            p.pop("traceback", None)
+        run.details.update(
+            attempts=attempts, reschedules=list(conductor.reschedules),
+            scheduler=[dataclasses.asdict(s)
+                       for s in conductor.scheduler.calls],
+            backoff=round(sum(conductor.backoff), 3),
+            counts=dict(conductor.counts))
+
+    def observed(self, run):
+        return {"lines": run.capture.handler.lines}
 
 
 def finish_move(world, name):
@@ -1430,16 +1032,3 @@ def finish_move(world, name):
     inst = world.instance(name)
     return moves.finish_resize(world, name, migration, host,
                                inst.new_flavor or inst.flavor)
-
-
-def judge_trial(judge, trial: ConductorTrial, rep: int = 0):
-    """Run ``trial`` for ``judge`` (its trace echoed as the judge's are);
-    ``rep`` numbers a repetition, as :meth:`Judge.trial` does."""
-    from harness.oracle.trace import Trace
-    trace = Trace(echo=judge.trace_echo)
-    obs = run_conductor_trial(trial, trace)
-    obs.rep = rep
-    judge.traces[trial.name if not rep else "%s #%d" % (trial.name, rep)
-                 ] = trace
-    judge.observations.append(obs)
-    return obs

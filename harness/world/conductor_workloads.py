@@ -16,9 +16,8 @@ import functools
 import re
 
 from harness.world import conductor as hc
+from harness.faults import conductor as cf
 from harness.faults import placement as pf
-from harness.faults import base
-from harness.faults.base import Fault
 from harness.world.placement import Schedule
 
 # Distinctive host names: the log scan looks for them as whole words.
@@ -78,11 +77,11 @@ ANSWERS = {
         w, m, r, Schedule(calls=(k,))),
     "latency 0.3s": lambda w, m, r, k: pf.PlacementLatency(
         w, m, r, 0.3, Schedule(calls=(k,))),
-    "timeout": lambda w, m, r, k: hc.InnerFault(
+    "timeout": lambda w, m, r, k: cf.InnerFault(
         w, m, r, "timeout", Schedule(calls=(k,))),
-    "lost response": lambda w, m, r, k: hc.InnerFault(
+    "lost response": lambda w, m, r, k: cf.InnerFault(
         w, m, r, "lost_response", Schedule(calls=(k,))),
-    "racing writer": lambda w, m, r, k: hc.InnerFault(
+    "racing writer": lambda w, m, r, k: cf.InnerFault(
         w, m, r, "racing_write", Schedule(calls=(k,))),
     # how Placement refuses an allocation that exceeds capacity: 409 with
     # the generic error code (not placement.concurrent_update)
@@ -100,30 +99,6 @@ CONFLICT_KINDS = {
         "provider generation conflict, persistent",
     "409 capacity": "capacity refusal",
 }
-
-
-class SourceNodeMissing(Fault):
-    """The instance's node names a compute node with no record (so the
-    helper's ``ComputeNode.get_by_host_and_nodename`` fails)."""
-    authority = base.INCONSISTENT
-
-    def __init__(self, world, name, node="ghost-node-99"):
-        super().__init__(world)
-        self.name, self.node = name, node
-
-    def describe(self):
-        return "instance %s's node set to %s (no compute node record)" % (
-            self.name, self.node)
-
-    def inject(self):
-        # Written under the objects (Instance.save refuses a node change
-        # without a compute_id): the row is what a bad record looks like.
-        from nova.db.main import api as db
-        world = self.world
-        uuid = world.instances[self.name].uuid
-        old = world.instance(self.name).node
-        db.instance_update(world.ctx, uuid, {"node": self.node})
-        self.addCleanup(db.instance_update, world.ctx, uuid, {"node": old})
 
 
 # ----------------------------------------------------------------------
@@ -183,7 +158,7 @@ def _shapes():
                               "disconnect", "timeout", "lost response",
                               "racing writer", "latency 0.3s")},
             extra_faults={"source node record missing":
-                          lambda w: SourceNodeMissing(w, "vm1")}),
+                          lambda w: cf.SourceNodeMissing(w, "vm1")}),
         "revert": dict(
             setup=population_swapped, ledger_before=False,
             operation=lambda w, c: hc.op_revert(w, c, "vm1"),
@@ -215,7 +190,7 @@ def _shapes():
 
 def _trial(shape: dict, name: str, fault=None) -> hc.ConductorTrial:
     return hc.ConductorTrial(
-        name, shape["setup"], shape["operation"], fault=fault,
+        name, shape["setup"], operation=shape["operation"], fault=fault,
         plan=shape.get("plan", ()), world_kwargs=dict(TWO_HOSTS),
         ledger_before=shape.get("ledger_before", True),
         extra=shape.get("extra"))
@@ -247,13 +222,11 @@ def allocation_observations():
     from harness.verdicts.judge import Judge
     judge = Judge("conductor allocation trials", ["-"])
     for sname, shape in _shapes().items():
-        control = hc.judge_trial(judge, _trial(shape, "%s [control]"
-                                               % sname))
+        control = judge.trial(_trial(shape, "%s [control]" % sname))
         if control.error:
             continue
         for vname, factory in shape_variants(shape, control).items():
-            hc.judge_trial(judge, _trial(shape, "%s / %s" % (sname, vname),
-                                         factory))
+            judge.trial(_trial(shape, "%s / %s" % (sname, vname), factory))
     return tuple(judge.observations), dict(judge.traces)
 
 

@@ -10,6 +10,13 @@ part-way: the outcome is indeterminate).  Every invocation and completion is
 appended to a :class:`History`.  The checker is the oracle: invariants over
 the state after each operation (:mod:`harness.oracle.stepchecks`).
 
+The conductor's operations are operations of the same model
+(``preallocate_migration``, ``conductor_migrate``, ``conductor_replace``,
+``conductor_revert``): in a world with a
+:class:`~harness.world.conductor.Conductor`, they run Nova's own
+MigrationTask and its allocation helpers; the conductor trials perform
+them through this client (:func:`harness.world.conductor.perform`).
+
 Operations are plain data (``Op.as_dict`` / ``Op.from_dict`` round-trip
 through JSON), so a history prefix is a reproducer: :func:`replay` runs a
 list of operations on a fresh world.
@@ -96,6 +103,45 @@ def _audit(world, host=None, via="service"):
     return [a.host for a in results]
 
 
+# -- the conductor's operations -------------------------------------------
+# In a world with a :class:`~harness.world.conductor.Conductor` fixture
+# (``world.conductor``): Nova's own cold-migration task and the two
+# allocation helpers it uses, each run for real.  The value is the
+# :class:`~harness.world.conductor.MoveResult`, what the caller saw (those
+# functions catch what Nova raises and record it there).
+def _conductor(world):
+    conductor = getattr(world, "conductor", None)
+    if conductor is None:
+        raise Refused("no conductor in this world (set up a "
+                      "harness.world.conductor.Conductor first)")
+    return conductor
+
+
+def _preallocate_migration(world, name):
+    """A migration record for ``name``'s move, as
+    ``MigrationTask._preallocate_migration`` creates it."""
+    return _conductor(world).new_migration(name).uuid
+
+
+def _conductor_migrate(world, name, flavor=None, plan=None):
+    """A cold migration (or resize to ``flavor``) through the real
+    ``ComputeTaskManager._cold_migrate`` (a MigrationTask); ``plan``: the
+    hosts the scheduler selects, in order."""
+    return _conductor(world).migrate(name, flavor, plan)
+
+
+def _conductor_replace(world, name):
+    """``replace_allocation_with_migration`` for ``name``'s current
+    migration record (see ``preallocate_migration``)."""
+    return _conductor(world).replace(name, world.migrations[name])
+
+
+def _conductor_revert(world, name):
+    """``revert_allocation_for_migration`` for ``name``'s current migration
+    record (read afresh)."""
+    return _conductor(world).revert(name)
+
+
 CLIENT: dict[str, Callable] = {
     "create_flavor": _create_flavor,
     "boot": _boot,
@@ -118,6 +164,10 @@ CLIENT: dict[str, Callable] = {
     "node_unavailable": lifecycle.node_unavailable,
     "node_available": lifecycle.node_available,
     "audit": _audit,
+    "preallocate_migration": _preallocate_migration,
+    "conductor_migrate": _conductor_migrate,
+    "conductor_replace": _conductor_replace,
+    "conductor_revert": _conductor_revert,
 }
 
 
@@ -148,6 +198,7 @@ class Client:
         self.world = world
         self.history = history if history is not None else History()
         self.fault = None            # the nemesis's active fault fixture
+        self.raised = None           # what the last ``info`` operation raised
         self._t0 = time.monotonic()
 
     def _record(self, op: Op, type_: str, value=None) -> Op:
@@ -181,6 +232,7 @@ class Client:
         except Refused as exc:
             return self._record(op, "fail", str(exc))
         except Exception as exc:  # noqa: BLE001 - recorded, indeterminate
+            self.raised = exc
             return self._record(op, "info", "%s: %s"
                                 % (type(exc).__name__, exc))
         return self._record(op, "ok", value)
