@@ -367,3 +367,120 @@ def test_merge_renders_one_matrix_from_per_release_outputs(tmp_path):
         "27.5.1", "28.3.1", "29.4.0"]
     assert (out / "matrix.md").exists() and (out / "matrix.html").exists()
     assert report.FLIP in proc.stdout
+
+
+def test_merge_explains_a_catalogued_flip_from_the_release_sdists(tmp_path):
+    """A nightly merge of two jobs' outputs: claim 001-3 flips, and the
+    explainer reads the two sdists the jobs recorded (no environment, no
+    network) and names the changed function and the commit behind it."""
+    fn = "nova.compute.resource_tracker.ResourceTracker"
+    old_rt = RT_OLD.replace("_update_usage_from_migrations",
+                            "_populate_assigned_resources")
+    new_rt = RT_NEW.replace("_update_usage_from_migrations",
+                            "_populate_assigned_resources")
+    sdists = [_sdist(tmp_path, "30.3.0", old_rt, {}, ["Old change"]),
+              _sdist(tmp_path, "31.3.1", new_rt, {},
+                     ["Old change", "Check tracked_instances in "
+                      "_populate_assigned_resources", "Bump hacking"])]
+    parts = []
+    for version, sdist, verdict in zip(("30.3.0", "31.3.1"), sdists,
+                                       ("CONFIRMED", "REFUTED")):
+        d = tmp_path / ("job-%s" % version)
+        d.mkdir()
+        rel = {"label": version, "key": version, "version": version,
+               "series": int(version.split(".")[0]), "sdist": sdist,
+               "claims": {"001-3": verdict}, "findings": {},
+               "scenarios": {}, "build_seconds": 1.0, "built_now": False,
+               "run_seconds": 2.0, "exit_code": 0, "run_dir": "r"}
+        (d / "matrix.json").write_text(json.dumps(
+            {"id": d.name, "seed": 0, "selection": {}, "releases": [rel]}))
+        parts.append(str(d))
+    out = tmp_path / "merged"
+    assert matrix_run.merge(parts, str(out), log=lambda *a: None) == 0
+    flip, = json.loads((out / "matrix.json").read_text())["flips"]
+    assert (flip["row"], flip["old"], flip["new"]) == ("001-3", "CONFIRMED",
+                                                      "REFUTED")
+    e = flip["explanation"]
+    assert [c["function"] for c in e["changes"]] == [
+        fn + "._populate_assigned_resources"]
+    assert [m["ref"] for m in e["commits"]] == [
+        "Check tracked_instances in _populate_assigned_resources"]
+    assert "_populate_assigned_resources (changed)" in flip["explanation"][
+        "summary"]
+    assert "Check tracked_instances" in (out / "matrix.md").read_text()
+
+
+# ----------------------------------------------------------------------
+# --db: one server for the matrix, the engine on every release's run
+# ----------------------------------------------------------------------
+class _FakeEnv:
+    def __init__(self, rel, root):
+        self.release, self.path = rel, str(root / rel.key)
+        self.meta, self.built_now, self.seconds = {}, False, 0.0
+        self.sdist = None
+        self.python = "/fake/%s/bin/python" % rel.key
+
+
+def test_db_reaches_every_release_run_and_one_server_serves_them(
+        tmp_path, monkeypatch):
+    import contextlib
+    from harness import cli
+    events, commands = [], []
+
+    def fake_build_all(rels, log=print, nice=10):
+        events.append("build")
+        return {r.key: _FakeEnv(r, tmp_path) for r in rels}
+
+    @contextlib.contextmanager
+    def fake_server(args):
+        events.append("server up %s" % args.db)
+        yield args.db
+        events.append("server down")
+
+    def fake_run(cmd, **kw):
+        if "-c" in cmd:              # the explorer's probe
+            return subprocess.CompletedProcess(cmd, 0, '{"missing": 1}\n',
+                                               "")
+        commands.append(cmd)
+        events.append("run %s" % cmd[3])
+        runs_dir = cmd[cmd.index("--runs-dir") + 1]
+        rec = os.path.join(runs_dir, "r1")
+        os.makedirs(rec)
+        with open(os.path.join(rec, "verdicts.json"), "w") as f:
+            json.dump({"claims": [{"claim": "001-3", "verdict": "REFUTED"}],
+                       "scenarios": [], "findings": []}, f)
+        with open(os.path.join(rec, "run.json"), "w") as f:
+            json.dump({"nova": {"db": "mysql",
+                                "db_server": "MariaDB 10.11.6"}}, f)
+        os.symlink(rec, os.path.join(runs_dir, "latest"))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(matrix_run, "build_all", fake_build_all)
+    monkeypatch.setattr(cli, "db_server", fake_server)
+    monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
+    out = tmp_path / "out"
+    code = cli.main(["matrix", "--nova", "27,34", "--db", "mariadb", "-n",
+                     "1", "--claims", "001-3", "--out", str(out)])
+    assert code == 0
+    # the alias is resolved once; every release's run gets it
+    assert [c[c.index("--db") + 1] for c in commands] == ["mysql", "mysql"]
+    assert events[0] == "build" and events[1] == "server up mariadb"
+    assert events[-1] == "server down" and \
+        sum(e.startswith("server up") for e in events) == 1
+    doc = json.loads((out / "matrix.json").read_text())
+    assert doc["db"] == "mysql"
+    assert [r["db"] for r in doc["releases"]] == ["MariaDB 10.11.6"] * 2
+    assert "MariaDB 10.11.6" in (out / "matrix.md").read_text()
+
+
+def test_unknown_db_engine_is_one_line_and_nothing_is_built(tmp_path):
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    env = dict(os.environ, HARNESS_MATRIX_CACHE=str(cache))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "matrix", "--nova", "27", "--db",
+         "oracle", "--runs-dir", str(runs)], cwd=ROOT, env=env, text=True,
+        capture_output=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("error: unknown database engine 'oracle'")
+    assert not cache.exists() and not runs.exists()

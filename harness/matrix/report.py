@@ -83,15 +83,17 @@ def flip_lines(doc: dict) -> list[str]:
 
 
 def times_lines(doc: dict) -> list[str]:
-    out = ["%-22s %16s %12s %6s  %s" % ("release", "env build s",
-                                        "scenarios s", "exit", "record")]
+    out = ["%-22s %16s %12s %6s %-10s  %s" % (
+        "release", "env build s", "scenarios s", "exit", "database",
+        "record")]
     for r in doc["releases"]:
-        out.append("%-22s %16s %12s %6s  %s" % (
+        out.append("%-22s %16s %12s %6s %-10s  %s" % (
             r["label"], "%.0f%s" % (r["build_seconds"], "" if r["built_now"]
                                     else " (cached)"),
             "%.0f" % r["run_seconds"] if r.get("run_seconds") is not None
-            else "-", r.get("exit_code", "-"), r.get("run_dir") or
-            r.get("error") or ""))
+            else "-", r.get("exit_code", "-"),
+            r.get("db") or doc.get("db") or "sqlite",
+            r.get("run_dir") or r.get("error") or ""))
     return out
 
 
@@ -125,10 +127,12 @@ def _md_table(doc, rows_key, title):
 
 def markdown(doc: dict) -> str:
     out = ["# Release matrix %s" % doc["id"], "",
-           "Nova releases judged: %s.  Selection: %s.  Seed %s.  A %s marks "
-           "a verdict that differs from the release to its left." % (
+           "Nova releases judged: %s.  Selection: %s.  Seed %s.  Database "
+           "engine: %s.  A %s marks a verdict that differs from the release "
+           "to its left." % (
                ", ".join(r["label"] for r in doc["releases"]),
-               json.dumps(doc.get("selection")), doc.get("seed"), FLIP), "",
+               json.dumps(doc.get("selection")), doc.get("seed"),
+               doc.get("db") or "sqlite", FLIP), "",
            "## Claims x releases", "", _md_table(doc, "claims", "claim"),
            "## Findings x releases", "",
            _md_table(doc, "findings", "finding"), "## Flips", ""]

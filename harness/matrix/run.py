@@ -34,6 +34,7 @@ class Options:
     explore_budget: int = 50
     out_dir: str = ""
     nice: int = 10
+    db: str | None = None      # --db of every release's run (None: sqlite)
 
 
 def order_key(rel: releases.Release):
@@ -71,6 +72,10 @@ def run_release(rel, env, opts: Options, log) -> dict:
         cmd += ["--scenarios", ",".join(opts.scenarios)]
     if opts.workers:
         cmd += ["-n", str(opts.workers)]
+    if opts.db:
+        # the engine's server, when there is one, was started once for the
+        # whole matrix: HARNESS_DB_URL (inherited) names it to every run
+        cmd += ["--db", opts.db]
     penv = dict(os.environ, PYTHONPATH=releases.ROOT,
                 OS_NOVA_DISABLE_EVENTLET_PATCHING="1", PYTHONUNBUFFERED="1")
     penv.pop("VIRTUAL_ENV", None)
@@ -99,6 +104,7 @@ def run_release(rel, env, opts: Options, log) -> dict:
         return entry
     with open(verdicts, encoding="utf-8") as f:
         doc = json.load(f)
+    entry["db"] = _engine_of(run_dir, opts.db)
     entry["claims"] = {c["claim"]: c["verdict"] for c in doc["claims"]
                        if c["verdict"] != "NOT_JUDGED"}
     entry["scenarios"] = {s["scenario"]: s["verdict"]
@@ -114,6 +120,18 @@ def run_release(rel, env, opts: Options, log) -> dict:
     log("  Nova %s: judged in %.0f s (exit %d), record %s" % (
         rel.label, entry["run_seconds"], proc.returncode, entry["run_dir"]))
     return entry
+
+
+def _engine_of(run_dir: str, requested: str | None) -> str:
+    """The database engine (and server version) a release's run record
+    says its worlds ran on."""
+    try:
+        with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as f:
+            nova = json.load(f).get("nova") or {}
+    except (OSError, ValueError):
+        nova = {}
+    return str(nova.get("db_server") or nova.get("db") or requested or
+               "sqlite")
 
 
 def finding_key(f) -> str:
@@ -277,6 +295,7 @@ def new_doc(rels, opts: Options, out_dir: str) -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "selection": {"claims": opts.claims,
                           "scenarios": opts.scenarios},
+            "db": opts.db or "sqlite",
             "seed": opts.seed, "requested": [r.label for r in rels],
             "releases": []}
 
@@ -297,9 +316,12 @@ def build_all(rels, log=print, nice: int = 10) -> dict:
     return built
 
 
-def run(rels, opts: Options, log=print) -> int:
+def run(rels, opts: Options, log=print, built: dict | None = None) -> int:
+    """Judge every release (``built``: their environments, when
+    :func:`build_all` has already run)."""
     rels = sorted(rels, key=order_key)
-    built = build_all(rels, log, opts.nice)
+    if built is None:
+        built = build_all(rels, log, opts.nice)
     os.makedirs(opts.out_dir, exist_ok=True)
     doc = new_doc(rels, opts, opts.out_dir)
     for rel in rels:
