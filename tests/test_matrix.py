@@ -484,3 +484,41 @@ def test_unknown_db_engine_is_one_line_and_nothing_is_built(tmp_path):
     assert proc.stderr.splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("error: unknown database engine 'oracle'")
     assert not cache.exists() and not runs.exists()
+
+
+PT_OLD = textwrap.dedent('''\
+    class ResourceTracker:
+        def _update_to_placement(self, context, compute_node):
+            prov_tree = self.reportclient.get_provider_tree_and_ensure_root(
+                context, compute_node.uuid)
+            return prov_tree
+    ''')
+
+
+def test_flip_found_from_a_renamed_word_told_in_prose(tmp_path):
+    """Nova 34 moved _update_to_placement to
+    get_provider_subtree_and_ensure_root; the commit names no function
+    ('eliminate ProviderTree deepcopy at startup') and its note says
+    'sub-tree'.  The renamed word finds the note, and the note's title
+    finds its commit, ahead of a note that shares only common words."""
+    new_rt = PT_OLD.replace("get_provider_tree_", "get_provider_subtree_")
+    deep = ("bug-2162924-avoid-n-squared-provider-tree-deepcopy-at-startup-"
+            "f61fb37cd840dd64.yaml")
+    notes = {deep: "fixes:\n  - |\n    Fixes a provider tree deep-copy; now "
+                   "a provider sub-tree is used.\n",
+             "owner-trait-5895fdabd90e404e.yaml":
+                 "features:\n  - |\n    Nova reports a trait on the root "
+                 "provider it ensures exists.\n"}
+    old = _sdist(tmp_path, "33.0.2", PT_OLD, {}, ["Old change"])
+    new = _sdist(tmp_path, "34.0.0", new_rt, notes,
+                 ["Old change", "Report OWNER_NOVA trait on providers",
+                  "perf(ironic): eliminate O(N^2) ProviderTree deepcopy at "
+                  "startup", "Bump hacking"])
+    e = flips.explain(["nova.compute.resource_tracker.ResourceTracker."
+                       "_update_to_placement"], flips.Source(old),
+                      flips.Source(new), "33.0.2", "34.0.0")
+    assert e.changes[0].renamed == ["subtree"]
+    assert e.notes[0].ref == deep
+    assert e.commits[0].ref.startswith("perf(ironic): eliminate")
+    assert "Bump hacking" not in [m.ref for m in e.commits]
+    assert "commit: perf(ironic)" in e.summary()

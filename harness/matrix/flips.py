@@ -126,6 +126,9 @@ class FunctionChange:
     status: str            # changed, added, removed
     diff: list[str]        # unified diff lines (capped)
     identifiers: list[str]
+    # words of the identifiers only the removed or only the added lines
+    # have (get_provider_tree_... -> get_provider_subtree_...: subtree)
+    renamed: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -203,10 +206,39 @@ def _identifiers(diff: list[str]) -> list[str]:
     return seen
 
 
+def _renamed_words(diff: list[str]) -> list[str]:
+    """The identifier words on one side of the diff only: what a change
+    renamed, added or dropped, not what it merely moved."""
+    minus = {w for i in _identifiers([ln for ln in diff if ln[:1] == "-"])
+             for w in _ident_words(i)}
+    plus = {w for i in _identifiers([ln for ln in diff if ln[:1] == "+"])
+            for w in _ident_words(i)}
+    return sorted(minus ^ plus)
+
+
 def _words(name: str) -> list[str]:
     """``_update_usage_from_migrations`` -> its distinctive words."""
     return [w for w in name.strip("_").split("_") if len(w) > 3 and
             w.lower() not in _STOP]
+
+
+def _ident_words(ident: str) -> list[str]:
+    """``get_provider_subtree_and_ensure_root`` -> provider, subtree,
+    ensure, root; ``ProviderTree`` -> provider, tree."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", ident)
+    return list(dict.fromkeys(
+        w.lower() for w in spaced.split("_") if len(w) > 3 and
+        w.lower() not in _STOP and w.lower() not in ("self", "none")))
+
+
+def _prose_words(text: str) -> set[str]:
+    """The words of a note or subject as an identifier's words would
+    read: ``ProviderTree`` -> provider, tree; ``sub-tree`` -> subtree;
+    a plural's ``s`` dropped as well."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    spaced = re.sub(r"(\w)-(\w)", r"\1\2", spaced).lower()
+    words = set(re.findall(r"[a-z0-9]+", spaced.replace("_", " ")))
+    return words | {w[:-1] for w in words if w.endswith("s")}
 
 
 def _score(text: str, changes: list[FunctionChange], functions: list[str]):
@@ -222,6 +254,26 @@ def _score(text: str, changes: list[FunctionChange], functions: list[str]):
             if ident in text and ident not in because:
                 score += 3
                 because.append(ident)
+    # A changed identifier told in prose ("a provider sub-tree is used"
+    # for get_provider_subtree_and_ensure_root): a word the change renamed
+    # counts most; otherwise at least two of an identifier's words, and at
+    # least half of them, each word once.
+    prose = _prose_words(text)
+    for w in sorted({w for c in changes for w in c.renamed}):
+        if w in prose:
+            score += 5
+            because.append("%s (renamed)" % w)
+    counted = set()
+    for c in changes:
+        for ident in c.identifiers[:40]:
+            words = _ident_words(ident)
+            hits = [w for w in words if w in prose]
+            if ident not in because and len(hits) >= 2 and \
+                    2 * len(hits) >= len(words) and \
+                    not set(hits) <= counted:
+                score += len(set(hits) - counted)
+                counted.update(hits)
+                because.append("%s (%s)" % (ident, " ".join(hits)))
     strong = score > 0      # a function or a changed identifier named
     areas = {m for f in functions for m in f.split(".")[1:-1]}
     for area in sorted(areas):
@@ -239,6 +291,35 @@ def _score(text: str, changes: list[FunctionChange], functions: list[str]):
         score += len(hits)
         because.extend(hits)
     return (score if strong else 0), because
+
+
+def _note_words(match: Match) -> set[str]:
+    """The words of a release note's file name (its author's title:
+    ``bug-2162924-avoid-n-squared-provider-tree-deepcopy-at-startup-<id>``)."""
+    slug = re.sub(r"-[0-9a-f]{16}\.yaml$", "", match.ref)
+    return {w for w in slug.split("-") if len(w) > 3 and not w.isdigit()
+            and w not in _STOP}
+
+
+def _commits_of_notes(notes: list[Match], subjects: list[str]) -> list:
+    """The commit that brought a matched release note: a subject sharing
+    at least three words of the note's title (Nova's notes are named
+    after the change: 'perf(ironic): eliminate O(N^2) ProviderTree
+    deepcopy at startup' brought bug-...-provider-tree-deepcopy-at-startup)."""
+    out = []
+    for note in notes:
+        title = _note_words(note)
+        best = None
+        for subject in subjects:
+            shared = sorted(title & _prose_words(subject))
+            if len(shared) >= 3 and (best is None or
+                                     len(shared) > len(best[1])):
+                best = (subject, shared)
+        if best and best[0] not in [m.ref for m in out]:
+            out.append(Match("commit", best[0], best[0], note.score - 1,
+                             ["the change of release note %s (%s)" % (
+                                 note.ref, " ".join(best[1]))]))
+    return out
 
 
 def explain(functions: list[str], older: Source, newer: Source,
@@ -262,7 +343,8 @@ def explain(functions: list[str], older: Source, newer: Source,
                                           diff[:80], []))
             continue
         changes.append(FunctionChange(f, status, diff[:80],
-                                      _identifiers(diff)))
+                                      _identifiers(diff),
+                                      _renamed_words(diff)))
     old_notes = older.notes()
     notes = []
     for name, text in newer.notes().items():
@@ -284,6 +366,9 @@ def explain(functions: list[str], older: Source, newer: Source,
         if score >= 3:
             commits.append(Match("commit", subject, subject, score, because))
     notes.sort(key=lambda m: -m.score)
+    commits += _commits_of_notes(notes[:limit], [
+        c for c in newer.commits() if c not in old_commits and
+        c not in {m.ref for m in commits}])
     commits.sort(key=lambda m: -m.score)
     return Explanation(older_label, newer_label, list(functions), changes,
                        notes[:limit], commits[:limit])
