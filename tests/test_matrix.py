@@ -522,3 +522,31 @@ def test_flip_found_from_a_renamed_word_told_in_prose(tmp_path):
     assert e.commits[0].ref.startswith("perf(ironic): eliminate")
     assert "Bump hacking" not in [m.ref for m in e.commits]
     assert "commit: perf(ironic)" in e.summary()
+
+
+def test_a_flip_outside_the_claims_functions_names_the_module_changes(
+        tmp_path):
+    """None of the claim's functions changed, but another method of the
+    same class did: the explanation says so and matches notes and commits
+    against that change (``nearby``), and the report lists it."""
+    old = _sdist(tmp_path, "31.3.1", RT_OLD, {}, ["Old change"])
+    new_rt = RT_OLD.replace("return 1", "return self.compute_id_of_node")
+    new = _sdist(tmp_path, "32.2.1", new_rt, {},
+                 ["Old change", "Use compute_id_of_node in other",
+                  "Bump hacking"])
+    fn = "nova.compute.resource_tracker.ResourceTracker"
+    e = flips.explain([fn + "._update_usage_from_migrations"],
+                      flips.Source(old), flips.Source(new), "31.3.1",
+                      "32.2.1")
+    assert e.changes == []
+    assert [c.function for c in e.nearby] == [fn + ".other"]
+    assert [m.ref for m in e.commits] == ["Use compute_id_of_node in other"]
+    assert "in the same module: ResourceTracker.other (changed)" in \
+        e.summary()
+    doc = _doc()
+    doc["flips"] = [{"kind": "claim", "row": "X-1", "old": "CONFIRMED",
+                     "new": "REFUTED", "older": "27.5.1",
+                     "newer": "28.3.1", "explanation": dict(
+                         e.as_dict(), summary=e.summary())}]
+    assert "`ResourceTracker.other` (changed)" in report.markdown(doc)
+    assert "ResourceTracker.other</code> changed" in report.render_html(doc)

@@ -156,6 +156,12 @@ def markdown(doc: dict) -> str:
         if not e["changes"]:
             out.append("* none of these functions differs between the two "
                        "releases")
+        if e.get("nearby"):
+            out.append("* outside them, in the same module(s), the code of "
+                       "%s changed" % ", ".join(
+                           "`%s` (%s)" % (".".join(c["function"].split(".")[-2:]),
+                                          c["status"])
+                           for c in e["nearby"]))
         for m in e["notes"] + e["commits"]:
             out.append("* %s `%s` (matched on %s): %s" % (
                 m["kind"], m["ref"], ", ".join(m["because"][:6]),
@@ -205,6 +211,11 @@ def render_html(doc: dict) -> str:
                                        html.escape("\n".join(c["diff"])))
             for c in e["changes"]) or "<li>none of the claim's functions " \
             "differs</li>"
+        if e.get("nearby"):
+            items += "<li>in the same module(s): %s</li>" % ", ".join(
+                "<code>%s</code> %s" % (html.escape(c["function"]),
+                                        html.escape(c["status"]))
+                for c in e["nearby"])
         items += "".join("<li>%s <code>%s</code>: %s</li>" % (
             html.escape(m["kind"]), html.escape(m["ref"]),
             html.escape(m["text"][:400])) for m in e["notes"] + e["commits"])
