@@ -107,6 +107,10 @@ def terminal(doc: dict, color=False) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _short(dotted: str) -> str:
+    return ".".join(dotted.split(".")[-2:])
+
+
 def _md_table(doc, rows_key, title):
     releases, rows, cells = _cells(rows_key, doc)
     flips = flipped(doc, rows_key)
@@ -159,8 +163,7 @@ def markdown(doc: dict) -> str:
         if e.get("nearby"):
             out.append("* outside them, in the same module(s), the code of "
                        "%s changed" % ", ".join(
-                           "`%s` (%s)" % (".".join(c["function"].split(".")[-2:]),
-                                          c["status"])
+                           "`%s` (%s)" % (_short(c["function"]), c["status"])
                            for c in e["nearby"]))
         for m in e["notes"] + e["commits"]:
             out.append("* %s `%s` (matched on %s): %s" % (
