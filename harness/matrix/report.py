@@ -100,6 +100,12 @@ def times_lines(doc: dict) -> list[str]:
 def terminal(doc: dict, color=False) -> str:
     parts = [text_table(doc, "claims", "claim", color), "",
              text_table(doc, "findings", "finding", color), ""]
+    if any(r.get("other_tests") for r in doc["releases"]):
+        parts += [text_table(doc, "other_tests", "failing test", color),
+                  ""]
+        parts += ["%s in %s: %s" % (t, r["label"], why[:200])
+                  for r in doc["releases"]
+                  for t, why in (r.get("tests") or {}).items()] + [""]
     lines = flip_lines(doc)
     parts.append("\n".join(lines) if lines else
                  "no verdict flips between neighbouring releases")
@@ -139,7 +145,14 @@ def markdown(doc: dict) -> str:
                doc.get("db") or "sqlite", FLIP), "",
            "## Claims x releases", "", _md_table(doc, "claims", "claim"),
            "## Findings x releases", "",
-           _md_table(doc, "findings", "finding"), "## Flips", ""]
+           _md_table(doc, "findings", "finding")]
+    if any(r.get("other_tests") for r in doc["releases"]):
+        out += ["## Tests that are not verdicts, failing in some release",
+                "", _md_table(doc, "other_tests", "test")]
+        out += ["* %s, %s: %s" % (r["label"], t, why[:300])
+                for r in doc["releases"]
+                for t, why in (r.get("tests") or {}).items()] + [""]
+    out += ["## Flips", ""]
     if not doc.get("flips"):
         out.append("No verdict flips between neighbouring releases.\n")
     for f in doc.get("flips", []):
@@ -235,7 +248,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
 <h1>Release matrix %(id)s</h1><p>%(intro)s</p>
 <h2>Claims &times; releases</h2>%(claims)s
-<h2>Findings &times; releases</h2>%(findings)s
+<h2>Findings &times; releases</h2>%(findings)s%(tests)s
 <h2>Flips</h2>%(flips)s<h2>Time per release</h2><pre>%(times)s</pre>
 </body></html>
 """ % {"id": html.escape(doc["id"]),
@@ -245,6 +258,9 @@ pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
                                           doc["releases"]), FLIP)),
        "claims": _html_table(doc, "claims", "claim"),
        "findings": _html_table(doc, "findings", "finding"),
+       "tests": ("<h2>Tests that are not verdicts, failing in some release"
+                 "</h2>" + _html_table(doc, "other_tests", "test")) if any(
+                     r.get("other_tests") for r in doc["releases"]) else "",
        "flips": "".join(flips) or "<p>No verdict flips between neighbouring "
                                   "releases.</p>",
        "times": html.escape("\n".join(times_lines(doc)))}
