@@ -245,13 +245,19 @@ def _identifiers(diff: list[str]) -> list[str]:
     return seen
 
 
-def _renamed_words(diff: list[str]) -> list[str]:
-    """The identifier words on one side of the diff only: what a change
-    renamed, added or dropped, not what it merely moved."""
-    minus = {w for i in _identifiers([ln for ln in diff if ln[:1] == "-"])
-             for w in _ident_words(i)}
-    plus = {w for i in _identifiers([ln for ln in diff if ln[:1] == "+"])
-            for w in _ident_words(i)}
+def _renamed_words(diff: list[str], a: str | None = None,
+                   b: str | None = None) -> list[str]:
+    """The identifier words on one side of the change only: what it
+    renamed, added or dropped, not what it merely moved or what the other
+    version also uses elsewhere (``a``/``b``: the two sources)."""
+    def words(lines):
+        return {w for i in _identifiers(lines) for w in _ident_words(i)}
+    minus = words([ln for ln in diff if ln[:1] == "-"])
+    plus = words([ln for ln in diff if ln[:1] == "+"])
+    if a is not None and b is not None:
+        old_all = words(["-" + ln for ln in a.splitlines()])
+        new_all = words(["+" + ln for ln in b.splitlines()])
+        return sorted((minus - new_all) | (plus - old_all))
     return sorted(minus ^ plus)
 
 
@@ -431,7 +437,7 @@ def _change(function, a, b, older_label, newer_label):
         return FunctionChange(function, "docstring/comments only",
                               diff[:80], [])
     return FunctionChange(function, status, diff[:80], _identifiers(diff),
-                          _renamed_words(diff))
+                          _renamed_words(diff, a, b))
 
 
 def _nearby_changes(functions, older, newer, older_label, newer_label,
