@@ -107,6 +107,20 @@ def test_adapter_tells_the_concurrency_era_from_the_source():
     assert nova_releases.concurrency_era() in ("eventlet", "threading")
 
 
+def test_adapter_runs_nova_32_compute_on_eventlet():
+    """Nova 32 has the start-up choice (patch()) but its compute's
+    ProviderTree cannot be deep-copied under native threads (no
+    __getstate__ until 33; 'cannot pickle _thread.lock' on every update to
+    placement), so the adapter runs it on eventlet, as it ran then."""
+    from harness.world import nova_releases
+    old = "class ProviderTree(object):\n    def __init__(self):\n        pass\n"
+    new = old + "\n    def __getstate__(self):\n        return {}\n"
+    assert nova_releases.compute_runs_natively(old) is False
+    assert nova_releases.compute_runs_natively(new) is True
+    if nova_releases.concurrency_era() == "threading":   # 34 here
+        assert nova_releases.compute_runs_natively() is True
+
+
 def test_adapter_bridges_the_service_ref(monkeypatch):
     """Nova 28 added ResourceTracker.set_service_ref; before, the tracker
     found its service itself.  The adapter calls it when it exists."""
