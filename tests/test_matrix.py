@@ -113,7 +113,8 @@ def test_adapter_runs_nova_32_compute_on_eventlet():
     __getstate__ until 33; 'cannot pickle _thread.lock' on every update to
     placement), so the adapter runs it on eventlet, as it ran then."""
     from harness.world import nova_releases
-    old = "class ProviderTree(object):\n    def __init__(self):\n        pass\n"
+    old = ("class ProviderTree(object):\n    def __init__(self):\n"
+           "        pass\n")
     new = old + "\n    def __getstate__(self):\n        return {}\n"
     assert nova_releases.compute_runs_natively(old) is False
     assert nova_releases.compute_runs_natively(new) is True
