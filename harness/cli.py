@@ -117,13 +117,23 @@ def nova_version() -> dict:
 
 def add_db_option(parser):
     """``--db``: the database engine every world runs on.  For any command
-    that runs worlds (run, reproduce, and explore/matrix as they come)."""
+    that runs worlds (run, reproduce, matrix; explore as it comes)."""
     parser.add_argument(
         "--db", default=None, metavar="ENGINE",
         help="database engine of every world: sqlite (default, fast), "
              "mysql (MariaDB) or postgresql; a real server is installed "
              "and started for the run and removed after it (default: "
              "$HARNESS_DB or sqlite; see docs/engines.md)")
+
+
+def db_engine(args) -> str:
+    """The engine ``--db`` (or HARNESS_DB) names, checked; an unknown one
+    is an :class:`InputError` (one line, exit 2)."""
+    from harness.world import engines
+    try:
+        return engines.db_kind(getattr(args, "db", None))
+    except engines.EngineError as exc:
+        raise InputError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -839,16 +849,21 @@ def cmd_matrix(args) -> int:
     claims = _split(args.claims)
     if claims:
         check_claim_ids(claims, load_catalogue())
+    kind = db_engine(args)     # a bad engine stops before any build
     try:
+        built = matrix_run.build_all(rels, nice=args.nice)
         if args.build_only:
-            matrix_run.build_all(rels, nice=args.nice)
             return EXIT_OK
         out = args.out or matrix_run.default_out(args.runs_dir)
         opts = matrix_run.Options(
             claims=claims, scenarios=_split(args.scenarios), seed=args.seed,
             workers=args.workers, explore_budget=args.explore_budget,
-            out_dir=os.path.abspath(out), nice=args.nice)
-        return matrix_run.run(rels, opts)
+            out_dir=os.path.abspath(out), nice=args.nice, db=kind)
+        # One server for every release (started after the builds, before
+        # the output directory exists: a server that will not start leaves
+        # nothing behind); each release's run reaches it by HARNESS_DB_URL.
+        with db_server(args):
+            return matrix_run.run(rels, opts, built=built)
     except envs.EnvError as exc:
         raise InputError(str(exc)) from None
 
@@ -1178,8 +1193,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma separated: a series (27 = newest 27.x), a "
                          "release (27.2.0) or a Nova source tree "
                          "(path[@series]); default: every series 27..34")
-    mx.add_argument("--claims", help="only scenarios of these claim ids")
-    mx.add_argument("--scenarios", help="only these scenarios")
+    mx.add_argument("--claims", help="only scenarios of these claim or "
+                                     "finding ids (000-3,F-08)")
+    mx.add_argument("--scenarios", help="only these scenarios (comma "
+                                        "separated names)")
     mx.add_argument("--seed", type=int, default=seed_default)
     mx.add_argument("-n", "--workers", type=_workers, default=None,
                     help="pytest-xdist workers per release run")
@@ -1195,6 +1212,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "report; runs nothing")
     mx.add_argument("--nice", type=int, default=10,
                     help="niceness of builds and runs (default 10)")
+    add_db_option(mx)
     common(mx, baseline=False, scen=False)
     mx.set_defaults(func=cmd_matrix)
     return p

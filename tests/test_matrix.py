@@ -107,6 +107,21 @@ def test_adapter_tells_the_concurrency_era_from_the_source():
     assert nova_releases.concurrency_era() in ("eventlet", "threading")
 
 
+def test_adapter_runs_nova_32_compute_on_eventlet():
+    """Nova 32 has the start-up choice (patch()) but its compute's
+    ProviderTree cannot be deep-copied under native threads (no
+    __getstate__ until 33; 'cannot pickle _thread.lock' on every update to
+    placement), so the adapter runs it on eventlet, as it ran then."""
+    from harness.world import nova_releases
+    old = ("class ProviderTree(object):\n    def __init__(self):\n"
+           "        pass\n")
+    new = old + "\n    def __getstate__(self):\n        return {}\n"
+    assert nova_releases.compute_runs_natively(old) is False
+    assert nova_releases.compute_runs_natively(new) is True
+    if nova_releases.concurrency_era() == "threading":   # 34 here
+        assert nova_releases.compute_runs_natively() is True
+
+
 def test_adapter_bridges_the_service_ref(monkeypatch):
     """Nova 28 added ResourceTracker.set_service_ref; before, the tracker
     found its service itself.  The adapter calls it when it exists."""
@@ -367,3 +382,264 @@ def test_merge_renders_one_matrix_from_per_release_outputs(tmp_path):
         "27.5.1", "28.3.1", "29.4.0"]
     assert (out / "matrix.md").exists() and (out / "matrix.html").exists()
     assert report.FLIP in proc.stdout
+
+
+def test_merge_explains_a_catalogued_flip_from_the_release_sdists(tmp_path):
+    """A nightly merge of two jobs' outputs: claim 001-3 flips, and the
+    explainer reads the two sdists the jobs recorded (no environment, no
+    network) and names the changed function and the commit behind it."""
+    fn = "nova.compute.resource_tracker.ResourceTracker"
+    old_rt = RT_OLD.replace("_update_usage_from_migrations",
+                            "_populate_assigned_resources")
+    new_rt = RT_NEW.replace("_update_usage_from_migrations",
+                            "_populate_assigned_resources")
+    sdists = [_sdist(tmp_path, "30.3.0", old_rt, {}, ["Old change"]),
+              _sdist(tmp_path, "31.3.1", new_rt, {},
+                     ["Old change", "Check tracked_instances in "
+                      "_populate_assigned_resources", "Bump hacking"])]
+    parts = []
+    for version, sdist, verdict in zip(("30.3.0", "31.3.1"), sdists,
+                                       ("CONFIRMED", "REFUTED")):
+        d = tmp_path / ("job-%s" % version)
+        d.mkdir()
+        rel = {"label": version, "key": version, "version": version,
+               "series": int(version.split(".")[0]), "sdist": sdist,
+               "claims": {"001-3": verdict}, "findings": {},
+               "scenarios": {}, "build_seconds": 1.0, "built_now": False,
+               "run_seconds": 2.0, "exit_code": 0, "run_dir": "r"}
+        (d / "matrix.json").write_text(json.dumps(
+            {"id": d.name, "seed": 0, "selection": {}, "releases": [rel]}))
+        parts.append(str(d))
+    out = tmp_path / "merged"
+    assert matrix_run.merge(parts, str(out), log=lambda *a: None) == 0
+    flip, = json.loads((out / "matrix.json").read_text())["flips"]
+    assert (flip["row"], flip["old"], flip["new"]) == ("001-3", "CONFIRMED",
+                                                      "REFUTED")
+    e = flip["explanation"]
+    assert [c["function"] for c in e["changes"]] == [
+        fn + "._populate_assigned_resources"]
+    assert [m["ref"] for m in e["commits"]] == [
+        "Check tracked_instances in _populate_assigned_resources"]
+    assert "_populate_assigned_resources (changed)" in flip["explanation"][
+        "summary"]
+    assert "Check tracked_instances" in (out / "matrix.md").read_text()
+
+
+# ----------------------------------------------------------------------
+# --db: one server for the matrix, the engine on every release's run
+# ----------------------------------------------------------------------
+class _FakeEnv:
+    def __init__(self, rel, root):
+        self.release, self.path = rel, str(root / rel.key)
+        self.meta, self.built_now, self.seconds = {}, False, 0.0
+        self.sdist = None
+        self.python = "/fake/%s/bin/python" % rel.key
+
+
+def test_db_reaches_every_release_run_and_one_server_serves_them(
+        tmp_path, monkeypatch):
+    import contextlib
+    from harness import cli
+    events, commands = [], []
+
+    def fake_build_all(rels, log=print, nice=10):
+        events.append("build")
+        return {r.key: _FakeEnv(r, tmp_path) for r in rels}
+
+    @contextlib.contextmanager
+    def fake_server(args):
+        events.append("server up %s" % args.db)
+        yield args.db
+        events.append("server down")
+
+    def fake_run(cmd, **kw):
+        if "-c" in cmd:              # the explorer's probe
+            return subprocess.CompletedProcess(cmd, 0, '{"missing": 1}\n',
+                                               "")
+        commands.append(cmd)
+        events.append("run %s" % cmd[3])
+        runs_dir = cmd[cmd.index("--runs-dir") + 1]
+        rec = os.path.join(runs_dir, "r1")
+        os.makedirs(rec)
+        with open(os.path.join(rec, "verdicts.json"), "w") as f:
+            json.dump({"claims": [{"claim": "001-3", "verdict": "REFUTED"}],
+                       "scenarios": [], "findings": []}, f)
+        with open(os.path.join(rec, "run.json"), "w") as f:
+            json.dump({"nova": {"db": "mysql",
+                                "db_server": "MariaDB 10.11.6"}}, f)
+        os.symlink(rec, os.path.join(runs_dir, "latest"))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(matrix_run, "build_all", fake_build_all)
+    monkeypatch.setattr(cli, "db_server", fake_server)
+    monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
+    out = tmp_path / "out"
+    code = cli.main(["matrix", "--nova", "27,34", "--db", "mariadb", "-n",
+                     "1", "--claims", "001-3", "--out", str(out)])
+    assert code == 0
+    # the alias is resolved once; every release's run gets it
+    assert [c[c.index("--db") + 1] for c in commands] == ["mysql", "mysql"]
+    assert events[0] == "build" and events[1] == "server up mariadb"
+    assert events[-1] == "server down" and \
+        sum(e.startswith("server up") for e in events) == 1
+    doc = json.loads((out / "matrix.json").read_text())
+    assert doc["db"] == "mysql"
+    assert [r["db"] for r in doc["releases"]] == ["MariaDB 10.11.6"] * 2
+    assert "MariaDB 10.11.6" in (out / "matrix.md").read_text()
+
+
+def test_unknown_db_engine_is_one_line_and_nothing_is_built(tmp_path):
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    env = dict(os.environ, HARNESS_MATRIX_CACHE=str(cache))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "matrix", "--nova", "27", "--db",
+         "oracle", "--runs-dir", str(runs)], cwd=ROOT, env=env, text=True,
+        capture_output=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("error: unknown database engine 'oracle'")
+    assert not cache.exists() and not runs.exists()
+
+
+PT_OLD = textwrap.dedent('''\
+    class ResourceTracker:
+        def _update_to_placement(self, context, compute_node):
+            prov_tree = self.reportclient.get_provider_tree_and_ensure_root(
+                context, compute_node.uuid)
+            return prov_tree
+    ''')
+
+
+def test_flip_found_from_a_renamed_word_told_in_prose(tmp_path):
+    """Nova 34 moved _update_to_placement to
+    get_provider_subtree_and_ensure_root; the commit names no function
+    ('eliminate ProviderTree deepcopy at startup') and its note says
+    'sub-tree'.  The renamed word finds the note, and the note's title
+    finds its commit, ahead of a note that shares only common words."""
+    new_rt = PT_OLD.replace("get_provider_tree_", "get_provider_subtree_")
+    deep = ("bug-2162924-avoid-n-squared-provider-tree-deepcopy-at-startup-"
+            "f61fb37cd840dd64.yaml")
+    notes = {deep: "fixes:\n  - |\n    Fixes a provider tree deep-copy; now "
+                   "a provider sub-tree is used.\n",
+             "owner-trait-5895fdabd90e404e.yaml":
+                 "features:\n  - |\n    Nova reports a trait on the root "
+                 "provider it ensures exists.\n"}
+    old = _sdist(tmp_path, "33.0.2", PT_OLD, {}, ["Old change"])
+    new = _sdist(tmp_path, "34.0.0", new_rt, notes,
+                 ["Old change", "Report OWNER_NOVA trait on providers",
+                  "perf(ironic): eliminate O(N^2) ProviderTree deepcopy at "
+                  "startup", "Bump hacking"])
+    e = flips.explain(["nova.compute.resource_tracker.ResourceTracker."
+                       "_update_to_placement"], flips.Source(old),
+                      flips.Source(new), "33.0.2", "34.0.0")
+    assert e.changes[0].renamed == ["subtree"]
+    assert e.notes[0].ref == deep
+    assert e.commits[0].ref.startswith("perf(ironic): eliminate")
+    assert "Bump hacking" not in [m.ref for m in e.commits]
+    assert "commit: perf(ironic)" in e.summary()
+
+
+def test_a_flip_outside_the_claims_functions_names_the_module_changes(
+        tmp_path):
+    """None of the claim's functions changed, but another method of the
+    same class did: the explanation says so and matches notes and commits
+    against that change (``nearby``), and the report lists it."""
+    old = _sdist(tmp_path, "31.3.1", RT_OLD, {}, ["Old change"])
+    new_rt = RT_OLD.replace("return 1", "return self.compute_id_of_node")
+    new = _sdist(tmp_path, "32.2.1", new_rt, {},
+                 ["Old change", "Use compute_id_of_node in other",
+                  "Bump hacking"])
+    fn = "nova.compute.resource_tracker.ResourceTracker"
+    e = flips.explain([fn + "._update_usage_from_migrations"],
+                      flips.Source(old), flips.Source(new), "31.3.1",
+                      "32.2.1")
+    assert e.changes == []
+    assert [c.function for c in e.nearby] == [fn + ".other"]
+    assert [m.ref for m in e.commits] == ["Use compute_id_of_node in other"]
+    assert "in the same module: ResourceTracker.other (changed)" in \
+        e.summary()
+    doc = _doc()
+    doc["flips"] = [{"kind": "claim", "row": "X-1", "old": "CONFIRMED",
+                     "new": "REFUTED", "older": "27.5.1",
+                     "newer": "28.3.1", "explanation": dict(
+                         e.as_dict(), summary=e.summary())}]
+    assert "`ResourceTracker.other` (changed)" in report.markdown(doc)
+    assert "ResourceTracker.other</code> changed" in report.render_html(doc)
+
+
+def test_release_differences_are_called_through_the_adapter_only():
+    """A bridged method called directly breaks the releases without it
+    (``h.rt.set_service_ref(...)`` in the lifecycle restart failed on Nova
+    27): outside the adapter, only ``nova_releases.<bridge>(...)``."""
+    import re
+    bridged = ("set_service_ref", "_do_prep_resize", "context.reset_globals",
+               "_configure_placement")
+    offenders = []
+    for top in ("harness", "scenarios"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if not name.endswith(".py") or path.endswith(
+                        os.path.join("world", "nova_releases.py")):
+                    continue
+                with open(path, encoding="utf-8") as f:
+                    for n, line in enumerate(f, 1):
+                        for m in bridged:
+                            if re.search(r"(?<!nova_releases)\.%s\(" %
+                                         re.escape(m), line) and \
+                                    "def " not in line:
+                                offenders.append("%s:%d: %s" % (
+                                    os.path.relpath(path, ROOT), n,
+                                    line.strip()))
+    assert offenders == []
+
+
+def test_a_release_whose_only_failures_are_not_verdicts_is_judged(
+        tmp_path, monkeypatch):
+    """Exit 2 from a release's run with a complete verdicts.json and a
+    failing lifecycle test (Nova 27 deletes a node its driver stops
+    reporting): the verdicts stand and the failing test is a row of its
+    own, "failed" there and "passed" in a release where it passes."""
+    junit = ('<testsuites><testsuite><testcase name="test_a"/>'
+             '<testcase name="test_lifecycle[node goes away]"><failure '
+             'message="AssertionError: got None (no compute node)">x'
+             '</failure></testcase></testsuite></testsuites>')
+
+    def fake_run(cmd, **kw):
+        if "-c" in cmd:
+            return subprocess.CompletedProcess(cmd, 0, '{"missing": 1}\n',
+                                               "")
+        runs_dir = cmd[cmd.index("--runs-dir") + 1]
+        rec = os.path.join(runs_dir, "r1")
+        os.makedirs(rec)
+        old = "27." in runs_dir
+        with open(os.path.join(rec, "verdicts.json"), "w") as f:
+            json.dump({"complete": True, "claims": [
+                {"claim": "000-3", "verdict": "CONFIRMED"}],
+                "scenarios": [{"scenario": "test_a", "verdict": "CONFIRMED",
+                               "traceback": None}], "findings": []}, f)
+        with open(os.path.join(rec, "junit.xml"), "w") as f:
+            f.write(junit if old else junit.replace(
+                "<failure", "<x").replace("</failure>", "</x>"))
+        os.symlink(rec, os.path.join(runs_dir, "latest"))
+        return subprocess.CompletedProcess(cmd, 2 if old else 0)
+
+    monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
+    rels = [releases.parse("27"), releases.parse("29")]
+    opts = matrix_run.Options(claims=["000-3"], scenarios=[],
+                              out_dir=str(tmp_path))
+    built = {r.key: _FakeEnv(r, tmp_path) for r in rels}
+    code = matrix_run.run(rels, opts, log=lambda *a: None, built=built)
+    assert code == 0
+    doc = json.loads((tmp_path / "matrix.json").read_text())
+    r27, r29 = doc["releases"]
+    assert "error" not in r27 and r27["claims"] == {"000-3": "CONFIRMED"}
+    assert r27["tests"] == {"test_lifecycle[node goes away]":
+                            "AssertionError: got None (no compute node)"}
+    assert r27["other_tests"] == {"test_lifecycle[node goes away]":
+                                  "failed"}
+    assert r29["other_tests"] == {"test_lifecycle[node goes away]":
+                                  "passed"}
+    assert report.flipped(doc, "other_tests") == {
+        ("test_lifecycle[node goes away]", r29["label"])}
+    assert "no compute node" in (tmp_path / "matrix.md").read_text()

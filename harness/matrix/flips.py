@@ -67,12 +67,40 @@ class Source:
     def function(self, dotted: str) -> str | None:
         """The source of ``nova.pkg.module.Class.method`` (or a module-level
         function), decorators included; None when it does not exist."""
+        where = self.module_of(dotted)
+        if where is None:
+            return None
+        return _find(self.read(where[0]), where[1].split("."))
+
+    def module_of(self, dotted: str) -> tuple[str, str] | None:
+        """``(nova/pkg/module.py, Class.method)`` for a dotted name."""
         parts = dotted.split(".")
         for cut in range(len(parts) - 1, 0, -1):
-            text = self.read("/".join(parts[:cut]) + ".py")
-            if text is not None:
-                return _find(text, parts[cut:])
+            path = "/".join(parts[:cut]) + ".py"
+            if self.read(path) is not None:
+                return path, ".".join(parts[cut:])
         return None
+
+    @functools.lru_cache(maxsize=None)
+    def module_functions(self, path: str) -> dict[str, str]:
+        """Every function and method of a module: dotted name -> source."""
+        text = self.read(path)
+        try:
+            tree = ast.parse(text or "")
+        except SyntaxError:
+            return {}
+        module = path[:-3].replace("/", ".")
+        out = {}
+
+        def walk(body, prefix):
+            for n in body:
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    out[prefix + n.name] = _find(text, (
+                        prefix[len(module) + 1:] + n.name).split("."))
+                elif isinstance(n, ast.ClassDef):
+                    walk(n.body, prefix + n.name + ".")
+        walk(tree.body, module + ".")
+        return out
 
     def notes(self) -> dict[str, str]:
         return {os.path.basename(n): self.read(n) or ""
@@ -126,6 +154,9 @@ class FunctionChange:
     status: str            # changed, added, removed
     diff: list[str]        # unified diff lines (capped)
     identifiers: list[str]
+    # words of the identifiers only the removed or only the added lines
+    # have (get_provider_tree_... -> get_provider_subtree_...: subtree)
+    renamed: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -145,6 +176,9 @@ class Explanation:
     changes: list[FunctionChange]
     notes: list[Match]
     commits: list[Match]
+    # when none of ``functions`` changed: the functions of their modules
+    # whose code did (the verdict moved with code near the claim's)
+    nearby: list[FunctionChange] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -160,6 +194,14 @@ class Explanation:
             if self.changes:
                 lead += " (docstrings or comments of %s differ)" % ", ".join(
                     _short(c.function) for c in self.changes)
+            if self.nearby:
+                lead += "; in the same module%s: %s" % (
+                    "s" if len({c.function.rsplit(".", 2)[0]
+                                for c in self.nearby}) > 1 else "",
+                    ", ".join("%s (%s)" % (_short(c.function), c.status)
+                              for c in self.nearby[:6]) +
+                    (" and %d more" % (len(self.nearby) - 6)
+                     if len(self.nearby) > 6 else ""))
         else:
             lead = "%s %s" % (", ".join("%s (%s)" % (_short(c.function),
                                                      c.status)
@@ -203,13 +245,49 @@ def _identifiers(diff: list[str]) -> list[str]:
     return seen
 
 
+def _renamed_words(diff: list[str], a: str | None = None,
+                   b: str | None = None) -> list[str]:
+    """The identifier words on one side of the change only: what it
+    renamed, added or dropped, not what it merely moved or what the other
+    version also uses elsewhere (``a``/``b``: the two sources)."""
+    def words(lines):
+        return {w for i in _identifiers(lines) for w in _ident_words(i)}
+    minus = words([ln for ln in diff if ln[:1] == "-"])
+    plus = words([ln for ln in diff if ln[:1] == "+"])
+    if a is not None and b is not None:
+        old_all = words(["-" + ln for ln in a.splitlines()])
+        new_all = words(["+" + ln for ln in b.splitlines()])
+        return sorted((minus - new_all) | (plus - old_all))
+    return sorted(minus ^ plus)
+
+
 def _words(name: str) -> list[str]:
     """``_update_usage_from_migrations`` -> its distinctive words."""
     return [w for w in name.strip("_").split("_") if len(w) > 3 and
             w.lower() not in _STOP]
 
 
-def _score(text: str, changes: list[FunctionChange], functions: list[str]):
+def _ident_words(ident: str) -> list[str]:
+    """``get_provider_subtree_and_ensure_root`` -> provider, subtree,
+    ensure, root; ``ProviderTree`` -> provider, tree."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", ident)
+    return list(dict.fromkeys(
+        w.lower() for w in spaced.split("_") if len(w) > 3 and
+        w.lower() not in _STOP and w.lower() not in ("self", "none")))
+
+
+def _prose_words(text: str) -> set[str]:
+    """The words of a note or subject as an identifier's words would
+    read: ``ProviderTree`` -> provider, tree; ``sub-tree`` -> subtree;
+    a plural's ``s`` dropped as well."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    spaced = re.sub(r"(\w)-(\w)", r"\1\2", spaced).lower()
+    words = set(re.findall(r"[a-z0-9]+", spaced.replace("_", " ")))
+    return words | {w[:-1] for w in words if w.endswith("s")}
+
+
+def _score(text: str, changes: list[FunctionChange], functions: list[str],
+           rare: set | None = None):
     low = text.lower()
     score, because = 0, []
     for f in functions:
@@ -222,6 +300,26 @@ def _score(text: str, changes: list[FunctionChange], functions: list[str]):
             if ident in text and ident not in because:
                 score += 3
                 because.append(ident)
+    # A changed identifier told in prose ("a provider sub-tree is used"
+    # for get_provider_subtree_and_ensure_root): a word the change renamed
+    # counts most; otherwise at least two of an identifier's words, and at
+    # least half of them, each word once.
+    prose = _prose_words(text)
+    for w in sorted({w for c in changes for w in c.renamed}):
+        if w in prose and (rare is None or w in rare):
+            score += 5
+            because.append("%s (renamed)" % w)
+    counted = set()
+    for c in changes:
+        for ident in c.identifiers[:40]:
+            words = _ident_words(ident)
+            hits = [w for w in words if w in prose]
+            if ident not in because and len(hits) >= 2 and \
+                    2 * len(hits) >= len(words) and \
+                    not set(hits) <= counted:
+                score += len(set(hits) - counted)
+                counted.update(hits)
+                because.append("%s (%s)" % (ident, " ".join(hits)))
     strong = score > 0      # a function or a changed identifier named
     areas = {m for f in functions for m in f.split(".")[1:-1]}
     for area in sorted(areas):
@@ -241,49 +339,121 @@ def _score(text: str, changes: list[FunctionChange], functions: list[str]):
     return (score if strong else 0), because
 
 
+def _note_words(match: Match) -> set[str]:
+    """The words of a release note's file name (its author's title:
+    ``bug-2162924-avoid-n-squared-provider-tree-deepcopy-at-startup-<id>``)."""
+    slug = re.sub(r"-[0-9a-f]{16}\.yaml$", "", match.ref)
+    return {w for w in slug.split("-") if len(w) > 3 and not w.isdigit()
+            and w not in _STOP}
+
+
+def _commits_of_notes(notes: list[Match], subjects: list[str]) -> list:
+    """The commit that brought a matched release note: a subject sharing
+    at least three words of the note's title (Nova's notes are named
+    after the change: 'perf(ironic): eliminate O(N^2) ProviderTree
+    deepcopy at startup' brought bug-...-provider-tree-deepcopy-at-startup)."""
+    out = []
+    for note in notes:
+        title = _note_words(note)
+        best = None
+        for subject in subjects:
+            shared = sorted(title & _prose_words(subject))
+            if len(shared) >= 3 and (best is None or
+                                     len(shared) > len(best[1])):
+                best = (subject, shared)
+        if best and best[0] not in [m.ref for m in out]:
+            out.append(Match("commit", best[0], best[0], note.score - 1,
+                             ["the change of release note %s (%s)" % (
+                                 note.ref, " ".join(best[1]))]))
+    return out
+
+
 def explain(functions: list[str], older: Source, newer: Source,
             older_label: str, newer_label: str,
             limit: int = 3) -> Explanation:
-    """Which of ``functions`` differ, and which notes/commits explain it."""
-    changes = []
-    for f in functions:
-        a, b = older.function(f), newer.function(f)
-        if a == b:
-            continue
-        status = "added" if a is None else "removed" if b is None \
-            else "changed"
-        diff = list(difflib.unified_diff(
-            (a or "").splitlines(), (b or "").splitlines(),
-            older_label, newer_label, lineterm="", n=1))
-        if status == "changed" and _code(a) == _code(b):
-            # the same code: only docstrings or comments differ, which
-            # cannot flip a verdict
-            changes.append(FunctionChange(f, "docstring/comments only",
-                                          diff[:80], []))
-            continue
-        changes.append(FunctionChange(f, status, diff[:80],
-                                      _identifiers(diff)))
+    """Which of ``functions`` differ, and which notes/commits explain it.
+    When none of their code differs, the functions of the same modules
+    whose code does are the changes the notes and commits are matched
+    against (``nearby``)."""
+    changes = [c for c in (_change(f, older.function(f), newer.function(f),
+                                   older_label, newer_label)
+                           for f in functions) if c is not None]
+    nearby = []
+    if all(c.status == "docstring/comments only" for c in changes):
+        nearby = _nearby_changes(functions, older, newer, older_label,
+                                 newer_label)
+    code = [c for c in changes if c.identifiers] + nearby
+    named = list(functions) + [c.function for c in nearby]
     old_notes = older.notes()
+    # (a cycle's prelude note speaks of everything in it: no evidence)
+    new_notes = {n: t for n, t in newer.notes().items()
+                 if n not in old_notes and "prelude" not in n}
+    old_commits = set(older.commits())
+    new_commits = [c for c in newer.commits() if c not in old_commits]
+    rare = _rare_words({w for c in code for w in c.renamed},
+                       list(new_notes.values()) + new_commits)
     notes = []
-    for name, text in newer.notes().items():
-        if name in old_notes:
-            continue
-        score, because = _score(text, changes, functions)
+    for name, text in new_notes.items():
+        score, because = _score(text, code, named, rare)
         if score >= 3:
             body = " ".join(ln.strip(" -|") for ln in text.splitlines()
                             if ln.strip() and not ln.strip().endswith(":")
                             and ln.strip() not in ("---", "- |"))
             notes.append(Match("release note", name, body[:400], score,
                                because))
-    old_commits = set(older.commits())
     commits = []
-    for subject in newer.commits():
-        if subject in old_commits:
-            continue
-        score, because = _score(subject, changes, functions)
+    for subject in new_commits:
+        score, because = _score(subject, code, named, rare)
         if score >= 3:
             commits.append(Match("commit", subject, subject, score, because))
     notes.sort(key=lambda m: -m.score)
+    commits += _commits_of_notes(notes[:limit], [
+        c for c in new_commits if c not in {m.ref for m in commits}])
     commits.sort(key=lambda m: -m.score)
     return Explanation(older_label, newer_label, list(functions), changes,
-                       notes[:limit], commits[:limit])
+                       notes[:limit], commits[:limit], nearby)
+
+
+def _rare_words(words: set, texts: list[str]) -> set:
+    """The renamed words that few of the new notes and commits use
+    (``subtree``, not ``compute``): only those tell one change."""
+    seen = [_prose_words(t) for t in texts]
+    cap = max(3, len(texts) // 50)
+    return {w for w in words if sum(w in s for s in seen) <= cap}
+
+
+def _change(function, a, b, older_label, newer_label):
+    """How ``function`` differs between two sources (None: not at all)."""
+    if a == b:
+        return None
+    status = "added" if a is None else "removed" if b is None \
+        else "changed"
+    diff = list(difflib.unified_diff(
+        (a or "").splitlines(), (b or "").splitlines(),
+        older_label, newer_label, lineterm="", n=1))
+    if status == "changed" and _code(a) == _code(b):
+        # the same code: only docstrings or comments differ, which cannot
+        # flip a verdict
+        return FunctionChange(function, "docstring/comments only",
+                              diff[:80], [])
+    return FunctionChange(function, status, diff[:80], _identifiers(diff),
+                          _renamed_words(diff, a, b))
+
+
+def _nearby_changes(functions, older, newer, older_label, newer_label,
+                    limit: int = 20) -> list[FunctionChange]:
+    """Code changes of the other functions in ``functions``' modules."""
+    out = []
+    modules = dict.fromkeys(w[0] for w in map(newer.module_of, functions)
+                            if w is not None)
+    for path in modules:
+        a, b = older.module_functions(path), newer.module_functions(path)
+        for name in sorted(set(a) | set(b)):
+            if name in functions or any(name.startswith(f + ".")
+                                        for f in functions):
+                continue
+            c = _change(name, a.get(name), b.get(name), older_label,
+                        newer_label)
+            if c is not None and c.status != "docstring/comments only":
+                out.append(c)
+    return out[:limit]

@@ -83,26 +83,38 @@ def flip_lines(doc: dict) -> list[str]:
 
 
 def times_lines(doc: dict) -> list[str]:
-    out = ["%-22s %16s %12s %6s  %s" % ("release", "env build s",
-                                        "scenarios s", "exit", "record")]
+    out = ["%-22s %16s %12s %6s %-10s  %s" % (
+        "release", "env build s", "scenarios s", "exit", "database",
+        "record")]
     for r in doc["releases"]:
-        out.append("%-22s %16s %12s %6s  %s" % (
+        out.append("%-22s %16s %12s %6s %-10s  %s" % (
             r["label"], "%.0f%s" % (r["build_seconds"], "" if r["built_now"]
                                     else " (cached)"),
             "%.0f" % r["run_seconds"] if r.get("run_seconds") is not None
-            else "-", r.get("exit_code", "-"), r.get("run_dir") or
-            r.get("error") or ""))
+            else "-", r.get("exit_code", "-"),
+            r.get("db") or doc.get("db") or "sqlite",
+            r.get("run_dir") or r.get("error") or ""))
     return out
 
 
 def terminal(doc: dict, color=False) -> str:
     parts = [text_table(doc, "claims", "claim", color), "",
              text_table(doc, "findings", "finding", color), ""]
+    if any(r.get("other_tests") for r in doc["releases"]):
+        parts += [text_table(doc, "other_tests", "failing test", color),
+                  ""]
+        parts += ["%s in %s: %s" % (t, r["label"], why[:200])
+                  for r in doc["releases"]
+                  for t, why in (r.get("tests") or {}).items()] + [""]
     lines = flip_lines(doc)
     parts.append("\n".join(lines) if lines else
                  "no verdict flips between neighbouring releases")
     parts += ["", "\n".join(times_lines(doc))]
     return "\n".join(parts) + "\n"
+
+
+def _short(dotted: str) -> str:
+    return ".".join(dotted.split(".")[-2:])
 
 
 def _md_table(doc, rows_key, title):
@@ -125,13 +137,22 @@ def _md_table(doc, rows_key, title):
 
 def markdown(doc: dict) -> str:
     out = ["# Release matrix %s" % doc["id"], "",
-           "Nova releases judged: %s.  Selection: %s.  Seed %s.  A %s marks "
-           "a verdict that differs from the release to its left." % (
+           "Nova releases judged: %s.  Selection: %s.  Seed %s.  Database "
+           "engine: %s.  A %s marks a verdict that differs from the release "
+           "to its left." % (
                ", ".join(r["label"] for r in doc["releases"]),
-               json.dumps(doc.get("selection")), doc.get("seed"), FLIP), "",
+               json.dumps(doc.get("selection")), doc.get("seed"),
+               doc.get("db") or "sqlite", FLIP), "",
            "## Claims x releases", "", _md_table(doc, "claims", "claim"),
            "## Findings x releases", "",
-           _md_table(doc, "findings", "finding"), "## Flips", ""]
+           _md_table(doc, "findings", "finding")]
+    if any(r.get("other_tests") for r in doc["releases"]):
+        out += ["## Tests that are not verdicts, failing in some release",
+                "", _md_table(doc, "other_tests", "test")]
+        out += ["* %s, %s: %s" % (r["label"], t, why[:300])
+                for r in doc["releases"]
+                for t, why in (r.get("tests") or {}).items()] + [""]
+    out += ["## Flips", ""]
     if not doc.get("flips"):
         out.append("No verdict flips between neighbouring releases.\n")
     for f in doc.get("flips", []):
@@ -152,6 +173,11 @@ def markdown(doc: dict) -> str:
         if not e["changes"]:
             out.append("* none of these functions differs between the two "
                        "releases")
+        if e.get("nearby"):
+            out.append("* outside them, in the same module(s), the code of "
+                       "%s changed" % ", ".join(
+                           "`%s` (%s)" % (_short(c["function"]), c["status"])
+                           for c in e["nearby"]))
         for m in e["notes"] + e["commits"]:
             out.append("* %s `%s` (matched on %s): %s" % (
                 m["kind"], m["ref"], ", ".join(m["because"][:6]),
@@ -201,6 +227,11 @@ def render_html(doc: dict) -> str:
                                        html.escape("\n".join(c["diff"])))
             for c in e["changes"]) or "<li>none of the claim's functions " \
             "differs</li>"
+        if e.get("nearby"):
+            items += "<li>in the same module(s): %s</li>" % ", ".join(
+                "<code>%s</code> %s" % (html.escape(c["function"]),
+                                        html.escape(c["status"]))
+                for c in e["nearby"])
         items += "".join("<li>%s <code>%s</code>: %s</li>" % (
             html.escape(m["kind"]), html.escape(m["ref"]),
             html.escape(m["text"][:400])) for m in e["notes"] + e["commits"])
@@ -217,7 +248,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
 <h1>Release matrix %(id)s</h1><p>%(intro)s</p>
 <h2>Claims &times; releases</h2>%(claims)s
-<h2>Findings &times; releases</h2>%(findings)s
+<h2>Findings &times; releases</h2>%(findings)s%(tests)s
 <h2>Flips</h2>%(flips)s<h2>Time per release</h2><pre>%(times)s</pre>
 </body></html>
 """ % {"id": html.escape(doc["id"]),
@@ -227,6 +258,9 @@ pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
                                           doc["releases"]), FLIP)),
        "claims": _html_table(doc, "claims", "claim"),
        "findings": _html_table(doc, "findings", "finding"),
+       "tests": ("<h2>Tests that are not verdicts, failing in some release"
+                 "</h2>" + _html_table(doc, "other_tests", "test")) if any(
+                     r.get("other_tests") for r in doc["releases"]) else "",
        "flips": "".join(flips) or "<p>No verdict flips between neighbouring "
                                   "releases.</p>",
        "times": html.escape("\n".join(times_lines(doc)))}

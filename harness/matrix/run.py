@@ -34,6 +34,7 @@ class Options:
     explore_budget: int = 50
     out_dir: str = ""
     nice: int = 10
+    db: str | None = None      # --db of every release's run (None: sqlite)
 
 
 def order_key(rel: releases.Release):
@@ -71,6 +72,10 @@ def run_release(rel, env, opts: Options, log) -> dict:
         cmd += ["--scenarios", ",".join(opts.scenarios)]
     if opts.workers:
         cmd += ["-n", str(opts.workers)]
+    if opts.db:
+        # the engine's server, when there is one, was started once for the
+        # whole matrix: HARNESS_DB_URL (inherited) names it to every run
+        cmd += ["--db", opts.db]
     penv = dict(os.environ, PYTHONPATH=releases.ROOT,
                 OS_NOVA_DISABLE_EVENTLET_PATCHING="1", PYTHONUNBUFFERED="1")
     penv.pop("VIRTUAL_ENV", None)
@@ -86,8 +91,14 @@ def run_release(rel, env, opts: Options, log) -> dict:
     entry["run_dir"] = os.path.relpath(run_dir, releases.ROOT) \
         if run_dir else None
     verdicts = os.path.join(run_dir, "verdicts.json") if run_dir else None
-    if proc.returncode not in (0, 1, 3) or not verdicts or \
-            not os.path.exists(verdicts):
+    # Exit 2 with a complete verdicts.json: every scenario was judged, and
+    # a test that is not a verdict (a lifecycle sequence) failed: the
+    # release's verdicts stand, and its failing tests are a row of their
+    # own (a behaviour that differs between releases, not a harness error).
+    failed = failed_tests(run_dir, verdicts) if proc.returncode == 2 \
+        else None
+    if (proc.returncode not in (0, 1, 3) and not failed) or not verdicts \
+            or not os.path.exists(verdicts):
         with open(console, encoding="utf-8", errors="replace") as f:
             tail = [ln.strip() for ln in f if ln.strip()]
         why = next((ln for ln in reversed(tail) if ln.startswith("error:")),
@@ -99,6 +110,7 @@ def run_release(rel, env, opts: Options, log) -> dict:
         return entry
     with open(verdicts, encoding="utf-8") as f:
         doc = json.load(f)
+    entry["db"] = _engine_of(run_dir, opts.db)
     entry["claims"] = {c["claim"]: c["verdict"] for c in doc["claims"]
                        if c["verdict"] != "NOT_JUDGED"}
     entry["scenarios"] = {s["scenario"]: s["verdict"]
@@ -110,10 +122,55 @@ def run_release(rel, env, opts: Options, log) -> dict:
                 entry["findings"][finding_key(f)] = f["verdict"]
         else:
             entry["findings"][finding_key(f)] = "present"
+    entry["tests"] = failed or {}
+    if failed:
+        log("  Nova %s: %d test(s) that are not verdicts failed: %s" % (
+            rel.label, len(failed), ", ".join(failed)))
     entry["explore"] = explore(env, rel, opts, entry, log)
     log("  Nova %s: judged in %.0f s (exit %d), record %s" % (
         rel.label, entry["run_seconds"], proc.returncode, entry["run_dir"]))
     return entry
+
+
+def failed_tests(run_dir: str, verdicts: str) -> dict[str, str]:
+    """The tests of a complete run that failed without being a scenario
+    (from its junit.xml): test name -> the first line of its failure.
+    Empty when the run is incomplete or a scenario raised: then the
+    release was not judged."""
+    import xml.etree.ElementTree as ET
+    try:
+        with open(verdicts, encoding="utf-8") as f:
+            doc = json.load(f)
+        tree = ET.parse(os.path.join(run_dir, "junit.xml"))
+    except (OSError, TypeError, ValueError, ET.ParseError):
+        return {}
+    if not doc.get("complete") or any(s.get("traceback")
+                                      for s in doc["scenarios"]):
+        return {}
+    scenarios = {s["scenario"] for s in doc["scenarios"]}
+    out = {}
+    for case in tree.iter("testcase"):
+        if case.get("name") in scenarios:
+            continue
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            text = (bad.get("message") or bad.text or "").strip()
+            out[case.get("name")] = " ".join(text.split())[:300]
+    return out
+
+
+def _engine_of(run_dir: str, requested: str | None) -> str:
+    """The database engine (and server version) a release's run record
+    says its worlds ran on."""
+    try:
+        with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as f:
+            nova = json.load(f).get("nova") or {}
+    except (OSError, ValueError):
+        nova = {}
+    return str(nova.get("db_server") or nova.get("db") or requested or
+               "sqlite")
 
 
 def finding_key(f) -> str:
@@ -232,7 +289,18 @@ def explain_flips(doc: dict, functions: dict[str, list[str]]) -> list[dict]:
     return out
 
 
+def other_tests(doc: dict) -> None:
+    """``other_tests`` of every judged release: each test that is not a
+    scenario and failed in some release, "failed" or "passed" in each."""
+    judged = [r for r in doc["releases"] if not r.get("error")]
+    names = sorted({t for r in judged for t in r.get("tests") or {}})
+    for r in judged:
+        r["other_tests"] = {t: "failed" if t in (r.get("tests") or {})
+                            else "passed" for t in names}
+
+
 def finish(doc: dict, out_dir: str, log) -> int:
+    other_tests(doc)
     doc["flips"] = explain_flips(doc, catalogue_functions())
     if not any(r["findings"] for r in doc["releases"]):
         doc.setdefault("notes", {})["findings"] = (
@@ -277,6 +345,7 @@ def new_doc(rels, opts: Options, out_dir: str) -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "selection": {"claims": opts.claims,
                           "scenarios": opts.scenarios},
+            "db": opts.db or "sqlite",
             "seed": opts.seed, "requested": [r.label for r in rels],
             "releases": []}
 
@@ -297,9 +366,12 @@ def build_all(rels, log=print, nice: int = 10) -> dict:
     return built
 
 
-def run(rels, opts: Options, log=print) -> int:
+def run(rels, opts: Options, log=print, built: dict | None = None) -> int:
+    """Judge every release (``built``: their environments, when
+    :func:`build_all` has already run)."""
     rels = sorted(rels, key=order_key)
-    built = build_all(rels, log, opts.nice)
+    if built is None:
+        built = build_all(rels, log, opts.nice)
     os.makedirs(opts.out_dir, exist_ok=True)
     doc = new_doc(rels, opts, opts.out_dir)
     for rel in rels:

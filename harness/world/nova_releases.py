@@ -49,6 +49,19 @@ def concurrency_era(src: str | None = None) -> str:
     return "threading" if "\ndef patch(" in src else "eventlet"
 
 
+def compute_runs_natively(src: str | None = None) -> bool:
+    """Whether this Nova's compute service can run on native threads: its
+    ``ProviderTree`` (deep-copied on every update to placement) copies
+    without its lock (``ProviderTree.__getstate__``, Nova 33 on).  Nova 32
+    has the start-up choice (``patch()``) but native threading there was
+    for other services; its compute still ran on eventlet (its
+    ProviderTree's ``threading.Semaphore`` cannot be deep-copied).
+    ``src``: the module's source (default: the installed Nova's)."""
+    if src is None:
+        src = _module_source("nova.compute.provider_tree")
+    return "def __getstate__(" in src
+
+
 _STARTED: dict = {}
 
 
@@ -67,7 +80,22 @@ def start() -> dict:
     if _STARTED:
         return dict(_STARTED)
     era = concurrency_era()
-    if era == "threading":
+    if era == "threading" and not compute_runs_natively():
+        # Nova 32: patch() chooses, and its compute needs eventlet.  Nova
+        # modules call patch() again when imported, so the choice holds
+        # for the whole process (the variable stays unset).
+        if os.environ.get(HARNESS_EVENTLET, "1").lower() in (
+                "0", "no", "false"):
+            os.environ[DISABLE_EVENTLET] = "1"
+        else:
+            os.environ.pop(DISABLE_EVENTLET, None)
+        import nova  # noqa: F401
+        from nova import monkey_patch
+        if not getattr(monkey_patch, "_HARNESS_DONE", False):
+            monkey_patch.patch()
+            monkey_patch._HARNESS_DONE = True
+        patched = _eventlet_patched()
+    elif era == "threading":
         os.environ.setdefault(DISABLE_EVENTLET, "1")
         import nova  # noqa: F401
         from nova import monkey_patch
