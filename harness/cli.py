@@ -1201,8 +1201,8 @@ def build_parser() -> argparse.ArgumentParser:
     mx.add_argument("-n", "--workers", type=_workers, default=None,
                     help="pytest-xdist workers per release run")
     mx.add_argument("--explore-budget", type=int, default=50,
-                    help="examples for the bounded exploration (when the "
-                         "harness has an explorer)")
+                    help="seconds of the explorer's corpus replay and "
+                         "bounded exploration in each release (default 50)")
     mx.add_argument("--out", help="matrix output directory (default: "
                                   "runs/matrix/<id>/)")
     mx.add_argument("--build-only", action="store_true",

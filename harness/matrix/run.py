@@ -303,9 +303,14 @@ def finish(doc: dict, out_dir: str, log) -> int:
     other_tests(doc)
     doc["flips"] = explain_flips(doc, catalogue_functions())
     if not any(r["findings"] for r in doc["releases"]):
+        explored = [r.get("explore") for r in doc["releases"]
+                    if r.get("explore")]
         doc.setdefault("notes", {})["findings"] = (
-            " (no finding was judged by the selected scenarios, and the "
-            "harness has no explorer yet)")
+            " (no finding was judged by the selected scenarios, and %s)" % (
+                "the explorer found none: " + "; ".join(
+                    "%s %s" % (r["label"], r["explore"])
+                    for r in doc["releases"] if r.get("explore"))
+                if explored else "the explorer did not run"))
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     from harness.report import runrecord
     from harness.report import tables
