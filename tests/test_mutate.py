@@ -416,3 +416,24 @@ def test_lifecycle_catcher_sees_what_the_next_audit_would_repair(tmp_path):
     catch = catcher.run(log, log_files, str(tmp_path / "E01-work"), 600,
                         lambda s: None)
     assert catch.status == "survived", catch
+
+
+def test_every_mutated_function_reads_back_on_its_own():
+    """The harness reads Nova's functions back from their source (path
+    tracing, what-ifs: ``inspect.getsource`` + ``textwrap.dedent``), so a
+    mutant must keep each function readable on its own, not only the
+    module parseable: a defect that splits an expression over fewer lines
+    pads it, and the padding must stay inside the function."""
+    import textwrap
+    sources = defects.installed_sources()
+    mutants, _ = defects.materialise(sources)
+    for m in mutants:
+        module = m.defect.module
+        text = m.files[module]
+        lines = text.splitlines(keepends=True)
+        func = operators.find_function(ast.parse(text), m.defect.function)
+        body = "".join(lines[func.lineno - 1:func.end_lineno])
+        if func.decorator_list:
+            body = "".join(lines[func.decorator_list[0].lineno - 1:
+                                 func.end_lineno])
+        ast.parse(textwrap.dedent(body))      # raises for a bad mutant

@@ -398,12 +398,17 @@ def apply(source: str, function: str, operator: str,
     after = OPERATORS[operator].rewrite(node, before)
     extra = before.count("\n") - after.count("\n")
     if extra > 0:   # keep the line count: later lines keep their numbers
+        # the closing parenthesis goes on the last kept line, indented
+        # inside the statement: at column 0 it would end the function for
+        # inspect.getsource + textwrap.dedent (what-ifs, path tracing)
+        line = source[starts[node.lineno - 1]:].split("\n", 1)[0]
+        pad = "\n" * extra + line[:len(line) - len(line.lstrip())] + "    "
         if isinstance(node, ast.stmt):
             after = after + "\n" * extra
         elif after.startswith("(") and after.endswith(")"):
-            after = after[:-1] + "\n" * extra + ")"
+            after = after[:-1] + pad + ")"
         else:
-            after = "(" + after + "\n" * extra + ")"
+            after = "(" + after + pad + ")"
     mutated = source[:begin] + after + source[end:]
     try:
         new_tree = ast.parse(mutated)
