@@ -82,6 +82,13 @@ SEQUENCES = {
         _op("advance", name="l"),
         _op("revert", name="l"),
         _op("audit")],
+    "resized away and confirmed, then straight back before any audit": [
+        _op("boot", name="m", flavor="small", host="src"),
+        _op("move", name="m", dest="dst", flavor="eph"),
+        _op("confirm", name="m"),
+        _op("move", name="m", dest="src", flavor="small"),
+        _op("confirm", name="m"),
+        _op("audit")],
     "a node goes away and comes back; a compute restarts": [
         _op("boot", name="n", flavor="small", host="dst"),
         _op("node_unavailable", host="dst"),
