@@ -16,12 +16,12 @@ exploration found (``explore:<its reproducer's name>``).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from harness.explore import runner
+from harness.report import tables
 
 SUMMARY = "explore.json"
 
@@ -58,10 +58,7 @@ def run_for_matrix(out_dir: str, budget: float, seed: int, *,
     started = time.monotonic()
     corpus = corpus or runner.CORPUS
     os.makedirs(out_dir, exist_ok=True)
-    entries = (sorted(os.path.join(corpus, n) for n in os.listdir(corpus)
-                      if n.endswith(".json"))
-               if os.path.isdir(corpus) else [])
-    replayed = [_corpus_result(p) for p in entries]
+    replayed = [_corpus_result(p) for p in runner.corpus_entries(corpus)]
     findings = []
     for r in replayed:
         if r["result"] in ("reproduces", "fails differently"):
@@ -98,11 +95,7 @@ def run_for_matrix(out_dir: str, budget: float, seed: int, *,
                "corpus": replayed, "exploration": exploration,
                "findings": findings,
                "seconds": round(time.monotonic() - started, 1)}
-    tmp = os.path.join(out_dir, SUMMARY + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(summary, fh, indent=1, sort_keys=True, default=str)
-        fh.write("\n")
-    os.replace(tmp, os.path.join(out_dir, SUMMARY))
+    tables.write_json_atomic(os.path.join(out_dir, SUMMARY), summary)
     print("explore: %d corpus entr%s replayed, %d operations explored "
           "(%.1f ops/s), %d finding(s); %s"
           % (len(replayed), "y" if len(replayed) == 1 else "ies",

@@ -415,10 +415,15 @@ def replay_entry(path: str, echo=None) -> ReplayResult:
                         [str(o) for o in history])
 
 
-def replay_corpus(directory: str = CORPUS) -> list[ReplayResult]:
-    """Replay every entry of the corpus; each result says what failed."""
+def corpus_entries(directory: str = CORPUS) -> list[str]:
+    """The paths of the corpus's entries, in name order."""
     if not os.path.isdir(directory):
         return []
-    return [replay_entry(os.path.join(directory, name))
+    return [os.path.join(directory, name)
             for name in sorted(os.listdir(directory))
             if name.endswith(".json")]
+
+
+def replay_corpus(directory: str = CORPUS) -> list[ReplayResult]:
+    """Replay every entry of the corpus; each result says what failed."""
+    return [replay_entry(path) for path in corpus_entries(directory)]

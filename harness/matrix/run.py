@@ -138,27 +138,20 @@ def failed_tests(run_dir: str, verdicts: str) -> dict[str, str]:
     Empty when the run is incomplete or a scenario raised: then the
     release was not judged."""
     import xml.etree.ElementTree as ET
+    from harness.report import runrecord
     try:
         with open(verdicts, encoding="utf-8") as f:
             doc = json.load(f)
-        tree = ET.parse(os.path.join(run_dir, "junit.xml"))
+        tests = runrecord.junit_outcomes(os.path.join(run_dir,
+                                                      runrecord.JUNIT))
     except (OSError, TypeError, ValueError, ET.ParseError):
         return {}
     if not doc.get("complete") or any(s.get("traceback")
                                       for s in doc["scenarios"]):
         return {}
     scenarios = {s["scenario"] for s in doc["scenarios"]}
-    out = {}
-    for case in tree.iter("testcase"):
-        if case.get("name") in scenarios:
-            continue
-        bad = case.find("failure")
-        if bad is None:
-            bad = case.find("error")
-        if bad is not None:
-            text = (bad.get("message") or bad.text or "").strip()
-            out[case.get("name")] = " ".join(text.split())[:300]
-    return out
+    return {name: why[:300] for name, (outcome, why) in tests.items()
+            if outcome == "failed" and name not in scenarios}
 
 
 def _engine_of(run_dir: str, requested: str | None) -> str:

@@ -408,9 +408,9 @@ class LifecycleCatcher(Catcher):
         return None
 
     def _outcomes(self, files, work, timeout, ident):
-        """{test id: (passed, first line of the failure)}, or None when
-        the run did not end in ``timeout``."""
-        import xml.etree.ElementTree as ET
+        """{test id: (passed, the start of its failure message)}, or None
+        when the run did not end in ``timeout``."""
+        from harness.report import runrecord
         os.makedirs(work, exist_ok=True)
         xml = os.path.join(work, "lifecycle.xml")
         if os.path.exists(xml):
@@ -423,19 +423,9 @@ class LifecycleCatcher(Catcher):
                         os.path.join(work, "lifecycle.log"), timeout)
         if rc is None or not os.path.exists(xml):
             return None, secs
-        out = {}
-        for case in ET.parse(xml).getroot().iter("testcase"):
-            bad = case.find("failure")
-            if bad is None:
-                bad = case.find("error")
-            why = ""
-            if bad is not None:
-                text = (bad.get("message") or bad.text or "").strip()
-                lines = [ln.strip() for ln in text.splitlines()
-                         if ln.strip()]
-                why = " ".join(lines[:2])[:240] if lines else "failed"
-            out[case.get("name")] = (bad is None and case.find("skipped")
-                                     is None, why)
+        out = {name: (outcome == "passed", why[:240])
+               for name, (outcome, why)
+               in runrecord.junit_outcomes(xml).items()}
         return out, secs
 
     def prepare(self, pristine_files, work, jobs, progress):

@@ -562,3 +562,24 @@ def over_budget(sizes: dict, limits: dict | None = None) -> list[str]:
                        % (what, sizes[key] / (1 << 20),
                           limits[key] / (1 << 20)))
     return out
+
+
+def junit_outcomes(path: str) -> dict[str, tuple[str, str]]:
+    """Each test of pytest's JUnit XML at ``path``: name -> (``passed``,
+    ``failed`` or ``skipped``, its failure or error message with the
+    whitespace collapsed, "" when it passed).  Raises OSError or
+    ``xml.etree.ElementTree.ParseError`` for a missing or broken file."""
+    import xml.etree.ElementTree as ET
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            text = " ".join((bad.get("message") or bad.text or "").split())
+            out[case.get("name")] = ("failed", text or "failed")
+        elif case.find("skipped") is not None:
+            out[case.get("name")] = ("skipped", "")
+        else:
+            out[case.get("name")] = ("passed", "")
+    return out
