@@ -1,4 +1,4 @@
-"""Findings the lifecycle operations showed: F-11.
+"""Findings the lifecycle operations showed: F-11 and F-12.
 
 Deleting an instance in the middle of a cold move (resize stopped at
 ``pre-migrating``, ``migrating`` or ``post-migrating``) deletes the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.faults import driver as dfaults
 from harness.verdicts.judge import Trial
 
 UNTIL = ("pre-migrating", "migrating", "post-migrating")
@@ -57,3 +58,39 @@ def test_delete_mid_move_leaks_the_migration_allocation(judge):
                     "placement_usage_matches_ledger"),
         fault_space="resize from src to dst stopped at %s, then the server "
                     "deleted; audits on every host" % ", ".join(UNTIL))
+
+
+def _two_hosts_in_use(world):
+    world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+    world.boot("vm1", "small", "dst")
+    world.boot("vm2", "small", "src")
+
+
+@pytest.mark.finding("F-12")
+def test_unreported_node_loses_its_record(judge):
+    """F-12: the lifecycle sequence "a node goes away and comes back; a
+    compute restarts" failed on Nova 27 and 28 and passed from 29 on (the
+    release matrix).  A node the driver leaves out of one audit's node
+    list, while an instance runs on it, must keep its compute node record
+    and its usage.  The compute manager's audit (``via service``) is the
+    one that meets the node's row with no reported node; the fault
+    clears before ``after_clear``'s audit, when the driver reports the
+    node again."""
+    trials = [Trial("two hosts in use [control]", _two_hosts_in_use,
+                    audit_via=("service",))]
+    for host in ("dst", "src"):
+        trials.append(Trial(
+            "two hosts in use / %s unreported" % host, _two_hosts_in_use,
+            fault=lambda w, host=host: dfaults.NodeUnreported(w, host),
+            audit_via=("service",)))
+    judge.trials(trials)
+    judge.decide(
+        hypothesis="While its driver does not report a node that hosts "
+                   "an instance, the node's compute_nodes row and tracker "
+                   "entry are gone and its usage is accounted nowhere.",
+        stages=("under_fault",),
+        invariants=("usage_matches_ledger",),
+        fault_space="the node of dst, then of src (each hosting one "
+                    "instance) left out of its driver's node list for one "
+                    "audit of the compute manager; audits on every host")
+

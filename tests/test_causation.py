@@ -329,3 +329,36 @@ def test_a_counterfactual_trial_is_labelled_and_runs_with_the_patch():
     assert r.whatif == "incoming-flavor-checked"
     assert seen[0] is real and seen[1] is not real
     assert rt.ResourceTracker._update_usage_from_migration is real
+
+
+def test_orphan_node_kept_keeps_the_record_a_deleting_driver_loses():
+    """F-12's what-if, on any release: with a driver that says its
+    unreported node is deleted (the path Nova 27/28 take for every
+    driver), the compute manager's audit destroys the node's record; under
+    ``orphan-node-kept`` it keeps it, and the patch is undone after."""
+    from harness.faults import driver as dfaults
+    from harness.world.deployment import World
+    from nova import objects
+    from nova.compute import manager
+
+    def nodes(w):
+        return sorted(c.hypervisor_hostname for c in
+                      objects.ComputeNodeList.get_all(w.ctx))
+
+    real = manager.ComputeManager.update_available_resource
+    for whatif, expected in ((None, ["src"]), (cf.orphan_node_kept(),
+                                               ["dst", "src"])):
+        w = World(hosts=("src", "dst"))
+        w.setUp()
+        try:
+            w.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+            w.boot("vm1", "small", "dst")
+            w.hosts["dst"].driver.is_node_deleted = lambda nodename: True
+            if whatif is not None:
+                w.useFixture(whatif)
+            with dfaults.NodeUnreported(w, "dst"):
+                w.audit("dst", via="service")
+            assert nodes(w) == expected
+        finally:
+            w.cleanUp()
+    assert manager.ComputeManager.update_available_resource is real

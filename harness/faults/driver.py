@@ -6,6 +6,8 @@
 * :class:`BogusInventory` makes one host's driver report resources the
   ledger does not know of; the ledger keeps the truth, so the invariants
   compare what Nova did with the report against what the host really has.
+* :class:`NodeUnreported` makes one host's driver leave its node out of
+  the nodes it reports (the node and its instances stay as they are).
 * :class:`MonitorRaises` and :class:`MonitorBogus` add a host-metrics monitor
   to the host's tracker (``ResourceTracker.monitors``, the list
   ``_get_host_metrics`` walks on every audit) that fails or reports
@@ -158,6 +160,56 @@ class BogusInventory(_HostFault):
         for key in original:
             setattr(driver, key, original[key])
             setattr(driver.resources, key, original_res[key])
+
+
+class NodeUnreported(_HostFault):
+    """``host``'s driver leaves its node out of ``get_available_nodes``
+    (and ``get_nodenames_by_uuid``) while the fault is active, as the
+    ironic driver does after a hash-ring rebalance or a partial node
+    listing; the node, its instances and its inventory are untouched, and
+    it is reported again on cleanup.  The compute manager's audit then
+    finds the node's record in the database with no node to match it."""
+    authority = base.INFRASTRUCTURE
+    reach = ("a virt driver that briefly omits a node it manages (an "
+             "ironic hash-ring rebalance, a partial node listing)")
+
+    METHODS = ("get_available_nodes", "get_nodenames_by_uuid")
+
+    def describe(self):
+        return "driver of %s does not report its node %s" % (
+            self.host, self._host.nodename)
+
+    def inject(self):
+        driver = self._host.driver
+        node = self._host.nodename
+        for method in self.METHODS:
+            real = getattr(driver, method, None)
+            if real is None:
+                continue
+            own = driver.__dict__.get(method, _MISSING)
+            setattr(driver, method, self._without(real, node, method))
+            self.addCleanup(self._restore, driver, method, own)
+
+    def _without(self, real, node, method):
+        def reported(*args, **kwargs):
+            found = real(*args, **kwargs)
+            if isinstance(found, dict):
+                kept = {k: v for k, v in found.items() if v != node}
+            else:
+                kept = [n for n in found if n != node]
+            if len(kept) != len(found):
+                self.fired += 1
+                self.world.trace.step("fault", "driver", host=self.host,
+                                      method=method, omitted=node)
+            return kept
+        return reported
+
+    @staticmethod
+    def _restore(driver, method, own):
+        if own is _MISSING:
+            driver.__dict__.pop(method, None)
+        else:
+            setattr(driver, method, own)
 
 
 class _Monitor:

@@ -403,7 +403,20 @@ def delete_frees_migration_allocations() -> WhatIf:
                    "delete_allocation_for_instance", make)
 
 
+def orphan_node_kept() -> WhatIf:
+    """F-12: the compute manager's audit keeps the record of a node its
+    driver does not report instead of deleting it (what Nova does from
+    2024.1 for every driver that does not say the node is deleted)."""
+    return rewritten(
+        "orphan-node-kept",
+        "ComputeManager.update_available_resource keeps a compute node "
+        "its driver does not report instead of destroying it",
+        "nova.compute.manager.ComputeManager.update_available_resource",
+        insert_before("cn.destroy()", "continue"))
+
+
 WHAT_IFS = {
+    "orphan-node-kept": orphan_node_kept,
     "delete-frees-migration-allocations": delete_frees_migration_allocations,
     "failed-audit-restores-node": failed_audit_restores_node,
     "migrations-cross-checked": migrations_cross_checked,
