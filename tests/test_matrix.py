@@ -625,6 +625,9 @@ def test_a_release_whose_only_failures_are_not_verdicts_is_judged(
         return subprocess.CompletedProcess(cmd, 2 if old else 0)
 
     monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
+    # no environment to record the flipping test's functions in (not even
+    # this machine's cache): the flip is listed, not explained
+    monkeypatch.setattr(envs, "CACHE", str(tmp_path / "no-cache"))
     rels = [releases.parse("27"), releases.parse("29")]
     opts = matrix_run.Options(claims=["000-3"], scenarios=[],
                               out_dir=str(tmp_path))
@@ -643,3 +646,6 @@ def test_a_release_whose_only_failures_are_not_verdicts_is_judged(
     assert report.flipped(doc, "other_tests") == {
         ("test_lifecycle[node goes away]", r29["label"])}
     assert "no compute node" in (tmp_path / "matrix.md").read_text()
+    flip, = doc["flips"]
+    assert flip["kind"] == "test" and "not on this machine" in flip[
+        "unexplained"]

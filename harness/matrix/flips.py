@@ -25,12 +25,17 @@ not kwargs args log debug info warning error exception str int dict list set
 len get isinstance migration nodename node objects fields""".split())
 
 
+# what the explainer reads of an sdist (read once, in one pass)
+_TEXTS = (".py", ".yaml", "ChangeLog")
+
+
 class Source:
     """A Nova sdist (``.tar.gz``) or source tree, read without importing."""
 
     def __init__(self, path: str):
         self.path = path
         self._tar = None
+        self._texts = None
         self._prefix = ""
         if os.path.isfile(path):
             self._tar = tarfile.open(path)
@@ -48,8 +53,20 @@ class Source:
         name = self._prefix + rel
         if name not in self._names:
             return None
-        data = self._tar.extractfile(name)
-        return data.read().decode("utf-8", "replace") if data else None
+        if self._texts is None:
+            # one pass through the archive: reading members one by one
+            # seeks backwards in the gzip stream, which decompresses it
+            # again from the start each time
+            self._texts = {}
+            for member in self._tar:
+                if member.isfile() and member.name.endswith(_TEXTS):
+                    self._texts[member.name] = self._tar.extractfile(
+                        member).read()
+        data = self._texts.get(name)
+        if data is None:
+            data = self._tar.extractfile(name)
+            data = data.read() if data else None
+        return data.decode("utf-8", "replace") if data is not None else None
 
     def list(self, rel_dir: str, suffix: str) -> list[str]:
         if self._tar is None:
@@ -90,13 +107,18 @@ class Source:
         except SyntaxError:
             return {}
         module = path[:-3].replace("/", ".")
+        lines = (text or "").splitlines()
         out = {}
 
         def walk(body, prefix):
             for n in body:
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    out[prefix + n.name] = _find(text, (
-                        prefix[len(module) + 1:] + n.name).split("."))
+                    # as _find slices it (the first of a name), without
+                    # parsing the module again
+                    start = min([n.lineno] + [d.lineno
+                                              for d in n.decorator_list])
+                    out.setdefault(prefix + n.name, "\n".join(
+                        lines[start - 1:n.end_lineno]))
                 elif isinstance(n, ast.ClassDef):
                     walk(n.body, prefix + n.name + ".")
         walk(tree.body, module + ".")
@@ -406,12 +428,81 @@ def explain(functions: list[str], older: Source, newer: Source,
         score, because = _score(subject, code, named, rare)
         if score >= 3:
             commits.append(Match("commit", subject, subject, score, because))
+    if code and not notes and not commits:
+        # nothing names the code: a subject told in its words (weaker
+        # evidence, so only then)
+        told = _Told(_vocabulary(code, older, newer),
+                     list(new_notes.values()) + new_commits)
+        for subject in new_commits:
+            score, because = told(subject)
+            if score >= 3:
+                commits.append(Match("commit", subject, subject, score,
+                                     because))
     notes.sort(key=lambda m: -m.score)
     commits += _commits_of_notes(notes[:limit], [
         c for c in new_commits if c not in {m.ref for m in commits}])
     commits.sort(key=lambda m: -m.score)
     return Explanation(older_label, newer_label, list(functions), changes,
                        notes[:limit], commits[:limit], nearby)
+
+
+# What a subject says to do, not what it is about.
+_VERBS = set("""make makes made allow allows when that this with from into
+only also more less should could must fix fixes fixed use using used uses
+add adds added remove removes removed update updates change changes
+ensure avoid handle support""".split())
+
+
+def _vocabulary(changes: list[FunctionChange], older: Source,
+                newer: Source) -> set[str]:
+    """The words of the changed functions' whole sources, both versions
+    (code, comments, docstrings, log messages)."""
+    out = set()
+    for c in changes:
+        for src in (older, newer):
+            where = src.module_of(c.function)
+            if where is not None:
+                out |= _prose_words(src.module_functions(where[0]).get(
+                    c.function) or "")
+    return out
+
+
+def _stem_in(word: str, words: set[str]) -> bool:
+    """``word`` among ``words``, or one a prefix of the other (``safer``
+    and ``safe``, ``node`` and ``nodes``), both of four letters or more."""
+    return word in words or len(word) >= 4 and any(
+        len(w) >= 4 and (w.startswith(word) or word.startswith(w))
+        for w in words)
+
+
+class _Told:
+    """A commit subject told in the changed code's own words: at least
+    three of its words (its verbs left out), three quarters of them,
+    among the words of the changed functions' sources, one of them rare
+    in the new notes and commits ("Make compute node rebalance safer" for
+    an ``update_available_resource`` that says "rebalance" and an
+    ``is_node_deleted`` that says "safe to delete")."""
+
+    def __init__(self, vocabulary: set[str], texts: list[str]):
+        self.vocabulary = vocabulary
+        self.seen = [_prose_words(t) for t in texts]
+        self.cap = max(3, len(texts) // 50)
+
+    def __call__(self, subject: str):
+        words = {w for w in _prose_words(subject) if len(w) > 3 and
+                 not w.isdigit() and w not in _VERBS}
+        words = sorted(w for w in words if not (
+            w.endswith("s") and w[:-1] in words))
+        hits = [w for w in words if _stem_in(w, self.vocabulary)]
+        if len(hits) < 3 or 4 * len(hits) < 3 * len(words):
+            return 0, []
+        rare = [w for w in hits if sum(_stem_in(w, s) for s in self.seen)
+                <= self.cap]
+        if not rare:
+            return 0, []
+        return len(hits) + 2 * len(rare), [
+            "its words in the changed functions' source: %s (rare: %s)" % (
+                " ".join(hits), " ".join(rare))]
 
 
 def _rare_words(words: set, texts: list[str]) -> set:

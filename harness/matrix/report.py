@@ -76,6 +76,8 @@ def flip_lines(doc: dict) -> list[str]:
         lines.append("%s %s: %s in %s -> %s in %s" % (
             FLIP, f["row"], f["old"], f["older"], f["new"], f["newer"]))
         lines.append("    change: %s" % f["explanation"]["summary"])
+        for r in f.get("ranking", [])[:3]:
+            lines.append("    ran: %s" % _ran(r))
         if f.get("series_not_judged"):
             lines.append("    (series %s between them not judged)" % ", ".join(
                 str(m) for m in f["series_not_judged"]))
@@ -115,6 +117,37 @@ def terminal(doc: dict, color=False) -> str:
 
 def _short(dotted: str) -> str:
     return ".".join(dotted.split(".")[-2:])
+
+
+def _ran(r: dict) -> str:
+    """One function of a test flip's ranking, as the report says it."""
+    only = r.get("calls_one_release_only") or []
+    return "%s (%s, ran in %s%s)" % (
+        _short(r["function"]), r["status"], " and ".join(r["ran_in"]),
+        "; calls %s%s run in one release only" % (
+            ", ".join(_short(c) for c in only[:4]),
+            " and %d more" % (len(only) - 4) if len(only) > 4 else "")
+        if only else "")
+
+
+def _flip_functions(f: dict) -> str:
+    """What the explanation of a flip started from."""
+    e = f["explanation"]
+    if f.get("kind") == "test":
+        if f.get("unexplained"):
+            return "Not explained: %s.\n" % f["unexplained"]
+        return ("The test is not a verdict and names no function; it was "
+                "run again in both releases with the call recorder (%s). "
+                "Functions it ran whose code changed, where its path "
+                "forked first: %s\n" % (
+                    "; ".join("%s: %s, %d Nova functions" % (
+                        k, v.get("outcome"), v.get("functions") or 0)
+                        for k, v in (f.get("recorded") or {}).items()),
+                    ", ".join("`%s`" % x for x in e["functions"]) or
+                    "none"))
+    return ("Functions the claim names: %s\n" % ", ".join(
+        "`%s`" % x for x in e["functions"]) if e["functions"] else
+        "The claim names no Nova function.\n")
 
 
 def _md_table(doc, rows_key, title):
@@ -163,14 +196,14 @@ def markdown(doc: dict) -> str:
             out.append("Series %s lie between these two and were not judged: "
                        "the change is somewhere in that span.\n" % ", ".join(
                            str(m) for m in f["series_not_judged"]))
-        out.append("Functions the claim names: %s\n" % ", ".join(
-            "`%s`" % x for x in e["functions"]) if e["functions"] else
-            "The claim names no Nova function.\n")
+        out.append(_flip_functions(f))
+        for r in f.get("ranking", [])[:5]:
+            out.append("* ran: %s" % _ran(r))
         for c in e["changes"]:
             out.append("* `%s` %s; changed identifiers: %s" % (
                 c["function"], c["status"], ", ".join(
                     "`%s`" % i for i in c["identifiers"][:12]) or "-"))
-        if not e["changes"]:
+        if not e["changes"] and not f.get("unexplained"):
             out.append("* none of these functions differs between the two "
                        "releases")
         if e.get("nearby"):
@@ -220,13 +253,16 @@ def render_html(doc: dict) -> str:
     flips = []
     for f in doc.get("flips", []):
         e = f["explanation"]
-        items = "".join(
+        items = "".join("<li>ran: %s</li>" % html.escape(_ran(r))
+                        for r in f.get("ranking", [])[:5])
+        items += "".join(
             "<li><code>%s</code> %s<details><summary>diff</summary><pre>%s"
             "</pre></details></li>" % (html.escape(c["function"]),
                                        html.escape(c["status"]),
                                        html.escape("\n".join(c["diff"])))
-            for c in e["changes"]) or "<li>none of the claim's functions " \
-            "differs</li>"
+            for c in e["changes"]) or ("<li>%s</li>" % html.escape(
+                f["unexplained"]) if f.get("unexplained") else
+                "<li>none of the claim's functions differs</li>")
         if e.get("nearby"):
             items += "<li>in the same module(s): %s</li>" % ", ".join(
                 "<code>%s</code> %s" % (html.escape(c["function"]),
@@ -235,10 +271,12 @@ def render_html(doc: dict) -> str:
         items += "".join("<li>%s <code>%s</code>: %s</li>" % (
             html.escape(m["kind"]), html.escape(m["ref"]),
             html.escape(m["text"][:400])) for m in e["notes"] + e["commits"])
-        flips.append("<h3>%s: %s (%s) %s %s (%s)</h3><ul>%s</ul>" % (
-            html.escape(f["row"]), html.escape(f["old"]),
-            html.escape(f["older"]), FLIP, html.escape(f["new"]),
-            html.escape(f["newer"]), items))
+        flips.append("<h3>%s: %s (%s) %s %s (%s)</h3><p>%s</p><ul>%s</ul>"
+                     % (html.escape(f["row"]), html.escape(f["old"]),
+                        html.escape(f["older"]), FLIP, html.escape(f["new"]),
+                        html.escape(f["newer"]),
+                        html.escape(_flip_functions(f).replace("`", "")),
+                        items))
     return """<!doctype html><html><head><meta charset="utf-8">
 <title>Release matrix %(id)s</title><style>
 body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from harness.matrix import envs, flips, releases, report
+from harness.matrix import calls, envs, flips, releases, report
 
 EXIT_OK, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 2, 3
 DOC = "matrix.json"
@@ -248,9 +248,11 @@ def fetch_sdist(version: str) -> str:
     return glob.glob(os.path.join(dest, "nova-%s.tar.gz" % version))[0]
 
 
-def explain_flips(doc: dict, functions: dict[str, list[str]]) -> list[dict]:
+def explain_flips(doc: dict, functions: dict[str, list[str]],
+                  out_dir: str | None = None, log=print) -> list[dict]:
     """Every verdict that differs between neighbouring judged releases,
-    with the Nova change behind it."""
+    with the Nova change behind it; then every test that is not a verdict
+    and flips (:func:`explain_test_flips`)."""
     out = []
     judged = [r for r in doc["releases"] if not r.get("error")]
     sources = {}
@@ -279,6 +281,45 @@ def explain_flips(doc: dict, functions: dict[str, list[str]]) -> list[dict]:
                             "new": new, "older": older["label"],
                             "newer": newer["label"], "explanation": d,
                             "series_not_judged": between})
+    return out + explain_test_flips(judged, sources, out_dir, log)
+
+
+def explain_test_flips(judged: list[dict], sources: dict,
+                       out_dir: str | None, log=print) -> list[dict]:
+    """Each test that is not a verdict and fails in one of two
+    neighbouring releases and passes in the other: the Nova functions it
+    ran in each (recorded by running it again in both environments,
+    :mod:`harness.matrix.calls`), and the change behind the flip among
+    those whose code differs.  Without the environments (a merged nightly
+    matrix) the flip is listed with the reason it is not explained."""
+    def source(entry):
+        if entry["label"] not in sources:
+            sources[entry["label"]] = _source_of(entry)
+        return sources[entry["label"]]
+    out = []
+    for older, newer in zip(judged, judged[1:]):
+        for row, new in (newer.get("other_tests") or {}).items():
+            old = (older.get("other_tests") or {}).get(row)
+            if old is None or old == new:
+                continue
+            got = calls.explain_test_flip(row, older, newer, releases.ROOT,
+                                          source, out_dir, log=log)
+            if got.get("unexplained"):
+                expl = flips.Explanation(older["label"], newer["label"], [],
+                                         [], [], [])
+                d = dict(expl.as_dict(), summary="not explained: %s" %
+                         got["unexplained"])
+            else:
+                d = got["explanation"]
+            out.append({"kind": "test", "row": row, "old": old, "new": new,
+                        "older": older["label"], "newer": newer["label"],
+                        "explanation": d,
+                        "unexplained": got.get("unexplained"),
+                        "ranking": got.get("ranking") or [],
+                        "recorded": got.get("recorded") or {},
+                        "series_not_judged": [
+                            m for m in releases.SERIES
+                            if older["series"] < m < newer["series"]]})
     return out
 
 
@@ -294,7 +335,7 @@ def other_tests(doc: dict) -> None:
 
 def finish(doc: dict, out_dir: str, log) -> int:
     other_tests(doc)
-    doc["flips"] = explain_flips(doc, catalogue_functions())
+    doc["flips"] = explain_flips(doc, catalogue_functions(), out_dir, log)
     if not any(r["findings"] for r in doc["releases"]):
         explored = [r.get("explore") for r in doc["releases"]
                     if r.get("explore")]
