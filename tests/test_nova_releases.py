@@ -123,3 +123,37 @@ def test_world_under_the_newest_series():
     assert out["placement_hook"] is True
     assert out["placement_fixture"] == "HookedPlacementFixture"
     assert out["violations"] == []
+
+
+def test_socket_guard_follows_eventlets_socket_class(monkeypatch):
+    """Eventlet era: pytest-socket's saved class and connect follow the
+    green socket class once eventlet has patched, so its guard neither
+    calls the real connect on a green socket nor un-patches the class on
+    teardown; nothing changes while a guard is active or already
+    follows."""
+    import socket
+    import types
+    from harness.world import nova_releases
+
+    class Green:
+        def connect(self, address):
+            return address
+
+    def guarded_connect(inst, *args):
+        raise AssertionError("not the guard")
+
+    real = socket.socket
+    guard = types.SimpleNamespace(_true_socket=real,
+                                  _true_connect=real.connect,
+                                  guarded_connect=guarded_connect)
+    monkeypatch.setitem(sys.modules, "pytest_socket", guard)
+    monkeypatch.setattr(socket, "socket", Green)
+    nova_releases._socket_guard_follows_eventlet()
+    assert guard._true_socket is Green
+    assert guard._true_connect is Green.connect
+
+    # a guard active right now: its own connect is on the class: keep
+    guard._true_socket = real
+    monkeypatch.setattr(Green, "connect", guarded_connect)
+    nova_releases._socket_guard_follows_eventlet()
+    assert guard._true_socket is real

@@ -766,13 +766,15 @@ class Provisioned:
             from oslo_db.sqlalchemy import provision
             # The opportunistic route: the backend of this kind is our
             # server (what OS_TEST_DBAPI_ADMIN_CONNECTION sets up at import).
+            # (SQLAlchemy's make_url: oslo.db's own alias arrived after
+            # 2023.1's oslo.db)
+            from sqlalchemy.engine import make_url
             backend = provision.Backend.backends_by_database_type.get(
                 self.kind)
             if backend is None or str(backend.url) != str(
-                    provision.utils.make_url(self.url)):
+                    make_url(self.url)):
                 provision.Backend.backends_by_database_type[self.kind] = \
-                    provision.Backend(self.kind, provision.utils.make_url(
-                        self.url))
+                    provision.Backend(self.kind, make_url(self.url))
             resource = provision.DatabaseResource(self.kind, facade)
             # oslo.db draws the name from the global `random`, which
             # Hypothesis and pytest-randomly reseed: unique names instead.

@@ -119,8 +119,29 @@ def start() -> dict:
             else:
                 os.environ[DISABLE_EVENTLET] = saved
         patched = _eventlet_patched()
+    if patched:
+        _socket_guard_follows_eventlet()
     _STARTED.update(era=era, eventlet_patched=bool(patched))
     return dict(_STARTED)
+
+
+def _socket_guard_follows_eventlet() -> None:
+    """Eventlet era: pytest-socket (the harness's loopback-only guard)
+    keeps the ``socket.socket`` class and ``connect`` it found at import,
+    before eventlet replaced the class with ``GreenSocket``.  Its guard
+    then calls the real ``connect`` on a green socket (``TypeError:
+    descriptor 'connect' ... doesn't apply to a 'GreenSocket'``: a Unix
+    socket to the database server fails) and its teardown puts the
+    unpatched class back.  Both now follow the patched class."""
+    import socket
+    guard = sys.modules.get("pytest_socket")
+    if guard is None or getattr(guard, "_true_socket", None) is socket.socket:
+        return
+    connect = socket.socket.connect
+    if connect is getattr(guard, "guarded_connect", None):
+        return      # a guard is active now: it put its own connect there
+    guard._true_socket = socket.socket
+    guard._true_connect = connect
 
 
 def _eventlet_patched() -> bool:
