@@ -238,7 +238,12 @@ def pytest_pyfunc_call(pyfuncitem):
     limit = getattr(pyfuncitem, "_harness_time_limit", None)
     j = getattr(pyfuncitem, "_harness_judge", None)
     grace = float(os.environ.get("HARNESS_TIMEOUT_GRACE", "30"))
-    with judge_mod.time_limit(limit if j is not None else None, grace):
+    # A scenario past its limit that is still using CPU (and has used less
+    # CPU than the limit) is slow on a busy machine, not hung: up to
+    # HARNESS_TIMEOUT_STRETCH x the limit (default 3) before it is stopped.
+    stretch = float(os.environ.get("HARNESS_TIMEOUT_STRETCH", "3"))
+    with judge_mod.time_limit(limit if j is not None else None, grace,
+                              stretch=stretch):
         outcome = yield
     if j is None:
         return

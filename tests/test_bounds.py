@@ -102,6 +102,60 @@ def test_a_hung_cleanup_is_cut_off_too():
     assert "clean-up hung too" in str(info.value)
 
 
+def _spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_a_slow_scenario_still_at_work_is_given_more_time():
+    """Past its wall-clock limit, a scenario that keeps using CPU (a
+    little, as on a busy machine) and has used less CPU than the limit is
+    not stopped, up to stretch x the limit."""
+    lim = time_limit(1.0, stretch=10, step=0.3)
+    started = time.monotonic()
+    with lim:
+        while time.monotonic() - started < 2.4:
+            _spin(0.02)      # (os.times counts in 10 ms ticks)
+            time.sleep(0.05)
+    assert lim.stretched >= 3 and lim.fired == 0
+
+
+def test_a_hang_is_stopped_one_step_late_at_most_even_with_stretch():
+    started = time.monotonic()
+    with pytest.raises(ScenarioTimeout) as info:
+        with time_limit(0.3, stretch=20, step=0.2):
+            time.sleep(30)
+    assert time.monotonic() - started < 3
+    assert "stretched" not in str(info.value)
+
+
+def test_stretch_ends_at_its_cap_and_at_the_cpu_budget():
+    # lightly busy for ever: stopped at stretch x the limit, and says so
+    started = time.monotonic()
+    with pytest.raises(ScenarioTimeout) as info:
+        with time_limit(0.6, stretch=3, step=0.3):
+            while True:
+                _spin(0.02)
+                time.sleep(0.05)
+    assert 0.85 <= time.monotonic() - started < 6
+    assert "stretched to" in str(info.value)
+    # busy beyond the limit's worth of CPU: not stretched for long
+    started = time.monotonic()
+    with pytest.raises(ScenarioTimeout):
+        with time_limit(0.3, stretch=100, step=0.1):
+            _spin(60)
+    assert time.monotonic() - started < 5
+
+
+def test_a_copy_may_use_what_is_left_of_the_stretched_limit():
+    with time_limit(10, stretch=3):
+        assert 25 < time_limit.remaining() <= 30
+    with time_limit(10):
+        assert 5 < time_limit.remaining() <= 10
+    assert time_limit.remaining() == 0.0
+
+
 # -- a hung trial inside a real world ------------------------------------------
 def test_a_trial_that_hangs_in_nova_is_stopped_and_its_world_cleaned():
     """The hang is inside Nova's report client (placement delays every GET

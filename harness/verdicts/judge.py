@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import time
 import traceback
 from typing import Callable, Iterable
@@ -941,10 +942,12 @@ class ScenarioTimeout(BaseException):
     """
 
     def __init__(self, limit: float, stacks: str, where: str,
-                 in_cleanup: bool = False):
-        super().__init__("scenario exceeded its time limit of %gs%s; "
+                 in_cleanup: bool = False, stretched: float = 0):
+        super().__init__("scenario exceeded its time limit of %gs%s%s; "
                          "stopped in %s"
-                         % (limit, " (and its clean-up hung too)"
+                         % (limit, " (stretched to %gs while it kept "
+                            "working)" % stretched if stretched else "",
+                            " (and its clean-up hung too)"
                             if in_cleanup else "", where))
         self.limit = limit
         self.stacks = stacks
@@ -1009,6 +1012,13 @@ def _where(frame) -> str:
     return "%s (from %s)" % (fmt(frame), fmt(own))
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its children that
+    have ended (a scenario's forked trial copies, once reaped)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class time_limit:
     """Raise :class:`ScenarioTimeout` in the main thread after ``seconds``.
 
@@ -1016,16 +1026,60 @@ class time_limit:
     fired it re-arms for ``grace`` seconds: if cleaning up after the
     interrupted trial hangs as well, that is interrupted too (and says so).
     Without SIGALRM, off the main thread, or with no limit, it does nothing.
+
+    ``stretch`` (> 1): a scenario still at work when ``seconds`` of wall
+    clock have passed -- it used CPU since the last look and less than
+    ``seconds`` of CPU in all -- is a slow one on a busy machine, not a
+    hung one: the limit moves on by ``step`` seconds at a time, up to
+    ``stretch`` x ``seconds`` of wall clock.  A hang (no CPU used for a
+    ``step``) is stopped as before, at most one ``step`` late.
     """
 
-    def __init__(self, seconds: float | None, grace: float = 30.0):
+    def __init__(self, seconds: float | None, grace: float = 30.0,
+                 stretch: float = 1.0, step: float = 60.0):
         self.seconds = seconds
         self.grace = grace
+        self.stretch = max(1.0, stretch)
+        self.step = step
         self.fired = 0
+        self.stretched = 0
         self._old = None
+        self._started = self._cpu_at = 0.0
+        self._cpu0 = 0.0
+
+    # the limit around the running scenario (what a forked copy may use)
+    active = None
+
+    @classmethod
+    def remaining(cls) -> float:
+        """Wall seconds the running scenario may still take, stretch
+        included (0: no limit)."""
+        lim = cls.active
+        if lim is None or lim._old is None:
+            return 0.0
+        total = lim.seconds * (lim.stretch if not lim.fired else 1.0)
+        return max(0.0, total - (time.monotonic() - lim._started))
+
+    def _busy_and_under_budget(self) -> bool:
+        """Whether to move the limit on instead of striking (see class)."""
+        if self.fired or self.stretch <= 1.0:
+            return False
+        now = time.monotonic()
+        cpu = _cpu_seconds()
+        busy = cpu - self._cpu_at > 0.01 * self.step
+        self._cpu_at = cpu
+        return (busy and cpu - self._cpu0 < self.seconds
+                and now - self._started < self.seconds * self.stretch)
 
     def _handler(self, signum, frame):
         import signal
+        if self._busy_and_under_budget():
+            self.stretched += 1
+            left = self.seconds * self.stretch - (
+                time.monotonic() - self._started)
+            signal.setitimer(signal.ITIMER_REAL, max(0.01, min(
+                self.step, left)))
+            return
         self.fired += 1
         stacks = thread_stacks(frame)
         where = _where(frame)
@@ -1033,7 +1087,9 @@ class time_limit:
             signal.setitimer(signal.ITIMER_REAL, self.grace)
         raise ScenarioTimeout(self.seconds, stacks, where,
                               in_cleanup=self.fired > 1
-                              or _in_cleanup(frame))
+                              or _in_cleanup(frame),
+                              stretched=self.stretched and round(
+                                  time.monotonic() - self._started))
 
     def _armed(self) -> bool:
         import signal
@@ -1046,8 +1102,11 @@ class time_limit:
     def __enter__(self):
         if self._armed():
             import signal
+            self._started = time.monotonic()
+            self._cpu0 = self._cpu_at = _cpu_seconds()
             self._old = signal.signal(signal.SIGALRM, self._handler)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._outer, time_limit.active = time_limit.active, self
         return self
 
     def __exit__(self, *exc):
@@ -1056,4 +1115,5 @@ class time_limit:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._old)
             self._old = None
+            time_limit.active = self._outer
         return False

@@ -293,8 +293,9 @@ def _spawn(work):
     """Fork; the child runs ``work(seconds_left_of_the_time_limit)``, which
     returns bytes, sends them through a pipe and exits without any
     clean-up.  Returns (child pid, read end of the pipe)."""
-    left = signal.getitimer(signal.ITIMER_REAL)[0] \
-        if hasattr(signal, "ITIMER_REAL") else 0.0
+    left = judge_mod.time_limit.remaining() or (
+        signal.getitimer(signal.ITIMER_REAL)[0]
+        if hasattr(signal, "ITIMER_REAL") else 0.0)
     sys.stdout.flush()
     sys.stderr.flush()
     rfd, wfd = os.pipe()
