@@ -1155,6 +1155,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "workers for the pristine run); default 1")
     mu.add_argument("--scenarios", help="only these scenarios as catchers "
                                         "(comma separated names)")
+    mu.add_argument("--lifecycle", metavar="EXPR",
+                    help="only the lifecycle sequences matching this "
+                         "pytest -k expression (default: all)")
     mu.add_argument("--reuse", metavar="RUN_DIR",
                     help="take the pristine run from this earlier mutate "
                          "run (refused if Nova, the scenarios or the "
@@ -1247,7 +1250,8 @@ def cmd_mutate(args) -> int:
         defects=_split(args.defects) or None,
         paths=_split(args.paths) or None, patch=args.patch,
         budget=args.budget, jobs=args.jobs,
-        scenarios=_split(args.scenarios) or None, reuse=args.reuse,
+        scenarios=_split(args.scenarios) or None,
+        lifecycle=args.lifecycle or None, reuse=args.reuse,
         runs_dir=os.path.abspath(args.runs_dir),
         scenario_dir=os.path.abspath(args.scenario_dir),
         explore_seconds=args.explore_seconds, seed=args.seed,

@@ -16,8 +16,14 @@ def test_missing_report_file_skips_and_says_why(tmp_path):
     empty = tmp_path / "reviews"
     empty.mkdir()
     env = dict(os.environ, HARNESS_REVIEWS=str(empty))
+    # Only the file that holds 001-code's scenarios: the whole scenarios/
+    # directory would also run the lifecycle sequences (they carry no claim,
+    # so --claims does not deselect them: ~20 s of Nova for nothing this
+    # test looks at).  The claim filter and the skip are the same.
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--claims", "001-code",
+         "--scenario-dir", os.path.join(ROOT, "scenarios",
+                                        "test_replacement.py"),
          "--runs-dir", str(tmp_path / "runs")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

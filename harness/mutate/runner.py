@@ -45,6 +45,7 @@ class Options:
     budget: int = 900
     jobs: int = 1
     scenarios: list | None = None
+    lifecycle: str | None = None      # a pytest -k expression
     reuse: str | None = None
     runs_dir: str = os.path.join(ROOT, "runs")
     scenario_dir: str = os.path.join(ROOT, "scenarios")
@@ -155,7 +156,7 @@ def run(opts: Options, out=print) -> dict:
         catchers_mod.ScenarioCatcher(opts.scenario_dir, opts.scenarios,
                                      catalogue_functions,
                                      stop_at_first=True),
-        catchers_mod.LifecycleCatcher(),
+        catchers_mod.LifecycleCatcher(select=opts.lifecycle),
         catchers_mod.CorpusCatcher(opts.corpus_dir),
         catchers_mod.ExploreCatcher(opts.explore_seconds, opts.seed),
     ]
@@ -592,10 +593,12 @@ def _check_reuse(path, nova_fp, harness_fp, opts) -> str:
                                "without --reuse" % (
                                    path, old.get("harness_fingerprint"),
                                    harness_fp))
-    if (old.get("options") or {}).get("scenarios") != opts.scenarios:
-        raise MutateInputError("--reuse %s: its pristine run covered "
-                               "--scenarios %s, not %s; use the same "
-                               "selection or run without --reuse" % (
-                                   path, (old.get("options") or {}).get(
-                                       "scenarios"), opts.scenarios))
+    for option in ("scenarios", "lifecycle"):     # the catchers' selection
+        was, now = (old.get("options") or {}).get(option), getattr(opts,
+                                                                   option)
+        if was != now:
+            raise MutateInputError("--reuse %s: its pristine run covered "
+                                   "--%s %s, not %s; use the same "
+                                   "selection or run without --reuse" % (
+                                       path, option, was, now))
     return folder
