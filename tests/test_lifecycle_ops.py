@@ -99,6 +99,72 @@ def test_build_failure_aborts_the_claim(client, monkeypatch):
     assert clean(client).violations == []
 
 
+def test_build_failure_stopped_before_its_clean_up(client, monkeypatch):
+    """``until='aborted'``: the claim aborted (``abort_instance_claim``
+    untagged the instance and removed its usage), the manager's clean-up
+    not yet run: the allocation is still held; an audit then counts
+    nothing for it; ``finish_build_fail`` leaves what a whole
+    ``build_fail`` leaves."""
+    world = client.world
+    aborts = spy(monkeypatch, world.hosts["src"].rt, "abort_instance_claim")
+    before = used(world, "src")
+    do(client, "build_fail", name="c", flavor="small", host="src",
+       until="aborted")
+    assert len(aborts) == 1
+    inst = world.instance("c")
+    assert (inst.vm_state, inst.host, inst.node) == ("building", None, None)
+    assert used(world, "src") == before
+    assert allocs(world, "c") == {"src": {"VCPU": 1, "MEMORY_MB": 512,
+                                          "DISK_GB": 10}}
+    assert clean(client).violations == []
+    do(client, "audit", host="src")
+    assert used(world, "src") == before
+    assert clean(client).violations == []
+    do(client, "finish_build_fail", name="c")
+    inst = world.instance("c")
+    assert (inst.vm_state, inst.host, inst.node) == ("error", None, None)
+    assert allocs(world, "c") is None
+    assert inst.uuid not in world.hosts["src"].rt.tracked_instances
+    assert clean(client).violations == []
+    again = client.perform(Op("finish_build_fail", {"name": "c"}))
+    assert again.type == "fail"
+
+
+def test_resize_on_its_own_host(client, monkeypatch):
+    """A same-host resize (``allow_resize_to_same_host``): the node holds
+    both flavors from the claim on (the instance's old one, the move's
+    new one), placement the old under the migration consumer and the new
+    under the instance consumer, both on that node; the migration context
+    names the migration; confirm leaves the new flavor alone."""
+    world = client.world
+    do(client, "boot", name="h", flavor="small", host="src")
+    base = used(world, "src")
+    claims = spy(monkeypatch, world.hosts["src"].rt, "resize_claim")
+    drops = spy(monkeypatch, world.hosts["src"].rt,
+                "drop_move_claim_at_source")
+    do(client, "move", name="h", dest="src", flavor="eph",
+       until="pre-migrating")
+    assert len(claims) == 1
+    mig = world.migration("h")
+    assert (mig.source_compute, mig.dest_compute, mig.dest_node) == (
+        "src", "src", world.hosts["src"].nodename)
+    assert world.instance("h").migration_context.migration_id == mig.id
+    assert used(world, "src") == (base[0] + 2, base[1] + 1024, base[2] + 16)
+    assert allocs(world, "h") == {"src": {"VCPU": 2, "MEMORY_MB": 1024,
+                                          "DISK_GB": 16}}
+    assert observe(world).allocations[mig.uuid] == {
+        "src": {"VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 10}}
+    assert clean(client).violations == []
+    for _ in range(3):
+        do(client, "advance", name="h")
+    assert clean(client).violations == []
+    do(client, "confirm", name="h")
+    assert len(drops) == 1
+    assert used(world, "src") == (base[0] + 1, base[1] + 512, base[2] + 6)
+    assert world.instance("h").migration_context is None
+    assert clean(client).violations == []
+
+
 def test_reschedule_lands_on_the_alternate(client, monkeypatch):
     world = client.world
     aborts = spy(monkeypatch, world.hosts["src"].rt, "abort_instance_claim")

@@ -163,3 +163,47 @@ def test_the_step_checker_fails_on_a_leaked_claim(moved):
     found = checker(world, done, client)
     assert {v.subject for v in found} == {"tracker dst vcpus_used"}
     assert inst.uuid
+
+
+def test_an_instance_must_be_where_the_ledger_places_it(moved):
+    """A record that says the instance is on another host (or still on the
+    host after its claim aborted) fails the check."""
+    world, _, _ = moved
+    assert sc.instance_records(world) == []
+    inst = world.instance("vm1")
+    inst.host, inst.node = "dst", world.hosts["dst"].nodename
+    inst.compute_id = world.hosts["dst"].compute_node.id
+    inst.save()
+    found = sc.instance_records(world)
+    assert [(v.subject, v.expected, v.actual) for v in found] == [
+        ("instance vm1 host/node", "src/%s" % world.hosts["src"].nodename,
+         "dst/%s" % world.hosts["dst"].nodename)]
+
+
+def test_a_failed_build_must_hold_no_host(world):
+    world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+    client = Client(world)
+    done = client.perform(Op("build_fail", {"name": "f", "flavor": "small",
+                                            "host": "src",
+                                            "until": "aborted"}))
+    assert done.type == "ok" and sc.instance_records(world) == []
+    inst = world.instance("f")
+    inst.host, inst.node = "src", world.hosts["src"].nodename
+    inst.compute_id = world.hosts["src"].compute_node.id
+    inst.save()
+    assert [v.subject for v in sc.instance_records(world)] == [
+        "instance f host/node"]
+
+
+def test_a_move_in_progress_keeps_its_migration_context(world):
+    world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+    world.create_flavor("big", vcpus=2, memory_mb=1024, root_gb=20)
+    world.boot("vm1", "small", "src")
+    world.resize("vm1", "big", "dst", until="pre-migrating")
+    assert sc.instance_records(world) == []
+    inst = world.instance("vm1")
+    inst.migration_context = None
+    inst.save()
+    found = sc.instance_records(world)
+    assert [(v.subject, v.actual) for v in found] == [
+        ("instance vm1 migration_context", None)]

@@ -18,6 +18,13 @@ directly) and checks:
   changes, every record the harness made holds the status the ledger
   recorded for it (a reverted move ends ``reverted``), and no migration is
   in progress for an instance that is not moving;
+* **instance records agree with the ledger**: every live instance's
+  ``host`` and ``node`` are where the ledger says it is (none for a failed
+  build or an offloaded instance: ``abort_instance_claim`` untags it under
+  the tracker's lock, ``_unset_instance_host_and_node``), and an instance
+  with a cold or live move in progress holds, in the DB, the migration
+  context of that move (``_move_claim`` saves it with the claim; the
+  services read the instance afresh at every later step);
 * **an audit over a correct state changes nothing**: when the state before
   an ``audit`` operation satisfied every invariant, the audit leaves tracker,
   rows and placement as they were.
@@ -158,6 +165,83 @@ def _migrations(world) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sqlalchemy.text(
             _MIGRATIONS))]
+
+
+_INSTANCES = ("SELECT i.uuid, i.host, i.node, e.migration_context FROM "
+              "instances i LEFT JOIN instance_extra e ON e.instance_uuid = "
+              "i.uuid WHERE i.deleted = 0")
+_MIGRATION_IDS = "SELECT uuid, id FROM migrations WHERE deleted = 0"
+
+
+def _instances(world) -> tuple[dict, dict]:
+    """``(uuid -> (host, node, migration id of its migration context or
+    None), migration uuid -> id)`` of every instance and migration not
+    deleted (two queries where the database is in memory, else through
+    the objects)."""
+    engine = _nova_engine(world)
+    if engine is None:
+        from nova import objects
+        insts = {i.uuid: (i.host, i.node, i.migration_context.migration_id
+                          if i.migration_context else None)
+                 for i in objects.InstanceList.get_by_filters(
+                     world.ctx, {"deleted": False},
+                     expected_attrs=["migration_context"])}
+        return insts, {m.uuid: m.id for m in
+                       objects.MigrationList.get_by_filters(world.ctx, {})}
+    import json
+    import sqlalchemy
+    insts = {}
+    with engine.connect() as conn:
+        for uuid, host, node, ctx in conn.execute(sqlalchemy.text(
+                _INSTANCES)):
+            mid = None
+            if ctx:
+                mid = json.loads(ctx)["nova_object.data"].get(
+                    "migration_id")
+            insts[uuid] = (host, node, mid)
+        ids = {u: i for u, i in conn.execute(sqlalchemy.text(
+            _MIGRATION_IDS))}
+    return insts, ids
+
+
+MOVE_KINDS_WITH_CONTEXT = ("resize", "migration", "live-migration")
+
+
+def instance_records(world) -> list[Violation]:
+    """Every live instance's host, node and migration context agree with
+    the ledger (see the module docstring)."""
+    out = []
+    ledger = world.ledger
+    rows, migration_ids = _instances(world)
+    for rec in ledger.live_instances():
+        row = rows.get(rec.uuid)
+        subject = "instance %s" % rec.name
+        if row is None:
+            out.append(Violation("instance_records", subject, "a record",
+                                 None, "the live instance has no record"))
+            continue
+        host, node, context = row
+        h = world.hosts.get(rec.host) if rec.host else None
+        expected = (rec.host, h.nodename if h else None)
+        if (host, node) != expected:
+            out.append(Violation(
+                "instance_records", subject + " host/node",
+                "%s/%s" % expected, "%s/%s" % (host, node),
+                "the ledger places it %s" % (
+                    "on %s" % rec.host if rec.host else "on no host "
+                    "(failed build or offloaded)")))
+        move = ledger.moves.get(rec.name)
+        if (move is not None and move.kind in MOVE_KINDS_WITH_CONTEXT
+                and move.migration_uuid):
+            want = migration_ids.get(move.migration_uuid)
+            if context != want:
+                out.append(Violation(
+                    "instance_records", subject + " migration_context",
+                    "migration %s" % want, "migration %s" % context
+                    if context is not None else None,
+                    "a %s in progress (%s): its move claim saves the "
+                    "migration context" % (move.kind, move.status)))
+    return out
 
 
 def _placement_engine(world):
@@ -374,6 +458,7 @@ class StepChecker:
         found, gaps = accounting(snap, world.ledger, audited)
         out += found
         out += migration_lifecycle(world, self.statuses)
+        out += instance_records(world)
         key = state_key(snap, world.ledger)
         if (op.f == "audit" and op.type == "ok"
                 and self._clean_key is not None):

@@ -146,6 +146,8 @@ class World(fixtures.Fixture):
         self.flavors: dict[str, object] = {}
         self.instances: dict[str, object] = {}
         self.migrations: dict[str, object] = {}
+        # failed builds stopped before their clean-up: name -> host
+        self.failed_builds: dict[str, str] = {}
         # uuids of volume-backed instances (the scheduler's is_bfv)
         self.volume_backed: set[str] = set()
         self.ledger = Ledger(reserved=reserved)

@@ -20,6 +20,14 @@ class InjectedFailure(Exception):
     """The hypervisor step (spawn, rebuild) failed after the claim."""
 
 
+def _nil_out_host_and_node(inst):
+    """``ComputeManager._nil_out_instance_obj_host_and_node`` (no save)."""
+    inst.host = None
+    inst.node = None
+    inst.compute_id = None
+    inst.launched_on = None
+
+
 def _host_of(world, name):
     return world.hosts[world.instance(name).host]
 
@@ -27,7 +35,11 @@ def _host_of(world, name):
 # ---------------------------------------------------------------------------
 # build failures and reschedules
 # ---------------------------------------------------------------------------
-def build_fail(world, name, flavor, host, alternate=None, from_volume=False):
+BUILD_FAIL_UNTIL = ("aborted", "cleaned")
+
+
+def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
+               until="cleaned"):
     """A build that fails on ``host`` after its claim (the claim aborts).
 
     With ``alternate`` the build is rescheduled there (the compute deletes
@@ -35,7 +47,24 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False):
     compute claims and spawns); without, the instance ends in ERROR with no
     host and no allocation (``_do_build_and_run_instance`` then
     ``_locked_do_build_and_run_instance``'s clean-up).
+
+    ``until='aborted'`` (no ``alternate``) stops right after the claim
+    aborted, before ``_do_build_and_run_instance``'s clean-up
+    (``_cleanup_allocated_networks``, ``_cleanup_volumes``, the instance
+    fault, then ``_nil_out_instance_obj_host_and_node`` and the ERROR
+    state): network and volume calls during which the service's periodic
+    audit may run.  ``abort_instance_claim`` has untagged the instance
+    under the tracker's lock (``_unset_instance_host_and_node``: "so the
+    resource claim will not be lost if the audit process starts"); the
+    scheduler's allocation is still held.  :func:`finish_build_fail`
+    completes the clean-up.
     """
+    if until not in BUILD_FAIL_UNTIL:
+        raise ValueError("until=%r: expected one of %s"
+                         % (until, BUILD_FAIL_UNTIL))
+    if until == "aborted" and alternate is not None:
+        raise ValueError("until='aborted' stops a build that is not "
+                         "rescheduled (no alternate)")
     from nova.compute import task_states, vm_states
     ctx = world.ctx
     inst = world.new_instance(name, flavor, from_volume=from_volume)
@@ -51,20 +80,19 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False):
             raise InjectedFailure("spawn failed on %s" % host)
     except InjectedFailure:
         pass
-    inst.host = None
-    inst.node = None
-    inst.compute_id = None
-    inst.launched_on = None
     if alternate is None:
-        inst.vm_state = vm_states.ERROR
-        inst.task_state = None
-        inst.save()
-        target.reportclient.delete_allocation_for_instance(
-            ctx, inst.uuid, force=True)
         world.ledger.boot(name, inst.uuid, flavor, None,
                           volume_backed=from_volume)
-        world.trace.step("world", "build failed", instance=name, host=host)
-        return inst
+        # until the clean-up deletes it, the scheduler's allocation stays
+        world.ledger.extra_consumers[inst.uuid] = {
+            host: world.ledger.spec(name, flavor).placement_resources()}
+        world.failed_builds[name] = host
+        if until == "aborted":
+            world.trace.step("world", "build claim aborted", instance=name,
+                             host=host)
+            return inst
+        return finish_build_fail(world, name)
+    _nil_out_host_and_node(inst)
     inst.task_state = task_states.SCHEDULING
     inst.save()
     target.reportclient.delete_allocation_for_instance(
@@ -83,6 +111,29 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False):
                       volume_backed=from_volume)
     world.trace.step("world", "rescheduled", instance=name, failed=host,
                      host=alternate)
+    return inst
+
+
+def finish_build_fail(world, name):
+    """The rest of a failed build that is not rescheduled
+    (``_do_build_and_run_instance``'s clean-up after the claim aborted):
+    host and node nilled out, ERROR, and the allocation deleted."""
+    from nova.compute import vm_states
+    from harness.world.ops import Refused
+    host = world.failed_builds.pop(name, None)
+    if host is None:
+        raise Refused("%s is not a failed build awaiting its clean-up"
+                      % name)
+    inst = world.instance(name)
+    target = world.hosts[host]
+    _nil_out_host_and_node(inst)
+    inst.vm_state = vm_states.ERROR
+    inst.task_state = None
+    inst.save()
+    target.reportclient.delete_allocation_for_instance(
+        world.ctx, inst.uuid, force=True)
+    world.ledger.extra_consumers.pop(inst.uuid, None)
+    world.trace.step("world", "build failed", instance=name, host=host)
     return inst
 
 
@@ -118,10 +169,7 @@ def shelve_offload(world, name):
     inst.save()
     # _update_resource_tracker
     host.rt.update_usage(ctx, inst, inst.node)
-    inst.host = None
-    inst.node = None
-    inst.compute_id = None
-    inst.launched_on = None
+    _nil_out_host_and_node(inst)
     inst.save()
     world.ledger.unplace(name)
     world.trace.step("world", "shelve_offload", instance=name,
@@ -157,10 +205,7 @@ def unshelve(world, name, host, until="active", fail=False):
         except InjectedFailure:
             target.reportclient.delete_allocation_for_instance(
                 ctx, inst.uuid, force=True)
-            inst.host = None
-            inst.node = None
-            inst.compute_id = None
-            inst.launched_on = None
+            _nil_out_host_and_node(inst)
             inst.vm_state = vm_states.SHELVED_OFFLOADED
             inst.task_state = None
             inst.save()

@@ -146,6 +146,8 @@ CLIENT: dict[str, Callable] = {
     "create_flavor": _create_flavor,
     "boot": _boot,
     "build_fail": lambda w, **a: lifecycle.build_fail(w, **a).vm_state,
+    "finish_build_fail": lambda w, name: lifecycle.finish_build_fail(
+        w, name).vm_state,
     "move": _move,
     "live_migrate": _live,
     "advance": lifecycle.advance,
