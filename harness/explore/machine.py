@@ -101,8 +101,11 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             # nodes their driver does not report: not chosen as a target
             # (the claim there would fail and need the reschedule paths)
             self.unavailable: set[str] = set()
-            # name -> active | shelved | offloaded | spawning | error
+            # name -> active | shelved | offloaded | spawning | error |
+            # build-aborted (a failed build whose clean-up has not run)
             self.state: dict[str, str] = {}
+            # build-aborted instance -> the host whose compute cleans it up
+            self.aborted: dict[str, str] = {}
             recorder.runs += 1
             recorder.last_ops = []
             recorder.last_failure = None
@@ -194,17 +197,39 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
                       and allowed("build_fail"))
         @rule(target=instances, flavor=st.sampled_from(sorted(FLAVORS)),
               host=st.sampled_from(HOSTS),
-              alternate=st.sampled_from((None,) + HOSTS))
-        def build_fail(self, flavor, host, alternate):
+              alternate=st.sampled_from((None,) + HOSTS),
+              stop=st.booleans())
+        def build_fail(self, flavor, host, alternate, stop):
+            """``stop`` (no alternate): stopped after the claim aborted,
+            before the compute's clean-up (:meth:`finish_build_fail`)."""
             up = self.targets()
             if host not in up or (alternate is not None
                                   and alternate not in up):
                 return multiple()
             name = self.new_name()
+            if stop and alternate is None:
+                self.do("build_fail", name=name, flavor=flavor, host=host,
+                        until="aborted")
+                self.state[name] = "build-aborted"
+                self.aborted[name] = host
+                return name
             self.do("build_fail", name=name, flavor=flavor, host=host,
                     alternate=alternate)
             self.state[name] = "error" if alternate is None else "active"
             return name
+
+        def cleaning_up(self):
+            """Failed builds whose compute (up) has their clean-up to do."""
+            up = self.up()
+            return sorted(n for n, h in self.aborted.items() if h in up)
+
+        @precondition(lambda self: self.quiet() and self.cleaning_up())
+        @rule(data=st.data())
+        def finish_build_fail(self, data):
+            name = self.pick(data, self.cleaning_up(), "instance")
+            self.do("finish_build_fail", name=name)
+            self.aborted.pop(name)
+            self.state[name] = "error"
 
         # -- moves --------------------------------------------------------
         @precondition(lambda self: self.quiet() and allowed("cold")
@@ -280,6 +305,8 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         def delete(self, name):
             rec = self.ledger.instances[name]
             move = self.ledger.moves.get(name)
+            if name in self.aborted:
+                return      # (its compute is still cleaning it up)
             if rec.deleted or (rec.host is not None
                                and rec.host in self.ledger.down):
                 return
