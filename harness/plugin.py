@@ -104,6 +104,22 @@ def pytest_configure(config):
         except baseline_mod.BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
     _database_server(config)
+    _cpu_pool(config)
+
+
+def _cpu_pool(config):
+    """Workers that share the CPUs they leave idle
+    (:mod:`harness.verdicts.cpus`): the controller of an xdist run makes
+    the pool before its workers start (they inherit its path); each
+    worker takes one CPU for its life."""
+    from harness.verdicts import cpus
+    if hasattr(config, "workerinput"):
+        config._harness_cpu = cpus.take()
+        return
+    if config.option.collectonly or os.environ.get(cpus.POOL_ENV) or \
+            not getattr(config.option, "numprocesses", None):
+        return
+    config._harness_cpu_pool = os.environ[cpus.POOL_ENV] = cpus.create()
 
 
 def _database_server(config):
@@ -126,6 +142,12 @@ def _database_server(config):
 
 
 def pytest_unconfigure(config):
+    pool = getattr(config, "_harness_cpu_pool", None)
+    if pool is not None:
+        from harness.verdicts import cpus
+        config._harness_cpu_pool = None
+        os.environ.pop(cpus.POOL_ENV, None)
+        cpus.remove(pool)
     cm = getattr(config, "_harness_db_server", None)
     if cm is not None:
         config._harness_db_server = None

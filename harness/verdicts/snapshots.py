@@ -59,6 +59,7 @@ import time
 import traceback
 
 from harness.oracle.trace import Trace
+from harness.verdicts import cpus
 from harness.verdicts import judge as judge_mod
 
 ENV = "HARNESS_SNAPSHOTS"
@@ -236,22 +237,29 @@ def _forked(base, world, trial, trace):
 
 
 def _forked_all(base, world, trials, traces, jobs):
-    """Every trial in its own copy, up to ``jobs`` copies at once; the
-    observations in the trials' order (each copy starts from the same
-    state, so the order they run in changes nothing)."""
+    """Every trial in its own copy, up to ``jobs`` copies at once, and one
+    more for each CPU the run's other processes have left
+    (:mod:`harness.verdicts.cpus`); the observations in the trials' order
+    (each copy starts from the same state, so the order they run in
+    changes nothing)."""
     import selectors
     out = [None] * len(trials)
     todo = list(range(len(trials)))
-    running = {}        # fd -> [index, pid, chunks, started]
+    running = {}        # fd -> [index, pid, chunks, started, cpu token]
     sel = selectors.DefaultSelector()
     try:
         while todo or running:
-            while todo and len(running) < jobs:
+            while todo:
+                token = None
+                if sum(r[4] is None for r in running.values()) >= jobs:
+                    token = cpus.take()
+                    if token is None:
+                        break
                 i = todo.pop(0)
                 started = time.monotonic()
                 pid, rfd = _spawn(lambda left, t=trials[i]: _trial_in_copy(
                     base, world, t, left))
-                running[rfd] = [i, pid, [], started]
+                running[rfd] = [i, pid, [], started, token]
                 sel.register(rfd, selectors.EVENT_READ)
             for key, _ in sel.select():
                 fd = key.fd
@@ -261,12 +269,14 @@ def _forked_all(base, world, trials, traces, jobs):
                     continue
                 sel.unregister(fd)
                 os.close(fd)
-                i, pid, chunks, started = running.pop(fd)
+                i, pid, chunks, started, token = running.pop(fd)
                 _, status = os.waitpid(pid, 0)
+                if token is not None:
+                    token.release()
                 out[i] = _received(trials[i], traces[i], b"".join(chunks),
                                    status, started)
     finally:
-        for fd, (_, pid, _, _) in running.items():
+        for fd, (_, pid, _, _, token) in running.items():
             # interrupted (time limit, Ctrl-C): no orphan, no zombie
             try:
                 os.close(fd)
@@ -274,6 +284,8 @@ def _forked_all(base, world, trials, traces, jobs):
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+            if token is not None:
+                token.release()
         sel.close()
     return out
 
