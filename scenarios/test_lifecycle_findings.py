@@ -1,4 +1,4 @@
-"""Findings the lifecycle operations showed: F-11 and F-12.
+"""Findings the lifecycle operations showed: F-11, F-12 and F-13.
 
 Deleting an instance in the middle of a cold move (resize stopped at
 ``pre-migrating``, ``migrating`` or ``post-migrating``) deletes the
@@ -14,10 +14,13 @@ instance's unfinished migration holds) showing the cause.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.faults import driver as dfaults
 from harness.verdicts.judge import Trial
+from harness.world import lifecycle
 
 UNTIL = ("pre-migrating", "migrating", "post-migrating")
 
@@ -94,3 +97,83 @@ def test_unreported_node_loses_its_record(judge):
                     "instance) left out of its driver's node list for one "
                     "audit of the compute manager; audits on every host")
 
+
+# F-13: how the errored live migration's last save and the resize's saves
+# are stamped.  "later": the resize starts over a second after the
+# rollback, so its records are newer on any engine (the control);
+# "same second": one frozen clock stamps the rollback and every save of the
+# resize alike, as MySQL's whole-second DATETIME stamps saves made within
+# one second; "source ahead": the source host's clock, which stamps the
+# rollback, runs a minute ahead of the one stamping the resize.
+BESIDE_PHASES = ("pre-migrating", "finished")
+STAMPS = {
+    "same second": ("the rollback and the resize saved within one second "
+                    "(one frozen clock stamps both, as MariaDB's "
+                    "whole-second DATETIME does)",
+                    "Nova on MySQL/MariaDB (DATETIME columns keep whole "
+                    "seconds): a move whose latest status change falls in "
+                    "the second of the errored migration's last save"),
+    "source ahead": ("the source's clock 60 s ahead while it saves the "
+                     "rollback",
+                     "clock skew between compute hosts: the source ahead "
+                     "of the destination by more than the time from the "
+                     "rollback to the move's latest status change"),
+}
+
+
+def _beside_an_errored_one(until, stamps):
+    def setup(world):
+        world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        world.create_flavor("eph", vcpus=2, memory_mb=1024, root_gb=10,
+                            ephemeral_gb=5, swap=1024)
+        world.boot("k", "small", "src")
+        world.live_migrate("k", "dst", until="running")
+        if stamps == "same second":
+            with dfaults.ClockSkew(world, 0):
+                lifecycle.live_rollback(world, "k", status="error")
+                world.resize("k", "eph", "dst", until=until)
+            return
+        if stamps == "source ahead":
+            with dfaults.ClockSkew(world, 60):
+                lifecycle.live_rollback(world, "k", status="error")
+        else:
+            lifecycle.live_rollback(world, "k", status="error")
+            time.sleep(1.1)
+        world.resize("k", "eph", "dst", until=until)
+    return setup
+
+
+@pytest.mark.finding("F-13")
+def test_move_beside_an_errored_one_goes_uncounted(judge):
+    """F-13: the lifecycle sequence "a move beside an errored one, audited
+    at every phase" passed on sqlite and failed on MariaDB.  A resize that
+    follows a live migration rolled back to ``error`` must be counted by
+    the audit on both of its hosts, whatever the two migrations' records
+    say about which was saved last."""
+    trials = []
+    for until in BESIDE_PHASES:
+        trials.append(Trial(
+            "resize stopped at %s beside an errored live migration, saved "
+            "a second later [control]" % until,
+            _beside_an_errored_one(until, "later"), audit_via=("tracker",)))
+        for stamps, (condition, reach) in STAMPS.items():
+            trials.append(Trial(
+                "resize stopped at %s beside an errored live migration / "
+                "%s" % (until, stamps),
+                _beside_an_errored_one(until, stamps),
+                audit_via=("tracker",), condition=condition,
+                condition_authority="timing", condition_reach=reach))
+    judge.trials(trials)
+    judge.decide(
+        hypothesis="When an instance's errored live migration was saved "
+                   "no earlier than its resize's latest status change, the "
+                   "audit keeps the errored record and skips the resize: "
+                   "the resize's destination (or, once it is finished, its "
+                   "source) is missing the instance's usage.",
+        stages=("under_fault",),
+        invariants=("usage_matches_ledger",),
+        fault_space="live migration src->dst rolled back to error, then a "
+                    "resize to dst stopped at %s; the resize saved a "
+                    "second later (control), in the same second, or with "
+                    "the source's clock 60 s ahead at the rollback; audits "
+                    "on every host" % ", ".join(BESIDE_PHASES))

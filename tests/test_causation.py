@@ -362,3 +362,37 @@ def test_orphan_node_kept_keeps_the_record_a_deleting_driver_loses():
         finally:
             w.cleanUp()
     assert manager.ComputeManager.update_available_resource is real
+
+
+def test_migration_context_preferred_counts_the_move_a_tie_drops():
+    """F-13's what-if: a resize saved in the same second as the instance's
+    errored live migration (one frozen clock) is not counted on its
+    destination by the audit; under ``migration-context-preferred`` it is,
+    and the patch is undone after."""
+    from harness.faults import driver as dfaults
+    from harness.world import lifecycle
+    from harness.world.deployment import World
+    from nova.compute import resource_tracker as rt
+
+    real = rt.ResourceTracker._update_usage_from_migrations
+    used = {}
+    for whatif in (None, cf.migration_context_preferred()):
+        w = World(hosts=("src", "dst"))
+        w.setUp()
+        try:
+            if whatif is not None:
+                w.useFixture(whatif)
+            w.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+            w.create_flavor("big", vcpus=2, memory_mb=1024, root_gb=20)
+            w.boot("vm1", "small", "src")
+            w.live_migrate("vm1", "dst", until="running")
+            with dfaults.ClockSkew(w, 0):
+                lifecycle.live_rollback(w, "vm1", status="error")
+                w.resize("vm1", "big", "dst", until="pre-migrating")
+            w.audit("dst")
+            used[whatif is None] = w.hosts["dst"].rt.compute_nodes[
+                "dst"].vcpus_used
+        finally:
+            w.cleanUp()
+    assert used == {True: 0, False: 2}
+    assert rt.ResourceTracker._update_usage_from_migrations is real

@@ -587,6 +587,30 @@ def test_clock_skew_moves_novas_clock(world):
         "clock skewed by +90s (frozen)"
 
 
+def test_clock_skew_stamps_novas_migration_records(booted):
+    """F-13's conditions reach Nova's records: under a frozen clock every
+    save of a migration row is stamped with one time (what MariaDB's
+    whole-second DATETIME does to saves within a second), and a skew
+    stamps it that far ahead."""
+    from harness.world import lifecycle
+    w = booted
+    w.live_migrate("vm1", "dst", until="running")
+    with dfaults.ClockSkew(w, 60) as fault:
+        frozen = lifecycle.live_rollback(w, "vm1", status="error")
+        stamped = w.migration("vm1").updated_at
+    assert fault.fired == 1
+    moved = w.resize("vm1", "big", "dst", until="pre-migrating")
+    assert frozen.id != moved.id
+    ahead = (stamped - w.migration("vm1").updated_at).total_seconds()
+    assert 50 < ahead <= 60
+    with dfaults.ClockSkew(w, 0):
+        lifecycle.advance(w, "vm1")
+        first = w.migration("vm1").updated_at
+        lifecycle.advance(w, "vm1")
+        assert w.migration("vm1").updated_at == first
+    assert not dfaults._time_overridden()
+
+
 def test_every_fault_describes_itself_before_setup():
     """The judge records describe() before injecting: it must not need the
     fault to be set up (nor Nova), and must say what a reader needs to

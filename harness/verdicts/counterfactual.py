@@ -415,7 +415,27 @@ def orphan_node_kept() -> WhatIf:
         insert_before("cn.destroy()", "continue"))
 
 
+def migration_context_preferred() -> WhatIf:
+    """F-13: the tracker's "most recently updated migration" filter keeps,
+    of two migrations of one instance, the one the instance's migration
+    context names, whatever their timestamps say (a tie, or an older move
+    saved by a host whose clock runs ahead)."""
+    return rewritten(
+        "migration-context-preferred",
+        "_update_usage_from_migrations keeps, of an instance's migrations, "
+        "the one its migration context names instead of the most recently "
+        "updated",
+        RT + "._update_usage_from_migrations",
+        insert_after(
+            "migration_time = migration.updated_at or migration.created_at",
+            "mc = instances[uuid].migration_context\n"
+            "if mc is not None and mc.migration_id in (migration.id, om.id):"
+            "\n    migration_time, other_time = ((1, 0) if mc.migration_id "
+            "== migration.id else (0, 1))\n"))
+
+
 WHAT_IFS = {
+    "migration-context-preferred": migration_context_preferred,
     "orphan-node-kept": orphan_node_kept,
     "delete-frees-migration-allocations": delete_frees_migration_allocations,
     "failed-audit-restores-node": failed_audit_restores_node,
