@@ -393,3 +393,23 @@ def test_nemesis_starts_and_stops_a_fault(client):
 def test_lifecycle_module_refuses_unknown_hosts(client):
     with pytest.raises(KeyError):
         lifecycle.node_unavailable(client.world, "nowhere")
+
+
+def test_wait_lets_time_pass_between_two_records(client):
+    """``wait`` is time passing and nothing else: the next record Nova
+    saves is stamped at least that much later, and every invariant still
+    holds."""
+    import time
+    from nova import objects
+    do(client, "boot", name="w", flavor="small", host="src")
+    first = objects.Instance.get_by_uuid(client.world.ctx,
+                                         client.world.instance("w").uuid)
+    started = time.monotonic()
+    done = do(client, "wait", seconds=0.3)
+    assert done.value == 0.3 and time.monotonic() - started >= 0.3
+    assert clean(client).violations == []
+    before = first.updated_at or first.created_at
+    first.display_name = "w2"
+    first.save()
+    first.refresh()
+    assert (first.updated_at - before).total_seconds() >= 0.3
