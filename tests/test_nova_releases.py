@@ -157,3 +157,17 @@ def test_socket_guard_follows_eventlets_socket_class(monkeypatch):
     monkeypatch.setattr(Green, "connect", guarded_connect)
     nova_releases._socket_guard_follows_eventlet()
     assert guard._true_socket is real
+
+
+def test_a_directly_inserted_row_takes_this_releases_columns():
+    """A record fault's raw row keeps only the columns the release's
+    table has (``migrations.dest_compute_id`` is Nova 28 on); the rest of
+    the row is untouched."""
+    import sqlalchemy as sa
+    from harness.world import nova_releases
+    table = sa.Table("migrations", sa.MetaData(),
+                     sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("dest_node", sa.String(255)))
+    cols = {"dest_node": "dst", "dest_compute_id": 3}
+    assert nova_releases.schema_columns(table, cols) == {"dest_node": "dst"}
+    assert cols == {"dest_node": "dst", "dest_compute_id": 3}

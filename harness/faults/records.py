@@ -533,6 +533,8 @@ class OrphanMigration(Fault):
                     dest_compute_id=dst.compute_node.id,
                     old_instance_type_id=flavor.id,
                     new_instance_type_id=flavor.id, deleted=0, hidden=False)
+        from harness.world import nova_releases
+        cols = nova_releases.schema_columns(model.__table__, cols)
         with _main_db(self.world) as session:
             result = session.execute(model.__table__.insert().values(**cols))
             row_id = result.inserted_primary_key[0]

@@ -241,6 +241,13 @@ def placement_fixture_on(database):
 # ----------------------------------------------------------------------
 # the resource tracker
 # ----------------------------------------------------------------------
+def schema_columns(table, cols: dict) -> dict:
+    """The entries of ``cols`` that ``table`` has as columns: a row the
+    harness inserts directly (a record fault) in the shape of this
+    release's schema (``migrations.dest_compute_id`` arrived in 28)."""
+    return {k: v for k, v in cols.items() if k in table.columns}
+
+
 def set_service_ref(rt, service) -> None:
     """Hand the tracker its compute service record.
 
