@@ -131,3 +131,32 @@ def test_failed_builds_are_explored_stopped_before_their_clean_up():
     stopped = [op for op in seen if op["f"] == "build_fail"
                and op["args"].get("until") == "aborted"]
     assert stopped and any(op["f"] == "finish_build_fail" for op in seen)
+
+
+def test_a_default_batch_explores_more_than_audits():
+    """Regression: with two examples a batch (the CLI's old default) every
+    example was Hypothesis's simplest (25 audits) or an empty one, so the
+    explorer explored nothing.  A default-sized batch, cut by the budget
+    after a few seconds, already drives most operation kinds; and the
+    budget stops it between two examples."""
+    seen = []
+    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]),
+                   deadline=None)
+    import time
+    rec.deadline = time.monotonic() + 8
+    failure = runner.run_batch(5, 0, rec, exclude=("delete_mid_move",),
+                               examples=explore_cli.EXAMPLES, steps=25)
+    assert failure is None, failure
+    assert 1 < rec.runs < explore_cli.EXAMPLES      # cut by the budget
+    kinds = set(seen) - {"audit", "create_flavor"}
+    assert len(kinds) >= 5, sorted(set(seen))
+
+
+def test_two_example_batches_are_degenerate():
+    """Why the default is large: Hypothesis's first two examples of a
+    batch are its simplest (the first enabled rule, the audit, at every
+    step) and one that stops at once."""
+    seen = []
+    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]))
+    assert runner.run_batch(5, 0, rec, examples=2, steps=25) is None
+    assert set(seen) == {"audit", "create_flavor"}

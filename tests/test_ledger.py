@@ -344,3 +344,80 @@ def test_several_moves_and_instances_add_up():
     assert ledger.expected_placement_usage("dst") == {
         "VCPU": 3, "MEMORY_MB": 2560, "DISK_GB": 35}
     assert len(ledger.history) == 2
+
+
+def tracked(ledger, node):
+    u = ledger.expected_tracker_usage(node)
+    return (u.vcpus_used, u.memory_mb_used, u.local_gb_used)
+
+
+def _left_src_by_live_migration(ledger):
+    ledger.boot("a", "ua", "small", "src")
+    ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
+                      "running")
+    ledger.set_move_status("a", "completed")
+    ledger.left_by_live_migration("src", "a")
+
+
+def test_a_live_migrated_instance_stays_tracked_on_its_source():
+    """The source's tracker counts the instance until its next audit."""
+    ledger = make()
+    _left_src_by_live_migration(ledger)
+    assert tracked(ledger, "src") == U_SMALL[:3]
+    assert usage(ledger, "src") == EMPTY
+    assert [r for r, _ in ledger.gaps("src")] == [
+        "instance a live-migrated away (the source tracker forgets it at "
+        "its next audit)"]
+    ledger.audited("src")
+    assert tracked(ledger, "src") == (0, 0, 0)
+
+
+def test_a_claim_back_on_a_node_still_tracking_it_is_not_counted():
+    """A resize back to the former source, to a bigger flavor, before its
+    audit: the tracker counts the stale small, not the incoming big."""
+    ledger = make()
+    _left_src_by_live_migration(ledger)
+    assert not ledger.claim_counted("src", "a")
+    ledger.start_move("a", "resize", "dst", "src", "big", "um2",
+                      "pre-migrating")
+    assert usage(ledger, "src")[:3] == U_BIG[:3]        # once audited
+    assert tracked(ledger, "src") == U_SMALL[:3]
+    ledger.set_move_status("a", "finished")
+    assert tracked(ledger, "src") == U_SMALL[:3]
+    # tracked there as an instance, not through the move
+    assert ledger.arrived_by_move.get("a") != "src"
+
+
+@pytest.mark.parametrize("end", ("revert", "confirm-delete", "audit"))
+def test_dropping_the_stale_instance_removes_the_current_flavor(end):
+    """drop_move_claim_at_dest (revert) and update_usage (delete) remove
+    the new flavor from a tracker that counted the stale small: the
+    difference, negative here, stays until the audit."""
+    ledger = make()
+    _left_src_by_live_migration(ledger)
+    ledger.start_move("a", "resize", "dst", "src", "big", "um2",
+                      "pre-migrating")
+    ledger.set_move_status("a", "finished")
+    if end == "revert":
+        ledger.set_move_status("a", "reverted")
+    elif end == "confirm-delete":
+        ledger.set_move_status("a", "confirmed")
+        ledger.delete("a")
+    else:
+        ledger.audited("src")
+        assert tracked(ledger, "src") == U_BIG[:3]
+        return
+    small, big = U_SMALL[:3], U_BIG[:3]
+    assert tracked(ledger, "src") == tuple(s - b for s, b in zip(small,
+                                                                  big))
+    ledger.audited("src")
+    assert tracked(ledger, "src") == (0, 0, 0)
+
+
+def test_a_restart_forgets_the_stale_instance():
+    ledger = make()
+    _left_src_by_live_migration(ledger)
+    ledger.service_down("src")
+    ledger.service_restarted("src")
+    assert tracked(ledger, "src") == (0, 0, 0)
+    assert ledger.claim_counted("src", "a")

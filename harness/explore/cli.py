@@ -19,6 +19,11 @@ import sys
 
 from harness.explore import machine, runner
 
+# Examples per batch.  Each batch starts with Hypothesis's simplest example
+# (the first enabled rule at every step) and a few tiny ones; with two a
+# batch, as this once was, every example was one of those.
+EXAMPLES = 100
+
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -56,12 +61,16 @@ def add_parser(sub, epilog=None, seed_default=0):
                          "replays the same examples")
     ex.add_argument("--steps", type=int, default=25,
                     help="rules per example (default 25)")
-    ex.add_argument("--examples", type=int, default=2,
-                    help="examples per batch (default 2; the budget is checked between batches)")
+    ex.add_argument("--examples", type=int, default=EXAMPLES,
+                    help="examples per batch (default %d; the budget is "
+                         "checked between examples; Hypothesis starts each "
+                         "batch with its simplest and smallest examples, so "
+                         "small batches explore little)" % EXAMPLES)
     ex.add_argument("--jobs", type=int, default=None,
                     help="processes exploring at once (default: one per "
                          "CPU, or $HARNESS_EXPLORE_JOBS); the same seed "
-                         "runs the same batches whatever the number")
+                         "runs each batch's examples in the same order "
+                         "whatever the number")
     ex.add_argument("--exclude", type=_families, default=[],
                     metavar="FAMILY,...",
                     help="leave out operation families, to look past a "

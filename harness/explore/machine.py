@@ -72,6 +72,9 @@ class Recorder:
     last_failure: object = None
     gaps: dict = dataclasses.field(default_factory=dict)
     on_op: object = None       # callback(ops_total) for progress
+    # time.monotonic() after which a batch starts no new example (None:
+    # no limit; see harness.explore.runner.run_batch)
+    deadline: float | None = None
 
 
 def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,

@@ -15,6 +15,7 @@ runner) can replay them against whatever Nova is importable.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -115,13 +116,40 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
     # batch, a one-line factory's nothing.  The examples are the same.
     machine = hseed(batch_seed(seed, batch))(lambda: cls())
     try:
-        run_state_machine_as_test(machine,
-                                  settings=_settings(examples, steps))
+        with _generation_until(recorder.deadline):
+            run_state_machine_as_test(machine,
+                                      settings=_settings(examples, steps))
     except InvariantViolated as exc:
         return _failure(seed, batch, recorder, exc, exclude)
     except Exception as exc:  # noqa: BLE001 - a harness error is a failure
         return _harness_error(seed, batch, recorder, exc, exclude)
     return None
+
+
+@contextlib.contextmanager
+def _generation_until(deadline):
+    """Hypothesis generates no new example after ``deadline`` (a
+    ``time.monotonic()`` value; None: no limit) unless it has found a
+    failure (which it then shrinks as always).  It ends the batch as if
+    ``max_examples`` were reached: cutting an example off instead would
+    make its data look flaky to Hypothesis."""
+    if deadline is None:
+        yield
+        return
+    from hypothesis.internal.conjecture.engine import ConjectureRunner
+    own = ConjectureRunner.should_generate_more
+
+    def should_generate_more(runner):
+        if (not runner.interesting_test_cases and runner.valid_test_cases
+                and time.monotonic() >= deadline):
+            return False
+        return own(runner)
+
+    ConjectureRunner.should_generate_more = should_generate_more
+    try:
+        yield
+    finally:
+        ConjectureRunner.should_generate_more = own
 
 
 _LAST_MACHINE: list = [None]   # (recorder, exclude, template, class)
@@ -197,8 +225,13 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
     Batches run in ``jobs`` processes at once (default
     :func:`default_jobs`), each forked after the template world is built:
     process k runs batches k, k + jobs, ...; a batch's examples depend only
-    on the seed and its number, so the same seed runs the same batches
-    whatever the number of processes.  A failure stops batches after it;
+    on the seed and its number, so the same seed runs the same examples of
+    each batch, in the same order, whatever the number of processes; the
+    budget stops a batch between two examples (at least one runs).
+    Batches should be large: Hypothesis starts every batch with its
+    simplest example (the first enabled rule at every step: 25 audits)
+    and then with tiny ones, so two-example batches explore nothing
+    else.  A failure stops batches after it;
     batches before it still finish, and the failure of the lowest-numbered
     batch is the one returned - the one a single process would have
     found first."""
@@ -242,7 +275,8 @@ def _batches(template, seed, first, stride, started, budget, max_batches,
     spent (each process runs one batch at least), ``max_batches`` is
     reached or a batch fails; ``stop_at()`` (the lowest failing batch
     another process found) stops batches after it."""
-    recorder = Recorder(on_op=on_op)
+    # the budget also stops a batch between two of its examples
+    recorder = Recorder(on_op=on_op, deadline=started + budget)
     batch, done, failure = first, [], None
     while not done or time.monotonic() - started < budget:
         if max_batches is not None and batch >= max_batches:

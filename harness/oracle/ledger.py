@@ -42,7 +42,18 @@ documented behaviour:
   ``drop_move_claim_at_destination`` RPC is sent only for NUMA-aware live
   migrations): the ledger records that as a *gap* that lasts until that
   node's next audit (:meth:`Ledger.gaps`), a finding candidate the
-  invariants report rather than silently accept.
+  invariants report rather than silently accept;
+* a live migration tells its source's tracker nothing
+  (``_post_live_migration``): that tracker still tracks the instance
+  (``tracked_instances``), with the flavor it had, until its next audit.
+  While it does, the tracker counts no new claim for that instance there:
+  ``_update_usage_from_migration`` counts an incoming or outgoing migration
+  only for an instance it does not track, and ``_update_usage_from_instance``
+  adds usage only for a new one; the stale entry stands in for the claim.
+  When the instance leaves that node by ``update_usage`` (delete, offload),
+  the tracker removes the instance's *current* flavor, so what remains
+  until the audit is the stale flavor minus the current one
+  (:meth:`Ledger.left_by_live_migration`, a gap like the others).
 """
 from __future__ import annotations
 
@@ -160,6 +171,10 @@ class Ledger:
         # (``update_usage``, which only acts on tracked instances) leaves
         # the usage there.
         self.arrived_by_move: dict[str, str] = {}
+        # (node, instance) -> flavor: the node's tracker still tracks the
+        # instance, which left it by live migration, until its next audit
+        # (see the module docstring)
+        self.still_tracked: dict[tuple[str, str], str] = {}
         # hosts restarted while their driver did not report the node: the
         # new tracker knows nothing of it until an audit reaches it
         self.restarted_unaudited: set[str] = set()
@@ -210,6 +225,7 @@ class Ledger:
         allocation of every instance evacuated from it, and its start-up
         audit (``audited``: it reached the node) rebuilt its tracker."""
         self.down.discard(host)
+        self._forget_stale(host)     # a new tracker
         for name, source in list(self.evacuated_from.items()):
             if source == host:
                 del self.evacuated_from[name]
@@ -223,16 +239,50 @@ class Ledger:
             self.restarted_unaudited.add(host)
             self.pending_audit.pop(host, None)
 
-    def hold_until_audit(self, node, reason, flavor, instance=None):
+    def hold_until_audit(self, node, reason, flavor, instance=None,
+                         sign=1):
         """``node``'s tracker keeps ``flavor`` (of ``instance``) until its
-        next audit, by Nova's design."""
+        next audit, by Nova's design (``sign=-1``: it lacks it)."""
         self.pending_audit.setdefault(node, []).append(
-            (reason, flavor, instance))
+            (reason, flavor, instance, sign))
+
+    def left_by_live_migration(self, node, name):
+        """``name`` live-migrated away from ``node``, whose tracker still
+        tracks it until its next audit: with its flavor now, or, if it
+        already tracked it stale (it came back before that audit), with
+        the flavor it tracked then."""
+        self.still_tracked.setdefault((node, name),
+                                      self.instances[name].flavor)
+
+    def claim_counted(self, node, name) -> bool:
+        """Does ``node``'s tracker count a claim for ``name`` made now (it
+        does not while it still tracks the instance)?"""
+        return (node, name) not in self.still_tracked
+
+    def _drop_stale(self, node, name, flavor, why):
+        """``node``'s tracker stops tracking ``name`` and removes
+        ``flavor`` (``update_usage`` of a deleted or offloaded instance,
+        ``_drop_move_claim``): if it tracked the instance only as a stale
+        entry, what it counted (the stale flavor) minus what it removed
+        stays until its next audit."""
+        stale = self.still_tracked.pop((node, name), None)
+        if stale is None or stale == flavor:
+            return
+        self.hold_until_audit(
+            node, "%s %s, tracked there as %s since it live-migrated away: "
+            "the tracker removed %s" % (why, name, stale, flavor),
+            stale, name)
+        self.hold_until_audit(node, "", flavor, name, sign=-1)
+
+    def _forget_stale(self, node):
+        for key in [k for k in self.still_tracked if k[0] == node]:
+            del self.still_tracked[key]
 
     def audited(self, node):
         """An audit of ``node`` completed: what it only reconciles then is
         reconciled."""
         self.pending_audit.pop(node, None)
+        self._forget_stale(node)
         self.restarted_unaudited.discard(node)
         for name, where in list(self.arrived_by_move.items()):
             if where == node:
@@ -242,6 +292,8 @@ class Ledger:
         """``name`` leaves its node by ``update_usage``; if that node counts
         it only through its move, the usage stays until the audit."""
         rec = self.instances[name]
+        # update_usage removes the instance's current flavor
+        self._drop_stale(rec.host, name, rec.flavor, why)
         if rec.host is not None and self.arrived_by_move.pop(
                 name, None) == rec.host:
             self.hold_until_audit(rec.host, "%s %s, counted through the "
@@ -249,10 +301,32 @@ class Ledger:
                                   rec.flavor, name)
 
     def gaps(self, node) -> list[tuple[str, "FlavorSpec"]]:
-        """What the node's tracker holds beyond :meth:`holdings` by design
-        until its next audit."""
-        return [(reason, self.spec(inst, f) if inst else self.flavors[f])
-                for reason, f, inst in self.pending_audit.get(node, [])]
+        """What the node's tracker holds beyond (or short of)
+        :meth:`holdings` by design until its next audit."""
+        return [(reason, flavor) for reason, flavor, _ in self._gap_terms(
+            node) if reason]
+
+    def _gap_terms(self, node) -> list[tuple[str, "FlavorSpec", int]]:
+        """(reason, flavor, sign): what the tracker counts until its next
+        audit beyond (+1) or short of (-1) the settled holdings."""
+        terms = [(reason, self.spec(inst, f) if inst else self.flavors[f],
+                  sign) for reason, f, inst, sign
+                 in self.pending_audit.get(node, [])]
+        for (where, name), flavor in sorted(self.still_tracked.items()):
+            if where != node:
+                continue
+            stale = self.spec(name, flavor)
+            replaced = [(r, f) for r, f, inst, kind in self._holdings(node)
+                        if inst == name and kind != "same-node"]
+            terms.append((
+                "instance %s live-migrated away (the source tracker "
+                "forgets it at its next audit)" % name if not replaced else
+                "%s: not counted, the tracker still tracks %s (as %s) from "
+                "before it live-migrated away, until its next audit" % (
+                    "; ".join(r for r, _ in replaced), name, flavor),
+                stale, 1))
+            terms += [("", f, -1) for _, f in replaced]
+        return terms
 
     def spec(self, name, flavor) -> FlavorSpec:
         """What ``flavor`` costs for instance ``name`` (no root disk for a
@@ -272,7 +346,8 @@ class Ledger:
         rec = self.instances[name]
         move = self.moves.get(name)
         if (move is not None and move.dest != rec.host
-                and not move.arrived):
+                and not move.arrived
+                and self.claim_counted(move.dest, name)):
             self.hold_until_audit(
                 move.dest, "move claim of %s, deleted mid-%s" % (
                     name, move.kind), move.new_flavor, name)
@@ -294,7 +369,9 @@ class Ledger:
         move.status = status
         rec = self.instances[name]
         if move.source != move.dest and (
-                status in ("finished", "completed", "done")):
+                status in ("finished", "completed", "done")) and (
+                (move.dest, name) not in self.still_tracked):
+            # (a tracker still tracking the instance counts it as one)
             self.arrived_by_move[name] = move.dest
         elif status == "reverted":
             self.arrived_by_move.pop(name, None)
@@ -303,8 +380,15 @@ class Ledger:
         elif status == "completed":           # live migration done
             rec.host = move.dest
         elif status == "confirmed":
+            # drop_move_claim_at_source removes the old flavor there
+            self._drop_stale(move.source, name, move.old_flavor,
+                             "confirmed %s of" % move.kind)
             rec.host, rec.flavor = move.dest, move.new_flavor
         elif status == "reverted":
+            # drop_move_claim_at_dest removes the new flavor there
+            if move.source != move.dest:
+                self._drop_stale(move.dest, name, move.new_flavor,
+                                 "reverted %s of" % move.kind)
             rec.host, rec.flavor = move.source, move.old_flavor
         if status in ENDED:
             del self.moves[name]
@@ -335,31 +419,41 @@ class Ledger:
         return [r for r in self.instances.values() if not r.deleted]
 
     def holdings(self, node: str) -> list[tuple[str, FlavorSpec]]:
-        """(reason, flavor) pairs the node's tracker must count."""
+        """(reason, flavor) pairs the node's tracker must count once it is
+        audited."""
+        return [(reason, flavor) for reason, flavor, _, _ in self._holdings(
+            node)]
+
+    def _holdings(self, node):
+        """(reason, flavor, instance, kind) for :meth:`holdings`."""
         held = []
         for rec in self.live_instances():
             if rec.host == node:
                 held.append(("instance %s" % rec.name,
                              self._usage_flavor(rec.name, "cur",
-                                                rec.flavor)))
+                                                rec.flavor),
+                             rec.name, "instance"))
         for move in self.moves.values():
             old = self._usage_flavor(move.instance, "old", move.old_flavor)
             new = self._usage_flavor(move.instance, "new", move.new_flavor)
             if move.kind == "live-migration":
                 if move.dest == node and move.source != node:
                     held.append(("incoming live migration of %s"
-                                 % move.instance, new))
+                                 % move.instance, new, move.instance,
+                                 "incoming"))
                 continue
             if move.source == move.dest == node:
                 extra = old if move.arrived else new
                 held.append(("same-node resize of %s" % move.instance,
-                             extra))
+                             extra, move.instance, "same-node"))
             elif move.dest == node and not move.arrived:
-                held.append(("incoming %s of %s" % (move.kind,
-                                                    move.instance), new))
+                held.append(("incoming %s of %s" % (
+                    move.kind, move.instance), new, move.instance,
+                    "incoming"))
             elif move.source == node and move.arrived:
                 held.append(("outgoing %s of %s (revert room)"
-                             % (move.kind, move.instance), old))
+                             % (move.kind, move.instance), old,
+                             move.instance, "outgoing"))
         return held
 
     def expected_usage(self, node: str) -> Usage:
@@ -376,14 +470,16 @@ class Ledger:
         """:meth:`expected_usage` plus what the tracker keeps by design
         until its next audit (:meth:`gaps`)."""
         base = self.expected_usage(node)
-        gap = [f for _, f in self.gaps(node)]
+        gap = self._gap_terms(node)
         if not gap:
             return base
         return Usage(
-            vcpus_used=base.vcpus_used + sum(f.vcpus for f in gap),
-            memory_mb_used=base.memory_mb_used + sum(f.memory_mb
-                                                     for f in gap),
-            local_gb_used=base.local_gb_used + sum(f.disk_gb for f in gap),
+            vcpus_used=base.vcpus_used + sum(s * f.vcpus
+                                             for _, f, s in gap),
+            memory_mb_used=base.memory_mb_used + sum(s * f.memory_mb
+                                                     for _, f, s in gap),
+            local_gb_used=base.local_gb_used + sum(s * f.disk_gb
+                                                   for _, f, s in gap),
             running_vms=base.running_vms)
 
     def expected_inventory(self, node: str) -> dict[str, dict]:

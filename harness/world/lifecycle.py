@@ -398,9 +398,10 @@ def live_rollback(world, name, status="failed"):
     migration.save()
     move = world.ledger.moves[name]
     world.ledger.set_move_status(name, status)
-    world.ledger.hold_until_audit(
-        move.dest, "move claim of the rolled-back live migration of %s"
-        % name, move.new_flavor, name)
+    if world.ledger.claim_counted(move.dest, name):
+        world.ledger.hold_until_audit(
+            move.dest, "move claim of the rolled-back live migration of %s"
+            % name, move.new_flavor, name)
     world.trace.step("world", "live rollback", instance=name, status=status)
     return migration
 

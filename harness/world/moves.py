@@ -240,11 +240,8 @@ def complete_live(world, name, migration, host):
         ctx, migration.uuid, consumer_type="migration", force=False)
     world.ledger.set_move_status(name, "completed")
     if source != dest:
-        # _post_live_migration tells the source tracker nothing: it keeps
-        # the instance's usage until its next audit.
-        world.ledger.hold_until_audit(
-            source, "instance %s live-migrated away (the source tracker "
-            "forgets it at its next audit)" % name,
-            world.ledger.instances[name].flavor, name)
+        # _post_live_migration tells the source tracker nothing: it still
+        # tracks the instance until its next audit.
+        world.ledger.left_by_live_migration(source, name)
     world.trace.step("world", "live-migration completed", instance=name)
     return migration
