@@ -1,4 +1,4 @@
-"""Findings the lifecycle operations showed: F-11, F-12 and F-13.
+"""Findings the lifecycle operations showed: F-11, F-12, F-13 and F-14.
 
 Deleting an instance in the middle of a cold move (resize stopped at
 ``pre-migrating``, ``migrating`` or ``post-migrating``) deletes the
@@ -19,6 +19,7 @@ import time
 import pytest
 
 from harness.faults import driver as dfaults
+from harness.oracle import stepchecks
 from harness.verdicts.judge import Trial
 from harness.world import lifecycle
 
@@ -177,3 +178,81 @@ def test_move_beside_an_errored_one_goes_uncounted(judge):
                     "second later (control), in the same second, or with "
                     "the source's clock 60 s ahead at the rollback; audits "
                     "on every host" % ", ".join(BESIDE_PHASES))
+
+
+class BetweenAudits(Trial):
+    """A trial judged right after its workload, before any audit: the
+    step checker's invariants (what Nova reconciles only at the next audit
+    is a gap, not a violation; usage out of bounds always is)."""
+
+    def check_before(self, run, world):
+        out, _gaps = stepchecks.accounting(stepchecks.observe(world),
+                                           world.ledger)
+        return out
+
+
+# F-14: how a resize back to the host a server live-migrated from ends.
+BACK_ENDS = ("reverted", "confirmed, deleted", "confirmed, offloaded")
+
+
+def _resized_back(end, audited_first):
+    def setup(world):
+        world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        world.create_flavor("large", vcpus=4, memory_mb=2048, root_gb=20)
+        world.boot("k", "small", "src")
+        world.live_migrate("k", "dst", until="completed")
+        if audited_first:
+            world.audit("src")
+        world.resize("k", "large", "src", until="finished")
+        if end == "reverted":
+            world.revert("k")
+            return
+        world.confirm("k")
+        if end == "confirmed, deleted":
+            world.delete("k")
+        else:
+            lifecycle.shelve(world, "k")
+            lifecycle.shelve_offload(world, "k")
+    return setup
+
+
+@pytest.mark.finding("F-14")
+def test_resize_back_after_live_migration_goes_negative(judge):
+    """F-14, found by the explorer (``python -m harness explore``, seed 7,
+    once its batches explored more than audits): a live migration leaves
+    the source's tracker tracking the instance until its next audit; a
+    resize back onto that host meanwhile is absorbed by the stale entry,
+    and ending it removes the larger flavor from the smaller one.  The
+    controls audit the former source before the resize back, as the
+    periodic task would a minute later.  Judged before any audit: the
+    audit repairs it."""
+    trials = []
+    for end in BACK_ENDS:
+        trials.append(BetweenAudits(
+            "live-migrated src->dst, src audited, resized back to src "
+            "larger, %s [control]" % end, _resized_back(end, True),
+            audit_via=("tracker",)))
+        trials.append(BetweenAudits(
+            "live-migrated src->dst, resized back to src larger before "
+            "src's audit, %s" % end, _resized_back(end, False),
+            audit_via=("tracker",),
+            condition="the resize back claimed on src before src's "
+                      "periodic audit after the live migration",
+            condition_authority="none",
+            condition_reach="an operator's live migration, then a user's "
+                            "resize (with the scheduler choosing the "
+                            "former host) within the audit interval"))
+    judge.trials(trials)
+    judge.decide(
+        hypothesis="A resize back onto the host a server just "
+                   "live-migrated from, before that host's next audit, "
+                   "leaves it with negative usage once the resize is "
+                   "reverted, or confirmed and the server deleted or "
+                   "offloaded.",
+        stages=("under_fault",),
+        invariants=("usage_in_bounds",),
+        fault_space="small server live-migrated src->dst, resized back "
+                    "to src as large (4x the vCPUs) and finished, then %s; "
+                    "src audited before the resize back (controls) or not; "
+                    "judged before any further audit" % ", ".join(
+                        BACK_ENDS))

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import pytest
@@ -364,6 +365,25 @@ def test_orphan_node_kept_keeps_the_record_a_deleting_driver_loses():
     assert manager.ComputeManager.update_available_resource is real
 
 
+@contextlib.contextmanager
+def _two_hosts(whatif, big):
+    """A world of src and dst under ``whatif`` (None: none), flavors small
+    and big (``big`` vCPUs), vm1 (small) on src."""
+    from harness.world.deployment import World
+    w = World(hosts=("src", "dst"))
+    w.setUp()
+    try:
+        if whatif is not None:
+            w.useFixture(whatif)
+        w.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        w.create_flavor("big", vcpus=big, memory_mb=512 * big,
+                        root_gb=20)
+        w.boot("vm1", "small", "src")
+        yield w
+    finally:
+        w.cleanUp()
+
+
 def test_migration_context_preferred_counts_the_move_a_tie_drops():
     """F-13's what-if: a resize saved in the same second as the instance's
     errored live migration (one frozen clock) is not counted on its
@@ -371,20 +391,12 @@ def test_migration_context_preferred_counts_the_move_a_tie_drops():
     and the patch is undone after."""
     from harness.faults import driver as dfaults
     from harness.world import lifecycle
-    from harness.world.deployment import World
     from nova.compute import resource_tracker as rt
 
     real = rt.ResourceTracker._update_usage_from_migrations
     used = {}
     for whatif in (None, cf.migration_context_preferred()):
-        w = World(hosts=("src", "dst"))
-        w.setUp()
-        try:
-            if whatif is not None:
-                w.useFixture(whatif)
-            w.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
-            w.create_flavor("big", vcpus=2, memory_mb=1024, root_gb=20)
-            w.boot("vm1", "small", "src")
+        with _two_hosts(whatif, big=2) as w:
             w.live_migrate("vm1", "dst", until="running")
             with dfaults.ClockSkew(w, 0):
                 lifecycle.live_rollback(w, "vm1", status="error")
@@ -392,7 +404,27 @@ def test_migration_context_preferred_counts_the_move_a_tie_drops():
             w.audit("dst")
             used[whatif is None] = w.hosts["dst"].rt.compute_nodes[
                 "dst"].vcpus_used
-        finally:
-            w.cleanUp()
     assert used == {True: 0, False: 2}
     assert rt.ResourceTracker._update_usage_from_migrations is real
+
+
+def test_stale_tracking_ignored_counts_the_claim_back():
+    """F-14's what-if: a resize back onto the host an instance just
+    live-migrated from is not counted there while that host's tracker
+    still tracks the instance (the stale small stands in for the large
+    claim, which a revert later removes: F-14's negative usage); under
+    ``stale-tracking-ignored`` the claim is counted.  The patch is undone
+    after."""
+    from nova.compute import resource_tracker as rt
+
+    real = rt.ResourceTracker._update_usage_from_migration
+    seen = {}
+    for whatif in (None, cf.stale_tracking_ignored()):
+        with _two_hosts(whatif, big=4) as w:
+            w.live_migrate("vm1", "dst", until="completed")
+            w.resize("vm1", "big", "src", until="pre-migrating")
+            seen[whatif is None] = w.hosts["src"].rt.compute_nodes[
+                "src"].vcpus_used
+    # the stale small only, or the stale small and the large claim
+    assert seen == {True: 1, False: 5}
+    assert rt.ResourceTracker._update_usage_from_migration is real

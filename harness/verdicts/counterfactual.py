@@ -434,7 +434,23 @@ def migration_context_preferred() -> WhatIf:
             "== migration.id else (0, 1))\n"))
 
 
+def stale_tracking_ignored() -> WhatIf:
+    """F-14: a tracker counts an incoming move's claim although it still
+    tracks the instance from before the instance live-migrated away (the
+    stale entry no longer stands in for the claim, so dropping the claim
+    later removes what was counted)."""
+    return rewritten(
+        "stale-tracking-ignored",
+        "_update_usage_from_migration counts an incoming migration of an "
+        "instance on another host even when the tracker still tracks it",
+        RT + "._update_usage_from_migration",
+        insert_after("tracked = uuid in self.tracked_instances",
+                     "tracked = tracked and not (incoming and not outbound "
+                     "and instance['host'] != self.host)"))
+
+
 WHAT_IFS = {
+    "stale-tracking-ignored": stale_tracking_ignored,
     "migration-context-preferred": migration_context_preferred,
     "orphan-node-kept": orphan_node_kept,
     "delete-frees-migration-allocations": delete_frees_migration_allocations,
