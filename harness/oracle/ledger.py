@@ -36,7 +36,10 @@ documented behaviour:
   (no migration consumer): the destination from the scheduler's claim on,
   the source until the source compute restarts and removes its part
   (``_destroy_evacuated_instances``); the source's tracker and row are not
-  judged while its service is down (no process holds them);
+  judged while its service is down (no process holds them).  A move of the
+  instance before that restart hands the whole allocation, the leftover
+  included, to its migration consumer (``replace_allocation_with_migration``):
+  confirming or completing the move deletes it, a rollback gives it back;
 * a live migration rolled back frees the destination in placement at once,
   but its tracker keeps the move claim until its next audit (the
   ``drop_move_claim_at_destination`` RPC is sent only for NUMA-aware live
@@ -390,6 +393,11 @@ class Ledger:
                 self._drop_stale(move.dest, name, move.new_flavor,
                                  "reverted %s of" % move.kind)
             rec.host, rec.flavor = move.source, move.old_flavor
+        if move.kind != "evacuation" and status in ("completed",
+                                                     "confirmed"):
+            # the migration consumer's allocation, deleted now, held any
+            # evacuation leftover: the source's restart finds none
+            self.evacuated_from.pop(name, None)
         if status in ENDED:
             del self.moves[name]
 
@@ -517,6 +525,11 @@ class Ledger:
                 allocs[rec.uuid][move.source] = old
             elif move.migration_uuid:
                 allocs[move.migration_uuid] = {move.source: old}
+                # replace_allocation_with_migration moves the instance's
+                # whole allocation, an evacuation's leftover included
+                left = self.evacuated_from.get(rec.name)
+                if left is not None and left != move.source:
+                    allocs[move.migration_uuid][left] = dict(old)
         for uuid, alloc in self.extra_consumers.items():
             allocs[uuid] = alloc
         return allocs
