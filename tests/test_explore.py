@@ -133,23 +133,30 @@ def test_failed_builds_are_explored_stopped_before_their_clean_up():
     assert stopped and any(op["f"] == "finish_build_fail" for op in seen)
 
 
-def test_a_default_batch_explores_more_than_audits():
+def test_a_batch_explores_more_than_audits():
     """Regression: with two examples a batch (the CLI's old default) every
     example was Hypothesis's simplest (25 audits) or an empty one, so the
-    explorer explored nothing.  A default-sized batch, cut by the budget
-    after a few seconds, already drives most operation kinds; and the
-    budget stops it between two examples."""
+    explorer explored nothing.  A dozen examples already drive most
+    operation kinds."""
     seen = []
-    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]),
-                   deadline=None)
-    import time
-    rec.deadline = time.monotonic() + 8
+    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]))
     failure = runner.run_batch(5, 0, rec, exclude=("delete_mid_move",),
-                               examples=explore_cli.EXAMPLES, steps=25)
+                               examples=12, steps=25)
     assert failure is None, failure
-    assert 1 < rec.runs < explore_cli.EXAMPLES      # cut by the budget
     kinds = set(seen) - {"audit", "create_flavor"}
     assert len(kinds) >= 5, sorted(set(seen))
+    assert rec.kinds == {f: seen.count(f) for f in set(seen)}
+    assert explore_cli.EXAMPLES >= 12
+
+
+def test_the_budget_ends_a_batch_between_examples():
+    """Past the deadline a batch starts no new example (its first one
+    always runs), so large batches keep to the budget."""
+    import time
+    rec = Recorder(deadline=time.monotonic())
+    assert runner.run_batch(5, 0, rec, examples=explore_cli.EXAMPLES,
+                            steps=3) is None
+    assert rec.runs == 1
 
 
 def test_two_example_batches_are_degenerate():

@@ -176,6 +176,7 @@ def _explore(args) -> int:
              result.jobs, "es" if result.jobs > 1 else "",
              result.elapsed, result.ops_per_second,
              result.ops_per_cpu_second))
+    print("operations: %s" % result.mix())
     if result.gaps:
         print("between-audit gaps seen (Nova reconciles these only at the "
               "next audit; finding candidates):")

@@ -72,6 +72,7 @@ class Recorder:
     last_failure: object = None
     gaps: dict = dataclasses.field(default_factory=dict)
     on_op: object = None       # callback(ops_total) for progress
+    kinds: dict = dataclasses.field(default_factory=dict)  # op -> count
     # time.monotonic() after which a batch starts no new example (None:
     # no limit; see harness.explore.runner.run_batch)
     deadline: float | None = None
@@ -122,6 +123,7 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             recorder.last_ops.append(op.as_dict())
             done, result = self.session.step(op)
             recorder.ops_total += 1
+            recorder.kinds[f] = recorder.kinds.get(f, 0) + 1
             if recorder.on_op is not None:
                 recorder.on_op(recorder.ops_total)
             for gap in result.gaps:

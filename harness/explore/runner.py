@@ -66,6 +66,14 @@ class ExploreResult:
     gaps: dict
     cpu: float = 0.0           # CPU seconds, this process and children
     jobs: int = 1              # processes that explored at once
+    kinds: dict = dataclasses.field(default_factory=dict)  # op -> count
+
+    def mix(self) -> str:
+        """The operations performed, by kind, most frequent first."""
+        total = sum(self.kinds.values()) or 1
+        return ", ".join("%s %d%%" % (f, round(100 * n / total))
+                         for f, n in sorted(self.kinds.items(),
+                                            key=lambda kv: -kv[1]))
 
     @property
     def ops_per_second(self) -> float:
@@ -257,16 +265,20 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
                                 max_batches, args, on_op)
     ops = sum(r["ops"] for r in runs)
     gaps: dict = {}
+    kinds: dict = {}
     for r in runs:
         for key, n in r["gaps"].items():
             gaps[key] = gaps.get(key, 0) + n
+        for f, n in r.get("kinds", {}).items():
+            kinds[f] = kinds.get(f, 0) + n
     failures = [r["failure"] for r in runs if r["failure"] is not None]
     failure = min(failures, key=lambda f: f.batch) if failures else None
     return ExploreResult(seed, budget, time.monotonic() - started, ops,
                          sum(r["runs"] for r in runs),
                          sum(len(r["batches"]) for r in runs), failure,
                          {"%s: %s" % k: n for k, n in sorted(gaps.items())},
-                         cpu=cpu_seconds() - cpu0, jobs=jobs)
+                         cpu=cpu_seconds() - cpu0, jobs=jobs,
+                         kinds=kinds)
 
 
 def _batches(template, seed, first, stride, started, budget, max_batches,
@@ -293,6 +305,7 @@ def _batches(template, seed, first, stride, started, budget, max_batches,
         batch += stride
     return {"batches": done, "ops": recorder.ops_total,
             "runs": recorder.runs, "gaps": recorder.gaps,
+            "kinds": recorder.kinds,
             "failure": failure}
 
 
