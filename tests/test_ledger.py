@@ -421,3 +421,20 @@ def test_a_restart_forgets_the_stale_instance():
     ledger.service_restarted("src")
     assert tracked(ledger, "src") == (0, 0, 0)
     assert ledger.claim_counted("src", "a")
+
+
+@pytest.mark.parametrize("leave", ("delete", "offload"))
+def test_update_usage_on_an_unreported_node_changes_nothing(leave):
+    """A tracker is disabled on a node its driver does not report:
+    deleting or offloading an instance there leaves its usage until an
+    audit reaches the node (the ledger holds it as a gap)."""
+    ledger = make()
+    ledger.boot("a", "ua", "small", "src")
+    ledger.node_reported("src", False)
+    ledger.delete("a") if leave == "delete" else ledger.unplace("a")
+    assert usage(ledger, "src")[:3] == (0, 0, 0)
+    assert tracked(ledger, "src") == U_SMALL[:3]
+    ledger.node_reported("src")
+    assert tracked(ledger, "src") == U_SMALL[:3]     # until the audit
+    ledger.audited("src")
+    assert tracked(ledger, "src") == (0, 0, 0)

@@ -56,7 +56,10 @@ documented behaviour:
   When the instance leaves that node by ``update_usage`` (delete, offload),
   the tracker removes the instance's *current* flavor, so what remains
   until the audit is the stale flavor minus the current one
-  (:meth:`Ledger.left_by_live_migration`, a gap like the others).
+  (:meth:`Ledger.left_by_live_migration`, a gap like the others);
+* a tracker whose driver does not report its node is ``disabled`` there:
+  ``update_usage`` (delete, offload) changes nothing, so the instance's
+  usage stays until an audit reaches the node again.
 """
 from __future__ import annotations
 
@@ -178,6 +181,9 @@ class Ledger:
         # instance, which left it by live migration, until its next audit
         # (see the module docstring)
         self.still_tracked: dict[tuple[str, str], str] = {}
+        # nodes their driver does not report (a node-availability
+        # operation, not a fault): their tracker is "disabled"
+        self.unreported: set[str] = set()
         # hosts restarted while their driver did not report the node: the
         # new tracker knows nothing of it until an audit reaches it
         self.restarted_unaudited: set[str] = set()
@@ -291,10 +297,25 @@ class Ledger:
             if where == node:
                 del self.arrived_by_move[name]
 
+    def node_reported(self, node, reported=True):
+        """``node``'s driver reports it again (or stops reporting it)."""
+        (self.unreported.discard if reported else self.unreported.add)(node)
+
     def _leave_untracked(self, name, why):
         """``name`` leaves its node by ``update_usage``; if that node counts
-        it only through its move, the usage stays until the audit."""
+        it only through its move, the usage stays until the audit; if its
+        driver does not report the node, ``update_usage`` does nothing
+        there (``disabled``) and the usage stays until an audit reaches
+        the node."""
         rec = self.instances[name]
+        if rec.host in self.unreported:
+            if (rec.host, name) not in self.still_tracked:
+                self.arrived_by_move.pop(name, None)
+                self.hold_until_audit(
+                    rec.host, "%s %s while the driver did not report its "
+                    "node (update_usage skips such a node)" % (why, name),
+                    rec.flavor, name)
+            return
         # update_usage removes the instance's current flavor
         self._drop_stale(rec.host, name, rec.flavor, why)
         if rec.host is not None and self.arrived_by_move.pop(

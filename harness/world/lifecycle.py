@@ -286,12 +286,14 @@ def node_unavailable(world, host):
     returns nothing); the compute manager then skips it in its audit and,
     as the driver says the node is not deleted, keeps its records."""
     world.hosts[host].driver._set_nodes([])
+    world.ledger.node_reported(host, False)
     world.trace.step("world", "node unavailable", host=host)
 
 
 def node_available(world, host):
     h = world.hosts[host]
     h.driver._set_nodes([h.nodename])
+    world.ledger.node_reported(host)
     world.trace.step("world", "node available", host=host)
 
 
