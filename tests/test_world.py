@@ -225,3 +225,26 @@ def test_harness_failure_is_an_error_not_a_violation():
     obs = run_trial(Trial("broken", setup))
     assert obs.error and "scenario bug" in obs.error
     assert not obs.clean
+
+
+def test_a_node_its_restarted_tracker_has_not_met_keeps_its_record():
+    """A compute restarted while its driver did not report the node has no
+    tracker entry for it until an audit reaches it; the host's record (what
+    the scheduler and conductor read: id, provider uuid) is the database's
+    meanwhile, the same one."""
+    from harness.world import lifecycle
+    from harness.world.ops import Client, Op
+    world = World(hosts=("src", "dst"))
+    world.setUp()
+    try:
+        before = (world.hosts["dst"].compute_node.id,
+                  world.hosts["dst"].rp_uuid)
+        lifecycle.node_unavailable(world, "dst")
+        Client(world).perform(Op("restart", {"host": "dst"}))
+        lifecycle.node_available(world, "dst")
+        assert "dst" not in world.hosts["dst"].rt.compute_nodes
+        assert (world.hosts["dst"].compute_node.id,
+                world.hosts["dst"].rp_uuid) == before
+        assert "dst" in world.ledger.restarted_unaudited
+    finally:
+        world.cleanUp()

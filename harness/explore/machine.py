@@ -143,8 +143,12 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             return [h for h in HOSTS if h not in self.ledger.down]
 
         def targets(self):
-            """Hosts a new claim may go to: up, node reported."""
-            return [h for h in self.up() if h not in self.unavailable]
+            """Hosts a new claim may go to: up, node reported, and known to
+            their tracker (a compute restarted while its node was
+            unreported refuses claims there, "unknown node", until an
+            audit reaches the node: the build would be rescheduled)."""
+            return [h for h in self.up() if h not in self.unavailable
+                    and h not in self.ledger.restarted_unaudited]
 
         def live(self):
             return [n for n, r in self.ledger.instances.items()

@@ -102,7 +102,16 @@ class Host:
 
     @property
     def compute_node(self):
-        return self.rt.compute_nodes[self.nodename]
+        """The node's record: the tracker's, or, while the tracker has none
+        (a compute restarted while its driver did not report the node, until
+        an audit reaches it), the database's, as the scheduler and the
+        conductor read it."""
+        tracked = self.rt.compute_nodes.get(self.nodename)
+        if tracked is not None:
+            return tracked
+        from nova import objects
+        return objects.ComputeNode.get_by_host_and_nodename(
+            self.world.ctx, self.name, self.nodename)
 
     @property
     def rp_uuid(self) -> str:
