@@ -438,3 +438,22 @@ def test_update_usage_on_an_unreported_node_changes_nothing(leave):
     assert tracked(ledger, "src") == U_SMALL[:3]     # until the audit
     ledger.audited("src")
     assert tracked(ledger, "src") == (0, 0, 0)
+
+
+def test_an_instance_that_arrived_by_a_move_leaves_a_plain_gap():
+    """A node that counts an instance through the live migration that
+    brought it (not yet audited) keeps that migration's usage when the
+    instance live-migrates on: a gap until its audit, and a claim there
+    is counted again (Nova counts an incoming migration of an instance it
+    does not track as an instance)."""
+    ledger = make()
+    _left_src_by_live_migration(ledger)          # a: src -> dst
+    ledger.start_move("a", "live-migration", "dst", "src", "small", "um2",
+                      "running")
+    ledger.set_move_status("a", "completed")    # a: dst -> src
+    ledger.left_by_live_migration("dst", "a")
+    assert ledger.claim_counted("dst", "a")
+    assert tracked(ledger, "dst") == U_SMALL[:3]
+    ledger.start_move("a", "live-migration", "src", "dst", "small", "um3",
+                      "preparing")
+    assert tracked(ledger, "dst") == tuple(2 * x for x in U_SMALL[:3])

@@ -47,9 +47,11 @@ documented behaviour:
   node's next audit (:meth:`Ledger.gaps`), a finding candidate the
   invariants report rather than silently accept;
 * a live migration tells its source's tracker nothing
-  (``_post_live_migration``): that tracker still tracks the instance
-  (``tracked_instances``), with the flavor it had, until its next audit.
-  While it does, the tracker counts no new claim for that instance there:
+  (``_post_live_migration``): that tracker still counts the instance until
+  its next audit: through the move that brought it, if it arrived by one
+  since the last audit (``tracked_migrations``), else as an instance
+  (``tracked_instances``), with the flavor it had.  In the second case,
+  while it does, the tracker counts no new claim for that instance there:
   ``_update_usage_from_migration`` counts an incoming or outgoing migration
   only for an instance it does not track, and ``_update_usage_from_instance``
   adds usage only for a new one; the stale entry stands in for the claim.
@@ -259,9 +261,18 @@ class Ledger:
         """``name`` live-migrated away from ``node``, whose tracker still
         tracks it until its next audit: with its flavor now, or, if it
         already tracked it stale (it came back before that audit), with
-        the flavor it tracked then."""
-        self.still_tracked.setdefault((node, name),
-                                      self.instances[name].flavor)
+        the flavor it tracked then.  If it counted the instance only
+        through the move that brought it (``tracked_migrations``), that
+        migration's usage stays until the audit instead (a gap), and a claim
+        there is counted as any other."""
+        flavor = self.instances[name].flavor
+        if self.arrived_by_move.get(name) == node:
+            del self.arrived_by_move[name]
+            self.hold_until_audit(
+                node, "instance %s live-migrated away (the source tracker "
+                "forgets it at its next audit)" % name, flavor, name)
+            return
+        self.still_tracked.setdefault((node, name), flavor)
 
     def claim_counted(self, node, name) -> bool:
         """Does ``node``'s tracker count a claim for ``name`` made now (it
