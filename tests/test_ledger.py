@@ -355,8 +355,8 @@ def _left_src_by_live_migration(ledger):
     ledger.boot("a", "ua", "small", "src")
     ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
                       "running")
-    ledger.set_move_status("a", "completed")
     ledger.left_by_live_migration("src", "a")
+    ledger.set_move_status("a", "completed")
 
 
 def test_a_live_migrated_instance_stays_tracked_on_its_source():
@@ -450,8 +450,8 @@ def test_an_instance_that_arrived_by_a_move_leaves_a_plain_gap():
     _left_src_by_live_migration(ledger)          # a: src -> dst
     ledger.start_move("a", "live-migration", "dst", "src", "small", "um2",
                       "running")
+    ledger.left_by_live_migration("dst", "a")  # (read before completed)
     ledger.set_move_status("a", "completed")    # a: dst -> src
-    ledger.left_by_live_migration("dst", "a")
     assert ledger.claim_counted("dst", "a")
     assert tracked(ledger, "dst") == U_SMALL[:3]
     ledger.start_move("a", "live-migration", "src", "dst", "small", "um3",

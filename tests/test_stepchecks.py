@@ -226,6 +226,14 @@ TAUGHT = {
          ("live_migrate", dict(name="i1", dest="bystander",
                                until="preparing"))],
         None),
+    "a claim back where the instance arrived by a move and left": (
+        [("boot", dict(name="i1", flavor="small", host="dst")),
+         ("live_migrate", dict(name="i1", dest="bystander",
+                               until="completed")),
+         ("live_migrate", dict(name="i1", dest="src", until="completed")),
+         ("live_migrate", dict(name="i1", dest="bystander",
+                               until="preparing"))],
+        "live-migrated away"),
     "update_usage on an unreported node": (
         [("boot", dict(name="i1", flavor="small", host="bystander")),
          ("node_unavailable", dict(host="bystander")),

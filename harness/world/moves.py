@@ -238,10 +238,11 @@ def complete_live(world, name, migration, host):
     migration.save()
     world.hosts[source].reportclient.delete_allocation_for_instance(
         ctx, migration.uuid, consumer_type="migration", force=False)
-    world.ledger.set_move_status(name, "completed")
     if source != dest:
         # _post_live_migration tells the source tracker nothing: it still
-        # tracks the instance until its next audit.
+        # counts the instance until its next audit (as what it counted it
+        # by before this move: the ledger reads that first)
         world.ledger.left_by_live_migration(source, name)
+    world.ledger.set_move_status(name, "completed")
     world.trace.step("world", "live-migration completed", instance=name)
     return migration
