@@ -263,3 +263,19 @@ def test_what_the_explorer_taught_holds_on_real_nova(title):
         assert gap is None or any(gap in r for r in reasons), reasons
     finally:
         world.cleanUp()
+
+
+def test_the_row_of_a_restarted_unaudited_node_is_a_gap_until_its_audit():
+    """A compute restarted while its driver did not report the node writes
+    nothing to the row until an audit reaches it: a differing row is a gap
+    then, a violation once the node is audited."""
+    ledger = ledger_with_one()
+    ledger.restarted_unaudited.add("src")
+    stale = snap_of(ledger, vcpus_used=3)
+    stale.nodes["src"] = NodeView(None, stale.nodes["src"].db, None)
+    bad, gaps = sc.usage_agrees(stale, ledger)
+    assert bad == [] and {g.subject for g in gaps} == {"tracker src",
+                                                       "db src"}
+    ledger.audited("src")
+    bad, _ = sc.usage_agrees(snap_of(ledger, vcpus_used=3), ledger)
+    assert "db src vcpus_used" in {v.subject for v in bad}

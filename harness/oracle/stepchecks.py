@@ -321,6 +321,17 @@ def usage_agrees(snap, ledger, audited=()) -> tuple[list[Violation],
                     "report the node tracks nothing there until an audit "
                     "reaches it"))
                 continue
+            if (where == "db" and node in ledger.restarted_unaudited
+                    and actual is not None and any(
+                        not _num_equal(actual[k], expected[k])
+                        for k in USAGE_KEYS)):
+                gaps.append(Violation(
+                    "usage_gap_until_audit", "db %s" % node, expected,
+                    {k: actual[k] for k in USAGE_KEYS}, "the compute_nodes "
+                    "row of a compute started while its driver did not "
+                    "report the node keeps what the previous tracker wrote "
+                    "until an audit reaches it"))
+                continue
             if actual is None:
                 out.append(Violation("usage_agrees", "%s %s" % (where, node),
                                      expected, None, "no compute node"))
