@@ -218,8 +218,11 @@ def _resized_back(end, audited_first):
 
 @pytest.mark.finding("F-14")
 def test_resize_back_after_live_migration_goes_negative(judge):
-    """F-14, found by the explorer (``python -m harness explore``, seed 7,
-    once its batches explored more than audits): a live migration leaves
+    """F-14.  The explorer's first failure once its batches explored more
+    than audits (``python -m harness explore --seed 7``) was the ledger
+    not knowing that a tracker still tracking a live-migrated instance
+    absorbs a claim back for it; probing that mechanism on real Nova showed
+    the negative usage below.  A live migration leaves
     the source's tracker tracking the instance until its next audit; a
     resize back onto that host meanwhile is absorbed by the stale entry,
     and ending it removes the larger flavor from the smaller one.  The
