@@ -130,6 +130,31 @@ def test_faults_reach_nova_through_the_direct_transport(world):
     assert w.audit("src")[0].ok
 
 
+def test_a_read_timing_out_is_a_timeout_as_through_the_intercept(world):
+    """A ``TimeoutError`` from the app's body (the conductor's inner fault
+    ``timeout``) reaches keystoneauth as ``ConnectTimeout``, as urllib3's
+    read timeout does through the intercept; another ``OSError`` stays a
+    connection failure."""
+    from keystoneauth1 import exceptions as ks_exc
+    middleware = world.placement.middleware
+    app = middleware.app
+    rc = world.hosts["src"].reportclient
+    for error, expected in ((TimeoutError("read timed out"),
+                             ks_exc.ConnectTimeout),
+                            (ConnectionResetError("reset"),
+                             ks_exc.ConnectFailure)):
+        def broken(environ, start_response, error=error):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            raise error
+            yield b""  # pragma: no cover - a generator, as a body
+        middleware.app = broken
+        try:
+            with pytest.raises(expected):
+                rc.get("/resource_providers", version="1.14")
+        finally:
+            middleware.app = app
+
+
 def test_an_app_error_surfaces_as_through_the_intercept(world, monkeypatch):
     import wsgi_intercept
     w = world

@@ -219,9 +219,11 @@ class DirectTransport:
     :class:`FaultMiddleware` in front of Placement) and returns a real
     ``requests.Response``.  Errors surface as they did through the
     intercept: an exception from the app call as wsgi-intercept's
-    ``WSGIAppError``, an ``OSError`` while reading the body (the
-    middleware's ``disconnect``) as requests' ``ConnectionError``, which
-    keystoneauth turns into ``ConnectFailure``.
+    ``WSGIAppError``, a ``TimeoutError`` while reading the body (an inner
+    fault's ``timeout``) as requests' ``ReadTimeout`` (keystoneauth's
+    ``ConnectTimeout``), another ``OSError`` (the middleware's
+    ``disconnect``) as requests' ``ConnectionError``, which keystoneauth
+    turns into ``ConnectFailure``.
     """
 
     def __init__(self, app, endpoint: str):
@@ -274,6 +276,8 @@ class DirectTransport:
             raise wsgi_intercept.WSGIAppError(error, sys.exc_info())
         try:
             chunks = list(result)
+        except TimeoutError as error:   # a read timing out, as urllib3 and
+            raise requests.ReadTimeout(error, request=request)  # requests say
         except OSError as error:    # a dropped connection, as requests says
             raise requests.ConnectionError(error, request=request)
         finally:
