@@ -19,8 +19,7 @@ import time
 import pytest
 
 from harness.faults import driver as dfaults
-from harness.oracle import stepchecks
-from harness.verdicts.judge import Trial
+from harness.verdicts.judge import BetweenAudits, Trial
 from harness.world import lifecycle
 
 UNTIL = ("pre-migrating", "migrating", "post-migrating")
@@ -178,17 +177,6 @@ def test_move_beside_an_errored_one_goes_uncounted(judge):
                     "second later (control), in the same second, or with "
                     "the source's clock 60 s ahead at the rollback; audits "
                     "on every host" % ", ".join(BESIDE_PHASES))
-
-
-class BetweenAudits(Trial):
-    """A trial judged right after its workload, before any audit: the
-    step checker's invariants (what Nova reconciles only at the next audit
-    is a gap, not a violation; usage out of bounds always is)."""
-
-    def check_before(self, run, world):
-        out, _gaps = stepchecks.accounting(stepchecks.observe(world),
-                                           world.ledger)
-        return out
 
 
 # F-14: how a resize back to the host a server live-migrated from ends.

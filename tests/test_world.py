@@ -248,3 +248,24 @@ def test_a_node_its_restarted_tracker_has_not_met_keeps_its_record():
         assert "dst" in world.ledger.restarted_unaudited
     finally:
         world.cleanUp()
+
+
+def test_a_between_audits_trial_sees_what_the_audit_would_repair():
+    """BetweenAudits judges before any audit: a tracker number the audit
+    would rewrite (here, written wrong in memory and in the row by hand)
+    is a violation there, while the standard trial's audit hides it."""
+    from harness.verdicts.judge import BetweenAudits
+
+    def setup(world):
+        world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        world.boot("vm1", "small", "src")
+        cn = world.hosts["src"].compute_node
+        cn.vcpus_used = -5
+        cn.save()
+
+    kinds = {}
+    for cls in (Trial, BetweenAudits):
+        obs = run_trial(cls("t", setup, audit_via=("tracker",)))
+        kinds[cls.__name__] = {v.invariant for v in obs.violations["before"]}
+    assert "usage_in_bounds" in kinds["BetweenAudits"]
+    assert "usage_in_bounds" not in kinds["Trial"]

@@ -19,10 +19,7 @@ import sys
 
 from harness.explore import machine, runner
 
-# Examples per batch.  Each batch starts with Hypothesis's simplest example
-# (the first enabled rule at every step) and a few tiny ones; with two a
-# batch, as this once was, every example was one of those.
-EXAMPLES = 100
+EXAMPLES = runner.EXAMPLES
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 _UNITS = {"s": 1, "m": 60, "h": 3600}

@@ -50,7 +50,7 @@ def _corpus_result(path: str) -> dict:
 
 def run_for_matrix(out_dir: str, budget: float, seed: int, *,
                    corpus: str | None = None, jobs: int | None = None,
-                   examples: int = 100, steps: int = 25,
+                   examples: int = runner.EXAMPLES, steps: int = 25,
                    exclude=("delete_mid_move",)) -> list[dict]:
     """Replay the corpus and explore for the rest of ``budget`` seconds
     with ``seed``; write ``out_dir/explore.json``; return the findings

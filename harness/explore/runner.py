@@ -29,6 +29,11 @@ from harness.explore.machine import (InvariantViolated, Recorder,
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "scenarios", "corpus")
 ENTRY_VERSION = 1
+# Examples per batch (the CLI's and the matrix's default).  Each batch
+# starts with Hypothesis's simplest example (the first enabled rule at every
+# step) and a few tiny ones; with two a batch, as this once was, every
+# example was one of those.
+EXAMPLES = 100
 
 
 class BadEntry(ValueError):

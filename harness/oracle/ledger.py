@@ -72,6 +72,9 @@ import math
 IN_PROGRESS_COLD = ("pre-migrating", "migrating", "post-migrating",
                     "finished")
 IN_PROGRESS_LIVE = ("accepted", "preparing", "running", "queued")
+# the gap a live migration's source keeps until its audit
+_LEFT_LIVE = ("instance %s live-migrated away (the source tracker forgets "
+              "it at its next audit)")
 ENDED = ("confirmed", "reverted", "completed", "error", "failed",
          "cancelled", "done")
 
@@ -268,9 +271,7 @@ class Ledger:
         flavor = self.instances[name].flavor
         if self.arrived_by_move.get(name) == node:
             del self.arrived_by_move[name]
-            self.hold_until_audit(
-                node, "instance %s live-migrated away (the source tracker "
-                "forgets it at its next audit)" % name, flavor, name)
+            self.hold_until_audit(node, _LEFT_LIVE % name, flavor, name)
             return
         self.still_tracked.setdefault((node, name), flavor)
 
@@ -354,8 +355,7 @@ class Ledger:
             replaced = [(r, f) for r, f, inst, kind in self._holdings(node)
                         if inst == name and kind != "same-node"]
             terms.append((
-                "instance %s live-migrated away (the source tracker "
-                "forgets it at its next audit)" % name if not replaced else
+                _LEFT_LIVE % name if not replaced else
                 "%s: not counted, the tracker still tracks %s (as %s) from "
                 "before it live-migrated away, until its next audit" % (
                     "; ".join(r for r, _ in replaced), name, flavor),

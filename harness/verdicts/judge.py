@@ -145,6 +145,20 @@ class Trial:
         return {}
 
 
+class BetweenAudits(Trial):
+    """A trial whose first stage is judged right after its workload, before
+    any audit (for harm that the next audit repairs), by the step checker's
+    invariants (:mod:`harness.oracle.stepchecks`): what Nova reconciles
+    only at the next audit is a gap there, not a violation; usage out of
+    bounds always is one."""
+
+    def check_before(self, run: "TrialRun", world) -> list:
+        from harness.oracle import stepchecks
+        snap = stepchecks.observe(world, "after the workload")
+        out, _gaps = stepchecks.accounting(snap, world.ledger)
+        return out + _extra(self, world, snap)
+
+
 @dataclasses.dataclass
 class Observation:
     trial: str
