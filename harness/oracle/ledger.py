@@ -75,6 +75,10 @@ IN_PROGRESS_LIVE = ("accepted", "preparing", "running", "queued")
 # the gap a live migration's source keeps until its audit
 _LEFT_LIVE = ("instance %s live-migrated away (the source tracker forgets "
               "it at its next audit)")
+# the gap a live migration's destination has until its audit
+_LIVE_UNCLAIMED = ("incoming live migration of %s: no move claim (made only "
+                   "for NUMA-aware live migrations), the destination counts "
+                   "it from its next audit")
 ENDED = ("confirmed", "reverted", "completed", "error", "failed",
          "cancelled", "done")
 
@@ -130,6 +134,11 @@ class MoveRecord:
     new_flavor: str
     status: str
     migration_uuid: str | None = None
+    # Does the destination's tracker count the move?  A cold move's claim
+    # makes it count at once; a live migration makes no claim there (the
+    # claim is made only for NUMA-aware live migrations), so the
+    # destination counts it from its next audit on.
+    dest_counts: bool = True
 
     @property
     def in_progress(self) -> bool:
@@ -192,6 +201,13 @@ class Ledger:
         # hosts restarted while their driver did not report the node: the
         # new tracker knows nothing of it until an audit reaches it
         self.restarted_unaudited: set[str] = set()
+        # Live migrations the hypervisor failed (``_do_live_migration``
+        # puts the migration and the server in ERROR: "too late to
+        # rollback"): the allocations stay as they were while it ran, the
+        # instance consumer on the destination and the migration consumer
+        # on the source, while the server stays on its source; instance
+        # name -> the move.
+        self.stuck: dict[str, MoveRecord] = {}
         # What a forgery fault (data-authority class b) taught the ledger:
         # (instance, "cur"|"old"|"new") -> the flavor the rewritten record
         # now embeds.  Tracked usage follows it; placement allocations,
@@ -305,6 +321,9 @@ class Ledger:
         self.pending_audit.pop(node, None)
         self._forget_stale(node)
         self.restarted_unaudited.discard(node)
+        for move in self.moves.values():
+            if move.dest == node:
+                move.dest_counts = True
         for name, where in list(self.arrived_by_move.items()):
             if where == node:
                 del self.arrived_by_move[name]
@@ -348,6 +367,11 @@ class Ledger:
         terms = [(reason, self.spec(inst, f) if inst else self.flavors[f],
                   sign) for reason, f, inst, sign
                  in self.pending_audit.get(node, [])]
+        for move in self.moves.values():
+            if (move.dest == node and not move.dest_counts
+                    and move.kind == "live-migration"):
+                terms.append((_LIVE_UNCLAIMED % move.instance,
+                              self.spec(move.instance, move.new_flavor), -1))
         for (where, name), flavor in sorted(self.still_tracked.items()):
             if where != node:
                 continue
@@ -387,6 +411,7 @@ class Ledger:
                 move.dest, "move claim of %s, deleted mid-%s" % (
                     name, move.kind), move.new_flavor, name)
         rec.deleted = True
+        self.stuck.pop(name, None)
         self.moves.pop(name, None)
         self.evacuated_from.pop(name, None)
 
@@ -394,8 +419,11 @@ class Ledger:
                    migration_uuid, status):
         rec = self.instances[name]
         move = MoveRecord(name, kind, source, dest, rec.flavor, new_flavor,
-                          status, migration_uuid)
+                          status, migration_uuid,
+                          dest_counts=(kind != "live-migration"
+                                       or source == dest))
         self.moves[name] = move
+        self.stuck.pop(name, None)
         self.history.append(move)
         return move
 
@@ -430,8 +458,35 @@ class Ledger:
             # the migration consumer's allocation, deleted now, held any
             # evacuation leftover: the source's restart finds none
             self.evacuated_from.pop(name, None)
+        if move.kind == "live-migration" and move.source != move.dest:
+            if status == "completed":
+                # _post_live_migration runs the source's whole audit
+                # (update_available_resource) at once
+                self.audited(move.source)
+                if not move.dest_counts:
+                    self.hold_until_audit(
+                        move.dest, "instance %s arrived by live migration "
+                        "(no move claim): the destination counts it from "
+                        "its next audit" % name, move.new_flavor, name,
+                        sign=-1)
+            if status in ("failed", "error", "cancelled") and \
+                    move.dest_counts:
+                # the destination counted the move at an audit; it keeps it
+                # until its next one (drop_move_claim_at_destination is
+                # sent only for NUMA-aware live migrations)
+                self.hold_until_audit(
+                    move.dest, "the %s live migration of %s, counted at an "
+                    "audit while it ran" % (status, name), move.new_flavor,
+                    name)
         if status in ENDED:
             del self.moves[name]
+
+    def too_late_to_roll_back(self, name):
+        """The hypervisor failed the live migration of ``name`` and Nova put
+        the migration and the server in ERROR ("too late to rollback",
+        ``_do_live_migration``): its allocations stay as they were while it
+        ran, for an operator to repair."""
+        self.stuck[name] = [m for m in self.history if m.instance == name][-1]
 
     def learn_flavor(self, instance: str, which: str, changes: dict):
         """The instance's embedded ``which`` flavor was rewritten with
@@ -540,6 +595,13 @@ class Ledger:
         allocs: dict[str, dict[str, dict[str, int]]] = {}
         for rec in self.live_instances():
             move = self.moves.get(rec.name)
+            stuck = self.stuck.get(rec.name)
+            if move is None and stuck is not None:
+                allocs[rec.uuid] = {stuck.dest: self.spec(
+                    rec.name, stuck.new_flavor).placement_resources()}
+                allocs[stuck.migration_uuid] = {stuck.source: self.spec(
+                    rec.name, stuck.old_flavor).placement_resources()}
+                continue
             if move is None:
                 if rec.host is None:
                     continue

@@ -46,7 +46,7 @@ def take(world, label: str = "") -> Snapshot:
     from nova import exception, objects
     nodes = {}
     for name, host in world.hosts.items():
-        tracked = host.rt.compute_nodes.get(host.nodename)
+        tracked = host.tracked_node
         try:
             row = objects.ComputeNode.get_by_host_and_nodename(
                 world.ctx, name, host.nodename)

@@ -21,10 +21,14 @@ directly) and checks:
 * **instance records agree with the ledger**: every live instance's
   ``host`` and ``node`` are where the ledger says it is (none for a failed
   build or an offloaded instance: ``abort_instance_claim`` untags it under
-  the tracker's lock, ``_unset_instance_host_and_node``), and an instance
-  with a cold or live move in progress holds, in the DB, the migration
-  context of that move (``_move_claim`` saves it with the claim; the
-  services read the instance afresh at every later step);
+  the tracker's lock, ``_unset_instance_host_and_node``; the destination
+  once the source has sent a cold move's disk on, ``post-migrating``:
+  ``_resize_instance`` moves the record before it casts
+  ``finish_resize``), and an instance with a cold move in progress holds,
+  in the DB, the migration context of that move (``_move_claim`` saves it
+  with the claim; the services read the instance afresh at every later
+  step).  A live migration makes no claim unless it is NUMA-aware, so it
+  holds none;
 * **an audit over a correct state changes nothing**: when the state before
   an ``audit`` operation satisfied every invariant, the audit leaves tracker,
   rows and placement as they were.
@@ -70,7 +74,7 @@ def observe(world, label: str = "") -> Snapshot:
     rows = _compute_rows(world)
     nodes = {}
     for name, host in world.hosts.items():
-        tracked = host.rt.compute_nodes.get(host.nodename)
+        tracked = host.tracked_node
         db, updated = rows.get((name, host.nodename), (None, None))
         nodes[name] = NodeView(
             tracker=_fields(tracked) if tracked else None,
@@ -204,7 +208,7 @@ def _instances(world) -> tuple[dict, dict]:
     return insts, ids
 
 
-MOVE_KINDS_WITH_CONTEXT = ("resize", "migration", "live-migration")
+MOVE_KINDS_WITH_CONTEXT = ("resize", "migration")
 
 
 def instance_records(world) -> list[Violation]:
@@ -221,16 +225,20 @@ def instance_records(world) -> list[Violation]:
                                  None, "the live instance has no record"))
             continue
         host, node, context = row
-        h = world.hosts.get(rec.host) if rec.host else None
-        expected = (rec.host, h.nodename if h else None)
+        move = ledger.moves.get(rec.name)
+        where = rec.host
+        if move is not None and move.kind in MOVE_KINDS_WITH_CONTEXT and \
+                move.status == "post-migrating":
+            where = move.dest
+        h = world.hosts.get(where) if where else None
+        expected = (where, h.nodename if h else None)
         if (host, node) != expected:
             out.append(Violation(
                 "instance_records", subject + " host/node",
                 "%s/%s" % expected, "%s/%s" % (host, node),
                 "the ledger places it %s" % (
-                    "on %s" % rec.host if rec.host else "on no host "
+                    "on %s" % where if where else "on no host "
                     "(failed build or offloaded)")))
-        move = ledger.moves.get(rec.name)
         if (move is not None and move.kind in MOVE_KINDS_WITH_CONTEXT
                 and move.migration_uuid):
             want = migration_ids.get(move.migration_uuid)

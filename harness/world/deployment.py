@@ -1,47 +1,65 @@
-"""One hermetic Nova deployment: databases, a real Placement, compute hosts.
+"""One hermetic Nova deployment: Nova's own services, in this process.
 
-A :class:`World` is a ``fixtures.Fixture``.  Setting it up builds, in this
-process, Nova's main and API databases (sqlite; or MariaDB/PostgreSQL with
-``db=``, see :mod:`harness.world.engines`), a real Placement service
-behind a fault-injecting WSGI middleware, and one or more compute hosts, each
-with a Service record, a fake virt driver whose inventory the scenario sets and
-a real :class:`nova.compute.resource_tracker.ResourceTracker`.  Cleaning it up
-undoes every patch and resets the module-level caches Nova keeps, so the next
-world starts from nothing.
+A :class:`World` is a ``fixtures.Fixture`` composed of Nova's own test
+fixtures, as Nova's functional tests compose them
+(``nova/tests/functional/integrated_helpers.py``): the configuration,
+Nova's main and API databases (in-memory sqlite copied from a template, or
+MariaDB/PostgreSQL with ``db=``, see :mod:`harness.world.engines`), the
+message bus (:mod:`harness.world.bus`), Neutron, Glance and Cinder as Nova's
+fixtures fake them, a real Placement service behind a fault-injecting WSGI
+middleware, and then Nova's services: the REST API (WSGI, in process), the
+conductor, the scheduler and one compute service per host over a fake
+hypervisor (:mod:`harness.world.hypervisor`).
 
-The verbs (``boot``, ``resize``, ``migrate``, ``live_migrate``, ``confirm``,
-``revert``, ``delete``, ``audit``, ``service_audit``) drive the real code in
-the shape the compute manager and the conductor drive it; each records what it
-did in the world's :class:`~harness.oracle.ledger.Ledger`, which is the oracle the
-invariants compare against.
+Every operation enters where a user or an operator would: a request to the
+REST API, a service start or stop, the compute manager's periodic
+``update_available_resource``, the hypervisor reporting a node gone.  The
+world then delivers every message the request led to, until the bus is
+quiet, and reads what came of it (the server, its migration) through the
+API and the database.  To stop an operation at a phase, the world holds
+the message that leads there on the bus, or stops a hypervisor call at a
+:class:`~harness.world.hypervisor.Gate` (as Nova's own regression tests
+block a driver call); the operation then goes on when the harness lets it.
+
+What the world learns from each operation's outcome it records in its
+:class:`~harness.oracle.ledger.Ledger`, the oracle the invariants compare
+against: the ledger is told what happened (the server landed on ``dst``;
+the resize is ``finished``), never what Nova should have done.
+
+Cleaning a world up stops every service and undoes every patch, and resets
+the module-level caches Nova keeps, so the next world starts from nothing.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
 import logging
 import os
-from typing import Iterable
+import sys
+import threading
+import time
+from typing import Callable, Iterable
 
 import fixtures
 
-from harness.world import engines, novaenv, nova_releases
+from harness.world import engines, novaenv, nova_releases, scheduling
+from harness.world.bus import Bus, Rule
+from harness.world.errors import Api, NoRoom, OperationFailed, Refused
+from harness.world.hypervisor import Gate, Hypervisors, Inventory, \
+    ServiceKilled
 from harness.oracle.ledger import Ledger, FlavorSpec
 from harness.oracle.trace import Trace
 
 LOG = logging.getLogger(__name__)
-# An image-backed root disk: the tracker counts root_gb only for instances
-# that are not volume-backed (no root BDM and an image_ref).
+# The image every server boots from (one of the Glance fixture's images).
 IMAGE_REF = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
+# How long an operation may run before the world calls it hung (wall s).
+OPERATION_TIMEOUT = 60.0
+# While a stalled operation waits at a gate, how long another operation
+# may run before it counts as blocked behind the stall (wall s).
+BLOCKED_AFTER = 5.0
 
-
-@dataclasses.dataclass(frozen=True)
-class Inventory:
-    """What a host's fake virt driver reports."""
-    vcpus: int = 16
-    memory_mb: int = 32768
-    local_gb: int = 400
+__all__ = ["World", "Host", "Inventory", "Reserved", "AuditResult",
+           "NoRoom", "OperationFailed", "Refused", "Stall"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,63 +70,104 @@ class Reserved:
     disk_mb: int = 0
 
 
+class _TestShim:
+    """What Nova's service fixtures (Neutron, Glance, Cinder) expect of
+    the test case that uses them: ``stub_out``, ``flags``, clean-ups."""
+
+    def __init__(self, world: "World"):
+        self._world = world
+
+    def stub_out(self, old, new):
+        self._world.useFixture(fixtures.MonkeyPatch(old, new))
+
+    def flags(self, **kw):
+        group = kw.pop("group", None)
+        for key, value in kw.items():
+            self._world.CONF.set_override(key, value, group)
+
+    def addCleanup(self, *args, **kwargs):
+        self._world.addCleanup(*args, **kwargs)
+
+    def useFixture(self, fixture):
+        return self._world.useFixture(fixture)
+
+
+@dataclasses.dataclass
+class _Server:
+    """A server the API accepted whose instance record is not built yet."""
+    uuid: str
+
+
 class Host:
-    """One compute host: service record, driver, tracker, manager."""
+    """One compute host: its running compute service and its hypervisor."""
 
     def __init__(self, world: "World", name: str, inventory: Inventory,
                  nodename: str | None = None):
         self.world = world
         self.name = name
-        # The node the host's driver reports (the host name unless the
-        # world was told otherwise, see ``World(nodenames=...)``).
         self._nodename = nodename or name
         self.inventory = inventory
-        self.driver = None
-        self.rt = None
-        self.reportclient = None
-        self.service = None
-        self._manager = None
+        self.service = None          # the running nova.service.Service
+        self._fixture = None
 
     @property
     def nodename(self) -> str:
         return self._nodename
 
-    def set_inventory(self, inventory: Inventory):
-        """Make the fake driver report ``inventory`` from now on."""
-        self.inventory = inventory
-        drv = self.driver
-        drv.vcpus = inventory.vcpus
-        drv.memory_mb = inventory.memory_mb
-        drv.local_gb = inventory.local_gb
-        drv.resources.vcpus = inventory.vcpus
-        drv.resources.memory_mb = inventory.memory_mb
-        drv.resources.local_gb = inventory.local_gb
+    @property
+    def running(self) -> bool:
+        return self.service is not None
 
     @property
     def manager(self):
-        """A real ``ComputeManager`` wired to this host's driver and tracker.
+        """The compute service's real ``ComputeManager``."""
+        if self.service is None:
+            raise OperationFailed("the compute service on %s is not "
+                                  "running" % self.name)
+        return self.service.manager
 
-        Built lazily: only scenarios that run the audit the way the compute
-        service does need it.
-        """
-        if self._manager is None:
-            from nova.compute import manager as compute_manager
-            mgr = compute_manager.ComputeManager(host=self.name)
-            mgr.driver = self.driver
-            mgr.rt = self.rt
-            mgr.reportclient = self.reportclient
-            self._manager = mgr
-        return self._manager
+    @property
+    def rt(self):
+        """The compute service's real ``ResourceTracker``."""
+        return self.manager.rt
+
+    @property
+    def tracked_node(self):
+        """The tracker's in-memory record of the node (None while the
+        service is down, or its tracker has none)."""
+        if self.service is None:
+            return None
+        return self.rt.compute_nodes.get(self.nodename)
+
+    @property
+    def driver(self):
+        """The host's hypervisor (outlives its compute service)."""
+        return self.world.hypervisors.by_host[self.name]
+
+    @property
+    def reportclient(self):
+        return self.manager.reportclient
+
+    @property
+    def service_ref(self):
+        """The compute service's record, read afresh."""
+        from nova import objects
+        return objects.Service.get_by_compute_host(self.world.ctx, self.name)
+
+    def set_inventory(self, inventory: Inventory):
+        """Make the hypervisor report ``inventory`` from now on."""
+        self.inventory = inventory
+        self.driver.set_inventory(inventory)
 
     @property
     def compute_node(self):
         """The node's record: the tracker's, or, while the tracker has none
-        (a compute restarted while its driver did not report the node, until
-        an audit reaches it), the database's, as the scheduler and the
-        conductor read it."""
-        tracked = self.rt.compute_nodes.get(self.nodename)
-        if tracked is not None:
-            return tracked
+        (a service down, or restarted while its node was unreported), the
+        database's, as the scheduler and the conductor read it."""
+        if self.service is not None:
+            tracked = self.rt.compute_nodes.get(self.nodename)
+            if tracked is not None:
+                return tracked
         from nova import objects
         return objects.ComputeNode.get_by_host_and_nodename(
             self.world.ctx, self.name, self.nodename)
@@ -116,6 +175,19 @@ class Host:
     @property
     def rp_uuid(self) -> str:
         return self.compute_node.uuid
+
+
+@dataclasses.dataclass
+class Stall:
+    """An operation stopped at a gate: its thread waits there."""
+    label: str
+    gate: Gate
+    thread: threading.Thread
+    box: dict
+
+    @property
+    def done(self) -> bool:
+        return not self.thread.is_alive()
 
 
 class World(fixtures.Fixture):
@@ -132,18 +204,8 @@ class World(fixtures.Fixture):
                  db: str | None = None):
         super().__init__()
         self.host_names = list(hosts)
-        # host name -> the node name its fake driver reports (default: the
-        # host name), set before the host's first audit.
         self.nodenames = dict(nodenames or {})
-        # "memory" (default): in-memory databases copied from a template,
-        # one thread at a time; "file": Nova's own WAL sqlite files, for
-        # scenarios that run Nova code in several threads at once.  See
-        # harness.world.novaenv; HARNESS_SQLITE sets the default.
         self.sqlite = novaenv.sqlite_mode(sqlite)
-        # The database engine: "sqlite" (default, the fast path), "mysql"
-        # (MariaDB) or "postgresql"; HARNESS_DB sets the default.  See
-        # harness.world.engines.  A world on a real engine cannot be forked
-        # (its databases live in a server), so check ``forkable``.
         self.db = engines.db_kind(db)
         self.initial_inventory = inventory
         self.reserved = reserved
@@ -157,47 +219,37 @@ class World(fixtures.Fixture):
         self.migrations: dict[str, object] = {}
         # failed builds stopped before their clean-up: name -> host
         self.failed_builds: dict[str, str] = {}
-        # uuids of volume-backed instances (the scheduler's is_bfv)
         self.volume_backed: set[str] = set()
+        self.stalls: dict[str, Stall] = {}
+        self.blocked: list[tuple[str, threading.Thread, dict]] = []
         self.ledger = Ledger(reserved=reserved)
 
     # ------------------------------------------------------------------
     # set-up
     # ------------------------------------------------------------------
     def _setUp(self):
-        nova = novaenv.load()
-        self.nova = nova
+        self.nova = novaenv.load()
         novaenv.reset_globals()
         self.addCleanup(novaenv.reset_globals)
+        scheduling.reset()
+        self.addCleanup(scheduling.reset)
 
         from nova import conf as nova_conf
         from nova import context as nova_context
         from nova.tests import fixtures as nova_fixtures
-        from nova.tests.functional import fixtures as func_fixtures
 
         CONF = nova_conf.CONF
         self.CONF = CONF
+        shim = _TestShim(self)
         self.useFixture(fixtures.EnvironmentVariable("http_proxy"))
         self.useFixture(fixtures.EnvironmentVariable("https_proxy"))
         self.useFixture(nova_fixtures.ConfFixture(CONF))
-        lock_path = self.useFixture(fixtures.TempDir()).path
-        CONF.set_override("lock_path", lock_path, group="oslo_concurrency")
-        CONF.set_override("reserved_host_cpus", self.reserved.cpus)
-        CONF.set_override("reserved_host_memory_mb",
-                          self.reserved.memory_mb)
-        CONF.set_override("reserved_host_disk_mb", self.reserved.disk_mb)
-        CONF.set_override("cpu_allocation_ratio",
-                          self.allocation_ratios["cpu"])
-        CONF.set_override("ram_allocation_ratio",
-                          self.allocation_ratios["ram"])
-        CONF.set_override("disk_allocation_ratio",
-                          self.allocation_ratios["disk"])
-        CONF.set_override("compute_driver", "fake.FakeDriver")
-        for key, value in self.extra_config.items():
-            group, _, name = key.rpartition(".")
-            CONF.set_override(name, value, group=group or None)
+        self._configure(CONF)
 
         self.useFixture(nova_fixtures.RPCFixture("nova.test"))
+        CONF.set_default("driver", ["noop"],
+                         group="oslo_messaging_notifications")
+        self.bus = self.useFixture(Bus())
         if self.db != "sqlite":
             self.useFixture(engines.nova_database(self.db, "main"))
             self.useFixture(engines.nova_database(self.db, "api"))
@@ -213,20 +265,30 @@ class World(fixtures.Fixture):
         self.useFixture(nova_fixtures.OpenStackSDKFixture())
         self.useFixture(nova_fixtures.KSAFixture())
         self.useFixture(nova_fixtures.ComputeNodeIdFixture())
-        # No PolicyFixture: nothing a world runs (tracker, compute manager,
-        # report client, placement's own policy) consults Nova's API policy,
-        # and loading it cost ~27 ms a world.  Reset it in case anything did.
-        from nova import policy as nova_policy
-        nova_policy.reset()
-        self.addCleanup(nova_policy.reset)
+        self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
+        self.neutron = self.useFixture(nova_fixtures.NeutronFixture(shim))
+        self.glance = self.useFixture(nova_fixtures.GlanceFixture(shim))
+        self.cinder = self.useFixture(nova_fixtures.CinderFixture(shim))
+        self.useFixture(nova_fixtures.RealPolicyFixture())
 
         from harness.world.placement import FaultablePlacement
         self.placement = self.useFixture(FaultablePlacement(
             trace=self.trace, sqlite=self.sqlite, db=self.db))
+        self.hypervisors = self.useFixture(Hypervisors())
+        api = self.useFixture(nova_fixtures.OSAPIFixture(
+            api_version="v2.1"))
+        self.api = Api(api.admin_api)           # the operator
+        self.api.microversion = "latest"
+        self.user_api = Api(api.api)            # a user (the same project)
+        self.user_api.microversion = "latest"
         self.ctx = nova_context.get_admin_context()
-        self.ctx.project_id = "harness-project"
-        self.ctx.user_id = "harness-user"
 
+        # Every stalled operation is let go (its service dies with it)
+        # before the services and the databases go.
+        self.addCleanup(self._end_stalls)
+        self._services = []
+        self.conductor = self._start("conductor")
+        self.scheduler = self._start("scheduler")
         for name in self.host_names:
             self.add_host(name, self.initial_inventory)
         self.trace.step("world", "built",
@@ -234,18 +296,74 @@ class World(fixtures.Fixture):
                         inventory=dataclasses.asdict(self.initial_inventory),
                         reserved=dataclasses.asdict(self.reserved))
 
+    def _configure(self, CONF):
+        lock_path = self.useFixture(fixtures.TempDir()).path
+        CONF.set_override("lock_path", lock_path, group="oslo_concurrency")
+        CONF.set_override("reserved_host_cpus", self.reserved.cpus)
+        CONF.set_override("reserved_host_memory_mb",
+                          self.reserved.memory_mb)
+        CONF.set_override("reserved_host_disk_mb", self.reserved.disk_mb)
+        CONF.set_override("cpu_allocation_ratio",
+                          self.allocation_ratios["cpu"])
+        CONF.set_override("ram_allocation_ratio",
+                          self.allocation_ratios["ram"])
+        CONF.set_override("disk_allocation_ratio",
+                          self.allocation_ratios["disk"])
+        CONF.set_override("compute_driver", "fake.FakeDriver")
+        # The API's paste pipeline ships with Nova's source distribution
+        # (installed under the environment's etc/).
+        CONF.set_override("api_paste_config", paste_config(), group="wsgi")
+        # No service heartbeats run (no timers: the world is driven); a
+        # service is down when it is forced down, as an operator does.
+        CONF.set_override("service_down_time", 10 ** 7)
+        # Shelving keeps the server on its host until it is offloaded.
+        CONF.set_override("shelved_offload_time", -1)
+        # A resize may land on its own host (the same-node shapes).
+        CONF.set_override("allow_resize_to_same_host", True)
+        # The operator's weigher places servers where the harness asks
+        # (harness.world.scheduling); the filters still decide.
+        CONF.set_override("weight_classes", [scheduling.WEIGHER],
+                          group="filter_scheduler")
+        # Quotas are not what is judged here.
+        CONF.set_override("driver", "nova.quota.NoopQuotaDriver",
+                          group="quota")
+        for key, value in self.extra_config.items():
+            group, _, name = key.rpartition(".")
+            CONF.set_override(name, value, group=group or None)
+
+    def _start(self, binary: str, host: str | None = None):
+        """Start one of Nova's services (as ``nova.test.start_service``)."""
+        from nova.compute import rpcapi as compute_rpcapi
+        from nova.tests import fixtures as nova_fixtures
+        kwargs = {"report_interval": 0}
+        if host is not None:
+            self.useFixture(nova_fixtures.ConfPatcher(host=host))
+        if binary == "compute":
+            kwargs["topic_alt"] = compute_rpcapi.RPC_TOPIC_ALT
+        fixture = nova_fixtures.ServiceFixture(binary, host, **kwargs)
+        fixture.setUp()
+        self.addCleanup(self._stop_fixture, fixture)
+        self.bus.pump()
+        return fixture
+
+    def _stop_fixture(self, fixture):
+        if fixture in self._services:
+            self._services.remove(fixture)
+        try:
+            fixture.cleanUp()
+        except Exception:  # noqa: BLE001 - a service already stopped
+            LOG.debug("stopping a service", exc_info=True)
+
     @property
     def engine(self) -> str:
-        """The database engine this world runs on: sqlite, mysql or
-        postgresql."""
         return self.db
 
     @property
     def forkable(self) -> bool:
-        """Whether the world's databases live in this process (sqlite), so
-        a forked copy of the process holds a copy of them.  A world on a
-        real engine shares its server with any fork."""
-        return self.db == "sqlite"
+        """Whether a forked copy of the process holds a copy of this world:
+        its databases live in this process (sqlite) and no operation is
+        stalled in a thread."""
+        return self.db == "sqlite" and not self.stalls and not self.blocked
 
     def _check_thread_guard(self):
         if novaenv.GUARD.violations:
@@ -254,42 +372,40 @@ class World(fixtures.Fixture):
 
     def add_host(self, name: str, inventory: Inventory,
                  nodename: str | None = None) -> Host:
-        """Start a compute host: service record, driver, tracker, first audit.
-
-        ``nodename``: the node the driver reports (default: from
-        ``World(nodenames=...)``, else the host name).
-        """
-        from nova import objects
-        from nova.compute import resource_tracker
-        from nova.scheduler.client import report
-        from nova.virt import fake
-
+        """Start a compute service on a new host (its hypervisor reports
+        ``inventory`` on node ``nodename``, default: the host name); its
+        start-up audit runs as Nova runs it."""
         host = Host(self, name, inventory,
                     nodename=nodename or self.nodenames.get(name))
-        host.service = objects.Service(
-            self.ctx, host=name, binary="nova-compute", topic="compute",
-            report_count=0)
-        host.service.create()
-        host.driver = fake.FakeDriver(fake.FakeVirtAPI())
-        host.driver.init_host(name)
-        if host.nodename != name:
-            host.driver._set_nodes([host.nodename])
-        host.set_inventory(inventory)
-        # Each compute service has its own report client (and provider tree
-        # cache), as in a real deployment; the conductor/scheduler uses the
-        # process-wide singleton.
-        host.reportclient = report.SchedulerReportClient()
-        host.rt = resource_tracker.ResourceTracker(
-            name, host.driver, reportclient=host.reportclient)
-        nova_releases.set_service_ref(host.rt, host.service)
+        self.hypervisors.configure(name, host.nodename, inventory)
         self.hosts[name] = host
         self.ledger.add_node(name, vcpus=inventory.vcpus,
                              memory_mb=inventory.memory_mb,
                              local_gb=inventory.local_gb,
                              ratios=self.allocation_ratios)
-        host.rt.update_available_resource(self.ctx, host.nodename,
-                                          startup=True)
+        self._start_compute(host)
         return host
+
+    def _start_compute(self, host: Host):
+        fixture = self._start("compute", host=host.name)
+        host._fixture = fixture
+        host.service = fixture.service
+
+    def _stop_compute(self, host: Host):
+        """The compute service process ends: its RPC servers stop, its
+        stalled calls die with it."""
+        for label, stall in list(self.stalls.items()):
+            if stall.gate.driver is host.driver:
+                self._open(label, "kill")
+        service, host.service = host.service, None
+        if service is not None:
+            # As Nova's restart_compute_service: stop, not kill (a kill
+            # deletes the service record); the fixture's clean-up comes
+            # with the world's.
+            try:
+                service.stop()
+            except Exception:  # noqa: BLE001 - logged; the process ends
+                LOG.warning("stopping compute %s", host.name, exc_info=True)
 
     @property
     def reportclient(self):
@@ -298,18 +414,212 @@ class World(fixtures.Fixture):
         return report.report_client_singleton()
 
     # ------------------------------------------------------------------
+    # driving: requests, the bus, stalls
+    # ------------------------------------------------------------------
+    def settle(self) -> int:
+        """Deliver every queued message (``Bus.pump``)."""
+        if self.stalls:
+            return self._in_worker("deliveries", self.bus.pump)
+        return self.bus.pump()
+
+    def drive(self, request: Callable, gates: Iterable[Gate] = (),
+              label: str = ""):
+        """Make ``request`` (an API call, a periodic, a service start) and
+        deliver what it leads to.
+
+        With ``gates``, the work runs in a thread of its own: this returns
+        when the work finished or reached one of the gates, whose stall is
+        then kept in :attr:`stalls` under ``label`` (open it with
+        :meth:`resume`).  Returns what ``request`` returned.
+        """
+        gates = list(gates)
+
+        def work():
+            result = request()
+            self.bus.pump()
+            return result
+
+        try:
+            if not gates and not self.stalls:
+                return work()
+            return self._in_worker(label or "operation", work, gates)
+        finally:
+            self.learn_moves()
+
+    def learn_moves(self):
+        """The ledger learns where the moves it follows now stand, from
+        their migration records: a step it did not ask for (a compute
+        starting up resets a live migration it finds running, an error
+        handler ends a move) moves a record on."""
+        from nova import objects
+        from harness.world import moves as moves_mod
+        for name, move in list(self.ledger.moves.items()):
+            if not move.migration_uuid:
+                continue
+            try:
+                rec = objects.Migration.get_by_uuid(self.ctx,
+                                                    move.migration_uuid)
+            except Exception:  # noqa: BLE001 - deleted with its instance
+                continue
+            if rec.status != move.status:
+                stop = moves_mod._stops(self).get(name)
+                if stop is not None and (stop.label is None or
+                                         stop.label not in self.stalls):
+                    if stop.rule is not None:
+                        self.bus.remove_rule(stop.rule)
+                    del moves_mod._stops(self)[name]
+                self.trace.step("world", "migration moved on",
+                                instance=name, was=move.status,
+                                now=rec.status)
+                self.ledger.set_move_status(name, rec.status)
+
+    def _in_worker(self, label, work, gates=()):
+        box: dict = {}
+
+        def run():
+            try:
+                box["result"] = work()
+            except ServiceKilled as exc:
+                box["killed"] = exc
+            except BaseException as exc:  # noqa: BLE001 - handed back
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name="harness-" + label,
+                                  daemon=True)
+        thread.start()
+        return self._wait(label, thread, box, gates)
+
+    def _wait(self, label, thread, box, gates):
+        deadline = time.monotonic() + (
+            BLOCKED_AFTER if self.stalls and not gates
+            else OPERATION_TIMEOUT)
+        while True:
+            thread.join(0.002)
+            if not thread.is_alive():
+                break
+            arrived = [g for g in gates if g.arrived.is_set()]
+            if arrived:
+                self.stalls[label] = Stall(label, arrived[0], thread, box)
+                self.trace.step("world", "stalled", at=arrived[0].label,
+                                operation=label)
+                return None
+            if time.monotonic() > deadline:
+                if self.stalls:
+                    # waits behind a stalled operation (a lock it holds)
+                    self.blocked.append((label, thread, box))
+                    self.trace.step("world", "blocked behind a stall",
+                                    operation=label)
+                    raise OperationFailed(
+                        "%s is blocked behind the stalled %s"
+                        % (label, ", ".join(self.stalls)))
+                raise OperationFailed("%s did not finish within %.0f s"
+                                      % (label, OPERATION_TIMEOUT))
+        for gate in gates:
+            gate.remove()
+        if "error" in box:
+            raise box["error"]
+        if "killed" in box:
+            raise OperationFailed(str(box["killed"]))
+        return box.get("result")
+
+    def resume(self, label: str, outcome: str = "go",
+               gates: Iterable[Gate] = (), exc=None):
+        """Open the gate ``label``'s operation is stalled at, with
+        ``outcome`` (see :class:`~harness.world.hypervisor.Gate`); wait
+        until the operation finished or reached one of ``gates`` (a
+        stall of the same label again)."""
+        stall = self.stalls.pop(label)
+        stall.gate.open(outcome, exc=exc)
+        result = self._wait(label, stall.thread, stall.box, list(gates))
+        self._join_blocked()
+        return result
+
+    def _open(self, label, outcome):
+        stall = self.stalls.pop(label)
+        stall.gate.open(outcome)
+        stall.thread.join(OPERATION_TIMEOUT)
+
+    def _join_blocked(self):
+        if self.stalls:
+            return
+        for label, thread, box in list(self.blocked):
+            thread.join(OPERATION_TIMEOUT)
+            self.blocked.remove((label, thread, box))
+        if self.bus.pending:
+            self.bus.pump()
+
+    def _end_stalls(self):
+        for label in list(self.stalls):
+            self._open(label, "kill")
+        self._join_blocked()
+
+    def gate(self, host: str, method: str, when: Callable | None = None,
+             label: str = "", **how) -> Gate:
+        """A stall point in ``host``'s hypervisor method ``method`` (see
+        :class:`~harness.world.hypervisor.Gate` for ``how``)."""
+        return Gate(self.hosts[host].driver, method, when=when,
+                    label="%s.driver.%s" % (host, label or method), **how)
+
+    def hold(self, method: str, instance: str | None = None,
+             server: str | None = None) -> Rule:
+        """Hold the next message of RPC ``method`` (for the named instance)
+        on the bus: the operation stops before that step."""
+        uuid = self.instances[instance].uuid if instance else None
+        return self.bus.add_rule(Rule(method=method, action="hold",
+                                      instance=uuid, server=server))
+
+    def release(self, rule: Rule) -> list:
+        """Let the messages ``rule`` held go on, and deliver them."""
+        self.bus.remove_rule(rule)
+        out = self.bus.release(lambda m: m in rule.matched)
+        self.settle()
+        return out
+
+    # ------------------------------------------------------------------
+    # reads: what the API and the database show
+    # ------------------------------------------------------------------
+    def server(self, name: str) -> dict:
+        """The server as the API shows it."""
+        return self.api.get_server(self.instances[name].uuid)
+
+    def instance(self, name: str):
+        """The instance as the DB holds it now (a fresh read)."""
+        from nova import objects
+        return objects.Instance.get_by_uuid(
+            self.ctx, self.instances[name].uuid,
+            expected_attrs=["flavor", "migration_context", "system_metadata",
+                            "numa_topology", "resources"])
+
+    def migration(self, name: str):
+        """The migration record of the instance's current move (fresh)."""
+        from nova import objects
+        return objects.Migration.get_by_id(self.ctx,
+                                           self.migrations[name].id)
+
+    def latest_migration(self, name: str):
+        """The instance's newest migration record, or None."""
+        from nova import objects
+        found = objects.MigrationList.get_by_filters(
+            self.ctx, {"instance_uuid": self.instances[name].uuid})
+        newest = sorted(found, key=lambda m: m.id)
+        return newest[-1] if newest else None
+
+    # ------------------------------------------------------------------
     # flavors
     # ------------------------------------------------------------------
     def create_flavor(self, name: str, vcpus: int = 1, memory_mb: int = 512,
                       root_gb: int = 10, ephemeral_gb: int = 0,
                       swap: int = 0, extra_specs: dict | None = None):
+        """An operator creates a flavor (``POST /flavors``)."""
         from nova import objects
-        flavor = objects.Flavor(
-            self.ctx, name=name, flavorid=name, vcpus=vcpus,
-            memory_mb=memory_mb, root_gb=root_gb, ephemeral_gb=ephemeral_gb,
-            swap=swap, rxtx_factor=1.0, vcpu_weight=0, disabled=False,
-            is_public=True, extra_specs=extra_specs or {})
-        flavor.create()
+        body = {"flavor": {"name": name, "id": name, "vcpus": vcpus,
+                           "ram": memory_mb, "disk": root_gb,
+                           "OS-FLV-EXT-DATA:ephemeral": ephemeral_gb,
+                           "swap": swap}}
+        self.api.post_flavor(body)
+        if extra_specs:
+            self.api.post_extra_spec(name, {"extra_specs": extra_specs})
+        flavor = objects.Flavor.get_by_flavor_id(self.ctx, name)
         self.flavors[name] = flavor
         self.ledger.add_flavor(FlavorSpec(
             name=name, vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb,
@@ -320,167 +630,154 @@ class World(fixtures.Fixture):
         return flavor
 
     # ------------------------------------------------------------------
-    # scheduling, as the scheduler does it
+    # servers
     # ------------------------------------------------------------------
-    def _resource_request(self, flavor, is_bfv=False):
-        from nova import objects
-        from nova.scheduler import utils as scheduler_utils
-        spec = objects.RequestSpec(flavor=flavor, is_bfv=is_bfv)
-        return scheduler_utils.ResourceRequest.from_request_spec(spec)
+    def server_body(self, name: str, flavor: str, from_volume=False):
+        """The ``POST /servers`` body for a server of ``flavor`` (booted
+        from the image, or from a new volume of the image)."""
+        server = {"name": name, "flavorRef": flavor, "networks": "none"}
+        if from_volume:
+            server["imageRef"] = ""
+            server["block_device_mapping_v2"] = [{
+                "boot_index": 0, "uuid": self.cinder.IMAGE_BACKED_VOL,
+                "source_type": "volume", "destination_type": "volume",
+                "delete_on_termination": False}]
+        else:
+            server["imageRef"] = IMAGE_REF
+        return {"server": server}
 
-    def schedule(self, instance, flavor, host: str) -> dict:
-        """Claim ``flavor`` on ``host`` for ``instance`` in placement.
+    def create_server(self, name: str, flavor: str, host: str,
+                      from_volume: bool = False, gates=(), label=""):
+        """A user asks for a server; the scheduler prefers ``host``."""
+        body = self.server_body(name, flavor, from_volume)
 
-        The way the scheduler does it: ask placement for allocation
-        candidates, take the one on the chosen host, and PUT it as the
-        instance's allocation.  Returns the allocations dict placement holds
-        for the consumer afterwards.  Raises :class:`NoRoom` when placement
-        offers no candidate on that host.
-        """
-        target = self.hosts[host]
-        res_req = self._resource_request(
-            flavor, is_bfv=instance.uuid in self.volume_backed)
-        alloc_reqs, _summaries, version = (
-            self.reportclient.get_allocation_candidates(self.ctx, res_req))
-        chosen = None
-        for areq in alloc_reqs or []:
-            if target.rp_uuid in areq["allocations"]:
-                chosen = areq
-                break
-        if chosen is None:
-            raise NoRoom("placement offered no candidate on %s for %s"
-                         % (host, flavor.name))
-        consumer = self.reportclient.get_allocs_for_consumer(
-            self.ctx, instance.uuid)
-        ok = self.reportclient.claim_resources(
-            self.ctx, instance.uuid, chosen, instance.project_id,
-            instance.user_id, version,
-            consumer_generation=consumer.get("consumer_generation"))
-        if not ok:
-            raise NoRoom("placement refused the claim on %s" % host)
-        return self.reportclient.get_allocs_for_consumer(
-            self.ctx, instance.uuid)["allocations"]
+        made = {}
 
-    # ------------------------------------------------------------------
-    # instances
-    # ------------------------------------------------------------------
+        def recorded():
+            made.update(self.user_api.post_server(body))
+            # The instance record exists once the conductor built it; until
+            # then the world knows the server by its uuid.
+            self.instances[name] = _Server(made["id"])
+            if from_volume:
+                self.volume_backed.add(made["id"])
+            return made
+
+        # The scheduler's choice is made while the bus delivers.
+        with scheduling.prefer(host):
+            self.drive(recorded, gates=gates, label=label or "boot " + name)
+        self._reread(name)
+        return made
+
+    def _reread(self, name):
+        from nova import exception, objects
+        try:
+            self.instances[name] = objects.Instance.get_by_uuid(
+                self.ctx, self.instances[name].uuid)
+        except exception.InstanceNotFound:
+            pass
+
     def boot(self, name: str, flavor: str, host: str,
              vm_state: str = "active", from_volume: bool = False):
-        """Boot an instance on ``host`` through a real claim.
+        """Boot a server that lands on ``host``.
 
-        Creates the instance record, makes the placement allocation the
-        scheduler would make, then runs ``ResourceTracker.instance_claim``
-        exactly as ``ComputeManager._build_and_run_instance`` does, and marks
-        the instance active.  ``from_volume``: boot from a volume (no image,
-        a root volume block device mapping; no local root disk).
+        ``from_volume``: boot from a volume (no local root disk).  Raises
+        :class:`NoRoom` when the scheduler found no host, and
+        :class:`OperationFailed` when the build otherwise did not end
+        ``ACTIVE`` on ``host``.
         """
-        from nova.compute import vm_states
-        inst = self.new_instance(name, flavor, from_volume=from_volume)
-        allocations = self.schedule(inst, self.flavors[flavor], host)
-        target = self.hosts[host]
-        target.rt.instance_claim(self.ctx, inst, target.nodename,
-                                 allocations)
-        inst.vm_state = vm_state or vm_states.ACTIVE
-        inst.task_state = None
-        inst.save()
+        self.create_server(name, flavor, host, from_volume)
+        inst = self.instance(name)
+        self.instances[name] = inst
+        if inst.vm_state != "active" or inst.host != host:
+            fault = self._fault_message(name)
+            if "No valid host" in fault:
+                raise NoRoom("no room for %s on %s: %s"
+                             % (name, host, fault))
+            raise OperationFailed("boot %s on %s ended %s on %s: %s"
+                                  % (name, host, inst.vm_state, inst.host,
+                                     fault))
         self.ledger.boot(name, inst.uuid, flavor, host,
                          volume_backed=from_volume)
         self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
                         flavor=flavor, host=host, from_volume=from_volume)
+        if vm_state and vm_state != "active":
+            self.set_power(name, vm_state)
         return inst
 
-    def new_instance(self, name: str, flavor: str,
-                     from_volume: bool = False):
-        """The instance record the API creates (building, scheduling); for
-        ``from_volume`` with a root volume mapping and no image."""
-        from nova import objects
-        from nova.compute import task_states, vm_states
-        from oslo_utils import uuidutils
+    def set_power(self, name: str, vm_state: str):
+        """Stop (``stopped``) or start (``active``) the server."""
+        action = {"stopped": "os-stop", "active": "os-start"}.get(vm_state)
+        if action is None:
+            raise ValueError("vm_state %r: a server is booted active and "
+                             "may be stopped" % vm_state)
+        self.drive(lambda: self.user_api.post_server_action(
+            self.instances[name].uuid, {action: None}))
 
-        flv = self.flavors[flavor]
-        inst = objects.Instance(
-            self.ctx, uuid=uuidutils.generate_uuid(), display_name=name,
-            hostname=name, project_id=self.ctx.project_id,
-            user_id=self.ctx.user_id, flavor=flv, old_flavor=None,
-            new_flavor=None, instance_type_id=flv.id, vcpus=flv.vcpus,
-            memory_mb=flv.memory_mb, root_gb=flv.root_gb,
-            ephemeral_gb=flv.ephemeral_gb, vm_state=vm_states.BUILDING,
-            task_state=task_states.SCHEDULING, power_state=0,
-            image_ref="" if from_volume else IMAGE_REF, system_metadata={},
-            numa_topology=None,
-            pci_requests=objects.InstancePCIRequests(requests=[]),
-            availability_zone=None)
-        inst.create()
-        if from_volume:
-            objects.BlockDeviceMapping(
-                self.ctx, instance_uuid=inst.uuid, source_type="volume",
-                destination_type="volume", boot_index=0,
-                device_name="/dev/vda", delete_on_termination=False,
-                volume_id=uuidutils.generate_uuid()).create()
-            self.volume_backed.add(inst.uuid)
-        self.instances[name] = inst
-        return inst
+    def _fault_message(self, name: str) -> str:
+        try:
+            fault = self.server(name).get("fault") or {}
+        except Exception:  # noqa: BLE001 - a deleted server
+            return ""
+        return fault.get("message", "")
 
-    def instance(self, name: str):
-        """The instance as the DB holds it now (a fresh read)."""
-        from nova import objects
-        return objects.Instance.get_by_uuid(
-            self.ctx, self.instances[name].uuid,
-            expected_attrs=["flavor", "migration_context", "system_metadata",
-                            "numa_topology", "resources"])
+    def stalls_of(self, name: str) -> list[str]:
+        """The labels of the stalled operations of server ``name``."""
+        return [label for label in self.stalls
+                if label.split(" ", 1)[-1] == name]
 
     def delete(self, name: str):
-        """Delete an instance as the compute manager does on a normal delete."""
-        from nova.compute import vm_states
-        inst = self.instance(name)
-        if (inst.vm_state == vm_states.RESIZED and name in self.migrations
-                and self.migration(name).status in ("finished",
-                                                    "confirming")):
-            # As the API does (API._confirm_resize_on_deleting): confirm an
-            # unconfirmed resize first, which releases the source's
-            # migration-held allocation.
-            self.confirm(name)
-            inst = self.instance(name)
-        host = self.hosts.get(inst.host)
-        inst.vm_state = vm_states.DELETED
-        inst.task_state = None
-        inst.save()
-        if host is not None:
-            host.rt.update_usage(self.ctx, inst, inst.node)
-        self.reportclient.delete_allocation_for_instance(
-            self.ctx, inst.uuid, force=True)
-        inst.destroy()
-        self.ledger.delete(name)
-        self.trace.step("world", "delete", instance=name)
+        """A user deletes the server (``DELETE /servers/{id}``).
+
+        A step of the server's own that the world holds or stalls (a move's
+        next message, a spawn) is let go right after the request: Nova's
+        delete then runs after it, as the instance lock orders them, and
+        the step meets a deleted (or deleting) server as it would.
+        """
+        from nova import exception, objects
+        from harness.world import moves
+        uuid = self.instances[name].uuid
+        try:
+            if self.stalls_of(name) or moves.stopped(self, name):
+                self.user_api.delete_server(uuid)
+                moves.let_go(self, name)
+                for label in self.stalls_of(name):
+                    self.resume(label)
+                self.settle()
+            else:
+                self.drive(lambda: self.user_api.delete_server(uuid),
+                           label="delete " + name)
+        finally:
+            deleted = False
+            try:
+                objects.Instance.get_by_uuid(self.ctx, uuid)
+            except exception.InstanceNotFound:
+                deleted = True
+            if deleted:
+                self.failed_builds.pop(name, None)
+                if name in self.ledger.instances:
+                    self.ledger.delete(name)
+                self.trace.step("world", "delete", instance=name)
 
     # ------------------------------------------------------------------
-    # moves
+    # moves (harness.world.moves)
     # ------------------------------------------------------------------
     def resize(self, name: str, flavor: str, dest: str,
                until: str = "finished"):
-        """Resize ``name`` to ``flavor`` on ``dest`` (same host allowed).
-
-        ``until`` is the migration status to stop at: ``pre-migrating``
-        (claim done on the destination), ``migrating``, ``post-migrating``
-        or ``finished`` (instance now on the destination, awaiting
-        confirm/revert).
-        """
+        """Resize ``name`` to ``flavor``, the scheduler preferring ``dest``
+        (its own host allowed).  ``until``: the migration status to stop
+        at: ``pre-migrating``, ``migrating``, ``post-migrating`` or
+        ``finished``."""
         from harness.world import moves
         return moves.cold_move(self, name, flavor, dest, until=until)
 
     def migrate(self, name: str, dest: str, until: str = "finished"):
-        """Cold-migrate ``name`` to ``dest`` (a resize to the same flavor)."""
+        """Cold-migrate ``name`` to ``dest`` (the operator names it)."""
         from harness.world import moves
-        inst = self.instances[name]
-        flavor = self.ledger.instances[name].flavor
-        return moves.cold_move(self, name, flavor, dest, until=until)
+        return moves.cold_move(self, name, None, dest, until=until)
 
     def live_migrate(self, name: str, dest: str, until: str = "running"):
-        """Live-migrate ``name`` to ``dest``.
-
-        ``until``: ``preparing`` (claimed on the destination), ``running``,
-        ``completed`` (instance moved; source cleaned up).
-        """
+        """Live-migrate ``name`` to ``dest``; ``until``: ``preparing``,
+        ``running`` or ``completed``."""
         from harness.world import moves
         return moves.live_move(self, name, dest, until=until)
 
@@ -492,33 +789,33 @@ class World(fixtures.Fixture):
         from harness.world import moves
         return moves.revert(self, name)
 
-    def migration(self, name: str):
-        """The migration record of the instance's current move (fresh read)."""
-        from nova import objects
-        return objects.Migration.get_by_id(self.ctx,
-                                           self.migrations[name].id)
-
     # ------------------------------------------------------------------
     # the periodic audit
     # ------------------------------------------------------------------
     def audit(self, host: str | None = None, via: str = "tracker"):
-        """Run the periodic resource audit.
+        """Run the periodic resource audit of ``host`` (or every host).
 
-        ``via='tracker'`` calls ``ResourceTracker.update_available_resource``
-        directly and lets an exception escape (it is returned in the
-        :class:`AuditResult`).  ``via='service'`` runs it the way the compute
-        service does, through ``ComputeManager.update_available_resource``.
+        ``via='service'`` runs it as the compute service's periodic task
+        does (``ComputeManager.update_available_resource``, which logs and
+        swallows what the audit raises); ``via='tracker'`` calls the
+        tracker's ``update_available_resource`` for the node directly, so
+        what it raises is seen (returned in the :class:`AuditResult`).
+        A host whose service is down is not audited.
         """
         results = []
         names = [host] if host else list(self.hosts)
         for name in names:
             h = self.hosts[name]
+            if not h.running:
+                continue
             error = None
             try:
                 if via == "service":
-                    h.manager.update_available_resource(self.ctx)
+                    self.drive(lambda: h.manager.update_available_resource(
+                        self.ctx), label="audit " + name)
                 else:
-                    h.rt.update_available_resource(self.ctx, h.nodename)
+                    self.drive(lambda: h.rt.update_available_resource(
+                        self.ctx, h.nodename), label="audit " + name)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
             if error is None and h.nodename in (
@@ -534,6 +831,22 @@ class World(fixtures.Fixture):
         return take(self, label)
 
 
+def paste_config() -> str:
+    """Nova's ``api-paste.ini``: the installed environment's, or the one
+    beside a source tree."""
+    import nova
+    candidates = [os.path.join(sys.prefix, "etc", "nova", "api-paste.ini"),
+                  os.path.join(os.path.dirname(os.path.dirname(
+                      nova.__file__)), "etc", "nova", "api-paste.ini")]
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    raise novaenv.NovaUnavailable(
+        "Nova's etc/nova/api-paste.ini is not installed (looked in %s); "
+        "install Nova from its source distribution (pip install "
+        "--no-binary nova nova==...), as tox does" % ", ".join(candidates))
+
+
 @dataclasses.dataclass
 class AuditResult:
     host: str
@@ -543,7 +856,3 @@ class AuditResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-class NoRoom(Exception):
-    """Placement offered no allocation candidate on the requested host."""

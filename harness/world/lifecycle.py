@@ -1,290 +1,261 @@
-"""Lifecycle steps beyond boot, move and delete, in the real shape.
+"""Lifecycle operations beyond boot, move and delete, where users and
+operators perform them.
 
-Like :mod:`harness.world.moves`, each function performs what Nova's compute
-manager and conductor do for one lifecycle step, calling the real code at
-every accounting step (``ResourceTracker.instance_claim`` and its abort,
-``rebuild_claim``, ``finish_evacuation``,
-``delete_allocation_for_shelve_offloaded_instance``, ``update_usage``, the
-report client's allocation calls, the compute manager's own
-``_destroy_evacuated_instances`` and ``update_available_resource``) and
-writing the record changes the manager makes.  The sequences follow
-``nova/compute/manager.py`` (``_do_build_and_run_instance``,
-``_shelve_offload_instance``, ``_unshelve_instance``, ``rebuild_instance``,
-``_rollback_live_migration``, ``init_host``).  Each records its documented
-effect in the world's ledger (``harness.oracle.ledger``).
+* a build that fails on its host: the hypervisor's ``spawn`` fails; the
+  compute service aborts its claim and either reschedules the build to an
+  alternate host the scheduler chose, or (the hypervisor says the build
+  cannot be retried: ``BuildAbortException``, as Nova's own
+  ``FakeBuildAbortDriver``) cleans it up and leaves the server in ERROR.
+  ``until='aborted'`` stops the clean-up at its first hypervisor call
+  (``unplug_vifs``), after the claim aborted and before the allocation is
+  deleted; :func:`finish_build_fail` lets it go on;
+* shelve, shelve-offload and unshelve (``POST /servers/{id}/action``); an
+  unshelve may be stopped inside the hypervisor's ``spawn``
+  (``until='spawning'``) or fail there;
+* a compute service stopping (its process ends; the operator forces it
+  down through ``os-services``) and starting again (a new compute manager
+  over the same hypervisor: Nova's own ``init_host`` and start-up audit);
+* the hypervisor no longer reporting its node, and reporting it again;
+* evacuate (``POST .../action {"evacuate"}``) from a forced-down host,
+  possibly to a destination whose hypervisor fails the rebuild;
+* a live migration the hypervisor rolls back (it calls Nova's recover
+  method, as a failed migration does) or fails outright.
+
+Each reads the outcome (the server, its migration) and tells the ledger
+what happened.
 """
 from __future__ import annotations
 
+from harness.world import moves, scheduling
 
-class InjectedFailure(Exception):
-    """The hypervisor step (spawn, rebuild) failed after the claim."""
-
-
-def _nil_out_host_and_node(inst):
-    """``ComputeManager._nil_out_instance_obj_host_and_node`` (no save)."""
-    inst.host = None
-    inst.node = None
-    inst.compute_id = None
-    inst.launched_on = None
+BUILD_FAIL_UNTIL = ("aborted", "cleaned")
 
 
-def _host_of(world, name):
-    return world.hosts[world.instance(name).host]
+def _spawn_of(world, host, uuid_of, exc, auto="fail"):
+    """A gate failing ``host``'s ``spawn`` of the server ``uuid_of()``."""
+    return world.gate(
+        host, "spawn", auto=auto, exc=exc,
+        when=lambda ctx, instance, *a, **k: instance.uuid == uuid_of())
+
+
+def _server_uuid(world, name):
+    return lambda: world.instances[name].uuid if name in world.instances \
+        else None
 
 
 # ---------------------------------------------------------------------------
 # build failures and reschedules
 # ---------------------------------------------------------------------------
-BUILD_FAIL_UNTIL = ("aborted", "cleaned")
-
-
 def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
                until="cleaned"):
-    """A build that fails on ``host`` after its claim (the claim aborts).
+    """A build whose ``spawn`` fails on ``host``.
 
-    With ``alternate`` the build is rescheduled there (the compute deletes
-    the allocation, the conductor claims on the alternate host, whose
-    compute claims and spawns); without, the instance ends in ERROR with no
-    host and no allocation (``_do_build_and_run_instance`` then
-    ``_locked_do_build_and_run_instance``'s clean-up).
-
-    ``until='aborted'`` (no ``alternate``) stops right after the claim
-    aborted, before ``_do_build_and_run_instance``'s clean-up
-    (``_cleanup_allocated_networks``, ``_cleanup_volumes``, the instance
-    fault, then ``_nil_out_instance_obj_host_and_node`` and the ERROR
-    state): network and volume calls during which the service's periodic
-    audit may run.  ``abort_instance_claim`` has untagged the instance
-    under the tracker's lock (``_unset_instance_host_and_node``: "so the
-    resource claim will not be lost if the audit process starts"); the
-    scheduler's allocation is still held.  :func:`finish_build_fail`
-    completes the clean-up.
+    With ``alternate`` the failure is one the compute reschedules (the
+    scheduler's alternates follow the preference ``host, alternate``);
+    without, the hypervisor aborts the build.
     """
+    from nova import exception
     if until not in BUILD_FAIL_UNTIL:
         raise ValueError("until=%r: expected one of %s"
                          % (until, BUILD_FAIL_UNTIL))
     if until == "aborted" and alternate is not None:
         raise ValueError("until='aborted' stops a build that is not "
                          "rescheduled (no alternate)")
-    from nova.compute import task_states, vm_states
-    ctx = world.ctx
-    inst = world.new_instance(name, flavor, from_volume=from_volume)
-    flv = world.flavors[flavor]
-    world.schedule(inst, flv, host)
-    target = world.hosts[host]
-    inst.vm_state = vm_states.BUILDING
-    inst.task_state = None
-    inst.save()
-    allocs = target.reportclient.get_allocations_for_consumer(ctx, inst.uuid)
-    try:
-        with target.rt.instance_claim(ctx, inst, target.nodename, allocs):
-            raise InjectedFailure("spawn failed on %s" % host)
-    except InjectedFailure:
-        pass
+    uuid = _server_uuid(world, name)
     if alternate is None:
-        world.ledger.boot(name, inst.uuid, flavor, None,
+        exc = exception.BuildAbortException(
+            instance_uuid="(see the server)",
+            reason="harness: the hypervisor aborted the build")
+    else:
+        exc = exception.ComputeResourcesUnavailable(
+            reason="harness: the hypervisor failed the spawn")
+    failing = _spawn_of(world, host, uuid, exc)
+    gates = []
+    if until == "aborted":
+        gates.append(world.gate(
+            host, "unplug_vifs",
+            when=lambda instance, *a, **k: instance.uuid == uuid()))
+    label = "build " + name
+    with scheduling.prefer(host, alternate):
+        world.create_server(name, flavor, host, from_volume=from_volume,
+                            gates=gates, label=label)
+    failing.remove()
+    inst = world.instance(name)
+    if alternate is not None:
+        if inst.host != alternate or inst.vm_state != "active":
+            raise moves._failed(world, name, "the build of %s was not "
+                                "rescheduled to %s" % (name, alternate))
+        world.ledger.boot(name, inst.uuid, flavor, alternate,
                           volume_backed=from_volume)
-        # until the clean-up deletes it, the scheduler's allocation stays
+        world.trace.step("world", "rescheduled", instance=name,
+                         failed=host, host=alternate)
+        return inst
+    world.ledger.boot(name, inst.uuid, flavor, None,
+                      volume_backed=from_volume)
+    if label in world.stalls:
+        # the claim aborted, the clean-up stopped: the scheduler's
+        # allocation is still held
         world.ledger.extra_consumers[inst.uuid] = {
             host: world.ledger.spec(name, flavor).placement_resources()}
         world.failed_builds[name] = host
-        if until == "aborted":
-            world.trace.step("world", "build claim aborted", instance=name,
-                             host=host)
-            return inst
-        return finish_build_fail(world, name)
-    _nil_out_host_and_node(inst)
-    inst.task_state = task_states.SCHEDULING
-    inst.save()
-    target.reportclient.delete_allocation_for_instance(
-        ctx, inst.uuid, force=True)
-    # Conductor build_instances with the alternate host: claim there.
-    allocations = world.schedule(inst, flv, alternate)
-    alt = world.hosts[alternate]
-    inst.vm_state = vm_states.BUILDING
-    inst.task_state = None
-    inst.save()
-    alt.rt.instance_claim(ctx, inst, alt.nodename, allocations)
-    inst.vm_state = vm_states.ACTIVE
-    inst.task_state = None
-    inst.save()
-    world.ledger.boot(name, inst.uuid, flavor, alternate,
-                      volume_backed=from_volume)
-    world.trace.step("world", "rescheduled", instance=name, failed=host,
-                     host=alternate)
+        world.trace.step("world", "build claim aborted", instance=name,
+                         host=host)
+        return inst
+    _build_ended(world, name, host)
     return inst
 
 
-def finish_build_fail(world, name):
-    """The rest of a failed build that is not rescheduled
-    (``_do_build_and_run_instance``'s clean-up after the claim aborted):
-    host and node nilled out, ERROR, and the allocation deleted."""
-    from nova.compute import vm_states
-    from harness.world.ops import Refused
-    host = world.failed_builds.pop(name, None)
-    if host is None:
-        raise Refused("%s is not a failed build awaiting its clean-up"
-                      % name)
+def _build_ended(world, name, host):
     inst = world.instance(name)
-    target = world.hosts[host]
-    _nil_out_host_and_node(inst)
-    inst.vm_state = vm_states.ERROR
-    inst.task_state = None
-    inst.save()
-    target.reportclient.delete_allocation_for_instance(
-        world.ctx, inst.uuid, force=True)
+    if inst.vm_state != "error" or inst.host is not None:
+        raise moves._failed(world, name, "the failed build of %s on %s "
+                            "did not end in ERROR with no host"
+                            % (name, host))
     world.ledger.extra_consumers.pop(inst.uuid, None)
     world.trace.step("world", "build failed", instance=name, host=host)
     return inst
 
 
+def finish_build_fail(world, name):
+    """The failed build's clean-up goes on (host and node cleared, ERROR,
+    the allocation deleted)."""
+    from harness.world.errors import Refused
+    host = world.failed_builds.pop(name, None)
+    if host is None or ("build " + name) not in world.stalls:
+        raise Refused("%s is not a failed build awaiting its clean-up"
+                      % name)
+    world.resume("build " + name)
+    return _build_ended(world, name, host)
+
+
 # ---------------------------------------------------------------------------
 # shelve, offload, unshelve
 # ---------------------------------------------------------------------------
+def _action(world, name, body, api=None, label=None, gates=()):
+    uuid = world.instances[name].uuid
+    api = api or world.user_api
+    return world.drive(lambda: api.post_server_action(uuid, body),
+                       gates=gates, label=label or "%s %s" % (
+                           next(iter(body)), name))
+
+
 def shelve(world, name):
-    """``_shelve_instance``: powered off and snapshotted, still on its host
-    (it keeps its resources until offloaded)."""
-    from nova.compute import task_states, vm_states
+    """A user shelves the server: powered off and snapshotted, it stays on
+    its host (and keeps its resources) until offloaded."""
+    _action(world, name, {"shelve": None})
     inst = world.instance(name)
-    inst.task_state = task_states.SHELVING
-    inst.save()
-    inst.power_state = 4  # power_state.SHUTDOWN
-    inst.vm_state = vm_states.SHELVED
-    inst.task_state = None
-    inst.save()
+    if inst.vm_state != "shelved":
+        raise moves._failed(world, name, "shelving %s" % name)
     world.trace.step("world", "shelve", instance=name)
 
 
 def shelve_offload(world, name):
-    """``_shelve_offload_instance``: allocation deleted, tracker usage
-    dropped, host and node cleared."""
-    from nova.compute import task_states, vm_states
-    ctx = world.ctx
+    """The operator offloads the shelved server from its host."""
+    before = world.instance(name).host
+    _action(world, name, {"shelveOffload": None}, api=world.api)
     inst = world.instance(name)
-    host = world.hosts[inst.host]
-    inst.task_state = task_states.SHELVING_OFFLOADING
-    inst.save()
-    host.rt.delete_allocation_for_shelve_offloaded_instance(ctx, inst)
-    inst.vm_state = vm_states.SHELVED_OFFLOADED
-    inst.task_state = None
-    inst.save()
-    # _update_resource_tracker
-    host.rt.update_usage(ctx, inst, inst.node)
-    _nil_out_host_and_node(inst)
-    inst.save()
+    if inst.vm_state != "shelved_offloaded" or inst.host is not None:
+        raise moves._failed(world, name, "offloading %s" % name)
     world.ledger.unplace(name)
-    world.trace.step("world", "shelve_offload", instance=name,
-                     host=host.name)
+    world.trace.step("world", "shelve_offload", instance=name, host=before)
 
 
 def unshelve(world, name, host, until="active", fail=False):
-    """Unshelve an offloaded instance onto ``host``.
-
-    The conductor schedules (placement claim); the compute
-    (``_unshelve_instance``) sets ``spawning``, claims on the node, spawns.
-    ``until='spawning'`` stops inside the spawn (claim held, task state
-    ``spawning``), where a periodic audit may run; :func:`finish_unshelve`
-    completes it.  ``fail``: the spawn fails, the claim aborts, the
-    allocation is deleted and the instance stays offloaded.
-    """
-    from nova.compute import task_states, vm_states
-    ctx = world.ctx
-    inst = world.instance(name)
-    flv = inst.flavor
-    inst.task_state = task_states.UNSHELVING
-    inst.save()
-    world.schedule(inst, flv, host)
-    target = world.hosts[host]
-    inst.task_state = task_states.SPAWNING
-    inst.save()
-    allocs = target.reportclient.get_allocations_for_consumer(ctx, inst.uuid)
+    """The operator unshelves the offloaded server onto ``host``
+    (microversion 2.91).  ``until='spawning'`` stops inside the
+    hypervisor's spawn (claim held); ``fail``: the spawn fails."""
+    from harness.world.errors import Refused
+    if until not in ("active", "spawning"):
+        raise ValueError("until=%r: expected 'active' or 'spawning'"
+                         % until)
+    uuid = world.instances[name].uuid
+    gates, failing = [], None
     if fail:
-        try:
-            with target.rt.instance_claim(ctx, inst, target.nodename,
-                                          allocs):
-                raise InjectedFailure("spawn failed on %s" % host)
-        except InjectedFailure:
-            target.reportclient.delete_allocation_for_instance(
-                ctx, inst.uuid, force=True)
-            _nil_out_host_and_node(inst)
-            inst.vm_state = vm_states.SHELVED_OFFLOADED
-            inst.task_state = None
-            inst.save()
+        failing = world.gate(
+            host, "spawn", auto="fail",
+            exc=RuntimeError("harness: the hypervisor failed the spawn"),
+            when=lambda ctx, instance, *a, **k: instance.uuid == uuid)
+    elif until == "spawning":
+        gates.append(world.gate(
+            host, "spawn",
+            when=lambda ctx, instance, *a, **k: instance.uuid == uuid))
+    label = "unshelve " + name
+    with scheduling.prefer(host):
+        _action(world, name, {"unshelve": {"host": host}}, api=world.api,
+                label=label, gates=gates)
+    if failing is not None:
+        failing.remove()
+    inst = world.instance(name)
+    if fail:
+        if inst.vm_state != "shelved_offloaded" or inst.host is not None:
+            raise moves._failed(world, name, "the failed unshelve of %s"
+                                % name)
         world.trace.step("world", "unshelve failed", instance=name,
                          host=host)
         return inst
-    target.rt.instance_claim(ctx, inst, target.nodename, allocs)
+    if inst.host != host:
+        raise moves._failed(world, name, "unshelving %s onto %s"
+                            % (name, host))
     world.ledger.place(name, host)
-    world.trace.step("world", "unshelve spawning", instance=name, host=host)
-    if until == "spawning":
+    if label in world.stalls:
+        world.trace.step("world", "unshelve spawning", instance=name,
+                         host=host)
         return inst
-    return finish_unshelve(world, name)
+    if inst.vm_state != "active":
+        raise Refused("unshelving %s left it %s" % (name, inst.vm_state))
+    world.trace.step("world", "unshelved", instance=name, host=host)
+    return inst
 
 
 def finish_unshelve(world, name):
-    """The spawn returned: ``_update_instance_after_spawn``."""
-    from nova.compute import vm_states
+    """The stopped spawn of an unshelve goes on."""
+    from harness.world.errors import Refused
+    label = "unshelve " + name
+    if label not in world.stalls:
+        raise Refused("%s is not unshelving" % name)
+    world.resume(label)
     inst = world.instance(name)
-    inst.power_state = 1  # power_state.RUNNING
-    inst.vm_state = vm_states.ACTIVE
-    inst.task_state = None
-    inst.save()
-    world.trace.step("world", "unshelved", instance=name)
+    world.trace.step("world", "unshelved", instance=name, host=inst.host)
     return inst
 
 
 # ---------------------------------------------------------------------------
 # compute service down / restart, node availability
 # ---------------------------------------------------------------------------
+def _service_id(world, host):
+    return world.hosts[host].service_ref.uuid
+
+
 def service_down(world, host):
-    """The compute service on ``host`` stops (the API sees it forced down);
-    its tracker is gone with the process."""
+    """The compute service on ``host`` stops (its process ends: calls it
+    was making die with it) and the operator forces it down."""
     h = world.hosts[host]
-    h.service.forced_down = True
-    h.service.save()
+    world._stop_compute(h)
+    world.drive(lambda: world.api.put_service(
+        _service_id(world, host), {"forced_down": True}))
     world.ledger.service_down(host)
     world.trace.step("world", "service down", host=host)
 
 
 def restart(world, host):
-    """The compute service on ``host`` restarts: a new driver, report
-    client, tracker and manager; ``init_host``'s accounting steps run:
-    ``_destroy_evacuated_instances`` then the start-up audit
-    (``update_available_resource(startup=True)``)."""
-    from nova import objects
-    from nova.compute import resource_tracker
-    from nova.scheduler.client import report
-    from nova.virt import fake
-
-    ctx = world.ctx
+    """The compute service on ``host`` starts again (stopped first if it
+    runs): a new compute manager over the same hypervisor, whose
+    ``init_host`` and start-up audit run as Nova runs them; the operator
+    then lifts a forced down."""
     h = world.hosts[host]
-    available = h.nodename in h.driver.get_available_nodes()
-    driver = fake.FakeDriver(fake.FakeVirtAPI())
-    driver.init_host(host)
-    driver._set_nodes([h.nodename] if available else [])
-    h.driver = driver
-    h.set_inventory(h.inventory)
-    h.reportclient = report.SchedulerReportClient()
-    h.rt = resource_tracker.ResourceTracker(host, driver,
-                                            reportclient=h.reportclient)
-    # (Nova 28 on; the adapter bridges the releases before it)
-    from harness.world import nova_releases
-    nova_releases.set_service_ref(h.rt, h.service)
-    h._manager = None
-    mgr = h.manager
-    node_cache = {cn.uuid: cn for cn in
-                  objects.ComputeNodeList.get_all_by_host(ctx, host)}
-    mgr._destroy_evacuated_instances(ctx, node_cache)
-    mgr.update_available_resource(ctx, startup=True)
-    h.service.forced_down = False
-    h.service.save()
+    if h.running:
+        world._stop_compute(h)
+    world._start_compute(h)
+    if h.service_ref.forced_down:
+        world.drive(lambda: world.api.put_service(
+            _service_id(world, host), {"forced_down": False}))
+    available = h.nodename in (h.driver.get_available_nodes() or [])
     world.ledger.service_restarted(host, audited=available)
     world.trace.step("world", "restart", host=host)
 
 
 def node_unavailable(world, host):
-    """The host's driver stops reporting its node (``get_available_nodes``
-    returns nothing); the compute manager then skips it in its audit and,
-    as the driver says the node is not deleted, keeps its records."""
+    """The host's hypervisor stops reporting its node."""
     world.hosts[host].driver._set_nodes([])
     world.ledger.node_reported(host, False)
     world.trace.step("world", "node unavailable", host=host)
@@ -301,145 +272,80 @@ def node_available(world, host):
 # evacuate
 # ---------------------------------------------------------------------------
 def evacuate(world, name, dest, fail=False):
-    """Evacuate ``name`` from its (down) host to ``dest``.
-
-    The API creates an ``evacuation`` migration (``accepted``); the
-    scheduler claims ``dest`` for the instance consumer, which then holds
-    both nodes (``claim_resources`` merges); the destination's
-    ``rebuild_instance`` takes a ``rebuild_claim`` and on success
-    ``finish_evacuation`` (migration ``done``).  ``fail``: the rebuild
-    fails inside the claim: the claim aborts, the migration is ``failed``,
-    the destination's part of the allocation is removed
-    (``delete_allocation_for_evacuated_instance``) and the instance errors
-    on its source.
-    """
-    from nova import objects
-    from nova.compute import task_states, vm_states
-    from oslo_utils import uuidutils
-
-    ctx = world.ctx
+    """The operator evacuates ``name`` from its forced-down host to
+    ``dest``; ``fail``: the destination hypervisor fails the rebuild."""
+    from harness.world.errors import Refused
     inst = world.instance(name)
     source = inst.host
     if source not in world.ledger.down:
-        raise ValueError("evacuate %s: its host %s is up" % (name, source))
-    flavor = inst.flavor
-    inst.task_state = task_states.REBUILDING
-    inst.save()
-    migration = objects.Migration(
-        context=ctx.elevated(), uuid=uuidutils.generate_uuid(),
-        instance_uuid=inst.uuid, status="accepted",
-        migration_type="evacuation", source_compute=source,
-        source_node=inst.node, old_instance_type_id=flavor.id,
-        new_instance_type_id=flavor.id)
-    migration.create()
+        raise Refused("evacuate %s: its host %s is up" % (name, source))
+    uuid = inst.uuid
+    failing = None
+    if fail:
+        failing = world.gate(
+            dest, "spawn", auto="fail",
+            exc=RuntimeError("harness: the hypervisor failed the rebuild"),
+            when=lambda ctx, instance, *a, **k: instance.uuid == uuid)
+    before = world.latest_migration(name)
+    with scheduling.prefer(dest):
+        _action(world, name, {"evacuate": {"host": dest}}, api=world.api)
+    if failing is not None:
+        failing.remove()
+    migration = world.latest_migration(name)
+    if migration is None or (before is not None
+                             and migration.id == before.id):
+        raise moves._failed(world, name, "evacuating %s" % name)
     world.migrations[name] = migration
     fname = world.ledger.instances[name].flavor
-    world.ledger.start_move(name, "evacuation", source, dest, fname,
-                            migration.uuid, "accepted")
-    world.schedule(inst, flavor, dest)
-    target = world.hosts[dest]
-    migration.dest_compute = dest
-    migration.dest_node = target.nodename
-    migration.save()
-    allocs = target.reportclient.get_allocations_for_consumer(ctx, inst.uuid)
-    inst = world.instance(name)
-    instance_state = inst.vm_state
-    claim = target.rt.rebuild_claim(ctx, inst, target.nodename, allocs,
-                                    migration=migration)
-    if fail:
-        try:
-            with claim:
-                raise InjectedFailure("rebuild failed on %s" % dest)
-        except InjectedFailure:
-            migration.status = "failed"
-            migration.save()
-            target.rt.delete_allocation_for_evacuated_instance(
-                ctx, inst, target.nodename, node_type="destination")
-            inst = world.instance(name)
-            inst.vm_state = vm_states.ERROR
-            inst.task_state = None
-            inst.save()
-        world.ledger.set_move_status(name, "failed")
-        world.trace.step("world", "evacuate failed", instance=name,
-                         dest=dest)
-        return migration
-    with claim:
-        inst.vm_state = instance_state
-        inst.task_state = None
-    target.rt.finish_evacuation(inst, target.nodename, migration)
-    world.ledger.set_move_status(name, "done")
-    world.ledger.evacuated(name, source, dest)
-    world.trace.step("world", "evacuated", instance=name, source=source,
-                     dest=dest)
+    world.ledger.start_move(name, "evacuation", source,
+                            migration.dest_compute, fname, migration.uuid,
+                            "accepted")
+    world.ledger.set_move_status(name, migration.status)
+    if migration.status == "done":
+        world.ledger.evacuated(name, source, migration.dest_compute)
+    world.trace.step("world", "evacuate", instance=name, source=source,
+                     dest=dest, status=migration.status)
     return migration
 
 
 # ---------------------------------------------------------------------------
-# live migration rollback
+# a live migration the hypervisor rolls back or fails
 # ---------------------------------------------------------------------------
 def live_rollback(world, name, status="failed"):
-    """``_rollback_live_migration`` of a live migration in progress: the
-    source's allocation goes back from the migration to the instance
-    (``_revert_allocation``), the migration context is dropped, the
-    migration ends ``failed`` (``error`` when pre-live-migration failed).
-    The destination's move claim is dropped only for NUMA-aware live
-    migrations (``drop_move_claim_at_destination``), so here it stays in the
-    destination tracker until its next audit (recorded by the ledger as a
-    gap)."""
-    ctx = world.ctx
-    inst = world.instance(name)
+    """The running live migration of ``name`` ends without moving it: the
+    hypervisor calls Nova's recover method (``status='failed'``, Nova's
+    ``_rollback_live_migration``), or raises (``status='error'``: Nova
+    puts the migration and the server in ERROR)."""
+    from harness.world.errors import Refused
+    stop = moves._stops(world).get(name)
+    if stop is None or stop.phase != "running" or stop.label is None:
+        raise Refused("%s has no live migration stopped while running"
+                      % name)
+    del moves._stops(world)[name]
+    if status == "failed":
+        def instead(context, instance, dest, post_method, recover_method,
+                    block_migration=False, migrate_data=None):
+            recover_method(context, instance, dest, migrate_data)
+        world.stalls[stop.label].gate.instead = instead
+        world.resume(stop.label, "instead")
+    elif status == "error":
+        world.resume(stop.label, "fail", exc=RuntimeError(
+            "harness: the hypervisor failed the live migration"))
+    else:
+        raise ValueError("status=%r: expected 'failed' or 'error'"
+                         % status)
     migration = world.migration(name)
-    source = world.hosts[migration.source_compute]
-    if source.reportclient.get_allocations_for_consumer(ctx, migration.uuid):
-        source.reportclient.move_allocations(ctx, migration.uuid, inst.uuid)
-    inst.task_state = None
-    inst.progress = 0
-    inst.drop_migration_context()
-    inst.save()
-    migration.status = status
-    migration.save()
-    move = world.ledger.moves[name]
-    world.ledger.set_move_status(name, status)
-    if world.ledger.claim_counted(move.dest, name):
-        world.ledger.hold_until_audit(
-            move.dest, "move claim of the rolled-back live migration of %s"
-            % name, move.new_flavor, name)
-    world.trace.step("world", "live rollback", instance=name, status=status)
+    inst = world.instance(name)
+    world.instances[name] = inst
+    if name in world.ledger.moves:
+        world.ledger.set_move_status(name, migration.status)
+    if migration.status == "error" and inst.vm_state == "error":
+        world.ledger.too_late_to_roll_back(name)
+    world.trace.step("world", "live rollback", instance=name,
+                     status=migration.status, vm_state=inst.vm_state)
     return migration
 
 
-# ---------------------------------------------------------------------------
-# a stopped move, one phase on
-# ---------------------------------------------------------------------------
 def advance(world, name):
-    """Take the instance's stopped move one phase on, as the next service
-    step does (cold: ``migrating``, ``post-migrating``, ``finished``; live:
-    ``running``, ``completed``).  Returns the new status."""
-    from nova.compute import task_states
-    from harness.world import moves
-    move = world.ledger.moves[name]
-    migration = world.migration(name)
-    host = world.hosts[move.dest]
-    if move.kind == "live-migration":
-        if move.status in ("accepted", "preparing"):
-            migration.status = "running"
-            migration.save()
-            world.ledger.set_move_status(name, "running")
-        else:
-            moves.complete_live(world, name, migration, host)
-        return world.migration(name).status
-    inst = world.instance(name)
-    if move.status == "pre-migrating":
-        status, task = "migrating", task_states.RESIZE_MIGRATING
-    elif move.status == "migrating":
-        status, task = "post-migrating", task_states.RESIZE_MIGRATED
-    else:
-        moves.finish_resize(world, name, migration, host,
-                            world.flavors[move.new_flavor])
-        return "finished"
-    migration.status = status
-    migration.save()
-    inst.task_state = task
-    inst.save()
-    world.ledger.set_move_status(name, status)
-    return status
+    """Take the instance's stopped move one phase on."""
+    return moves.advance(world, name)

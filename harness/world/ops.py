@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable
 
 from harness.world import lifecycle
+from harness.world.errors import Refused
 
 
 @dataclasses.dataclass
@@ -71,11 +72,6 @@ class History(list):
         return [op for op in self if op.type != "invoke"]
 
 
-class Refused(Exception):
-    """The operation's precondition does not hold in this world (``fail``:
-    nothing happened)."""
-
-
 # -- the client's operations ---------------------------------------------
 def _create_flavor(world, name, **spec):
     return world.create_flavor(name, **spec).name
@@ -85,10 +81,10 @@ def _boot(world, name, flavor, host, from_volume=False):
     return world.boot(name, flavor, host, from_volume=from_volume).uuid
 
 
-def _move(world, name, dest, flavor=None, until="finished"):
-    if flavor is None:
-        return world.migrate(name, dest, until=until).status
-    return world.resize(name, flavor, dest, until=until).status
+def _move(world, name, dest, flavor=None, until="finished", fail=None):
+    from harness.world import moves
+    return moves.cold_move(world, name, flavor, dest, until=until,
+                           fail=fail).status
 
 
 def _live(world, name, dest, until="running"):

@@ -1,0 +1,423 @@
+"""Nova's message bus, delivered by the harness.
+
+Nova's services talk through oslo.messaging.  In a world they share one
+in-process transport: oslo.messaging's own fake driver, as Nova's
+functional tests use it (``nova.tests.fixtures.RPCFixture``), with one
+difference in *who delivers*.  The fake driver's listeners poll their queues
+from threads of their own; here nothing polls.  A **call** (the caller waits
+for the answer) is delivered at once, in the caller's thread, to the server
+that listens on its target, and answered as a real driver answers: the
+result, or the exception serialized and rebuilt through oslo.messaging's own
+``serialize_remote_exception``/``deserialize_remote_exception``.  A **cast**
+(fire and forget) is queued, and :meth:`Bus.pump` delivers the queue in
+order, one message at a time, until nothing is left: every message a
+delivery casts joins the end of the queue.  Every message is copied through
+JSON on the way, as a wire would.
+
+So a world runs single-threaded and deterministically: an operation enters
+through the REST API (or a periodic, or a service start), the bus is pumped,
+and when it is quiet every service has done what the operation led to.  The
+servers are oslo.messaging's real ``RPCServer`` with Nova's real
+dispatcher, serializers and endpoints; only their executor runs the work in
+the delivering thread (``futurist.SynchronousExecutor``).
+
+The bus is also a boundary faults act on (:class:`Rule`): a message that
+matches a rule is **held** (a stall point: the operation stops there until
+the harness releases it), **dropped** (lost: a call then times out),
+**duplicated** (delivered twice), or **deferred** (delivered after the next
+operation).  Every delivery is recorded in :attr:`Bus.log`.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import functools
+import itertools
+import threading
+from typing import Callable
+
+import fixtures
+
+
+@dataclasses.dataclass
+class Message:
+    """One message on the bus: where it goes and what it asks."""
+    seq: int
+    topic: str
+    server: str | None
+    fanout: bool
+    method: str
+    args: dict
+    ctxt: dict
+    call: bool
+    exchange: str | None = None
+
+    @property
+    def instance_uuid(self) -> str | None:
+        """The uuid of the instance the message is about, if it names one."""
+        inst = self.args.get("instance")
+        if isinstance(inst, dict):
+            data = inst.get("nova_object.data") or {}
+            return data.get("uuid")
+        if isinstance(inst, str):
+            return inst
+        uuid = self.args.get("instance_uuid")
+        return uuid if isinstance(uuid, str) else None
+
+    def describe(self) -> str:
+        where = self.server or ("*" if self.fanout else "any")
+        return "%s %s -> %s:%s" % ("call" if self.call else "cast",
+                                   self.method, self.topic, where)
+
+
+@dataclasses.dataclass
+class Rule:
+    """What the bus does with the messages that match.
+
+    ``method``: the RPC method; ``server``: the host it is sent to (None:
+    any); ``topic``: the RPC topic (None: any); ``instance``: the uuid of
+    the instance the message is about (None: any); ``action``: ``hold``,
+    ``drop``, ``duplicate`` or ``defer``; ``times``: how many matching
+    messages it takes (None: every one while it is installed).
+    """
+    method: str
+    action: str = "hold"
+    server: str | None = None
+    topic: str | None = None
+    instance: str | None = None
+    times: int | None = 1
+    matched: list = dataclasses.field(default_factory=list)
+
+    ACTIONS = ("hold", "drop", "duplicate", "defer")
+
+    def __post_init__(self):
+        if self.action not in self.ACTIONS:
+            raise ValueError("bus rule action %r: expected one of %s"
+                             % (self.action, ", ".join(self.ACTIONS)))
+
+    def matches(self, msg: Message) -> bool:
+        if self.times is not None and len(self.matched) >= self.times:
+            return False
+        if msg.method != self.method:
+            return False
+        if self.server is not None and msg.server != self.server:
+            return False
+        if self.topic is not None and msg.topic != self.topic:
+            return False
+        if self.instance is not None and msg.instance_uuid != self.instance:
+            return False
+        return True
+
+    def describe(self) -> str:
+        bits = [self.method]
+        if self.server:
+            bits.append("to %s" % self.server)
+        if self.instance:
+            bits.append("for %s" % self.instance)
+        return "%s %s" % (self.action, " ".join(bits))
+
+
+class NoListener(Exception):
+    """A message was sent to a target no server listens on."""
+
+
+@functools.lru_cache(maxsize=None)
+def _incoming_class():
+    """oslo.messaging's ``RpcIncomingMessage`` as the bus hands it to a
+    server (built on first use: the harness imports Nova's libraries
+    lazily)."""
+    from oslo_messaging._drivers import base, common
+    from oslo_serialization import jsonutils
+
+    class Incoming(base.RpcIncomingMessage):
+        def __init__(self, ctxt, message):
+            super().__init__(ctxt, message)
+            self.result = None
+            self.failure = None
+
+        def reply(self, reply=None, failure=None):
+            if failure is not None:
+                # As a real driver does: the exception crosses the wire
+                # serialized, and is rebuilt on the caller's side.
+                self.failure = common.serialize_remote_exception(failure)
+            else:
+                self.result = jsonutils.loads(jsonutils.dumps(reply))
+
+        def acknowledge(self):
+            pass
+
+        def requeue(self):
+            pass
+
+        def heartbeat(self):
+            pass
+
+    return Incoming
+
+
+class _Listener:
+    """One server's subscription: nothing polls, the bus calls back."""
+
+    def __init__(self, bus: "Bus", topic: str, server: str | None,
+                 exchange: str | None):
+        self.bus = bus
+        self.topic = topic
+        self.server = server
+        self.exchange = exchange
+        self.callback = None
+        self.batch_size = 1
+        self.batch_timeout = None
+        self.prefetch_size = -1
+
+    # oslo.messaging's Listener interface
+    def start(self, on_incoming_callback):
+        self.callback = on_incoming_callback
+        self.bus._listeners.append(self)
+
+    def stop(self):
+        self.callback = None
+        if self in self.bus._listeners:
+            self.bus._listeners.remove(self)
+
+    def cleanup(self):
+        self.stop()
+
+
+@functools.lru_cache(maxsize=None)
+def _driver_class():
+    from oslo_messaging._drivers import impl_fake
+
+    class HarnessDriver(impl_fake.FakeDriver):
+        """oslo.messaging's fake driver whose deliveries the bus makes."""
+
+        bus: "Bus" = None
+
+        def send(self, target, ctxt, message, wait_for_reply=None,
+                 timeout=None, call_monitor_timeout=None, retry=None,
+                 transport_options=None):
+            self._check_serialize(message)
+            return self.bus.send(target, ctxt, message,
+                                 call=bool(wait_for_reply), timeout=timeout)
+
+        def listen(self, target, batch_size, batch_timeout):
+            return _Listener(self.bus, target.topic, target.server,
+                             target.exchange or self._default_exchange)
+
+    return HarnessDriver
+
+
+class Bus(fixtures.Fixture):
+    """The bus of one world (set up after Nova's ``RPCFixture``)."""
+
+    def __init__(self):
+        super().__init__()
+        self._listeners: list[_Listener] = []
+        self.pending: collections.deque[Message] = collections.deque()
+        self.held: list[Message] = []
+        self.deferred: list[Message] = []
+        self.rules: list[Rule] = []
+        self.log: list[tuple[str, Message]] = []
+        self._seq = itertools.count(1)
+        self._lock = threading.RLock()
+        self._pumping = threading.local()
+        self.delivered = 0
+
+    def _setUp(self):
+        import futurist
+        from nova import rpc
+
+        transport = rpc.TRANSPORT
+        old = transport._driver
+        driver = _driver_class()(
+            old.conf, old._url, old._default_exchange,
+            old._allowed_remote_exmods)
+        driver.bus = self
+        transport._driver = driver
+        self.allowed_remote_exmods = old._allowed_remote_exmods
+        self.addCleanup(setattr, transport, "_driver", old)
+
+        real_get_server = rpc.get_server
+
+        def get_server(target, endpoints, serializer=None):
+            server = real_get_server(target, endpoints, serializer)
+            # The work runs in the delivering thread.
+            server._executor_cls = lambda **_kw: futurist.SynchronousExecutor()
+            return server
+
+        self.useFixture(fixtures.MonkeyPatch("nova.rpc.get_server",
+                                             get_server))
+        self.addCleanup(self._listeners.clear)
+
+    # ------------------------------------------------------------------
+    # sending
+    # ------------------------------------------------------------------
+    def send(self, target, ctxt, message, call=False, timeout=None):
+        from oslo_serialization import jsonutils
+        wire = jsonutils.loads(jsonutils.dumps(message))
+        msg = Message(seq=next(self._seq), topic=target.topic,
+                      server=target.server, fanout=bool(target.fanout),
+                      method=wire.get("method", "?"),
+                      args=wire.get("args") or {}, ctxt=copy.deepcopy(ctxt),
+                      call=call, exchange=target.exchange)
+        msg.wire = wire
+        rule = self._rule_for(msg)
+        if call:
+            return self._call(msg, rule, timeout)
+        with self._lock:
+            self.log.append(("sent", msg))
+            if rule is None:
+                self.pending.append(msg)
+            else:
+                self._apply(rule, msg)
+        return None
+
+    def _rule_for(self, msg: Message) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.matches(msg):
+                    rule.matched.append(msg)
+                    return rule
+        return None
+
+    def _apply(self, rule: Rule, msg: Message):
+        if rule.action == "hold":
+            self.held.append(msg)
+            self.log.append(("held", msg))
+        elif rule.action == "drop":
+            self.log.append(("dropped", msg))
+        elif rule.action == "duplicate":
+            self.pending.append(msg)
+            twin = dataclasses.replace(msg, seq=next(self._seq))
+            twin.wire = copy.deepcopy(msg.wire)
+            self.pending.append(twin)
+            self.log.append(("duplicated", msg))
+        elif rule.action == "defer":
+            self.deferred.append(msg)
+            self.log.append(("deferred", msg))
+
+    def _call(self, msg: Message, rule: Rule | None, timeout):
+        import oslo_messaging
+        from oslo_messaging._drivers import common
+        self.log.append(("sent", msg))
+        if rule is not None and rule.action in ("drop", "hold", "defer"):
+            # Nobody answers: the caller's wait runs out.
+            self.log.append(("dropped", msg))
+            raise oslo_messaging.MessagingTimeout(
+                "No reply on topic %s (the harness's bus %s the call)"
+                % (msg.topic, "dropped" if rule.action == "drop"
+                   else "held"))
+        listeners = self._route(msg)
+        if not listeners:
+            self.log.append(("unrouted", msg))
+            raise oslo_messaging.MessagingTimeout(
+                "No reply on topic %s: no server listens on %s"
+                % (msg.topic, msg.describe()))
+        times = 2 if rule is not None and rule.action == "duplicate" else 1
+        incoming = None
+        for _ in range(times):
+            incoming = self._deliver(msg, listeners[0])
+        if incoming.failure is not None:
+            raise common.deserialize_remote_exception(
+                incoming.failure, self.allowed_remote_exmods)
+        return incoming.result
+
+    def _route(self, msg: Message) -> list[_Listener]:
+        with self._lock:
+            same = [li for li in self._listeners
+                    if li.topic == msg.topic and li.callback is not None]
+        if msg.fanout:
+            return [li for li in same if li.server is not None]
+        if msg.server is not None:
+            return [li for li in same if li.server == msg.server]
+        # Any server on the topic takes it (one only: round robin has no
+        # meaning with one server a topic, which is how worlds are built).
+        anyone = [li for li in same if li.server is None]
+        return anyone[:1] or same[:1]
+
+    def _deliver(self, msg: Message, listener: _Listener):
+        incoming = _incoming_class()(copy.deepcopy(msg.ctxt),
+                                     copy.deepcopy(msg.wire))
+        with self._lock:
+            self.delivered += 1
+            self.log.append(("delivered", msg))
+        listener.callback([incoming])
+        return incoming
+
+    # ------------------------------------------------------------------
+    # delivering the queue
+    # ------------------------------------------------------------------
+    def pump(self, limit: int = 10000) -> int:
+        """Deliver queued casts, in order, until none is left; return how
+        many were delivered.  Raises if ``limit`` deliveries do not quiet
+        the bus (a loop)."""
+        n = 0
+        while True:
+            with self._lock:
+                if not self.pending:
+                    return n
+                msg = self.pending.popleft()
+            listeners = self._route(msg)
+            if not listeners:
+                with self._lock:
+                    self.log.append(("unrouted", msg))
+                continue
+            for listener in listeners:
+                self._deliver(msg, listener)
+            n += 1
+            if n >= limit:
+                raise RuntimeError("the bus did not quiet after %d "
+                                   "deliveries" % n)
+
+    @property
+    def quiet(self) -> bool:
+        return not self.pending
+
+    # ------------------------------------------------------------------
+    # rules: stall points and message faults
+    # ------------------------------------------------------------------
+    def add_rule(self, rule: Rule) -> Rule:
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule: Rule):
+        with self._lock:
+            if rule in self.rules:
+                self.rules.remove(rule)
+
+    def release(self, match: Callable[[Message], bool] | None = None
+                ) -> list[Message]:
+        """Put held messages (those ``match`` accepts, or all) back on the
+        queue, in the order they were sent; the caller pumps."""
+        with self._lock:
+            out = [m for m in self.held if match is None or match(m)]
+            for m in out:
+                self.held.remove(m)
+                self.pending.append(m)
+                self.log.append(("released", m))
+        return out
+
+    def discard(self, match: Callable[[Message], bool] | None = None
+                ) -> list[Message]:
+        """Lose held messages for good."""
+        with self._lock:
+            out = [m for m in self.held if match is None or match(m)]
+            for m in out:
+                self.held.remove(m)
+                self.log.append(("dropped", m))
+        return out
+
+    def release_deferred(self) -> int:
+        with self._lock:
+            n = len(self.deferred)
+            for m in self.deferred:
+                self.pending.append(m)
+                self.log.append(("released", m))
+            self.deferred.clear()
+        return n
+
+    def sent(self, method: str) -> list[Message]:
+        """Every message of ``method`` sent so far."""
+        return [m for what, m in self.log
+                if what == "sent" and m.method == method]
