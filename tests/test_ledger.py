@@ -161,9 +161,12 @@ def _resize(kind="resize", new="big", source="src", dest="dst",
 def test_resize_before_arrival(status):
     ledger = _resize(status=status)
     # The instance is still on the source with its old flavor; the
-    # destination holds the new flavor for the incoming resize.
-    assert usage(ledger, "src") == U_SMALL
-    assert usage(ledger, "dst") == held(U_BIG)
+    # destination holds the new flavor for the incoming resize.  Once the
+    # source sent it on (post-migrating) the record names the destination,
+    # which then counts it in running_vms.
+    moved = status == "post-migrating"
+    assert usage(ledger, "src") == held(U_SMALL, vms=0 if moved else 1)
+    assert usage(ledger, "dst") == held(U_BIG, vms=1 if moved else 0)
     assert [r for r, _ in ledger.holdings("dst")] == ["incoming resize of a"]
     assert ledger.expected_allocations() == {"ua": {"dst": P_BIG},
                                              "um": {"src": P_SMALL}}
@@ -257,8 +260,11 @@ def test_same_node_resize_confirm_and_revert():
 def test_cold_migration_holds_same_flavor(status):
     ledger = _resize(kind="migration", new="small", status=status)
     arrived = status == "finished"
-    assert usage(ledger, "dst") == (U_SMALL if arrived else held(U_SMALL))
-    assert usage(ledger, "src") == (held(U_SMALL) if arrived else U_SMALL)
+    moved = status in ("finished", "post-migrating")   # the record's host
+    assert usage(ledger, "dst") == held(U_SMALL, vms=int(moved))
+    assert usage(ledger, "src") == held(U_SMALL, vms=int(not moved))
+    assert ledger.record_host("a") == ("dst" if moved else "src")
+    assert ledger.instances["a"].host == ("dst" if arrived else "src")
     reasons = [r for n in ("src", "dst") for r, _ in ledger.holdings(n)]
     assert any("migration of a" in r for r in reasons)
     assert ledger.expected_allocations() == {"ua": {"dst": P_SMALL},
@@ -351,76 +357,87 @@ def tracked(ledger, node):
     return (u.vcpus_used, u.memory_mb_used, u.local_gb_used)
 
 
-def _left_src_by_live_migration(ledger):
+def _live_migrated(ledger, audit_dest=False):
     ledger.boot("a", "ua", "small", "src")
     ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
                       "running")
-    ledger.left_by_live_migration("src", "a")
+    if audit_dest:
+        ledger.audited("dst")
     ledger.set_move_status("a", "completed")
 
 
-def test_a_live_migrated_instance_stays_tracked_on_its_source():
-    """The source's tracker counts the instance until its next audit."""
+def test_a_live_migration_is_not_counted_on_its_destination_until_audited():
+    """No move claim for a live migration that is not NUMA-aware: the
+    destination's tracker lacks it until its next audit (a gap)."""
     ledger = make()
-    _left_src_by_live_migration(ledger)
-    assert tracked(ledger, "src") == U_SMALL[:3]
-    assert usage(ledger, "src") == EMPTY
-    assert [r for r, _ in ledger.gaps("src")] == [
-        "instance a live-migrated away (the source tracker forgets it at "
-        "its next audit)"]
-    ledger.audited("src")
-    assert tracked(ledger, "src") == (0, 0, 0)
+    ledger.boot("a", "ua", "small", "src")
+    ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
+                      "running")
+    assert usage(ledger, "dst")[:3] == U_SMALL[:3]      # once audited
+    assert tracked(ledger, "dst") == (0, 0, 0)
+    assert any("no move claim" in r for r, _ in ledger.gaps("dst"))
+    ledger.audited("dst")
+    assert tracked(ledger, "dst") == U_SMALL[:3]
+    assert ledger.gaps("dst") == []
 
 
-def test_a_claim_back_on_a_node_still_tracking_it_is_not_counted():
-    """A resize back to the former source, to a bigger flavor, before its
-    audit: the tracker counts the stale small, not the incoming big."""
+def test_a_completed_live_migration_audits_its_source():
+    """_post_live_migration runs the source's audit: nothing stays there;
+    the destination counts the instance from its own next audit."""
     ledger = make()
-    _left_src_by_live_migration(ledger)
-    assert not ledger.claim_counted("src", "a")
-    ledger.start_move("a", "resize", "dst", "src", "big", "um2",
-                      "pre-migrating")
-    assert usage(ledger, "src")[:3] == U_BIG[:3]        # once audited
-    assert tracked(ledger, "src") == U_SMALL[:3]
-    ledger.set_move_status("a", "finished")
-    assert tracked(ledger, "src") == U_SMALL[:3]
-    # tracked there as an instance, not through the move
-    assert ledger.arrived_by_move.get("a") != "src"
+    ledger.boot("b", "ub", "small", "src")
+    ledger.hold_until_audit("src", "something pending", "small", "b")
+    _live_migrated(ledger)
+    assert tracked(ledger, "src") == U_SMALL[:3]        # b only: audited
+    assert ledger.gaps("src") == []
+    assert usage(ledger, "dst")[:3] == U_SMALL[:3]
+    assert tracked(ledger, "dst") == (0, 0, 0)
+    ledger.audited("dst")
+    assert tracked(ledger, "dst") == U_SMALL[:3]
 
 
-@pytest.mark.parametrize("end", ("revert", "confirm-delete", "audit"))
-def test_dropping_the_stale_instance_removes_the_current_flavor(end):
-    """drop_move_claim_at_dest (revert) and update_usage (delete) remove
-    the new flavor from a tracker that counted the stale small: the
-    difference, negative here, stays until the audit."""
+def test_a_live_migration_audited_on_its_destination_arrives_counted():
     ledger = make()
-    _left_src_by_live_migration(ledger)
-    ledger.start_move("a", "resize", "dst", "src", "big", "um2",
-                      "pre-migrating")
-    ledger.set_move_status("a", "finished")
-    if end == "revert":
-        ledger.set_move_status("a", "reverted")
-    elif end == "confirm-delete":
-        ledger.set_move_status("a", "confirmed")
-        ledger.delete("a")
-    else:
-        ledger.audited("src")
-        assert tracked(ledger, "src") == U_BIG[:3]
-        return
-    small, big = U_SMALL[:3], U_BIG[:3]
-    assert tracked(ledger, "src") == tuple(s - b for s, b in zip(small,
-                                                                  big))
-    ledger.audited("src")
-    assert tracked(ledger, "src") == (0, 0, 0)
+    _live_migrated(ledger, audit_dest=True)
+    assert tracked(ledger, "dst") == U_SMALL[:3]
+    assert ledger.gaps("dst") == []
+    assert ledger.arrived_by_move.get("a") == "dst"
 
 
-def test_a_restart_forgets_the_stale_instance():
+@pytest.mark.parametrize("audited", (False, True))
+def test_a_rolled_back_live_migration_leaves_what_an_audit_counted(audited):
+    """Rolled back (``failed``), a live migration the destination never
+    audited leaves nothing there; one it counted at an audit stays
+    counted until its next audit."""
     ledger = make()
-    _left_src_by_live_migration(ledger)
-    ledger.service_down("src")
-    ledger.service_restarted("src")
-    assert tracked(ledger, "src") == (0, 0, 0)
-    assert ledger.claim_counted("src", "a")
+    ledger.boot("a", "ua", "small", "src")
+    ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
+                      "running")
+    if audited:
+        ledger.audited("dst")
+    ledger.set_move_status("a", "failed")
+    assert usage(ledger, "dst")[:3] == (0, 0, 0)
+    assert tracked(ledger, "dst") == (U_SMALL[:3] if audited
+                                      else (0, 0, 0))
+    ledger.audited("dst")
+    assert tracked(ledger, "dst") == (0, 0, 0)
+    assert ledger.expected_allocations() == {"ua": {"src": P_SMALL}}
+
+
+def test_a_live_migration_too_late_to_roll_back_keeps_its_allocations():
+    """The hypervisor failed it and Nova put it in ERROR: the allocations
+    stay as while it ran, until the server is deleted."""
+    ledger = make()
+    ledger.boot("a", "ua", "small", "src")
+    ledger.start_move("a", "live-migration", "src", "dst", "small", "um",
+                      "running")
+    ledger.set_move_status("a", "error")
+    ledger.too_late_to_roll_back("a")
+    assert ledger.instances["a"].host == "src"
+    assert ledger.expected_allocations() == {"ua": {"dst": P_SMALL},
+                                             "um": {"src": P_SMALL}}
+    ledger.delete("a")
+    assert ledger.expected_allocations() == {}
 
 
 @pytest.mark.parametrize("leave", ("delete", "offload"))
@@ -438,22 +455,3 @@ def test_update_usage_on_an_unreported_node_changes_nothing(leave):
     assert tracked(ledger, "src") == U_SMALL[:3]     # until the audit
     ledger.audited("src")
     assert tracked(ledger, "src") == (0, 0, 0)
-
-
-def test_an_instance_that_arrived_by_a_move_leaves_a_plain_gap():
-    """A node that counts an instance through the live migration that
-    brought it (not yet audited) keeps that migration's usage when the
-    instance live-migrates on: a gap until its audit, and a claim there
-    is counted again (Nova counts an incoming migration of an instance it
-    does not track as an instance)."""
-    ledger = make()
-    _left_src_by_live_migration(ledger)          # a: src -> dst
-    ledger.start_move("a", "live-migration", "dst", "src", "small", "um2",
-                      "running")
-    ledger.left_by_live_migration("dst", "a")  # (read before completed)
-    ledger.set_move_status("a", "completed")    # a: dst -> src
-    assert ledger.claim_counted("dst", "a")
-    assert tracked(ledger, "dst") == U_SMALL[:3]
-    ledger.start_move("a", "live-migration", "src", "dst", "small", "um3",
-                      "preparing")
-    assert tracked(ledger, "dst") == tuple(2 * x for x in U_SMALL[:3])

@@ -209,31 +209,38 @@ def test_a_move_in_progress_keeps_its_migration_context(world):
         ("instance vm1 migration_context", None)]
 
 
-# What the explorer taught the ledger, each checked against real Nova: the
-# sequence keeps every invariant, and the difference Nova keeps until the
-# next audit is reported as a gap naming why.
+# What the explorer taught the ledger, each checked against Nova's
+# services: the sequence keeps every invariant, and the difference Nova
+# keeps until the next audit is reported as a gap naming why.
 TAUGHT = {
-    "a claim back on a host still tracking the instance": (
+    # (a completed live migration audits its source at once, so a resize
+    # back onto it is counted: F-14 of the hand-written model does not
+    # happen in Nova)
+    "a resize back onto the host a server live-migrated from": (
         [("boot", dict(name="i1", flavor="small", host="src")),
          ("live_migrate", dict(name="i1", dest="dst", until="completed")),
          ("move", dict(name="i1", dest="src", flavor="big",
-                       until="pre-migrating"))],
-        "not counted, the tracker still tracks i1"),
+                       until="pre-migrating")),
+         ("advance", dict(name="i1")), ("advance", dict(name="i1")),
+         ("advance", dict(name="i1")), ("revert", dict(name="i1"))],
+        "no move claim"),
+    # (an evacuated server is stopped on its destination since
+    # microversion 2.95: it moves on by cold migration)
     "an evacuation leftover moves with the migration consumer": (
         [("boot", dict(name="i1", flavor="small", host="src")),
          ("service_down", dict(host="src")),
          ("evacuate", dict(name="i1", dest="dst", fail=False)),
-         ("live_migrate", dict(name="i1", dest="bystander",
-                               until="preparing"))],
+         ("move", dict(name="i1", dest="bystander",
+                       until="pre-migrating"))],
         None),
-    "a claim back where the instance arrived by a move and left": (
+    "live migrations on before the destination's audit": (
         [("boot", dict(name="i1", flavor="small", host="dst")),
          ("live_migrate", dict(name="i1", dest="bystander",
                                until="completed")),
          ("live_migrate", dict(name="i1", dest="src", until="completed")),
          ("live_migrate", dict(name="i1", dest="bystander",
                                until="preparing"))],
-        "live-migrated away"),
+        "no move claim"),
     "update_usage on an unreported node": (
         [("boot", dict(name="i1", flavor="small", host="bystander")),
          ("node_unavailable", dict(host="bystander")),

@@ -70,8 +70,8 @@ def test_two_worlds_share_nothing():
         assert not any(usages.values())
         assert second.placement.read("/allocations/%s" % first_uuid)[
             "allocations"] == {}
-        # a fresh report client singleton and per-host clients
-        assert report.PLACEMENTCLIENT is None
+        # a fresh report client singleton (the conductor's and scheduler's)
+        # and per-host clients
         assert second.reportclient is not first_singleton
         assert not {h.reportclient for h in second.hosts.values()} & \
             first_hosts_rc
@@ -151,9 +151,8 @@ CONTROLS = {
         None),
     "resize migrating": (_then(
         lambda w: w.resize("vm1", "big", "dst", until="migrating")), None),
-    "resize post-migrating": (_then(
-        lambda w: w.resize("vm1", "big", "bystander",
-                           until="post-migrating")), None),
+    # (an audit while a resize is post-migrating is finding F-15's window:
+    # scenarios/test_lifecycle_findings.py)
     "resize finished, confirm": (_then(
         lambda w: w.resize("vm1", "big", "dst")),
         lambda w: w.confirm("vm1")),
@@ -242,7 +241,6 @@ def test_a_node_its_restarted_tracker_has_not_met_keeps_its_record():
         lifecycle.node_unavailable(world, "dst")
         Client(world).perform(Op("restart", {"host": "dst"}))
         lifecycle.node_available(world, "dst")
-        assert "dst" not in world.hosts["dst"].rt.compute_nodes
         assert (world.hosts["dst"].compute_node.id,
                 world.hosts["dst"].rp_uuid) == before
         assert "dst" in world.ledger.restarted_unaudited

@@ -105,6 +105,12 @@ class Fault(fixtures.Fixture):
         raise NotImplementedError
 
     def _setUp(self):
+        # While a fault is in, the world does not teach the ledger what the
+        # records say (a record fault would teach it the lie).
+        held = getattr(self.world, "faults_in", None)
+        if held is not None:
+            held.append(self)
+            self.addCleanup(held.remove, self)
         self.inject()
         self.world.trace.step("fault", "inject", fault=self.describe())
         self.addCleanup(self.world.trace.step, "fault", "clear",

@@ -46,19 +46,15 @@ documented behaviour:
   migrations): the ledger records that as a *gap* that lasts until that
   node's next audit (:meth:`Ledger.gaps`), a finding candidate the
   invariants report rather than silently accept;
-* a live migration tells its source's tracker nothing
-  (``_post_live_migration``): that tracker still counts the instance until
-  its next audit: through the move that brought it, if it arrived by one
-  since the last audit (``tracked_migrations``), else as an instance
-  (``tracked_instances``), with the flavor it had.  In the second case,
-  while it does, the tracker counts no new claim for that instance there:
-  ``_update_usage_from_migration`` counts an incoming or outgoing migration
-  only for an instance it does not track, and ``_update_usage_from_instance``
-  adds usage only for a new one; the stale entry stands in for the claim.
-  When the instance leaves that node by ``update_usage`` (delete, offload),
-  the tracker removes the instance's *current* flavor, so what remains
-  until the audit is the stale flavor minus the current one
-  (:meth:`Ledger.left_by_live_migration`, a gap like the others);
+* a live migration that is not NUMA-aware makes no move claim on its
+  destination (``check_can_live_migrate_destination`` claims only for
+  NUMA-aware ones): the destination's tracker counts it from its next
+  audit on (a gap until then, also after the instance arrived: Nova's
+  ``post_live_migration_at_destination`` does not count it); a completed
+  live migration runs the source's whole audit at once
+  (``_post_live_migration`` calls ``update_available_resource``); rolled
+  back after an audit counted it, the destination keeps that count until
+  its next audit;
 * a tracker whose driver does not report its node is ``disabled`` there:
   ``update_usage`` (delete, offload) changes nothing, so the instance's
   usage stays until an audit reaches the node again.
@@ -72,9 +68,6 @@ import math
 IN_PROGRESS_COLD = ("pre-migrating", "migrating", "post-migrating",
                     "finished")
 IN_PROGRESS_LIVE = ("accepted", "preparing", "running", "queued")
-# the gap a live migration's source keeps until its audit
-_LEFT_LIVE = ("instance %s live-migrated away (the source tracker forgets "
-              "it at its next audit)")
 # the gap a live migration's destination has until its audit
 _LIVE_UNCLAIMED = ("incoming live migration of %s: no move claim (made only "
                    "for NUMA-aware live migrations), the destination counts "
@@ -191,10 +184,6 @@ class Ledger:
         # (``update_usage``, which only acts on tracked instances) leaves
         # the usage there.
         self.arrived_by_move: dict[str, str] = {}
-        # (node, instance) -> flavor: the node's tracker still tracks the
-        # instance, which left it by live migration, until its next audit
-        # (see the module docstring)
-        self.still_tracked: dict[tuple[str, str], str] = {}
         # nodes their driver does not report (a node-availability
         # operation, not a fault): their tracker is "disabled"
         self.unreported: set[str] = set()
@@ -255,7 +244,6 @@ class Ledger:
         allocation of every instance evacuated from it, and its start-up
         audit (``audited``: it reached the node) rebuilt its tracker."""
         self.down.discard(host)
-        self._forget_stale(host)     # a new tracker
         for name, source in list(self.evacuated_from.items()):
             if source == host:
                 del self.evacuated_from[name]
@@ -276,50 +264,10 @@ class Ledger:
         self.pending_audit.setdefault(node, []).append(
             (reason, flavor, instance, sign))
 
-    def left_by_live_migration(self, node, name):
-        """``name`` live-migrated away from ``node``, whose tracker still
-        tracks it until its next audit: with its flavor now, or, if it
-        already tracked it stale (it came back before that audit), with
-        the flavor it tracked then.  If it counted the instance only
-        through the move that brought it (``tracked_migrations``), that
-        migration's usage stays until the audit instead (a gap), and a claim
-        there is counted as any other."""
-        flavor = self.instances[name].flavor
-        if self.arrived_by_move.get(name) == node:
-            del self.arrived_by_move[name]
-            self.hold_until_audit(node, _LEFT_LIVE % name, flavor, name)
-            return
-        self.still_tracked.setdefault((node, name), flavor)
-
-    def claim_counted(self, node, name) -> bool:
-        """Does ``node``'s tracker count a claim for ``name`` made now (it
-        does not while it still tracks the instance)?"""
-        return (node, name) not in self.still_tracked
-
-    def _drop_stale(self, node, name, flavor, why):
-        """``node``'s tracker stops tracking ``name`` and removes
-        ``flavor`` (``update_usage`` of a deleted or offloaded instance,
-        ``_drop_move_claim``): if it tracked the instance only as a stale
-        entry, what it counted (the stale flavor) minus what it removed
-        stays until its next audit."""
-        stale = self.still_tracked.pop((node, name), None)
-        if stale is None or stale == flavor:
-            return
-        self.hold_until_audit(
-            node, "%s %s, tracked there as %s since it live-migrated away: "
-            "the tracker removed %s" % (why, name, stale, flavor),
-            stale, name)
-        self.hold_until_audit(node, "", flavor, name, sign=-1)
-
-    def _forget_stale(self, node):
-        for key in [k for k in self.still_tracked if k[0] == node]:
-            del self.still_tracked[key]
-
     def audited(self, node):
         """An audit of ``node`` completed: what it only reconciles then is
         reconciled."""
         self.pending_audit.pop(node, None)
-        self._forget_stale(node)
         self.restarted_unaudited.discard(node)
         for move in self.moves.values():
             if move.dest == node:
@@ -340,15 +288,12 @@ class Ledger:
         the node."""
         rec = self.instances[name]
         if rec.host in self.unreported:
-            if (rec.host, name) not in self.still_tracked:
-                self.arrived_by_move.pop(name, None)
-                self.hold_until_audit(
-                    rec.host, "%s %s while the driver did not report its "
-                    "node (update_usage skips such a node)" % (why, name),
-                    rec.flavor, name)
+            self.arrived_by_move.pop(name, None)
+            self.hold_until_audit(
+                rec.host, "%s %s while the driver did not report its "
+                "node (update_usage skips such a node)" % (why, name),
+                rec.flavor, name)
             return
-        # update_usage removes the instance's current flavor
-        self._drop_stale(rec.host, name, rec.flavor, why)
         if rec.host is not None and self.arrived_by_move.pop(
                 name, None) == rec.host:
             self.hold_until_audit(rec.host, "%s %s, counted through the "
@@ -372,19 +317,6 @@ class Ledger:
                     and move.kind == "live-migration"):
                 terms.append((_LIVE_UNCLAIMED % move.instance,
                               self.spec(move.instance, move.new_flavor), -1))
-        for (where, name), flavor in sorted(self.still_tracked.items()):
-            if where != node:
-                continue
-            stale = self.spec(name, flavor)
-            replaced = [(r, f) for r, f, inst, kind in self._holdings(node)
-                        if inst == name and kind != "same-node"]
-            terms.append((
-                _LEFT_LIVE % name if not replaced else
-                "%s: not counted, the tracker still tracks %s (as %s) from "
-                "before it live-migrated away, until its next audit" % (
-                    "; ".join(r for r, _ in replaced), name, flavor),
-                stale, 1))
-            terms += [("", f, -1) for _, f in replaced]
         return terms
 
     def spec(self, name, flavor) -> FlavorSpec:
@@ -405,8 +337,7 @@ class Ledger:
         rec = self.instances[name]
         move = self.moves.get(name)
         if (move is not None and move.dest != rec.host
-                and not move.arrived
-                and self.claim_counted(move.dest, name)):
+                and not move.arrived and move.dest_counts):
             self.hold_until_audit(
                 move.dest, "move claim of %s, deleted mid-%s" % (
                     name, move.kind), move.new_flavor, name)
@@ -431,10 +362,8 @@ class Ledger:
         move = self.moves[name]
         move.status = status
         rec = self.instances[name]
-        if move.source != move.dest and (
-                status in ("finished", "completed", "done")) and (
-                (move.dest, name) not in self.still_tracked):
-            # (a tracker still tracking the instance counts it as one)
+        if move.source != move.dest and move.dest_counts and (
+                status in ("finished", "completed", "done")):
             self.arrived_by_move[name] = move.dest
         elif status == "reverted":
             self.arrived_by_move.pop(name, None)
@@ -443,15 +372,8 @@ class Ledger:
         elif status == "completed":           # live migration done
             rec.host = move.dest
         elif status == "confirmed":
-            # drop_move_claim_at_source removes the old flavor there
-            self._drop_stale(move.source, name, move.old_flavor,
-                             "confirmed %s of" % move.kind)
             rec.host, rec.flavor = move.dest, move.new_flavor
         elif status == "reverted":
-            # drop_move_claim_at_dest removes the new flavor there
-            if move.source != move.dest:
-                self._drop_stale(move.dest, name, move.new_flavor,
-                                 "reverted %s of" % move.kind)
             rec.host, rec.flavor = move.source, move.old_flavor
         if move.kind != "evacuation" and status in ("completed",
                                                      "confirmed"):
@@ -510,6 +432,18 @@ class Ledger:
                                                                  name)
 
     # -- the oracle --------------------------------------------------------
+    def record_host(self, name) -> str | None:
+        """The host the instance's record names: where it is, except that
+        a cold move's record names its destination once the source sent
+        it on (``post-migrating``: ``_resize_instance`` moves the record
+        before it casts ``finish_resize``)."""
+        rec = self.instances[name]
+        move = self.moves.get(name)
+        if move is not None and move.kind in ("resize", "migration") and \
+                move.status == "post-migrating":
+            return move.dest
+        return rec.host
+
     def live_instances(self):
         return [r for r in self.instances.values() if not r.deleted]
 
@@ -559,7 +493,7 @@ class Ledger:
             memory_mb_used=r.memory_mb + sum(f.memory_mb for _, f in held),
             local_gb_used=r.disk_mb / 1024 + sum(f.disk_gb for _, f in held),
             running_vms=sum(1 for rec in self.live_instances()
-                            if rec.host == node))
+                            if self.record_host(rec.name) == node))
 
     def expected_tracker_usage(self, node: str) -> Usage:
         """:meth:`expected_usage` plus what the tracker keeps by design

@@ -226,10 +226,7 @@ def instance_records(world) -> list[Violation]:
             continue
         host, node, context = row
         move = ledger.moves.get(rec.name)
-        where = rec.host
-        if move is not None and move.kind in MOVE_KINDS_WITH_CONTEXT and \
-                move.status == "post-migrating":
-            where = move.dest
+        where = ledger.record_host(rec.name)
         h = world.hosts.get(where) if where else None
         expected = (where, h.nodename if h else None)
         if (host, node) != expected:

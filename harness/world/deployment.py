@@ -221,6 +221,8 @@ class World(fixtures.Fixture):
         self.failed_builds: dict[str, str] = {}
         self.volume_backed: set[str] = set()
         self.stalls: dict[str, Stall] = {}
+        # faults set up on this world (harness.faults registers them)
+        self.faults_in: list = []
         self.blocked: list[tuple[str, threading.Thread, dict]] = []
         self.ledger = Ledger(reserved=reserved)
 
@@ -324,6 +326,10 @@ class World(fixtures.Fixture):
         # (harness.world.scheduling); the filters still decide.
         CONF.set_override("weight_classes", [scheduling.WEIGHER],
                           group="filter_scheduler")
+        # A stopping service's manager shuts down in a thread of its own;
+        # the world waits for it (it takes milliseconds) rather than leave
+        # it running into the next operation.
+        CONF.set_override("manager_shutdown_timeout", 10)
         # Quotas are not what is judged here.
         CONF.set_override("driver", "nova.quota.NoopQuotaDriver",
                           group="quota")
@@ -423,14 +429,15 @@ class World(fixtures.Fixture):
         return self.bus.pump()
 
     def drive(self, request: Callable, gates: Iterable[Gate] = (),
-              label: str = ""):
+              label: str = "", learn: bool = True):
         """Make ``request`` (an API call, a periodic, a service start) and
         deliver what it leads to.
 
         With ``gates``, the work runs in a thread of its own: this returns
         when the work finished or reached one of the gates, whose stall is
         then kept in :attr:`stalls` under ``label`` (open it with
-        :meth:`resume`).  Returns what ``request`` returned.
+        :meth:`resume`).  Returns what ``request`` returned.  ``learn``:
+        the ledger then learns where its moves stand (:meth:`learn_moves`).
         """
         gates = list(gates)
 
@@ -444,7 +451,8 @@ class World(fixtures.Fixture):
                 return work()
             return self._in_worker(label or "operation", work, gates)
         finally:
-            self.learn_moves()
+            if learn:
+                self.learn_moves()
 
     def learn_moves(self):
         """The ledger learns where the moves it follows now stand, from
@@ -453,6 +461,8 @@ class World(fixtures.Fixture):
         handler ends a move) moves a record on."""
         from nova import objects
         from harness.world import moves as moves_mod
+        if self.faults_in:
+            return
         for name, move in list(self.ledger.moves.items()):
             if not move.migration_uuid:
                 continue
@@ -686,16 +696,24 @@ class World(fixtures.Fixture):
         ``ACTIVE`` on ``host``.
         """
         self.create_server(name, flavor, host, from_volume)
-        inst = self.instance(name)
-        self.instances[name] = inst
-        if inst.vm_state != "active" or inst.host != host:
-            fault = self._fault_message(name)
+        try:
+            server = self.server(name)
+        except Refused:
+            # Scheduling failed and the conductor buried the server in
+            # cell0, which a single-cell world does not have: it is gone.
+            raise NoRoom("no room for %s on %s: the scheduler found no "
+                         "host" % (name, host)) from None
+        if server["status"] != "ACTIVE" or \
+                server.get("OS-EXT-SRV-ATTR:host") != host:
+            fault = (server.get("fault") or {}).get("message", "")
             if "No valid host" in fault:
                 raise NoRoom("no room for %s on %s: %s"
                              % (name, host, fault))
-            raise OperationFailed("boot %s on %s ended %s on %s: %s"
-                                  % (name, host, inst.vm_state, inst.host,
-                                     fault))
+            raise OperationFailed("boot %s on %s ended %s on %s: %s" % (
+                name, host, server["status"],
+                server.get("OS-EXT-SRV-ATTR:host"), fault))
+        inst = self.instance(name)
+        self.instances[name] = inst
         self.ledger.boot(name, inst.uuid, flavor, host,
                          volume_backed=from_volume)
         self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
@@ -762,18 +780,22 @@ class World(fixtures.Fixture):
     # moves (harness.world.moves)
     # ------------------------------------------------------------------
     def resize(self, name: str, flavor: str, dest: str,
-               until: str = "finished"):
+               until: str = "finished", fail: str | None = None):
         """Resize ``name`` to ``flavor``, the scheduler preferring ``dest``
         (its own host allowed).  ``until``: the migration status to stop
         at: ``pre-migrating``, ``migrating``, ``post-migrating`` or
-        ``finished``."""
+        ``finished``; ``fail='disk'``: the source hypervisor fails the
+        disk copy and rolls back (the migration ends in ``error``)."""
         from harness.world import moves
-        return moves.cold_move(self, name, flavor, dest, until=until)
+        return moves.cold_move(self, name, flavor, dest, until=until,
+                               fail=fail)
 
-    def migrate(self, name: str, dest: str, until: str = "finished"):
+    def migrate(self, name: str, dest: str, until: str = "finished",
+                fail: str | None = None):
         """Cold-migrate ``name`` to ``dest`` (the operator names it)."""
         from harness.world import moves
-        return moves.cold_move(self, name, None, dest, until=until)
+        return moves.cold_move(self, name, None, dest, until=until,
+                               fail=fail)
 
     def live_migrate(self, name: str, dest: str, until: str = "running"):
         """Live-migrate ``name`` to ``dest``; ``until``: ``preparing``,
@@ -812,10 +834,11 @@ class World(fixtures.Fixture):
             try:
                 if via == "service":
                     self.drive(lambda: h.manager.update_available_resource(
-                        self.ctx), label="audit " + name)
+                        self.ctx), label="audit " + name, learn=False)
                 else:
                     self.drive(lambda: h.rt.update_available_resource(
-                        self.ctx, h.nodename), label="audit " + name)
+                        self.ctx, h.nodename), label="audit " + name,
+                        learn=False)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
             if error is None and h.nodename in (

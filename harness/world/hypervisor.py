@@ -58,8 +58,12 @@ def hypervisor_class():
                 self.set_inventory(inventory)
 
             def init_host(self, host):
+                # A restarted compute finds the hypervisor as it was: the
+                # nodes it reports (maybe none) are not reset.
+                nodes = self._nodes
                 super().init_host(host)
-                self._set_nodes([self.nodename])
+                self._set_nodes([self.nodename] if nodes is None
+                                else nodes)
 
             def set_inventory(self, inventory: Inventory):
                 self.inventory = inventory
