@@ -98,26 +98,31 @@ def test_unreported_node_loses_its_record(judge):
                     "audit of the compute manager; audits on every host")
 
 
-# F-13: how the errored live migration's last save and the resize's saves
-# are stamped.  "later": the resize starts over a second after the
-# rollback, so its records are newer on any engine (the control);
-# "same second": one frozen clock stamps the rollback and every save of the
-# resize alike, as MySQL's whole-second DATETIME stamps saves made within
-# one second; "source ahead": the source host's clock, which stamps the
-# rollback, runs a minute ahead of the one stamping the resize.
+# F-13: how the errored migration's last save and the resize's saves are
+# stamped.  The errored migration is one Nova really leaves in ``error``
+# with the server still active: a resize whose source hypervisor failed the
+# disk copy and rolled back (``InstanceFaultRollback``).  "later": the
+# resize is retried over a second after, so its records are newer on any
+# engine (the control); "same second": one frozen clock stamps the failed
+# move and every save of the retry alike, as MySQL's whole-second DATETIME
+# stamps saves made within one second; "clock stepped back": the clock
+# that stamps the records ran a minute ahead while the first move failed
+# and was stepped back before the retry (in production every service
+# saves its records through the conductor, whose clock stamps them all).
 BESIDE_PHASES = ("pre-migrating", "finished")
 STAMPS = {
-    "same second": ("the rollback and the resize saved within one second "
-                    "(one frozen clock stamps both, as MariaDB's "
-                    "whole-second DATETIME does)",
+    "same second": ("the failed move and the retried resize saved within "
+                    "one second (one frozen clock stamps both, as "
+                    "MariaDB's whole-second DATETIME does)",
                     "Nova on MySQL/MariaDB (DATETIME columns keep whole "
-                    "seconds): a move whose latest status change falls in "
-                    "the second of the errored migration's last save"),
-    "source ahead": ("the source's clock 60 s ahead while it saves the "
-                     "rollback",
-                     "clock skew between compute hosts: the source ahead "
-                     "of the destination by more than the time from the "
-                     "rollback to the move's latest status change"),
+                    "seconds): a resize retried within the second its "
+                    "failed attempt was saved in"),
+    "clock stepped back": ("the clock stamping the records stepped back "
+                           "60 s between the failed move and the retry",
+                           "a clock correction (NTP step) on the host "
+                           "whose clock stamps the records (the "
+                           "conductor's) between a failed resize and its "
+                           "retry"),
 }
 
 
@@ -127,17 +132,16 @@ def _beside_an_errored_one(until, stamps):
         world.create_flavor("eph", vcpus=2, memory_mb=1024, root_gb=10,
                             ephemeral_gb=5, swap=1024)
         world.boot("k", "small", "src")
-        world.live_migrate("k", "dst", until="running")
         if stamps == "same second":
             with dfaults.ClockSkew(world, 0):
-                lifecycle.live_rollback(world, "k", status="error")
+                world.resize("k", "eph", "dst", fail="disk")
                 world.resize("k", "eph", "dst", until=until)
             return
-        if stamps == "source ahead":
+        if stamps == "clock stepped back":
             with dfaults.ClockSkew(world, 60):
-                lifecycle.live_rollback(world, "k", status="error")
+                world.resize("k", "eph", "dst", fail="disk")
         else:
-            lifecycle.live_rollback(world, "k", status="error")
+            world.resize("k", "eph", "dst", fail="disk")
             time.sleep(1.1)
         world.resize("k", "eph", "dst", until=until)
     return setup
@@ -147,36 +151,38 @@ def _beside_an_errored_one(until, stamps):
 def test_move_beside_an_errored_one_goes_uncounted(judge):
     """F-13: the lifecycle sequence "a move beside an errored one, audited
     at every phase" passed on sqlite and failed on MariaDB.  A resize that
-    follows a live migration rolled back to ``error`` must be counted by
+    follows a resize Nova ended in ``error`` (the source hypervisor failed
+    the disk copy and rolled back) must be counted by
     the audit on both of its hosts, whatever the two migrations' records
     say about which was saved last."""
     trials = []
     for until in BESIDE_PHASES:
         trials.append(Trial(
-            "resize stopped at %s beside an errored live migration, saved "
-            "a second later [control]" % until,
+            "resize stopped at %s beside an errored resize, retried a "
+            "second later [control]" % until,
             _beside_an_errored_one(until, "later"), audit_via=("tracker",)))
         for stamps, (condition, reach) in STAMPS.items():
             trials.append(Trial(
-                "resize stopped at %s beside an errored live migration / "
-                "%s" % (until, stamps),
+                "resize stopped at %s beside an errored resize / %s"
+                % (until, stamps),
                 _beside_an_errored_one(until, stamps),
                 audit_via=("tracker",), condition=condition,
                 condition_authority="timing", condition_reach=reach))
     judge.trials(trials)
     judge.decide(
-        hypothesis="When an instance's errored live migration was saved "
-                   "no earlier than its resize's latest status change, the "
+        hypothesis="When an instance's errored migration was saved no "
+                   "earlier than its resize's latest status change, the "
                    "audit keeps the errored record and skips the resize: "
                    "the resize's destination (or, once it is finished, its "
                    "source) is missing the instance's usage.",
         stages=("under_fault",),
         invariants=("usage_matches_ledger",),
-        fault_space="live migration src->dst rolled back to error, then a "
-                    "resize to dst stopped at %s; the resize saved a "
-                    "second later (control), in the same second, or with "
-                    "the source's clock 60 s ahead at the rollback; audits "
-                    "on every host" % ", ".join(BESIDE_PHASES))
+        fault_space="resize src->dst ended in error by the source "
+                    "hypervisor's failed disk copy, then retried and "
+                    "stopped at %s; the retry saved a second later "
+                    "(control), in the same second, or after the stamping "
+                    "clock stepped back 60 s; audits on every host"
+                    % ", ".join(BESIDE_PHASES))
 
 
 # F-14: how a resize back to the host a server live-migrated from ends.
@@ -247,3 +253,114 @@ def test_resize_back_after_live_migration_goes_negative(judge):
                     "src audited before the resize back (controls) or not; "
                     "judged before any further audit" % ", ".join(
                         BACK_ENDS))
+
+
+# F-15: an audit of the destination while a resize is post-migrating.
+def _resized_through_the_window(audited_in_window):
+    def setup(world):
+        world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        world.create_flavor("large", vcpus=4, memory_mb=2048, root_gb=20)
+        world.boot("r", "small", "src")
+        world.resize("r", "large", "dst", until="post-migrating")
+        world.audit("dst" if audited_in_window else "bystander",
+                    via="service")
+        lifecycle.advance(world, "r")
+    return setup
+
+
+@pytest.mark.finding("F-15")
+def test_an_audit_while_a_resize_is_post_migrating_counts_the_old_flavor(
+        judge):
+    """F-15, found when the world began to drive Nova's own services: the
+    source's ``resize_instance`` moves the instance record to the
+    destination (``post-migrating``) and casts ``finish_resize``, which
+    sets the new flavor.  A periodic audit of the destination in between
+    counts the instance as an instance (it is on that host now) with the
+    flavor its record still has, the old one, and skips the migration
+    (the instance is tracked): the destination's tracker and
+    compute_nodes row lose the new flavor's difference, and keep it lost
+    after ``finish_resize`` until the next audit.  Controls audit another
+    host in the same window.  Judged right after the resize finished,
+    before any further audit."""
+    trials = [BetweenAudits(
+        "resize src->dst small->large, another host audited while "
+        "post-migrating, finished [control]",
+        _resized_through_the_window(False), audit_via=("service",))]
+    trials.append(BetweenAudits(
+        "resize src->dst small->large, dst audited while post-migrating, "
+        "finished", _resized_through_the_window(True),
+        audit_via=("service",),
+        condition="the destination's periodic audit ran between the "
+                  "source's resize_instance and the destination's "
+                  "finish_resize",
+        condition_authority="timing",
+        condition_reach="a race: the destination's periodic audit (every "
+                        "60 s by default) falls within finish_resize's "
+                        "hypervisor work (finish_migration) of any resize "
+                        "or cold migration to it"))
+    judge.trials(trials)
+    judge.decide(
+        hypothesis="An audit of the destination while a resize is "
+                   "post-migrating counts the instance with its old "
+                   "flavor there, and the destination keeps missing the "
+                   "new flavor's difference after the resize finished, "
+                   "until its next audit.",
+        stages=("under_fault",),
+        invariants=("usage_matches_ledger",),
+        fault_space="resize src->dst small->large stopped at "
+                    "post-migrating (finish_resize held on the bus); the "
+                    "destination's periodic audit then (or another "
+                    "host's, control); finish_resize delivered; judged "
+                    "before any further audit")
+
+
+# F-16: a compute service restart while a live migration runs from it.
+def _live_migration_cut(restart):
+    def setup(world):
+        world.create_flavor("small", vcpus=1, memory_mb=512, root_gb=10)
+        world.boot("l", "small", "src")
+        world.live_migrate("l", "dst", until="running")
+        if restart:
+            lifecycle.restart(world, "src")
+        else:
+            lifecycle.live_rollback(world, "l", status="failed")
+    return setup
+
+
+@pytest.mark.finding("F-16")
+def test_a_compute_restart_mid_live_migration_strands_its_allocations(
+        judge):
+    """F-16, found when the world began to drive Nova's own services: a
+    compute service that restarts while a live migration from it runs
+    finds the instance ``migrating`` at start-up and resets it
+    (``_reset_live_migration``): the migration ends in ``error`` and the
+    server stays active on the source, but its allocations are left as the
+    migration had placed them: the server's own consumer holds the
+    destination, the migration consumer holds the source.  No audit
+    repairs placement.  Control: the hypervisor rolls the live migration
+    back (Nova's recover path reverts the allocation)."""
+    trials = [Trial("live migration src->dst rolled back by the "
+                    "hypervisor [control]", _live_migration_cut(False),
+                    audit_via=("tracker", "service"))]
+    trials.append(Trial(
+        "live migration src->dst cut by a restart of src's compute",
+        _live_migration_cut(True), audit_via=("tracker", "service"),
+        condition="the source's compute service restarted while the live "
+                  "migration ran",
+        condition_authority="infrastructure",
+        condition_reach="an operator or a crash restarting nova-compute "
+                        "during a live migration from that host"))
+    judge.trials(trials)
+    judge.decide(
+        hypothesis="After the source's compute service restarts during a "
+                   "live migration, the server is active on the source "
+                   "while placement holds its allocation on the "
+                   "destination and the errored migration's on the "
+                   "source, through every later audit.",
+        stages=("under_fault", "after_clear"),
+        invariants=("allocations_match_ledger",
+                    "placement_usage_matches_ledger"),
+        fault_space="live migration src->dst stopped while running, then "
+                    "src's compute service restarted (or the migration "
+                    "rolled back by the hypervisor, control); audits on "
+                    "every host")

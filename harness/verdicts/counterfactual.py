@@ -449,7 +449,45 @@ def stale_tracking_ignored() -> WhatIf:
                      "and instance['host'] != self.host)"))
 
 
+def post_migrating_counts_new_flavor() -> WhatIf:
+    """F-15: the tracker counts an instance whose resize is post-migrating
+    (its record already on this host, ``finish_resize`` not yet run) with
+    the new flavor the move claimed, not the old one its record holds."""
+    def make(real):
+        def _get_usage_dict(self, object_or_dict, instance, **updates):
+            if (object_or_dict is instance
+                    and getattr(instance, "task_state", None)
+                    == "resize_migrated"
+                    and instance.obj_attr_is_set("new_flavor")
+                    and instance.new_flavor is not None
+                    and instance.host == self.host):
+                object_or_dict = instance.new_flavor
+            return real(self, object_or_dict, instance, **updates)
+        return _get_usage_dict
+    return wrapped(
+        "post-migrating-counts-new-flavor",
+        "an instance counted while its resize is post-migrating counts its "
+        "new flavor", RT + "._get_usage_dict", make)
+
+
+def reset_live_migration_reverts_allocation() -> WhatIf:
+    """F-16: a compute that resets a live migration it finds running at
+    start-up also reverts the migration's allocation, as the rollback
+    path does (``_revert_allocation``)."""
+    return rewritten(
+        "reset-live-migration-reverts-allocation",
+        "_reset_live_migration reverts the migration's allocation before it "
+        "ends the migration in error",
+        "nova.compute.manager.ComputeManager._reset_live_migration",
+        insert_before("self._set_migration_status(migration, 'error')",
+                      "self._revert_allocation(context, instance, "
+                      "migration)"))
+
+
 WHAT_IFS = {
+    "post-migrating-counts-new-flavor": post_migrating_counts_new_flavor,
+    "reset-live-migration-reverts-allocation":
+        reset_live_migration_reverts_allocation,
     "stale-tracking-ignored": stale_tracking_ignored,
     "migration-context-preferred": migration_context_preferred,
     "orphan-node-kept": orphan_node_kept,

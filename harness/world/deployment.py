@@ -44,6 +44,7 @@ import fixtures
 from harness.world import engines, novaenv, nova_releases, scheduling
 from harness.world.bus import Bus, Rule
 from harness.world.errors import Api, NoRoom, OperationFailed, Refused
+from harness.world.history import verb
 from harness.world.hypervisor import Gate, Hypervisors, Inventory, \
     ServiceKilled
 from harness.oracle.ledger import Ledger, FlavorSpec
@@ -223,6 +224,8 @@ class World(fixtures.Fixture):
         self.stalls: dict[str, Stall] = {}
         # faults set up on this world (harness.faults registers them)
         self.faults_in: list = []
+        # the verbs performed on this world (harness.world.history)
+        self.calls: list = []
         self.blocked: list[tuple[str, threading.Thread, dict]] = []
         self.ledger = Ledger(reserved=reserved)
 
@@ -284,6 +287,8 @@ class World(fixtures.Fixture):
         self.user_api = Api(api.api)            # a user (the same project)
         self.user_api.microversion = "latest"
         self.ctx = nova_context.get_admin_context()
+        # the project the API's users (and so the servers) belong to
+        self.ctx.project_id = api.project_id
 
         # Every stalled operation is let go (its service dies with it)
         # before the services and the databases go.
@@ -617,6 +622,7 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     # flavors
     # ------------------------------------------------------------------
+    @verb
     def create_flavor(self, name: str, vcpus: int = 1, memory_mb: int = 512,
                       root_gb: int = 10, ephemeral_gb: int = 0,
                       swap: int = 0, extra_specs: dict | None = None):
@@ -686,6 +692,7 @@ class World(fixtures.Fixture):
         except exception.InstanceNotFound:
             pass
 
+    @verb
     def boot(self, name: str, flavor: str, host: str,
              vm_state: str = "active", from_volume: bool = False):
         """Boot a server that lands on ``host``.
@@ -695,6 +702,9 @@ class World(fixtures.Fixture):
         :class:`OperationFailed` when the build otherwise did not end
         ``ACTIVE`` on ``host``.
         """
+        if host not in self.hosts:
+            raise Refused("no host named %r (hosts: %s)"
+                          % (host, ", ".join(self.hosts)))
         self.create_server(name, flavor, host, from_volume)
         try:
             server = self.server(name)
@@ -703,25 +713,31 @@ class World(fixtures.Fixture):
             # cell0, which a single-cell world does not have: it is gone.
             raise NoRoom("no room for %s on %s: the scheduler found no "
                          "host" % (name, host)) from None
-        if server["status"] != "ACTIVE" or \
-                server.get("OS-EXT-SRV-ATTR:host") != host:
+        landed = server.get("OS-EXT-SRV-ATTR:host")
+        inst = self.instance(name)
+        self.instances[name] = inst
+        # the ledger learns where the server is, wherever that is (a build
+        # that failed holds no host)
+        self.ledger.boot(name, inst.uuid, flavor,
+                         landed if server["status"] == "ACTIVE" else None,
+                         volume_backed=from_volume)
+        if server["status"] == "ACTIVE" and landed != host:
+            raise NoRoom("no room for %s on %s: the scheduler chose %s"
+                         % (name, host, landed))
+        if server["status"] != "ACTIVE":
             fault = (server.get("fault") or {}).get("message", "")
             if "No valid host" in fault:
                 raise NoRoom("no room for %s on %s: %s"
                              % (name, host, fault))
             raise OperationFailed("boot %s on %s ended %s on %s: %s" % (
-                name, host, server["status"],
-                server.get("OS-EXT-SRV-ATTR:host"), fault))
-        inst = self.instance(name)
-        self.instances[name] = inst
-        self.ledger.boot(name, inst.uuid, flavor, host,
-                         volume_backed=from_volume)
+                name, host, server["status"], landed, fault))
         self.trace.step("world", "boot", instance=name, uuid=inst.uuid,
                         flavor=flavor, host=host, from_volume=from_volume)
         if vm_state and vm_state != "active":
             self.set_power(name, vm_state)
         return inst
 
+    @verb
     def set_power(self, name: str, vm_state: str):
         """Stop (``stopped``) or start (``active``) the server."""
         action = {"stopped": "os-stop", "active": "os-start"}.get(vm_state)
@@ -743,6 +759,7 @@ class World(fixtures.Fixture):
         return [label for label in self.stalls
                 if label.split(" ", 1)[-1] == name]
 
+    @verb
     def delete(self, name: str):
         """A user deletes the server (``DELETE /servers/{id}``).
 
@@ -779,6 +796,7 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     # moves (harness.world.moves)
     # ------------------------------------------------------------------
+    @verb
     def resize(self, name: str, flavor: str, dest: str,
                until: str = "finished", fail: str | None = None):
         """Resize ``name`` to ``flavor``, the scheduler preferring ``dest``
@@ -790,6 +808,7 @@ class World(fixtures.Fixture):
         return moves.cold_move(self, name, flavor, dest, until=until,
                                fail=fail)
 
+    @verb
     def migrate(self, name: str, dest: str, until: str = "finished",
                 fail: str | None = None):
         """Cold-migrate ``name`` to ``dest`` (the operator names it)."""
@@ -797,23 +816,36 @@ class World(fixtures.Fixture):
         return moves.cold_move(self, name, None, dest, until=until,
                                fail=fail)
 
+    @verb
     def live_migrate(self, name: str, dest: str, until: str = "running"):
         """Live-migrate ``name`` to ``dest``; ``until``: ``preparing``,
         ``running`` or ``completed``."""
         from harness.world import moves
         return moves.live_move(self, name, dest, until=until)
 
+    @verb
     def confirm(self, name: str):
         from harness.world import moves
         return moves.confirm(self, name)
 
+    @verb
     def revert(self, name: str):
         from harness.world import moves
         return moves.revert(self, name)
 
+    @verb
+    def wait(self, seconds: float):
+        """Time passes (a user's next request comes later): what orders two
+        records stamped in whole seconds, as MySQL stores Nova's
+        timestamps (see finding F-13)."""
+        time.sleep(seconds)
+        self.trace.step("world", "time passes", seconds=seconds)
+        return seconds
+
     # ------------------------------------------------------------------
     # the periodic audit
     # ------------------------------------------------------------------
+    @verb
     def audit(self, host: str | None = None, via: str = "tracker"):
         """Run the periodic resource audit of ``host`` (or every host).
 

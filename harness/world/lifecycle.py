@@ -27,6 +27,7 @@ what happened.
 from __future__ import annotations
 
 from harness.world import moves, scheduling
+from harness.world.history import verb
 
 BUILD_FAIL_UNTIL = ("aborted", "cleaned")
 
@@ -46,6 +47,7 @@ def _server_uuid(world, name):
 # ---------------------------------------------------------------------------
 # build failures and reschedules
 # ---------------------------------------------------------------------------
+@verb
 def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
                until="cleaned"):
     """A build whose ``spawn`` fails on ``host``.
@@ -116,6 +118,7 @@ def _build_ended(world, name, host):
     return inst
 
 
+@verb
 def finish_build_fail(world, name):
     """The failed build's clean-up goes on (host and node cleared, ERROR,
     the allocation deleted)."""
@@ -139,6 +142,7 @@ def _action(world, name, body, api=None, label=None, gates=()):
                            next(iter(body)), name))
 
 
+@verb
 def shelve(world, name):
     """A user shelves the server: powered off and snapshotted, it stays on
     its host (and keeps its resources) until offloaded."""
@@ -149,6 +153,7 @@ def shelve(world, name):
     world.trace.step("world", "shelve", instance=name)
 
 
+@verb
 def shelve_offload(world, name):
     """The operator offloads the shelved server from its host."""
     before = world.instance(name).host
@@ -160,6 +165,7 @@ def shelve_offload(world, name):
     world.trace.step("world", "shelve_offload", instance=name, host=before)
 
 
+@verb
 def unshelve(world, name, host, until="active", fail=False):
     """The operator unshelves the offloaded server onto ``host``
     (microversion 2.91).  ``until='spawning'`` stops inside the
@@ -207,6 +213,7 @@ def unshelve(world, name, host, until="active", fail=False):
     return inst
 
 
+@verb
 def finish_unshelve(world, name):
     """The stopped spawn of an unshelve goes on."""
     from harness.world.errors import Refused
@@ -226,6 +233,7 @@ def _service_id(world, host):
     return world.hosts[host].service_ref.uuid
 
 
+@verb
 def service_down(world, host):
     """The compute service on ``host`` stops (its process ends: calls it
     was making die with it) and the operator forces it down."""
@@ -237,6 +245,7 @@ def service_down(world, host):
     world.trace.step("world", "service down", host=host)
 
 
+@verb
 def restart(world, host):
     """The compute service on ``host`` starts again (stopped first if it
     runs): a new compute manager over the same hypervisor, whose
@@ -254,6 +263,7 @@ def restart(world, host):
     world.trace.step("world", "restart", host=host)
 
 
+@verb
 def node_unavailable(world, host):
     """The host's hypervisor stops reporting its node."""
     world.hosts[host].driver._set_nodes([])
@@ -261,6 +271,7 @@ def node_unavailable(world, host):
     world.trace.step("world", "node unavailable", host=host)
 
 
+@verb
 def node_available(world, host):
     h = world.hosts[host]
     h.driver._set_nodes([h.nodename])
@@ -271,6 +282,7 @@ def node_available(world, host):
 # ---------------------------------------------------------------------------
 # evacuate
 # ---------------------------------------------------------------------------
+@verb
 def evacuate(world, name, dest, fail=False):
     """The operator evacuates ``name`` from its forced-down host to
     ``dest``; ``fail``: the destination hypervisor fails the rebuild."""
@@ -311,6 +323,7 @@ def evacuate(world, name, dest, fail=False):
 # ---------------------------------------------------------------------------
 # a live migration the hypervisor rolls back or fails
 # ---------------------------------------------------------------------------
+@verb
 def live_rollback(world, name, status="failed"):
     """The running live migration of ``name`` ends without moving it: the
     hypervisor calls Nova's recover method (``status='failed'``, Nova's
@@ -346,6 +359,7 @@ def live_rollback(world, name, status="failed"):
     return migration
 
 
+@verb
 def advance(world, name):
     """Take the instance's stopped move one phase on."""
     return moves.advance(world, name)

@@ -138,19 +138,9 @@ def _conductor_revert(world, name):
     return _conductor(world).revert(name)
 
 
-def _wait(world, seconds):
-    """Time passes (a user's next request comes later): what orders two
-    records stamped in whole seconds, as MySQL stores Nova's timestamps
-    (see finding F-13)."""
-    import time
-    time.sleep(seconds)
-    world.trace.step("world", "time passes", seconds=seconds)
-    return seconds
-
-
 CLIENT: dict[str, Callable] = {
     "create_flavor": _create_flavor,
-    "wait": _wait,
+    "wait": lambda w, seconds: w.wait(seconds),
     "boot": _boot,
     "build_fail": lambda w, **a: lifecycle.build_fail(w, **a).vm_state,
     "finish_build_fail": lambda w, name: lifecycle.finish_build_fail(
