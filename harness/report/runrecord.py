@@ -33,6 +33,8 @@ import os
 import re
 import time
 
+from harness.files import (  # noqa: F401 - callers' names
+    write_bytes_atomic, write_text_atomic)
 from harness.report import tables as report_mod
 MANIFEST = "run.json"
 VERDICTS = "verdicts.json"
@@ -105,29 +107,6 @@ def now_iso() -> str:
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
-def write_text_atomic(path: str, text: str) -> None:
-    """Like :func:`harness.report.tables.write_json_atomic`, for text."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: a
-    reader never sees half a file."""
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def new_run_dir(runs_dir: str) -> str:
     """Create ``runs_dir/<UTC timestamp>`` (suffixed if taken)."""
     os.makedirs(runs_dir, exist_ok=True)

@@ -7,33 +7,14 @@ from a stored document alone, so a run can be re-rendered without Nova.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 import textwrap
 import time
 
+from harness.files import write_json_atomic  # noqa: F401 - callers' name
 from harness.verdicts.verdict import Verdict, combine
 
 JSON_SCHEMA_VERSION = 1
-
-
-def write_json_atomic(path: str, doc) -> None:
-    """Write JSON to a temp file in the same directory, then rename."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def claim_rows(catalogue, outcomes: dict,
