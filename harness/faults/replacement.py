@@ -18,7 +18,8 @@ from harness.faults.base import Fault
 @dataclasses.dataclass
 class Candidate:
     """A proposed replacement for one of the tracker's methods, loaded
-    from the reviewer's file (:func:`harness.verdicts.replacement.load_candidate`)."""
+    from the reviewer's file
+    (:func:`harness.verdicts.replacement.load_candidate`)."""
     path: str
     method_name: str
     source: str               # the code that was executed
