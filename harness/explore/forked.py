@@ -179,7 +179,7 @@ class ForkedSession:
                 prof.dump_stats(os.path.join(where, "copy-%d.prof"
                                              % os.getpid()))
 
-        self.pid, self._done = snapshots._spawn(work)
+        self.pid, self._done = snapshots.spawn(work)
         os.close(req_r)
         os.close(resp_w)
         self._req, self._resp = req_w, resp_r
@@ -251,7 +251,7 @@ def _serve(world, req, resp) -> bytes:
 
 def _plain(violations):
     """Violations whose values pickle (else their repr)."""
-    from harness.verdicts.snapshots import _plain as plain
+    from harness.verdicts.snapshots import plain
     for v in violations:
         v.expected = plain(v.expected)
         v.actual = plain(v.actual)
@@ -259,7 +259,7 @@ def _plain(violations):
 
 
 def _plain_value(value):
-    from harness.verdicts.snapshots import _plain as plain
+    from harness.verdicts.snapshots import plain
     return plain(value)
 
 

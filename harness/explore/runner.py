@@ -349,7 +349,7 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
     runs, seen = [None] * jobs, 0
     try:
         for k in range(jobs):
-            spawned[k] = snapshots._spawn(work(k))
+            spawned[k] = snapshots.spawn(work(k))
         for k in range(jobs):
             pid, fd = spawned[k]
             # a process writes its result once, when it is done
