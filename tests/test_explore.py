@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.explore import machine, runner
-from harness.explore import cli as explore_cli
+from harness.cli import explore as explore_cli
 from harness.explore.machine import Recorder
 
 
@@ -146,7 +146,7 @@ def test_a_batch_explores_more_than_audits():
     kinds = set(seen) - {"audit", "create_flavor"}
     assert len(kinds) >= 5, sorted(set(seen))
     assert rec.kinds == {f: seen.count(f) for f in set(seen)}
-    assert explore_cli.EXAMPLES >= 12
+    assert runner.EXAMPLES >= 12
 
 
 def test_the_budget_ends_a_batch_between_examples():
@@ -154,7 +154,7 @@ def test_the_budget_ends_a_batch_between_examples():
     always runs), so large batches keep to the budget."""
     import time
     rec = Recorder(deadline=time.monotonic())
-    assert runner.run_batch(5, 0, rec, examples=explore_cli.EXAMPLES,
+    assert runner.run_batch(5, 0, rec, examples=runner.EXAMPLES,
                             steps=3) is None
     assert rec.runs == 1
 

@@ -440,6 +440,7 @@ def test_db_reaches_every_release_run_and_one_server_serves_them(
         tmp_path, monkeypatch):
     import contextlib
     from harness import cli
+    from harness.cli import matrix as matrix_cmd
     events, commands = [], []
 
     def fake_build_all(rels, log=print, nice=10):
@@ -471,7 +472,7 @@ def test_db_reaches_every_release_run_and_one_server_serves_them(
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(matrix_run, "build_all", fake_build_all)
-    monkeypatch.setattr(cli, "db_server", fake_server)
+    monkeypatch.setattr(matrix_cmd, "db_server", fake_server)
     monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
     out = tmp_path / "out"
     code = cli.main(["matrix", "--nova", "27,34", "--db", "mariadb", "-n",

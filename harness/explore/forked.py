@@ -37,6 +37,12 @@ import struct
 import time
 import traceback
 import types
+from harness.oracle.stepchecks import StepChecker, StepResult
+from harness.verdicts import snapshots
+from harness.verdicts.snapshots import plain
+from harness.world import novaenv
+from harness.world.deployment import World
+from harness.world.ops import Client
 
 _HEADER = struct.Struct("<Q")
 # A directory: every copy writes its CPU profile there (copy-<pid>.prof,
@@ -67,13 +73,10 @@ class Template:
         self.built = 0.0         # time.monotonic() of the last build
 
     def open(self) -> "Template":
-        from harness.verdicts import snapshots
-        from harness.world import novaenv
         self.reason = snapshots.static_reason(
             types.SimpleNamespace(world_kwargs=self.world_kwargs))
         if self.reason is not None:
             return self
-        from harness.world.deployment import World
         world = World(**self.world_kwargs)
         world.setUp()
         self.builds += 1
@@ -104,7 +107,6 @@ class Template:
     def session(self):
         """A session for one example: a copy of the template, or (when the
         process cannot fork safely) a fresh world here."""
-        from harness.verdicts import snapshots
         if (self.world is not None
                 and time.monotonic() - self.built > MAX_AGE):
             self.close()
@@ -124,9 +126,6 @@ class LocalSession:
     """A fresh world in this process (the path without a template)."""
 
     def __init__(self, world_kwargs=None):
-        from harness.oracle.stepchecks import StepChecker
-        from harness.world.deployment import World
-        from harness.world.ops import Client
         self.world = World(**(world_kwargs or {}))
         self.world.setUp()
         self.client = Client(self.world)
@@ -161,7 +160,6 @@ class ForkedSession:
     """An example in a forked copy of the template's world (parent side)."""
 
     def __init__(self, world):
-        from harness.verdicts import snapshots
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
 
@@ -187,7 +185,6 @@ class ForkedSession:
         self.fault_active = False
 
     def step(self, op):
-        from harness.oracle.stepchecks import StepResult
         try:
             _send(self._req, op)
             reply = _recv(self._resp)
@@ -229,8 +226,6 @@ class ForkedSession:
 def _serve(world, req, resp) -> bytes:
     """In the copy: perform and check each operation received, until the
     parent closes its end."""
-    from harness.oracle.stepchecks import StepChecker
-    from harness.world.ops import Client
     client = Client(world)
     checker = StepChecker()
     while True:
@@ -251,7 +246,6 @@ def _serve(world, req, resp) -> bytes:
 
 def _plain(violations):
     """Violations whose values pickle (else their repr)."""
-    from harness.verdicts.snapshots import plain
     for v in violations:
         v.expected = plain(v.expected)
         v.actual = plain(v.actual)
@@ -259,7 +253,6 @@ def _plain(violations):
 
 
 def _plain_value(value):
-    from harness.verdicts.snapshots import plain
     return plain(value)
 
 

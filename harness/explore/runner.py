@@ -23,8 +23,12 @@ import os
 import signal
 import time
 
+from harness.explore.forked import Template
 from harness.explore.machine import (InvariantViolated, Recorder,
                                      make_machine)
+from harness.oracle.stepchecks import StepChecker
+from harness.verdicts import snapshots
+from harness.world.ops import Op, replay
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "scenarios", "corpus")
@@ -115,7 +119,6 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
     :class:`~harness.explore.forked.Template`; without one, the batch opens
     its own)."""
     if template is None:
-        from harness.explore.forked import Template
         with Template(world_kwargs) as own:
             return run_batch(seed, batch, recorder, exclude, examples, steps,
                              shrink_seconds, template=own)
@@ -212,7 +215,6 @@ def default_jobs() -> int:
     raw = os.environ.get(JOBS_ENV, "").strip()
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    from harness.verdicts import snapshots
     return snapshots.parallel()
 
 
@@ -250,8 +252,6 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
     found first."""
     if shrink_seconds is None:
         shrink_seconds = min(300.0, max(30.0, budget / 2))
-    from harness.explore.forked import Template
-    from harness.verdicts import snapshots
     started = time.monotonic()
     cpu0 = cpu_seconds()
     args = dict(exclude=exclude, examples=examples, steps=steps,
@@ -323,7 +323,6 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
     import pickle
     import select
     import struct
-    from harness.verdicts import snapshots
     cell = struct.Struct("<q")
     shared = mmap.mmap(-1, cell.size * (jobs + 1))
     none = 2 ** 62
@@ -441,8 +440,6 @@ class ReplayResult:
 def replay_entry(path: str, echo=None) -> ReplayResult:
     """Replay one corpus entry on a fresh world with the step checker;
     ``echo(line)`` (optional) is told every operation and its outcome."""
-    from harness.oracle.stepchecks import StepChecker
-    from harness.world.ops import Op, replay
     entry = load_entry(path)
     try:
         ops = [Op.from_dict(d) for d in entry["ops"]]

@@ -14,12 +14,13 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 
 from harness.matrix import calls, envs, flips, releases, report
+from harness.report import runrecord, tables
+from harness.verdicts import catalogue
 
 EXIT_OK, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 2, 3
 DOC = "matrix.json"
@@ -138,7 +139,6 @@ def failed_tests(run_dir: str, verdicts: str) -> dict[str, str]:
     Empty when the run is incomplete or a scenario raised: then the
     release was not judged."""
     import xml.etree.ElementTree as ET
-    from harness.report import runrecord
     try:
         with open(verdicts, encoding="utf-8") as f:
             doc = json.load(f)
@@ -213,7 +213,6 @@ def explore(env, rel, opts: Options, entry: dict, log) -> str | None:
 def catalogue_functions() -> dict[str, list[str]]:
     """The Nova functions each claim (``nova_functions``) and each finding
     (its proposition's mechanism) is about."""
-    from harness.verdicts import catalogue
     cat = catalogue.load()
     out = {cid: list(c.nova_functions) for cid, c in cat.claims.items()}
     for fid, f in getattr(cat, "findings", {}).items():
@@ -346,8 +345,6 @@ def finish(doc: dict, out_dir: str, log) -> int:
                     for r in doc["releases"] if r.get("explore"))
                 if explored else "the explorer did not run"))
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    from harness.report import runrecord
-    from harness.report import tables
     tables.write_json_atomic(os.path.join(out_dir, DOC), doc)
     runrecord.write_text_atomic(os.path.join(out_dir, "matrix.md"),
                                 report.markdown(doc))

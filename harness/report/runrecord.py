@@ -36,6 +36,9 @@ import time
 from harness.files import (  # noqa: F401 - callers' names
     write_bytes_atomic, write_text_atomic)
 from harness.report import tables as report_mod
+from harness.verdicts import catalogue as catalogue_mod
+from harness.verdicts.verdict import Outcome
+
 MANIFEST = "run.json"
 VERDICTS = "verdicts.json"
 JUNIT = "junit.xml"
@@ -259,14 +262,18 @@ def export_judge(run_dir: str, judge, nodeid: str = "",
 
 
 def write_collection(path: str, items) -> None:
-    """``--collect-json``: the collected scenarios with their claims."""
+    """``--collect-json``: the collected scenarios with the claim ids
+    (``claims`` marker) and finding ids (``finding`` marker) they
+    decide."""
+    def ids(item, name):
+        marker = item.get_closest_marker(name)
+        return [str(a) for a in marker.args] if marker else []
     scenarios = []
     for item in items:
-        marker = item.get_closest_marker("claims")
         scenarios.append({
             "name": item.name, "nodeid": item.nodeid,
             "file": str(getattr(item, "path", getattr(item, "fspath", ""))),
-            "claims": [str(a) for a in marker.args] if marker else []})
+            "claims": ids(item, "claims"), "findings": ids(item, "finding")})
     report_mod.write_json_atomic(path, {"scenarios": scenarios})
 
 
@@ -428,8 +435,6 @@ def merge(records: list[Record]) -> Record:
     refused with what to do instead."""
     if len(records) == 1:
         return records[0]
-    from harness.verdicts import catalogue as catalogue_mod
-    from harness.verdicts.verdict import Outcome
     import dataclasses
     fields = {f.name for f in dataclasses.fields(Outcome)}
     outcomes, skipped, seen = {}, {}, {}

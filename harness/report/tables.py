@@ -11,8 +11,11 @@ import re
 import textwrap
 import time
 
+from harness.faults.base import AUTHORITY_CLASSES
 from harness.files import write_json_atomic  # noqa: F401 - callers' name
+from harness.verdicts.catalogue import FINDING_RE, proposition_dict
 from harness.verdicts.verdict import Verdict, combine
+from harness.world import novaenv
 
 JSON_SCHEMA_VERSION = 1
 
@@ -51,7 +54,6 @@ def claim_rows(catalogue, outcomes: dict,
 
 
 def _proposition_of(entry) -> dict:
-    from harness.verdicts.catalogue import proposition_dict
     return proposition_dict(getattr(entry, "proposition", {}) or {})
 
 
@@ -137,7 +139,6 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
                       skipped: dict | None = None) -> dict:
     """The verdicts of a run.  ``complete`` is False when the run was
     interrupted (the document then holds only what finished)."""
-    from harness.world import novaenv
     try:
         nova = novaenv.version_info()
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal
@@ -162,7 +163,6 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
 def authority_label(cls: str) -> str:
     """``inconsistent`` -> ``inconsistent (a)``: the data-authority class
     with its letter (docs/verdicts-schema.md, "Data authority")."""
-    from harness.faults.base import AUTHORITY_CLASSES
     text = AUTHORITY_CLASSES.get(cls, "")
     if cls == "none":
         return "no fault (ordinary input)"
@@ -456,7 +456,6 @@ def diff_docs(a: dict, b: dict) -> dict:
 
 def _kind(any_id: str) -> str:
     """``claim`` or ``finding``, by the id's shape."""
-    from harness.verdicts.catalogue import FINDING_RE
     return "finding" if FINDING_RE.match(any_id) else "claim"
 
 
