@@ -15,14 +15,23 @@ runner) can replay them against whatever Nova is importable.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
+import pickle
+import resource
+import select
 import signal
+import struct
 import time
 
+import hypothesis
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from harness.explore import hypothesis_adapter
 from harness.explore.forked import Template
 from harness.explore.machine import (InvariantViolated, Recorder,
                                      make_machine)
@@ -100,7 +109,6 @@ def batch_seed(seed: int, batch: int) -> int:
 
 
 def _settings(examples: int, steps: int):
-    from hypothesis import HealthCheck, Phase, settings
     return settings(max_examples=examples, stateful_step_count=steps,
                     deadline=None, database=None, derandomize=False,
                     phases=(Phase.explicit, Phase.generate, Phase.shrink),
@@ -114,7 +122,9 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
               world_kwargs=None):
     """One batch of examples; returns a :class:`Failure` or None.
     ``shrink_seconds`` bounds Hypothesis's shrinking (its own limit is five
-    minutes; each attempt here replays real Nova operations).  Every
+    minutes; each attempt here replays real Nova operations), and the
+    recorder's deadline ends the batch between two examples
+    (:mod:`harness.explore.hypothesis_adapter`: both restored after it).  Every
     example starts from a copy of ``template``'s world (an open
     :class:`~harness.explore.forked.Template`; without one, the batch opens
     its own)."""
@@ -122,17 +132,13 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
         with Template(world_kwargs) as own:
             return run_batch(seed, batch, recorder, exclude, examples, steps,
                              shrink_seconds, template=own)
-    from hypothesis import seed as hseed
-    from hypothesis.internal.conjecture import engine as hengine
-    from hypothesis.stateful import run_state_machine_as_test
-    hengine.MAX_SHRINKING_SECONDS = shrink_seconds
     cls = _machine(recorder, exclude, template)
     # Hypothesis digests the factory's source (for an example database;
     # none here): the class's is the whole machine, ~120 ms of tokenizing a
     # batch, a one-line factory's nothing.  The examples are the same.
-    machine = hseed(batch_seed(seed, batch))(lambda: cls())
+    machine = hypothesis.seed(batch_seed(seed, batch))(lambda: cls())
     try:
-        with _generation_until(recorder.deadline):
+        with hypothesis_adapter.limits(recorder.deadline, shrink_seconds):
             run_state_machine_as_test(machine,
                                       settings=_settings(examples, steps))
     except InvariantViolated as exc:
@@ -140,32 +146,6 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
     except Exception as exc:  # noqa: BLE001 - a harness error is a failure
         return _harness_error(seed, batch, recorder, exc, exclude)
     return None
-
-
-@contextlib.contextmanager
-def _generation_until(deadline):
-    """Hypothesis generates no new example after ``deadline`` (a
-    ``time.monotonic()`` value; None: no limit) unless it has found a
-    failure (which it then shrinks as always).  It ends the batch as if
-    ``max_examples`` were reached: cutting an example off instead would
-    make its data look flaky to Hypothesis."""
-    if deadline is None:
-        yield
-        return
-    from hypothesis.internal.conjecture.engine import ConjectureRunner
-    own = ConjectureRunner.should_generate_more
-
-    def should_generate_more(runner):
-        if (not runner.interesting_test_cases and runner.valid_test_cases
-                and time.monotonic() >= deadline):
-            return False
-        return own(runner)
-
-    ConjectureRunner.should_generate_more = should_generate_more
-    try:
-        yield
-    finally:
-        ConjectureRunner.should_generate_more = own
 
 
 _LAST_MACHINE: list = [None]   # (recorder, exclude, template, class)
@@ -221,7 +201,6 @@ def default_jobs() -> int:
 def cpu_seconds() -> float:
     """CPU seconds of this process and of every child it has waited for
     (the copies the examples run in, the parallel explorers)."""
-    import resource
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
@@ -319,10 +298,6 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
     """:func:`_batches` in ``jobs`` forked processes (see :func:`explore`);
     their operation counts and the lowest failing batch are shared through
     an anonymous shared mapping, polled for ``on_op``."""
-    import mmap
-    import pickle
-    import select
-    import struct
     cell = struct.Struct("<q")
     shared = mmap.mmap(-1, cell.size * (jobs + 1))
     none = 2 ** 62
@@ -372,7 +347,6 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
 
 
 def _worker_result(seed, k, payload, status) -> dict:
-    import pickle
     if payload:
         try:
             return pickle.loads(payload)
