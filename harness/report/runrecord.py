@@ -262,9 +262,10 @@ def export_judge(run_dir: str, judge, nodeid: str = "",
 
 
 def write_collection(path: str, items) -> None:
-    """``--collect-json``: the collected scenarios with the claim ids
-    (``claims`` marker) and finding ids (``finding`` marker) they
-    decide."""
+    """``--collect-json``: every collected test, with the claim ids
+    (``claims`` marker) and finding ids (``finding`` marker) it decides
+    and whether it asks for a verdict (the ``judge`` fixture); a test
+    that does neither is not a verdict (a lifecycle sequence)."""
     def ids(item, name):
         marker = item.get_closest_marker(name)
         return [str(a) for a in marker.args] if marker else []
@@ -273,7 +274,8 @@ def write_collection(path: str, items) -> None:
         scenarios.append({
             "name": item.name, "nodeid": item.nodeid,
             "file": str(getattr(item, "path", getattr(item, "fspath", ""))),
-            "claims": ids(item, "claims"), "findings": ids(item, "finding")})
+            "claims": ids(item, "claims"), "findings": ids(item, "finding"),
+            "judged": "judge" in getattr(item, "fixturenames", ())})
     report_mod.write_json_atomic(path, {"scenarios": scenarios})
 
 
