@@ -12,9 +12,9 @@ from harness.report import engines as engine_report
 from harness.report import tables as report_mod
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     df = sub.add_parser(
-        "diff", help="compare two runs, or a run with the baseline",
+        "diff", help=help,
         description="Name every scenario and claim whose verdict differs "
                     "(old -> new). With one run, compare it with the "
                     "baseline. Exit 1 when anything differs.",

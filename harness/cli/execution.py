@@ -13,6 +13,7 @@ import sys
 from harness.cli.common import (EXIT_DRIFT, EXIT_ERROR, EXIT_INCONCLUSIVE,
                                 EXIT_MEANING, EXIT_OK, ROOT, InputError,
                                 one_line, why)
+from harness.plugin import PROGRESS_PREFIX
 from harness.report import html as html_report
 from harness.report import launch, runrecord
 from harness.report import tables as report_mod
@@ -88,9 +89,6 @@ class ProgressEcho:
     terminal, and stay plain lines elsewhere (CI, a pipe, a file)."""
 
     def __init__(self, stream, live: bool | None = None):
-        # (the plugin pulls in the judge: imported when a run echoes, not
-        # by every command at start-up)
-        from harness.plugin import PROGRESS_PREFIX
         self.prefix = PROGRESS_PREFIX.encode()
         self.stream = stream          # text stream; bytes go to its buffer
         self.live = live_terminal(stream) if live is None else live

@@ -18,6 +18,8 @@ import re
 import sys
 import time
 
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 from harness.cli.common import (EXIT_ERROR, EXIT_OK, FORMATTER,
                                 add_db_option, db_server, seed_default)
 from harness.explore import machine, runner
@@ -46,11 +48,9 @@ def _families(text: str) -> list[str]:
     return names
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     ex = sub.add_parser(
-        "explore", help="explore random lifecycle operation sequences "
-                        "with faults, checking every invariant after "
-                        "every operation",
+        "explore", help=help,
         description=__doc__, formatter_class=FORMATTER)
     ex.add_argument("--budget", type=parse_budget, default=parse_budget(
         "60s"), help="how long to explore: 90s, 10m, 1h (default 60s)")
@@ -130,9 +130,6 @@ def _explore(args) -> int:
               file=sys.stderr)
         return EXIT_ERROR
     _quiet_logs()
-    # (rich's progress bar: imported when exploring, not by every command)
-    from rich.progress import (BarColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
     jobs = args.jobs or runner.default_jobs()
     print("explore: seed %d, budget %.0fs, %d examples x %d steps a batch, "
           "%d process%s%s"

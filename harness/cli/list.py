@@ -18,9 +18,9 @@ from harness.faults.base import Fault
 from harness.verdicts.verdict import Verdict, combine
 
 
-def add_parser(sub):
-    ls = sub.add_parser("list", help="list claims, scenarios, fault kinds",
-                        epilog=EPILOG, formatter_class=FORMATTER)
+def add_parser(sub, help: str):
+    ls = sub.add_parser("list", help=help, epilog=EPILOG,
+                        formatter_class=FORMATTER)
     ls.add_argument("what", nargs="?", default="all",
                     choices=("all", "claims", "scenarios", "faults"))
     ls.add_argument("--claim", help="only this claim (or finding) and its "

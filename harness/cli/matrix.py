@@ -9,11 +9,13 @@ from harness.cli.common import (EPILOG, EXIT_OK, FORMATTER, InputError,
                                 add_common_options, add_db_option,
                                 check_claim_ids, db_engine, db_server,
                                 load_catalogue, seed_default, split, workers)
+from harness.matrix import envs, releases
+from harness.matrix import run as matrix_run
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     mx = sub.add_parser(
-        "matrix", help="judge several Nova releases and compare them",
+        "matrix", help=help,
         description="Build (once, cached under .matrix/) one environment "
                     "per Nova release, run the scenarios in each with "
                     "'python -m harness run', and print claims x releases "
@@ -56,10 +58,6 @@ def add_parser(sub):
 def cmd_matrix(args) -> int:
     """Build (or reuse) one environment per Nova release, run the scenarios
     in each, and compare (harness/matrix, docs/matrix.md)."""
-    # (the matrix's call recorder is a pytest plugin: imported when the
-    # matrix runs, not by every command at start-up)
-    from harness.matrix import envs, releases
-    from harness.matrix import run as matrix_run
     if args.merge:
         for d in args.merge:
             path = d if d.endswith(".json") else os.path.join(

@@ -8,12 +8,12 @@ import os
 from harness.cli.common import (EXIT_OK, FORMATTER, InputError,
                                 add_common_options, check_scenario_dir,
                                 positive, seed_default, split)
+from harness.mutate import defects, runner
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     mu = sub.add_parser(
-        "mutate", help="the harness's own mutation score: plant defects in "
-                       "a copy of Nova, see what catches them",
+        "mutate", help=help,
         description="Apply small defects, one at a time, to temporary "
                     "copies of the installed resource_tracker.py and "
                     "conductor/tasks/migrate.py (never the installed "
@@ -73,9 +73,6 @@ def add_parser(sub):
 
 
 def cmd_mutate(args) -> int:
-    # (the mutation runner loads pytest: imported when mutate runs, not by
-    # every command at start-up)
-    from harness.mutate import runner
     if args.list:
         return _list_defects()
     if args.merge:
@@ -107,7 +104,6 @@ def cmd_mutate(args) -> int:
 
 
 def _list_defects() -> int:
-    from harness.mutate import defects      # (as cmd_mutate's runner)
     try:
         sources = defects.installed_sources()
     except FileNotFoundError as exc:

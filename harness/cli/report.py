@@ -13,9 +13,9 @@ from harness.report import runrecord
 from harness.report import tables as report_mod
 
 
-def add_parser(sub):
-    rp = sub.add_parser("report", help="re-render a stored run",
-                        epilog=EPILOG, formatter_class=FORMATTER)
+def add_parser(sub, help: str):
+    rp = sub.add_parser("report", help=help, epilog=EPILOG,
+                        formatter_class=FORMATTER)
     rp.add_argument("run", metavar="RUN_DIR", nargs="+",
                     help="a run directory, or a name under runs/ such as "
                          "'latest'; several (or A,B) are the shards of one "

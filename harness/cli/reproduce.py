@@ -14,10 +14,9 @@ from harness.report import runrecord
 from harness.verdicts.verdict import Verdict, combine
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     rep = sub.add_parser(
-        "reproduce", help="run one scenario in the foreground with its "
-                          "step-by-step trace",
+        "reproduce", help=help,
         description="Run one scenario (by name, or the deciding scenario of "
                     "a claim) and print every step: each action, each fault "
                     "and when it fired, usage per node from the tracker, "

@@ -15,9 +15,9 @@ from harness.cli.common import (EPILOG, FORMATTER, InputError,
 from harness.cli.execution import execute
 
 
-def add_parser(sub):
+def add_parser(sub, help: str):
     run = sub.add_parser(
-        "run", help="run scenarios and write a run record",
+        "run", help=help,
         description="Run every scenario (or a selection), print the verdict "
                     "table and write runs/<id>/ (verdicts.json, junit.xml, "
                     "traces/, logs/, report.md, report.html and "
