@@ -37,6 +37,7 @@ import struct
 import time
 import traceback
 import types
+
 from harness.oracle.stepchecks import StepChecker, StepResult
 from harness.verdicts import snapshots
 from harness.verdicts.snapshots import plain
