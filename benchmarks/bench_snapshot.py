@@ -79,7 +79,7 @@ def test_snapshot_trial_start(benchmark, driven):
 def test_snapshot_control_trial(benchmark, driven):
     trial, base, world = driven
     obs = benchmark.pedantic(
-        snapshots._forked, args=(base, world, trial, Trace()),
+        judge_mod._forked, args=(base, world, trial, Trace()),
         rounds=10, warmup_rounds=1, iterations=1)
     assert obs.error is None and obs.clean
 

@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from scenario_files import verdict_scenarios
 
 from harness.verdicts import baseline
 from harness.verdicts.baseline import BaselineError
@@ -24,9 +25,22 @@ def _error(path) -> str:
     return msg
 
 
-def test_checked_in_baseline_loads():
-    verdicts = baseline.load()
-    assert isinstance(verdicts, dict)
+def test_the_checked_in_baseline_records_every_scenario():
+    """The baseline the runs compare with holds a verdict for every
+    scenario pytest collects under scenarios/ and for nothing else: an
+    empty or partial baseline would make every unrecorded scenario drift
+    (or, read as a default, pass unchecked), and an entry for a scenario
+    that no longer exists compares with nothing."""
+    recorded = baseline.load()
+    scenarios = set(verdict_scenarios())
+    assert scenarios, "no scenario collected under scenarios/"
+    missing = sorted(scenarios - set(recorded))
+    assert not missing, "%d scenario(s) without a recorded verdict in %s: " \
+        "%s; record them with 'python -m harness run --record-baseline'" % (
+            len(missing), baseline.DEFAULT_PATH, ", ".join(missing))
+    stale = sorted(set(recorded) - scenarios)
+    assert not stale, "the baseline records scenarios that do not exist: " \
+        "%s" % ", ".join(stale)
 
 
 def test_missing_file_is_empty(tmp_path):

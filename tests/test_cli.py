@@ -379,6 +379,20 @@ def test_list_sections():
     assert SYNTH not in only.stdout
 
 
+def test_list_shows_the_finding_a_scenario_decides():
+    """A finding's scenario carries a ``finding`` marker, not ``claims``:
+    ``list`` names its finding id (it once showed an empty claims list)."""
+    proc = cli("list", "scenarios", "--claim", "F-08", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row, = json.loads(proc.stdout)["scenarios"]
+    assert row["scenario"] == "test_unvalidated_node_names_break_tracking"
+    assert row["findings"] == ["F-08"] and row["claims"] == []
+    text = cli("list", "scenarios").stdout
+    line, = [ln for ln in text.splitlines()
+             if "test_unvalidated_node_names_break_tracking" in ln]
+    assert line.rstrip().endswith("finding F-08"), line
+
+
 # ---------------------------------------------------------------------------
 # real runs of the synthetic scenarios
 # ---------------------------------------------------------------------------
@@ -627,9 +641,10 @@ def test_trace_printer_replays_shared_observations():
 # ---------------------------------------------------------------------------
 def test_workers_default_to_xdist_loadfile():
     from harness import cli as cli_mod
-    assert cli_mod.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
-    assert cli_mod.workers_options(1) == ["-p", "no:xdist"]
-    assert cli_mod.workers_options(0) == ["-p", "no:xdist"]
+    from harness.cli import run as run_cmd
+    assert run_cmd.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
+    assert run_cmd.workers_options(1) == ["-p", "no:xdist"]
+    assert run_cmd.workers_options(0) == ["-p", "no:xdist"]
     args = cli_mod.build_parser().parse_args(["run"])
     assert args.workers == "auto"
     assert cli_mod.build_parser().parse_args(
@@ -642,7 +657,7 @@ def _scen(name, file):
 
 
 def test_shards_split_whole_files_the_same_way_everywhere():
-    from harness import cli as cli_mod
+    from harness.cli import run as cli_mod
     scen = ([_scen("a%d" % i, "/s/a.py") for i in range(5)]
             + [_scen("b%d" % i, "/s/b.py") for i in range(3)]
             + [_scen("c%d" % i, "/s/c.py") for i in range(2)]
@@ -704,7 +719,7 @@ class _Out:
 
 def test_progress_is_plain_lines_in_ci_and_one_live_line_on_a_terminal(
         monkeypatch):
-    from harness import cli as cli_mod
+    from harness.cli import execution as cli_mod
     feed = [b"..harness: progress 1/3 scenarios, 5 trials, 2.0 trials/s,",
             b" 2s elapsed, ETA 4s\nharness: pro", b"gress 2/3 scenarios\n",
             b"verdicts\n"]

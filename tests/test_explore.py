@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from harness.explore import machine, runner
-from harness.explore import cli as explore_cli
+from harness.cli import build_parser
+from harness.cli import explore as explore_cli
+from harness.explore import hypothesis_adapter, machine, runner
 from harness.explore.machine import Recorder
 
 
@@ -133,37 +134,40 @@ def test_failed_builds_are_explored_stopped_before_their_clean_up():
     assert stopped and any(op["f"] == "finish_build_fail" for op in seen)
 
 
-def test_a_batch_explores_more_than_audits():
-    """Regression: with two examples a batch (the CLI's old default) every
-    example was Hypothesis's simplest (25 audits) or an empty one, so the
-    explorer explored nothing.  A dozen examples already drive most
-    operation kinds."""
-    seen = []
-    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]))
-    failure = runner.run_batch(5, 0, rec, exclude=("delete_mid_move",),
-                               examples=12, steps=25)
-    assert failure is None, failure
-    kinds = set(seen) - {"audit", "create_flavor"}
-    assert len(kinds) >= 5, sorted(set(seen))
-    assert rec.kinds == {f: seen.count(f) for f in set(seen)}
-    assert explore_cli.EXAMPLES >= 12
-
-
 def test_the_budget_ends_a_batch_between_examples():
     """Past the deadline a batch starts no new example (its first one
     always runs), so large batches keep to the budget."""
     import time
     rec = Recorder(deadline=time.monotonic())
-    assert runner.run_batch(5, 0, rec, examples=explore_cli.EXAMPLES,
+    assert runner.run_batch(5, 0, rec, examples=runner.EXAMPLES,
                             steps=3) is None
     assert rec.runs == 1
 
 
-def test_two_example_batches_are_degenerate():
-    """Why the default is large: Hypothesis's first two examples of a
-    batch are its simplest (the first enabled rule, the audit, at every
-    step) and one that stops at once."""
+def test_the_commands_default_batch_explores_more_than_audits(monkeypatch):
+    """A batch of ``python -m harness explore``'s default size, cut short
+    by its budget after a dozen examples, drives most operation kinds.
+    Hypothesis starts a batch with its simplest example (the first enabled
+    rule, the audit, at every step) and one that stops at once, and sizes
+    its first examples by the batch: with two examples a batch (the
+    command's old default) those were all it ever ran."""
+    args = build_parser().parse_args(["explore", "--exclude",
+                                      "delete_mid_move"])   # F-11's family
+    rec = Recorder()
+    rec.deadline = 1.0
+
+    class Clock:
+        """The budget, spent once 12 examples ran (whatever the load)."""
+        @staticmethod
+        def monotonic():
+            return 1.0 if rec.runs >= 12 else 0.0
+    monkeypatch.setattr(hypothesis_adapter, "time", Clock)
     seen = []
-    rec = Recorder(on_op=lambda n: seen.append(rec.last_ops[-1]["f"]))
-    assert runner.run_batch(5, 0, rec, examples=2, steps=25) is None
-    assert set(seen) == {"audit", "create_flavor"}
+    rec.on_op = lambda n: seen.append(rec.last_ops[-1]["f"])
+    failure = runner.run_batch(args.seed, 0, rec, exclude=args.exclude,
+                               examples=args.examples, steps=args.steps)
+    assert failure is None, failure
+    assert rec.runs <= 12
+    kinds = set(rec.kinds) - {"audit", "create_flavor"}
+    assert len(kinds) >= 5, rec.kinds
+    assert rec.kinds == {f: seen.count(f) for f in set(seen)}

@@ -440,6 +440,7 @@ def test_db_reaches_every_release_run_and_one_server_serves_them(
         tmp_path, monkeypatch):
     import contextlib
     from harness import cli
+    from harness.cli import matrix as matrix_cmd
     events, commands = [], []
 
     def fake_build_all(rels, log=print, nice=10):
@@ -471,7 +472,7 @@ def test_db_reaches_every_release_run_and_one_server_serves_them(
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(matrix_run, "build_all", fake_build_all)
-    monkeypatch.setattr(cli, "db_server", fake_server)
+    monkeypatch.setattr(matrix_cmd, "db_server", fake_server)
     monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
     out = tmp_path / "out"
     code = cli.main(["matrix", "--nova", "27,34", "--db", "mariadb", "-n",
@@ -649,3 +650,104 @@ def test_a_release_whose_only_failures_are_not_verdicts_is_judged(
     flip, = doc["flips"]
     assert flip["kind"] == "test" and "not on this machine" in flip[
         "unexplained"]
+
+
+# ----------------------------------------------------------------------
+# every outcome that differs, whatever the runs' exit codes
+# ----------------------------------------------------------------------
+LIFECYCLE = "test_lifecycle_every_invariant_after_every_op[node goes away]"
+CORPUS = "test_corpus_entry_replays_as_recorded"
+
+
+def _record(runs_dir, series):
+    """The run record a release's ``harness run`` leaves: Nova 27 and 28
+    drift (exit 1: the finding's scenario CONFIRMED against a REFUTED
+    baseline) and fail the lifecycle sequence; 29 passes it.  The claim's
+    verdict is the same everywhere (another scenario confirms it); the
+    corpus replay is skipped in 27 only."""
+    old = series < 29
+    rec = os.path.join(runs_dir, "r1")
+    os.makedirs(rec)
+    with open(os.path.join(rec, "verdicts.json"), "w") as f:
+        json.dump({"complete": True, "claims": [
+            {"claim": "000-3", "verdict": "CONFIRMED"}], "scenarios": [
+            {"scenario": "test_a", "verdict": "CONFIRMED",
+             "traceback": None},
+            {"scenario": "test_b", "verdict": "CONFIRMED" if old
+             else "REFUTED", "traceback": None}], "findings": []}, f)
+    cases = ['<testcase name="test_a"/>', '<testcase name="test_b"/>',
+             '<testcase name="%s">%s</testcase>' % (
+                 LIFECYCLE, '<failure message="AssertionError: got None (no '
+                 'compute node)">x</failure>' if old else ""),
+             '<testcase name="%s">%s</testcase>' % (
+                 CORPUS, '<skipped message="the corpus is empty"/>'
+                 if series == 27 else "")]
+    with open(os.path.join(rec, "junit.xml"), "w") as f:
+        f.write("<testsuites><testsuite>%s</testsuite></testsuites>"
+                % "".join(cases))
+    os.symlink(rec, os.path.join(runs_dir, "latest"))
+    return 1 if old else 0
+
+
+def test_a_release_that_drifted_shows_every_outcome_that_differs(
+        tmp_path, monkeypatch):
+    """A release whose run drifted (exit 1) once got no failing-tests
+    table, and the flips said "no verdict flips": the lifecycle sequence
+    failing in 28 and passing in 29 was invisible, and so was a scenario
+    whose verdict flips under a claim that does not.  All three outputs
+    show both, and the corpus replay skipped in 27 only."""
+    def fake_run(cmd, **kw):
+        if "-c" in cmd:                  # the explorer's probe
+            return subprocess.CompletedProcess(cmd, 0, '{"missing": 1}\n',
+                                               "")
+        runs_dir = cmd[cmd.index("--runs-dir") + 1]
+        series = int(os.path.basename(runs_dir).split(".")[0])
+        return subprocess.CompletedProcess(cmd, _record(runs_dir, series))
+
+    monkeypatch.setattr(matrix_run.subprocess, "run", fake_run)
+    monkeypatch.setattr(envs, "CACHE", str(tmp_path / "no-cache"))
+    rels = [releases.parse(s) for s in ("27", "28", "29")]
+    opts = matrix_run.Options(claims=["000-3"], scenarios=[],
+                              out_dir=str(tmp_path))
+    built = {r.key: _FakeEnv(r, tmp_path) for r in rels}
+    assert matrix_run.run(rels, opts, log=lambda *a: None,
+                          built=built) == 0
+    doc = json.loads((tmp_path / "matrix.json").read_text())
+    r27, r28, r29 = doc["releases"]
+    assert [r["exit_code"] for r in doc["releases"]] == [1, 1, 0]
+    assert [r["other_tests"] for r in doc["releases"]] == [
+        {LIFECYCLE: "failed", CORPUS: "skipped"},
+        {LIFECYCLE: "failed", CORPUS: "passed"},
+        {LIFECYCLE: "passed", CORPUS: "passed"}]
+    assert r28["tests"] == {LIFECYCLE: "AssertionError: got None (no "
+                                       "compute node)"}
+    flips_ = {(f["kind"], f["row"], f["older"], f["newer"]): (f["old"],
+                                                              f["new"])
+              for f in doc["flips"]}
+    assert flips_ == {
+        ("scenario", "test_b", r28["label"], r29["label"]):
+            ("CONFIRMED", "REFUTED"),
+        ("test", LIFECYCLE, r28["label"], r29["label"]):
+            ("failed", "passed"),
+        ("test", CORPUS, r27["label"], r28["label"]): ("skipped", "passed")}
+    assert all(f["explanation"]["summary"] for f in doc["flips"])
+    md = (tmp_path / "matrix.md").read_text()
+    assert "## Tests that are not verdicts, whose outcome differs" in md
+    assert "## Scenarios whose verdict differs between releases" in md
+    assert "| test_b | CONFIRMED | CONFIRMED | **%s REFUTED** |" % (
+        report.FLIP) in md
+    assert "| test_a |" not in md            # no flip: not listed
+    assert "### %s: failed (%s) -> passed (%s)" % (
+        LIFECYCLE, r28["label"], r29["label"]) in md
+    assert "### test_b: CONFIRMED (%s) -> REFUTED (%s)" % (
+        r28["label"], r29["label"]) in md
+    assert "### %s: skipped (%s) -> passed (%s)" % (
+        CORPUS, r27["label"], r28["label"]) in md
+    assert "no compute node" in md and "Nothing differs" not in md
+    page = (tmp_path / "matrix.html").read_text()
+    assert page.count('flip"') == 3
+    assert "%s: failed (%s)" % (LIFECYCLE, r28["label"]) in page
+    assert "test_b: CONFIRMED (%s)" % r28["label"] in page
+    text = report.terminal(doc)
+    assert "%s: failed in %s -> passed in %s" % (
+        LIFECYCLE, r28["label"], r29["label"]) in text

@@ -38,6 +38,13 @@ import time
 import traceback
 import types
 
+from harness.oracle.stepchecks import StepChecker, StepResult
+from harness.verdicts import snapshots
+from harness.verdicts.snapshots import plain
+from harness.world import novaenv
+from harness.world.deployment import World
+from harness.world.ops import Client
+
 _HEADER = struct.Struct("<Q")
 # A directory: every copy writes its CPU profile there (copy-<pid>.prof,
 # cProfile), to see where an example's time goes (the copies do the work).
@@ -67,13 +74,10 @@ class Template:
         self.built = 0.0         # time.monotonic() of the last build
 
     def open(self) -> "Template":
-        from harness.verdicts import snapshots
-        from harness.world import novaenv
         self.reason = snapshots.static_reason(
             types.SimpleNamespace(world_kwargs=self.world_kwargs))
         if self.reason is not None:
             return self
-        from harness.world.deployment import World
         world = World(**self.world_kwargs)
         world.setUp()
         self.builds += 1
@@ -104,7 +108,6 @@ class Template:
     def session(self):
         """A session for one example: a copy of the template, or (when the
         process cannot fork safely) a fresh world here."""
-        from harness.verdicts import snapshots
         if (self.world is not None
                 and time.monotonic() - self.built > MAX_AGE):
             self.close()
@@ -124,9 +127,6 @@ class LocalSession:
     """A fresh world in this process (the path without a template)."""
 
     def __init__(self, world_kwargs=None):
-        from harness.oracle.stepchecks import StepChecker
-        from harness.world.deployment import World
-        from harness.world.ops import Client
         self.world = World(**(world_kwargs or {}))
         self.world.setUp()
         self.client = Client(self.world)
@@ -161,7 +161,6 @@ class ForkedSession:
     """An example in a forked copy of the template's world (parent side)."""
 
     def __init__(self, world):
-        from harness.verdicts import snapshots
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
 
@@ -179,7 +178,7 @@ class ForkedSession:
                 prof.dump_stats(os.path.join(where, "copy-%d.prof"
                                              % os.getpid()))
 
-        self.pid, self._done = snapshots._spawn(work)
+        self.pid, self._done = snapshots.spawn(work)
         os.close(req_r)
         os.close(resp_w)
         self._req, self._resp = req_w, resp_r
@@ -187,7 +186,6 @@ class ForkedSession:
         self.fault_active = False
 
     def step(self, op):
-        from harness.oracle.stepchecks import StepResult
         try:
             _send(self._req, op)
             reply = _recv(self._resp)
@@ -229,8 +227,6 @@ class ForkedSession:
 def _serve(world, req, resp) -> bytes:
     """In the copy: perform and check each operation received, until the
     parent closes its end."""
-    from harness.oracle.stepchecks import StepChecker
-    from harness.world.ops import Client
     client = Client(world)
     checker = StepChecker()
     while True:
@@ -251,7 +247,6 @@ def _serve(world, req, resp) -> bytes:
 
 def _plain(violations):
     """Violations whose values pickle (else their repr)."""
-    from harness.verdicts.snapshots import _plain as plain
     for v in violations:
         v.expected = plain(v.expected)
         v.actual = plain(v.actual)
@@ -259,7 +254,6 @@ def _plain(violations):
 
 
 def _plain_value(value):
-    from harness.verdicts.snapshots import _plain as plain
     return plain(value)
 
 

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes,
                                  initialize, multiple, precondition, rule)
 
+from harness.explore.forked import LocalSession
 from harness.world.ops import FAULT_KINDS, Op
 
 HOSTS = ("src", "dst", "bystander")
@@ -98,7 +99,6 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
 
         def __init__(self):
             super().__init__()
-            from harness.explore.forked import LocalSession
             self.session = (template.session() if template is not None
                             else LocalSession(world_kwargs))
             self.counter = 0

@@ -22,6 +22,7 @@ import time
 
 from harness.explore import runner
 from harness.report import tables
+from harness.world import novaenv
 
 SUMMARY = "explore.json"
 
@@ -58,7 +59,6 @@ def run_for_matrix(out_dir: str, budget: float, seed: int, *,
     ends one between examples; two-example batches explored nothing but
     audits); ``exclude`` leaves out the recorded finding F-11's family,
     which every release since 2023.1 would report alike."""
-    from harness.world import novaenv
     started = time.monotonic()
     corpus = corpus or runner.CORPUS
     os.makedirs(out_dir, exist_ok=True)

@@ -15,16 +15,29 @@ runner) can replay them against whatever Nova is importable.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
+import pickle
+import resource
+import select
 import signal
+import struct
 import time
 
+import hypothesis
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from harness.explore import hypothesis_adapter
+from harness.explore.forked import Template
 from harness.explore.machine import (InvariantViolated, Recorder,
                                      make_machine)
+from harness.oracle.stepchecks import StepChecker
+from harness.verdicts import snapshots
+from harness.world.ops import Op, replay
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "scenarios", "corpus")
@@ -96,7 +109,6 @@ def batch_seed(seed: int, batch: int) -> int:
 
 
 def _settings(examples: int, steps: int):
-    from hypothesis import HealthCheck, Phase, settings
     return settings(max_examples=examples, stateful_step_count=steps,
                     deadline=None, database=None, derandomize=False,
                     phases=(Phase.explicit, Phase.generate, Phase.shrink),
@@ -110,26 +122,23 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
               world_kwargs=None):
     """One batch of examples; returns a :class:`Failure` or None.
     ``shrink_seconds`` bounds Hypothesis's shrinking (its own limit is five
-    minutes; each attempt here replays real Nova operations).  Every
+    minutes; each attempt here replays real Nova operations), and the
+    recorder's deadline ends the batch between two examples
+    (:mod:`harness.explore.hypothesis_adapter`: both restored after it).  Every
     example starts from a copy of ``template``'s world (an open
     :class:`~harness.explore.forked.Template`; without one, the batch opens
     its own)."""
     if template is None:
-        from harness.explore.forked import Template
         with Template(world_kwargs) as own:
             return run_batch(seed, batch, recorder, exclude, examples, steps,
                              shrink_seconds, template=own)
-    from hypothesis import seed as hseed
-    from hypothesis.internal.conjecture import engine as hengine
-    from hypothesis.stateful import run_state_machine_as_test
-    hengine.MAX_SHRINKING_SECONDS = shrink_seconds
     cls = _machine(recorder, exclude, template)
     # Hypothesis digests the factory's source (for an example database;
     # none here): the class's is the whole machine, ~120 ms of tokenizing a
     # batch, a one-line factory's nothing.  The examples are the same.
-    machine = hseed(batch_seed(seed, batch))(lambda: cls())
+    machine = hypothesis.seed(batch_seed(seed, batch))(lambda: cls())
     try:
-        with _generation_until(recorder.deadline):
+        with hypothesis_adapter.limits(recorder.deadline, shrink_seconds):
             run_state_machine_as_test(machine,
                                       settings=_settings(examples, steps))
     except InvariantViolated as exc:
@@ -137,32 +146,6 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
     except Exception as exc:  # noqa: BLE001 - a harness error is a failure
         return _harness_error(seed, batch, recorder, exc, exclude)
     return None
-
-
-@contextlib.contextmanager
-def _generation_until(deadline):
-    """Hypothesis generates no new example after ``deadline`` (a
-    ``time.monotonic()`` value; None: no limit) unless it has found a
-    failure (which it then shrinks as always).  It ends the batch as if
-    ``max_examples`` were reached: cutting an example off instead would
-    make its data look flaky to Hypothesis."""
-    if deadline is None:
-        yield
-        return
-    from hypothesis.internal.conjecture.engine import ConjectureRunner
-    own = ConjectureRunner.should_generate_more
-
-    def should_generate_more(runner):
-        if (not runner.interesting_test_cases and runner.valid_test_cases
-                and time.monotonic() >= deadline):
-            return False
-        return own(runner)
-
-    ConjectureRunner.should_generate_more = should_generate_more
-    try:
-        yield
-    finally:
-        ConjectureRunner.should_generate_more = own
 
 
 _LAST_MACHINE: list = [None]   # (recorder, exclude, template, class)
@@ -212,14 +195,12 @@ def default_jobs() -> int:
     raw = os.environ.get(JOBS_ENV, "").strip()
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    from harness.verdicts import snapshots
     return snapshots.parallel()
 
 
 def cpu_seconds() -> float:
     """CPU seconds of this process and of every child it has waited for
     (the copies the examples run in, the parallel explorers)."""
-    import resource
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
@@ -250,8 +231,6 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
     found first."""
     if shrink_seconds is None:
         shrink_seconds = min(300.0, max(30.0, budget / 2))
-    from harness.explore.forked import Template
-    from harness.verdicts import snapshots
     started = time.monotonic()
     cpu0 = cpu_seconds()
     args = dict(exclude=exclude, examples=examples, steps=steps,
@@ -319,11 +298,6 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
     """:func:`_batches` in ``jobs`` forked processes (see :func:`explore`);
     their operation counts and the lowest failing batch are shared through
     an anonymous shared mapping, polled for ``on_op``."""
-    import mmap
-    import pickle
-    import select
-    import struct
-    from harness.verdicts import snapshots
     cell = struct.Struct("<q")
     shared = mmap.mmap(-1, cell.size * (jobs + 1))
     none = 2 ** 62
@@ -349,7 +323,7 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
     runs, seen = [None] * jobs, 0
     try:
         for k in range(jobs):
-            spawned[k] = snapshots._spawn(work(k))
+            spawned[k] = snapshots.spawn(work(k))
         for k in range(jobs):
             pid, fd = spawned[k]
             # a process writes its result once, when it is done
@@ -373,7 +347,6 @@ def _in_parallel(template, seed, jobs, started, budget, max_batches, args,
 
 
 def _worker_result(seed, k, payload, status) -> dict:
-    import pickle
     if payload:
         try:
             return pickle.loads(payload)
@@ -441,8 +414,6 @@ class ReplayResult:
 def replay_entry(path: str, echo=None) -> ReplayResult:
     """Replay one corpus entry on a fresh world with the step checker;
     ``echo(line)`` (optional) is told every operation and its outcome."""
-    from harness.oracle.stepchecks import StepChecker
-    from harness.world.ops import Op, replay
     entry = load_entry(path)
     try:
         ops = [Op.from_dict(d) for d in entry["ops"]]

@@ -1,19 +1,49 @@
 """A tracker method replaced by a candidate's code (report 001).
 
 :class:`ReplaceMethod` swaps ``ResourceTracker.<method>`` for a
-:class:`~harness.verdicts.replacement.Candidate` (code loaded at run time
-from the report) while it is set up, and restores the class on clean-up.
+:class:`Candidate` (code :mod:`harness.verdicts.replacement` loads at run
+time from the report) while it is set up, and restores the class on
+clean-up.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from harness.faults import base
 from harness.faults.base import Fault
 
-if TYPE_CHECKING:  # pragma: no cover
-    from harness.verdicts.replacement import Candidate
+
+@dataclasses.dataclass
+class Candidate:
+    """A proposed replacement for one of the tracker's methods, loaded
+    from the reviewer's file
+    (:func:`harness.verdicts.replacement.load_candidate`)."""
+    path: str
+    method_name: str
+    source: str               # the code that was executed
+    function: Callable
+    origin: str               # "python file" / "fenced block N" / ...
+    undefined_names: list[str]
+    missing_self_attributes: list[str]
+    extra_globals: dict = dataclasses.field(default_factory=dict)
+    extra_attributes: dict = dataclasses.field(default_factory=dict)
+
+    def findings(self) -> list[str]:
+        out = []
+        if self.extra_globals or self.extra_attributes:
+            out.append("supplied to it: %s" % ", ".join(
+                sorted(self.extra_globals) + ["self.%s" % a for a in
+                                              sorted(self.extra_attributes)]))
+        if self.undefined_names:
+            out.append("names it uses that the tracker's module does not "
+                       "define: %s" % ", ".join(self.undefined_names))
+        if self.missing_self_attributes:
+            out.append("attributes it reads from self that ResourceTracker "
+                       "does not have: %s"
+                       % ", ".join(self.missing_self_attributes))
+        return out
 
 
 class ReplaceMethod(Fault):

@@ -33,6 +33,7 @@ import threading
 import pytest
 
 from harness.matrix import envs, flips
+from harness.report import launch
 
 OPTION = "--record-calls"
 _MISSING = object()
@@ -198,7 +199,6 @@ def record(python: str, nodeid: str, root: str,
     """Run test ``nodeid`` with ``python`` (a release's environment) and
     the recorder; its recording (``outcome``, ``functions``, ``edges``),
     or ``{"error": why}``."""
-    from harness import cli
     env = dict(os.environ, PYTHONPATH=root,
                OS_NOVA_DISABLE_EVENTLET_PATCHING="1", PYTHONUNBUFFERED="1")
     env.pop("VIRTUAL_ENV", None)
@@ -206,8 +206,7 @@ def record(python: str, nodeid: str, root: str,
         path = os.path.join(tmp, "calls.json")
         cmd = ["nice", "-n", str(nice), python, "-m", "pytest", nodeid,
                "-q", "-p", "harness.matrix.calls", OPTION, path,
-               "--run-dir", tmp] + cli._pytest_base(
-                   os.path.join(root, "scenarios"))
+               "--run-dir", tmp] + launch.pytest_options()
         try:
             proc = subprocess.run(cmd, cwd=root, env=env, text=True,
                                   capture_output=True, timeout=timeout)

@@ -9,6 +9,19 @@ import html
 import json
 
 FLIP = "\u21c4"   # marks a cell whose verdict differs from its left neighbour
+NO_FLIPS = ("Nothing differs between neighbouring releases: no claim, "
+            "finding or scenario verdict, and no outcome of a test that is "
+            "not a verdict.")
+# The tables: key of the release entries, row title, heading; the
+# scenarios' table shows only the scenarios whose verdict differs (the
+# claims' table already holds their verdicts).
+TABLES = (("claims", "claim", "Claims x releases"),
+          ("findings", "finding", "Findings x releases"),
+          ("scenarios", "scenario",
+           "Scenarios whose verdict differs between releases"),
+          ("other_tests", "test",
+           "Tests that are not verdicts, whose outcome differs between "
+           "releases or that fail in one"))
 
 
 def _cells(rows_key: str, doc: dict) -> tuple[list[str], list[str], dict]:
@@ -19,13 +32,15 @@ def _cells(rows_key: str, doc: dict) -> tuple[list[str], list[str], dict]:
             if key not in rows:
                 rows.append(key)
             cells[(key, r["label"])] = value
+    if rows_key == "scenarios":
+        changed = {row for row, _ in flipped_cells(releases, rows, cells)}
+        rows = [row for row in rows if row in changed]
     return releases, rows, cells
 
 
-def flipped(doc: dict, rows_key: str) -> set:
+def flipped_cells(releases, rows, cells) -> set:
     """(row, release) cells whose value differs from the previous release
     that has one."""
-    releases, rows, cells = _cells(rows_key, doc)
     out = set()
     for row in rows:
         prev = None
@@ -39,9 +54,16 @@ def flipped(doc: dict, rows_key: str) -> set:
     return out
 
 
+def flipped(doc: dict, rows_key: str) -> set:
+    """(row, release) cells whose value differs from the previous release
+    that has one."""
+    return flipped_cells(*_cells(rows_key, doc))
+
+
 _ABBR = {"CONFIRMED": "CONFIRMED", "REFUTED": "REFUTED",
          "INCONCLUSIVE": "INCONCL.", "NOT_TESTABLE": "NOT_TEST.",
-         "NOT_JUDGED": "-", "present": "present", "absent": "absent"}
+         "NOT_JUDGED": "-", "present": "present", "absent": "absent",
+         "passed": "passed", "failed": "failed", "skipped": "skipped"}
 
 
 def text_table(doc: dict, rows_key: str, title: str, color=False) -> str:
@@ -99,18 +121,28 @@ def times_lines(doc: dict) -> list[str]:
     return out
 
 
+def _shown(doc: dict, rows_key: str) -> bool:
+    """Whether a table has rows (claims and findings: always shown)."""
+    return rows_key in ("claims", "findings") or bool(
+        _cells(rows_key, doc)[1])
+
+
+def _failures(doc: dict, width: int) -> list[str]:
+    """Each failing test that is not a verdict, per release, and why."""
+    return ["%s, %s: %s" % (r["label"], t, why[:width])
+            for r in doc["releases"]
+            for t, why in (r.get("tests") or {}).items()]
+
+
 def terminal(doc: dict, color=False) -> str:
-    parts = [text_table(doc, "claims", "claim", color), "",
-             text_table(doc, "findings", "finding", color), ""]
-    if any(r.get("other_tests") for r in doc["releases"]):
-        parts += [text_table(doc, "other_tests", "failing test", color),
-                  ""]
-        parts += ["%s in %s: %s" % (t, r["label"], why[:200])
-                  for r in doc["releases"]
-                  for t, why in (r.get("tests") or {}).items()] + [""]
+    parts = []
+    for key, title, _ in TABLES:
+        if _shown(doc, key):
+            parts += [text_table(doc, key, title, color), ""]
+    if _failures(doc, 200):
+        parts += _failures(doc, 200) + [""]
     lines = flip_lines(doc)
-    parts.append("\n".join(lines) if lines else
-                 "no verdict flips between neighbouring releases")
+    parts.append("\n".join(lines) if lines else NO_FLIPS)
     parts += ["", "\n".join(times_lines(doc))]
     return "\n".join(parts) + "\n"
 
@@ -145,9 +177,12 @@ def _flip_functions(f: dict) -> str:
                         for k, v in (f.get("recorded") or {}).items()),
                     ", ".join("`%s`" % x for x in e["functions"]) or
                     "none"))
-    return ("Functions the claim names: %s\n" % ", ".join(
-        "`%s`" % x for x in e["functions"]) if e["functions"] else
-        "The claim names no Nova function.\n")
+    whose = {"scenario": "the claims and findings the scenario decides",
+             "finding": "the finding's mechanism"}.get(f.get("kind"),
+                                                       "the claim")
+    return ("Functions %s names: %s\n" % (whose, ", ".join(
+        "`%s`" % x for x in e["functions"])) if e["functions"] else
+        "%s names no Nova function.\n" % whose.capitalize())
 
 
 def _md_table(doc, rows_key, title):
@@ -171,23 +206,19 @@ def _md_table(doc, rows_key, title):
 def markdown(doc: dict) -> str:
     out = ["# Release matrix %s" % doc["id"], "",
            "Nova releases judged: %s.  Selection: %s.  Seed %s.  Database "
-           "engine: %s.  A %s marks a verdict that differs from the release "
-           "to its left." % (
+           "engine: %s.  A %s marks a verdict or outcome that differs from "
+           "the release to its left." % (
                ", ".join(r["label"] for r in doc["releases"]),
                json.dumps(doc.get("selection")), doc.get("seed"),
-               doc.get("db") or "sqlite", FLIP), "",
-           "## Claims x releases", "", _md_table(doc, "claims", "claim"),
-           "## Findings x releases", "",
-           _md_table(doc, "findings", "finding")]
-    if any(r.get("other_tests") for r in doc["releases"]):
-        out += ["## Tests that are not verdicts, failing in some release",
-                "", _md_table(doc, "other_tests", "test")]
-        out += ["* %s, %s: %s" % (r["label"], t, why[:300])
-                for r in doc["releases"]
-                for t, why in (r.get("tests") or {}).items()] + [""]
+               doc.get("db") or "sqlite", FLIP), ""]
+    for key, title, heading in TABLES:
+        if _shown(doc, key):
+            out += ["## %s" % heading, "", _md_table(doc, key, title)]
+        if key == "other_tests" and _failures(doc, 300):
+            out += ["* %s" % line for line in _failures(doc, 300)] + [""]
     out += ["## Flips", ""]
     if not doc.get("flips"):
-        out.append("No verdict flips between neighbouring releases.\n")
+        out.append(NO_FLIPS + "\n")
     for f in doc.get("flips", []):
         e = f["explanation"]
         out.append("### %s: %s (%s) -> %s (%s)\n" % (
@@ -285,20 +316,22 @@ td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 .v-inconclusive{background:#ffd}.flip{outline:3px solid #e80;font-weight:bold}
 pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head><body>
 <h1>Release matrix %(id)s</h1><p>%(intro)s</p>
-<h2>Claims &times; releases</h2>%(claims)s
-<h2>Findings &times; releases</h2>%(findings)s%(tests)s
+%(tables)s
 <h2>Flips</h2>%(flips)s<h2>Time per release</h2><pre>%(times)s</pre>
 </body></html>
 """ % {"id": html.escape(doc["id"]),
-       "intro": html.escape("Nova releases: %s. A %s marks a verdict that "
-                            "differs from the release to its left." % (
-                                ", ".join(r["label"] for r in
-                                          doc["releases"]), FLIP)),
-       "claims": _html_table(doc, "claims", "claim"),
-       "findings": _html_table(doc, "findings", "finding"),
-       "tests": ("<h2>Tests that are not verdicts, failing in some release"
-                 "</h2>" + _html_table(doc, "other_tests", "test")) if any(
-                     r.get("other_tests") for r in doc["releases"]) else "",
-       "flips": "".join(flips) or "<p>No verdict flips between neighbouring "
-                                  "releases.</p>",
+       "intro": html.escape("Nova releases: %s. A %s marks a verdict or "
+                            "outcome that differs from the release to its "
+                            "left." % (", ".join(r["label"] for r in
+                                                 doc["releases"]), FLIP)),
+       "tables": "\n".join(
+           "<h2>%s</h2>%s%s" % (
+               html.escape(heading).replace(" x ", " &times; "),
+               _html_table(doc, key, title),
+               "<ul>%s</ul>" % "".join(
+                   "<li>%s</li>" % html.escape(line)
+                   for line in _failures(doc, 300))
+               if key == "other_tests" and _failures(doc, 300) else "")
+           for key, title, heading in TABLES if _shown(doc, key)),
+       "flips": "".join(flips) or "<p>%s</p>" % html.escape(NO_FLIPS),
        "times": html.escape("\n".join(times_lines(doc)))}

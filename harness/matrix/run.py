@@ -14,12 +14,14 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 from harness.matrix import calls, envs, flips, releases, report
+from harness.report import runrecord, tables
+from harness.verdicts import catalogue
 
 EXIT_OK, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 2, 3
 DOC = "matrix.json"
@@ -91,12 +93,16 @@ def run_release(rel, env, opts: Options, log) -> dict:
     entry["run_dir"] = os.path.relpath(run_dir, releases.ROOT) \
         if run_dir else None
     verdicts = os.path.join(run_dir, "verdicts.json") if run_dir else None
-    # Exit 2 with a complete verdicts.json: every scenario was judged, and
-    # a test that is not a verdict (a lifecycle sequence) failed: the
-    # release's verdicts stand, and its failing tests are a row of their
-    # own (a behaviour that differs between releases, not a harness error).
-    failed = failed_tests(run_dir, verdicts) if proc.returncode == 2 \
-        else None
+    # Every test of a complete run that is not a verdict (a lifecycle
+    # sequence, a corpus replay): its outcome, whatever the run's exit code
+    # (a run that drifted, exit 1, fails its lifecycle tests as well).
+    # Exit 2 with a complete verdicts.json and a failing one: every
+    # scenario was judged and the release's verdicts stand; the failing
+    # test is a behaviour that differs between releases, not a harness
+    # error.
+    outcomes = test_outcomes(run_dir, verdicts) if verdicts else {}
+    failed = {name: why for name, (outcome, why) in outcomes.items()
+              if outcome == "failed"}
     if (proc.returncode not in (0, 1, 3) and not failed) or not verdicts \
             or not os.path.exists(verdicts):
         with open(console, encoding="utf-8", errors="replace") as f:
@@ -122,7 +128,9 @@ def run_release(rel, env, opts: Options, log) -> dict:
                 entry["findings"][finding_key(f)] = f["verdict"]
         else:
             entry["findings"][finding_key(f)] = "present"
-    entry["tests"] = failed or {}
+    entry["tests"] = failed
+    entry["test_outcomes"] = {name: outcome for name, (outcome, _) in
+                              outcomes.items()}
     if failed:
         log("  Nova %s: %d test(s) that are not verdicts failed: %s" % (
             rel.label, len(failed), ", ".join(failed)))
@@ -132,13 +140,11 @@ def run_release(rel, env, opts: Options, log) -> dict:
     return entry
 
 
-def failed_tests(run_dir: str, verdicts: str) -> dict[str, str]:
-    """The tests of a complete run that failed without being a scenario
-    (from its junit.xml): test name -> the first line of its failure.
-    Empty when the run is incomplete or a scenario raised: then the
-    release was not judged."""
-    import xml.etree.ElementTree as ET
-    from harness.report import runrecord
+def test_outcomes(run_dir: str, verdicts: str) -> dict[str, tuple]:
+    """Each test of a complete run that is not a scenario (from its
+    junit.xml): test name -> (``passed``, ``failed`` or ``skipped``, the
+    first 300 characters of its failure).  Empty when the run is
+    incomplete or a scenario raised: then the release was not judged."""
     try:
         with open(verdicts, encoding="utf-8") as f:
             doc = json.load(f)
@@ -149,9 +155,13 @@ def failed_tests(run_dir: str, verdicts: str) -> dict[str, str]:
     if not doc.get("complete") or any(s.get("traceback")
                                       for s in doc["scenarios"]):
         return {}
-    scenarios = {s["scenario"] for s in doc["scenarios"]}
-    return {name: why[:300] for name, (outcome, why) in tests.items()
-            if outcome == "failed" and name not in scenarios}
+    skipped = doc.get("skipped") or []      # scenarios that could not run
+    scenarios = {s["scenario"] for s in doc["scenarios"]} | set(
+        skipped if isinstance(skipped, dict) else
+        [s["scenario"] for s in skipped if isinstance(s, dict)])
+    return {name: (outcome, why[:300])
+            for name, (outcome, why) in tests.items()
+            if name not in scenarios}
 
 
 def _engine_of(run_dir: str, requested: str | None) -> str:
@@ -212,14 +222,20 @@ def explore(env, rel, opts: Options, entry: dict, log) -> str | None:
 
 def catalogue_functions() -> dict[str, list[str]]:
     """The Nova functions each claim (``nova_functions``) and each finding
-    (its proposition's mechanism) is about."""
-    from harness.verdicts import catalogue
+    (its proposition's mechanism) is about, and each scenario: those of
+    the claims and findings it decides."""
     cat = catalogue.load()
     out = {cid: list(c.nova_functions) for cid, c in cat.claims.items()}
     for fid, f in getattr(cat, "findings", {}).items():
         funcs = [m.function for m in (f.proposition or {}).get(
             "mechanism", []) if getattr(m, "function", None)]
         out[fid] = list(dict.fromkeys(funcs))
+    decides: dict[str, list[str]] = {}
+    for listed in (cat.scenario_claims(), cat.scenario_findings()):
+        for name, ids in listed.items():
+            decides.setdefault(name, []).extend(ids)
+    for name, ids in decides.items():
+        out[name] = list(dict.fromkeys(f for i in ids for f in out[i]))
     return out
 
 
@@ -250,26 +266,33 @@ def fetch_sdist(version: str) -> str:
 
 def explain_flips(doc: dict, functions: dict[str, list[str]],
                   out_dir: str | None = None, log=print) -> list[dict]:
-    """Every verdict that differs between neighbouring judged releases,
-    with the Nova change behind it; then every test that is not a verdict
-    and flips (:func:`explain_test_flips`)."""
+    """Every verdict (of a claim, a finding or a scenario) that differs
+    between neighbouring judged releases, with the Nova change behind it;
+    then every test that is not a verdict and whose outcome differs
+    (:func:`explain_test_flips`).  Whatever the runs' exit codes: a
+    release is judged when its run recorded every verdict."""
     out = []
     judged = [r for r in doc["releases"] if not r.get("error")]
     sources = {}
+    explained = {}      # (functions, older, newer) -> its explanation
     for older, newer in zip(judged, judged[1:]):
-        for kind in ("claims", "findings"):
+        for kind in ("claims", "findings", "scenarios"):
             for row, new in newer[kind].items():
                 old = older[kind].get(row)
                 if old is None or old == new:
                     continue
                 funcs = functions.get(row, [])
-                if funcs:
+                key = (tuple(funcs), older["label"], newer["label"])
+                if funcs and key in explained:
+                    expl = explained[key]
+                elif funcs:
                     for e in (older, newer):
                         if e["label"] not in sources:
                             sources[e["label"]] = _source_of(e)
-                    expl = flips.explain(funcs, sources[older["label"]],
-                                         sources[newer["label"]],
-                                         older["label"], newer["label"])
+                    expl = explained[key] = flips.explain(
+                        funcs, sources[older["label"]],
+                        sources[newer["label"]], older["label"],
+                        newer["label"])
                 else:
                     expl = flips.Explanation(older["label"], newer["label"],
                                              [], [], [], [])
@@ -323,14 +346,32 @@ def explain_test_flips(judged: list[dict], sources: dict,
     return out
 
 
+def _outcome(release: dict, test: str) -> str | None:
+    """``test``'s outcome in ``release`` (None: it did not run there)."""
+    if test in (release.get("tests") or {}):
+        return "failed"
+    if release.get("test_outcomes") is not None:
+        return release["test_outcomes"].get(test)
+    return "passed"     # a matrix.json that kept only the failures
+
+
 def other_tests(doc: dict) -> None:
     """``other_tests`` of every judged release: each test that is not a
-    scenario and failed in some release, "failed" or "passed" in each."""
+    scenario and whose outcome differs between releases, or that failed in
+    one: its outcome ("passed", "failed" or "skipped") in each release
+    that ran it."""
     judged = [r for r in doc["releases"] if not r.get("error")]
-    names = sorted({t for r in judged for t in r.get("tests") or {}})
+    names = sorted({t for r in judged for t in
+                    list(r.get("test_outcomes") or {}) + list(
+                        r.get("tests") or {})})
+    shown = []
+    for t in names:
+        seen = {_outcome(r, t) for r in judged} - {None}
+        if "failed" in seen or len(seen) > 1:
+            shown.append(t)
     for r in judged:
-        r["other_tests"] = {t: "failed" if t in (r.get("tests") or {})
-                            else "passed" for t in names}
+        r["other_tests"] = {t: _outcome(r, t) for t in shown
+                            if _outcome(r, t) is not None}
 
 
 def finish(doc: dict, out_dir: str, log) -> int:
@@ -346,8 +387,6 @@ def finish(doc: dict, out_dir: str, log) -> int:
                     for r in doc["releases"] if r.get("explore"))
                 if explored else "the explorer did not run"))
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    from harness.report import runrecord
-    from harness.report import tables
     tables.write_json_atomic(os.path.join(out_dir, DOC), doc)
     runrecord.write_text_atomic(os.path.join(out_dir, "matrix.md"),
                                 report.markdown(doc))

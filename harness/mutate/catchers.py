@@ -37,6 +37,7 @@ import threading
 import time
 
 from harness.mutate import loader, probe
+from harness.report import launch, runrecord
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -63,8 +64,7 @@ class Catch:
 
 def mutant_env(files: dict, coverage=False, ident="") -> dict:
     """The child environment serving ``files`` (module -> path)."""
-    from harness import cli
-    env = cli._env()
+    env = launch.child_env()
     env[loader.ENV] = json.dumps({"id": ident, "modules": files,
                                   "coverage": coverage})
     # Same set and dict-of-set orders in the pristine run and every mutant:
@@ -152,9 +152,8 @@ class ScenarioCatcher(Catcher):
         return None
 
     def _pytest(self, targets, out_dir, extra=()):
-        from harness import cli
         return [sys.executable, "-m", "pytest", *targets,
-                *cli._pytest_base(self.directory), "-p",
+                *launch.pytest_options(), "-p",
                 "harness.mutate.probe", "-q", "--no-header", *extra]
 
     # -- pristine -----------------------------------------------------------
@@ -410,7 +409,6 @@ class LifecycleCatcher(Catcher):
     def _outcomes(self, files, work, timeout, ident):
         """{test id: (passed, the start of its failure message)}, or None
         when the run did not end in ``timeout``."""
-        from harness.report import runrecord
         os.makedirs(work, exist_ok=True)
         xml = os.path.join(work, "lifecycle.xml")
         if os.path.exists(xml):

@@ -31,6 +31,8 @@ import dataclasses
 import hashlib
 import os
 
+from harness.mutate import operators as ops
+
 RT = "nova.compute.resource_tracker"
 MIGRATE = "nova.conductor.tasks.migrate"
 TARGETS = {RT: "nova/compute/resource_tracker.py",
@@ -308,7 +310,6 @@ def fingerprint(sources: dict) -> str:
 def materialise(sources: dict, defects=DEFECTS):
     """(mutants, missing): every defect applied to the installed source,
     and ``[(defect, reason)]`` for sites this release lacks."""
-    from harness.mutate import operators as ops
     mutants, missing = [], []
     for d in defects:
         path, text = sources[d.module]

@@ -28,6 +28,9 @@ import time
 
 from harness.mutate import catchers as catchers_mod
 from harness.mutate import defects as defects_mod
+from harness.mutate import patch
+from harness.report import runrecord
+from harness.verdicts import catalogue as catalogue_mod
 
 SCHEMA = 1
 ROOT = catchers_mod.ROOT
@@ -87,7 +90,6 @@ def harness_fingerprint(scenario_dir) -> str:
 def select_mutants(opts: Options, sources):
     """(mutants, missing) for the options; bad ids are input errors."""
     if opts.patch:
-        from harness.mutate import patch
         try:
             return [patch.load(opts.patch)], []
         except patch.PatchError as exc:
@@ -163,7 +165,6 @@ def run(opts: Options, out=print) -> dict:
     reuse = _check_reuse(opts.reuse, nova_fp, harness_fp, opts) \
         if opts.reuse else None
 
-    from harness.report import runrecord
     runs_dir = os.path.abspath(opts.runs_dir)
     os.makedirs(runs_dir, exist_ok=True)
     run_dir = os.path.join(runs_dir, "mutate-" + time.strftime(
@@ -311,7 +312,6 @@ def merge(paths, runs_dir, out=print) -> dict:
     order = {d.id: i for i, d in enumerate(defects_mod.DEFECTS)}
     mutants = sorted(best.values(), key=lambda m: (order.get(m["id"], 1e9),
                                                    m["id"]))
-    from harness.report import runrecord
     first = docs[0]
     doc = {"schema": SCHEMA, "command": "mutate --merge",
            "argv": sys.argv[1:], "started": runrecord.now_iso(),
@@ -556,7 +556,6 @@ def _nova_info(sources) -> dict:
 def _catalogue_functions() -> dict:
     """scenario -> nova_functions of the claims it judges."""
     try:
-        from harness.verdicts import catalogue as catalogue_mod
         cat = catalogue_mod.load()
     except Exception:  # noqa: BLE001 - the coverage still selects
         return {}

@@ -29,8 +29,10 @@ import html
 import json
 import os
 
+from harness.report import runrecord, tracefmt
 from harness.report import tables as report_mod
-from harness.report import tracefmt
+from harness.report.runrecord import safe_name
+
 SOURCES = ("tracker", "db", "placement", "ledger")
 MAX_STEPS = 400           # per trial, in the page's step table
 MAX_STEP_TEXT = 200
@@ -209,7 +211,6 @@ def write(path: str, doc: dict, manifest: dict | None = None,
     ``<page>.trials/`` beside it (files of an earlier page there are
     removed); return the bytes written: ``{"html": .., "detail": ..}``.
     The detail is written first, so a page never names a missing file."""
-    from harness.report import runrecord
     page, files = render_files(doc, manifest, traces, drift,
                                page_name=os.path.basename(path))
     folder = os.path.join(os.path.dirname(os.path.abspath(path)),
@@ -288,7 +289,6 @@ def split_detail(data: dict, inline: bool = False,
     the file of the first scenario (by name) that lists it.  Returns the
     embedded data and ``{file name: JavaScript}``; with ``inline`` the files'
     content is embedded too (``inline`` in the data) and no file is made."""
-    from harness.report.runrecord import safe_name
     shown = {s["trials"][s["default"]] for s in data["scenarios"]
              if s["trials"]}
     owner: dict[int, str] = {}
@@ -656,7 +656,6 @@ def _findings_section(findings, scen_by_name) -> str:
 
 
 def _anchor(name: str) -> str:
-    from harness.report.runrecord import safe_name
     return safe_name(name)
 
 

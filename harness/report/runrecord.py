@@ -33,7 +33,12 @@ import os
 import re
 import time
 
+from harness.files import (  # noqa: F401 - callers' names
+    write_bytes_atomic, write_text_atomic)
 from harness.report import tables as report_mod
+from harness.verdicts import catalogue as catalogue_mod
+from harness.verdicts.verdict import Outcome
+
 MANIFEST = "run.json"
 VERDICTS = "verdicts.json"
 JUNIT = "junit.xml"
@@ -105,29 +110,6 @@ def now_iso() -> str:
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
-def write_text_atomic(path: str, text: str) -> None:
-    """Like :func:`harness.report.tables.write_json_atomic`, for text."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: a
-    reader never sees half a file."""
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def new_run_dir(runs_dir: str) -> str:
     """Create ``runs_dir/<UTC timestamp>`` (suffixed if taken)."""
     os.makedirs(runs_dir, exist_ok=True)
@@ -280,14 +262,20 @@ def export_judge(run_dir: str, judge, nodeid: str = "",
 
 
 def write_collection(path: str, items) -> None:
-    """``--collect-json``: the collected scenarios with their claims."""
+    """``--collect-json``: every collected test, with the claim ids
+    (``claims`` marker) and finding ids (``finding`` marker) it decides
+    and whether it asks for a verdict (the ``judge`` fixture); a test
+    that does neither is not a verdict (a lifecycle sequence)."""
+    def ids(item, name):
+        marker = item.get_closest_marker(name)
+        return [str(a) for a in marker.args] if marker else []
     scenarios = []
     for item in items:
-        marker = item.get_closest_marker("claims")
         scenarios.append({
             "name": item.name, "nodeid": item.nodeid,
             "file": str(getattr(item, "path", getattr(item, "fspath", ""))),
-            "claims": [str(a) for a in marker.args] if marker else []})
+            "claims": ids(item, "claims"), "findings": ids(item, "finding"),
+            "judged": "judge" in getattr(item, "fixturenames", ())})
     report_mod.write_json_atomic(path, {"scenarios": scenarios})
 
 
@@ -449,8 +437,6 @@ def merge(records: list[Record]) -> Record:
     refused with what to do instead."""
     if len(records) == 1:
         return records[0]
-    from harness.verdicts import catalogue as catalogue_mod
-    from harness.verdicts.verdict import Outcome
     import dataclasses
     fields = {f.name for f in dataclasses.fields(Outcome)}
     outcomes, skipped, seen = {}, {}, {}

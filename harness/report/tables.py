@@ -7,33 +7,17 @@ from a stored document alone, so a run can be re-rendered without Nova.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 import textwrap
 import time
 
+from harness.faults.base import AUTHORITY_CLASSES
+from harness.files import write_json_atomic  # noqa: F401 - callers' name
+from harness.verdicts.catalogue import FINDING_RE, proposition_dict
 from harness.verdicts.verdict import Verdict, combine
+from harness.world import novaenv
 
 JSON_SCHEMA_VERSION = 1
-
-
-def write_json_atomic(path: str, doc) -> None:
-    """Write JSON to a temp file in the same directory, then rename."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def claim_rows(catalogue, outcomes: dict,
@@ -70,7 +54,6 @@ def claim_rows(catalogue, outcomes: dict,
 
 
 def _proposition_of(entry) -> dict:
-    from harness.verdicts.catalogue import proposition_dict
     return proposition_dict(getattr(entry, "proposition", {}) or {})
 
 
@@ -156,7 +139,6 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
                       skipped: dict | None = None) -> dict:
     """The verdicts of a run.  ``complete`` is False when the run was
     interrupted (the document then holds only what finished)."""
-    from harness.world import novaenv
     try:
         nova = novaenv.version_info()
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal
@@ -181,7 +163,6 @@ def verdicts_document(catalogue, outcomes: dict, baseline: dict,
 def authority_label(cls: str) -> str:
     """``inconsistent`` -> ``inconsistent (a)``: the data-authority class
     with its letter (docs/verdicts-schema.md, "Data authority")."""
-    from harness.faults.base import AUTHORITY_CLASSES
     text = AUTHORITY_CLASSES.get(cls, "")
     if cls == "none":
         return "no fault (ordinary input)"
@@ -475,7 +456,6 @@ def diff_docs(a: dict, b: dict) -> dict:
 
 def _kind(any_id: str) -> str:
     """``claim`` or ``finding``, by the id's shape."""
-    from harness.verdicts.catalogue import FINDING_RE
     return "finding" if FINDING_RE.match(any_id) else "claim"
 
 

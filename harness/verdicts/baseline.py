@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+from harness.files import write_json_atomic
 from harness.verdicts.verdict import Verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -50,7 +51,6 @@ def load(path: str = DEFAULT_PATH) -> dict[str, str]:
 
 def record(path: str, verdicts: dict[str, str]) -> None:
     """Merge ``verdicts`` into the baseline at ``path`` (atomically)."""
-    from harness.report.tables import write_json_atomic
     try:
         current = load(path)
     except BaselineError:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import logging
 import os
+import pickle
 import time
 import traceback
 from typing import Callable, Iterable
@@ -31,6 +33,9 @@ from harness.oracle import invariants as inv
 from harness.oracle.logs import LogCapture, relevant
 from harness.oracle.trace import Trace
 from harness.verdicts import causation as causation_mod
+from harness.verdicts import snapshots
+from harness.verdicts.timelimit import (  # noqa: F401 - the judge's names
+    ScenarioTimeout, thread_stacks, time_limit)
 from harness.verdicts.verdict import Evidence, Outcome, Verdict
 
 STAGES = ("before", "under_fault", "during", "after_clear")
@@ -471,7 +476,6 @@ class Judge:
         from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
         others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
         worlds through :meth:`trial`.  Same observations either way."""
-        from harness.verdicts import snapshots
         out = []
         for group in snapshots.groups(list(trials)):
             if len(group) == 1 or snapshots.static_reason(group[0]):
@@ -487,7 +491,7 @@ class Judge:
                 obs.trace.steps[:0] = tr.steps
                 return obs
             for t, tr, obs in zip(group, traces,
-                                  snapshots.run_group(group, traces, fresh)):
+                                  run_group(group, traces, fresh)):
                 if t.name not in fresh_names:
                     self._snapshot_observed(t, tr, obs)
                 out.append(obs)
@@ -941,193 +945,160 @@ def _jsonable(value):
         return repr(value)
 
 
+# ---------------------------------------------------------------------------
+# Trials from a snapshot: one world driven once, a copy of the process per
+# trial (the copies: harness.verdicts.snapshots)
+# ---------------------------------------------------------------------------
+def run_group(trials, traces, fresh) -> list:
+    """Observations of ``trials`` (one group of
+    :func:`harness.verdicts.snapshots.groups`), each from a copy of one
+    world driven to the point of interest.
+
+    ``traces[i]`` receives trial i's steps (the shared workload's, then its
+    own).  ``fresh(trial, trace)`` runs one trial on a fresh world; it is
+    used for every trial when the group cannot fork (see
+    :mod:`harness.verdicts.snapshots`).
+    """
+    from harness.world import novaenv
+
+    reason = snapshots.static_reason(trials[0])
+    if reason is not None:
+        snapshots.LAST_FALLBACK = reason
+        return [fresh(t, tr) for t, tr in zip(trials, traces)]
+    shared = Trace()
+    base = TrialRun(trials[0], shared)
+    world = None
+    try:
+        try:
+            world = trials[0].build_world(shared)
+            world.setUp()
+            base.prepare(world)
+        except Exception:  # noqa: BLE001 - every trial reports it
+            base.error = traceback.format_exc()
+        if base.error is None:
+            # Nova's pools keep idle workers for a second; Nova shuts them
+            # down before it forks its own workers, and so does this.
+            novaenv.quiesce_thread_pools()
+            reason = snapshots.thread_reason()
+        if reason is not None:
+            snapshots.LAST_FALLBACK = reason
+            if world is not None:
+                world.cleanUp()
+                world = None
+            base.finish()
+            out = []
+            for i, (t, tr) in enumerate(zip(trials, traces)):
+                if i == 0:
+                    tr.step("note", "snapshot not used, fresh worlds",
+                            reason=reason)
+                out.append(fresh(t, tr))
+            return out
+        snapshots.LAST_FALLBACK = None
+        out = []
+        gc.collect()
+        gc.freeze()     # children then leave the shared objects' pages alone
+        try:
+            if base.error is not None:
+                out = [_copy_error(base, t, tr)
+                       for t, tr in zip(trials, traces)]
+            else:
+                out = _forked_all(base, world, trials, traces,
+                                  snapshots.parallel())
+        finally:
+            gc.unfreeze()
+        return out
+    finally:
+        if world is not None:
+            try:
+                world.cleanUp()
+            finally:
+                base.finish()
+
+
+def _copy_error(base, trial, trace):
+    """The workload failed before any fault: every trial says so."""
+    trace.steps = list(base.trace.steps)
+    base.retarget(trial)
+    obs = base.observation()
+    obs.trace = trace
+    return obs
+
+
+def _forked(base, world, trial, trace):
+    return _forked_all(base, world, [trial], [trace], 1)[0]
+
+
+def _forked_all(base, world, trials, traces, jobs):
+    """Every trial in its own copy of the process
+    (:func:`harness.verdicts.snapshots.run_in_copies`); the observations in
+    the trials' order."""
+    return snapshots.run_in_copies(
+        [functools.partial(_trial_in_copy, base, world, t) for t in trials],
+        jobs, lambda i, payload, status, started: _received(
+            trials[i], traces[i], payload, status, started))
+
+
+def _trial_in_copy(run, world, trial, left) -> bytes:
+    run.retarget(trial)
+    limit = time_limit(snapshots.child_limit(left), grace=0)
+    try:
+        with limit:
+            try:
+                run.inject_and_observe(world)
+                world._check_thread_guard()
+            except _Skip as skip:
+                run.skip(skip)
+            except Exception:  # noqa: BLE001 - INCONCLUSIVE
+                run.error = traceback.format_exc()
+    except ScenarioTimeout as exc:
+        run.error = "trial (from a snapshot) %s" % exc.report()
+    return _pack(run.observation())
+
+
+def _pack(obs) -> bytes:
+    steps = obs.trace.steps if obs.trace is not None else []
+    obs.trace = None
+    obs.replay = None      # a closure over the trial; the parent sets it
+    try:
+        return pickle.dumps((obs, steps), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - something unpicklable: keep its repr
+        for vs in obs.violations.values():
+            for v in vs:
+                v.expected = snapshots.plain(v.expected)
+                v.actual = snapshots.plain(v.actual)
+        for s in steps:
+            s.data = {k: snapshots.plain(v) for k, v in s.data.items()}
+        return pickle.dumps((obs, steps), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _received(trial, trace, payload, status, started):
+    why = None
+    if status is not None and os.WIFSIGNALED(status):
+        why = "was killed by signal %d" % os.WTERMSIG(status)
+    elif status is not None and os.WEXITSTATUS(status) != 0:
+        why = "exited with status %d" % os.WEXITSTATUS(status)
+    obs = steps = None
+    if payload:
+        try:
+            obs, steps = pickle.loads(payload)
+        except Exception as exc:  # noqa: BLE001
+            why = (why or "") + " (its report was unreadable: %s)" % exc
+    if obs is None:
+        obs = Observation(
+            trial=trial.name, control=trial.is_control, fault=None,
+            violations={st: [] for st in STAGES}, logs=[],
+            error="the trial's process (forked from the snapshot) %s "
+                  "before reporting; see its stderr" % (why or "ended"),
+            duration=time.monotonic() - started)
+        steps = []
+    trace.steps = list(steps)
+    if trace.echo is not None:
+        for s in trace.steps:
+            trace.echo(s)
+    obs.trace = trace
+    obs.duration = time.monotonic() - started
+    obs.replay = functools.partial(_replay, trial)
+    return obs
+
+
 logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------
-# Time limits: a scenario that hangs becomes INCONCLUSIVE, with its stack
-# ---------------------------------------------------------------------------
-class ScenarioTimeout(BaseException):
-    """A scenario ran past its time limit.
-
-    A ``BaseException``, so code under test that catches ``Exception``
-    (Nova's periodic task wrapper does) cannot swallow it; the trial's
-    ``finally`` clauses still clean its world up on the way out.
-    """
-
-    def __init__(self, limit: float, stacks: str, where: str,
-                 in_cleanup: bool = False, stretched: float = 0):
-        super().__init__("scenario exceeded its time limit of %gs%s%s; "
-                         "stopped in %s"
-                         % (limit, " (stretched to %gs while it kept "
-                            "working)" % stretched if stretched else "",
-                            " (and its clean-up hung too)"
-                            if in_cleanup else "", where))
-        self.limit = limit
-        self.stacks = stacks
-        self.where = where
-        self.in_cleanup = in_cleanup
-
-    def report(self) -> str:
-        """The stacks of every thread when the limit struck."""
-        return "%s\n\n%s" % (self.args[0], self.stacks)
-
-
-def thread_stacks(main_frame=None) -> str:
-    """Every thread's stack, the interrupted (main) thread first."""
-    import sys
-    import threading
-    names = {t.ident: t.name for t in threading.enumerate()}
-    main = threading.main_thread().ident
-    frames = sys._current_frames()
-    if main_frame is not None:
-        frames[main] = main_frame
-    out = []
-    for ident in sorted(frames, key=lambda i: (i != main, names.get(i, ""))):
-        out.append("Thread %s (%s)%s:\n%s" % (
-            names.get(ident, "?"), ident,
-            " - where the limit struck" if ident == main else "",
-            "".join(traceback.format_stack(frames[ident]))))
-    return "\n".join(out)
-
-
-def _in_cleanup(frame) -> bool:
-    """Whether ``frame`` is inside a fixture's clean-up: interrupting it
-    leaves patches in place, so what runs next in this process is not
-    trusted."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "cleanUp" or \
-                code.co_filename.endswith("fixtures/callmany.py"):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _where(frame) -> str:
-    """The innermost frame, and the innermost one outside libraries (the
-    harness's or the scenario's own line) when that is another."""
-    import sysconfig
-    if frame is None:
-        return "?"
-
-    def fmt(f):
-        return "%s:%d in %s" % (f.f_code.co_filename, f.f_lineno,
-                                f.f_code.co_name)
-    libs = {sysconfig.get_paths()[k] for k in ("stdlib", "purelib",
-                                                "platlib")}
-    own = frame
-    while own is not None and (
-            own.f_code.co_filename.startswith(tuple(libs))
-            or own.f_code.co_filename.startswith("<")):
-        own = own.f_back
-    if own is None or own is frame:
-        return fmt(frame)
-    return "%s (from %s)" % (fmt(frame), fmt(own))
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process (every thread) and of its children that
-    have ended (a scenario's forked trial copies, once reaped)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-class time_limit:
-    """Raise :class:`ScenarioTimeout` in the main thread after ``seconds``.
-
-    SIGALRM, so it also interrupts sleeps and lock waits.  Once it has
-    fired it re-arms for ``grace`` seconds: if cleaning up after the
-    interrupted trial hangs as well, that is interrupted too (and says so).
-    Without SIGALRM, off the main thread, or with no limit, it does nothing.
-
-    ``stretch`` (> 1): a scenario still at work when ``seconds`` of wall
-    clock have passed -- it used CPU since the last look and less than
-    ``seconds`` of CPU in all -- is a slow one on a busy machine, not a
-    hung one: the limit moves on by ``step`` seconds at a time, up to
-    ``stretch`` x ``seconds`` of wall clock.  A hang (no CPU used for a
-    ``step``) is stopped as before, at most one ``step`` late.
-    """
-
-    def __init__(self, seconds: float | None, grace: float = 30.0,
-                 stretch: float = 1.0, step: float = 60.0):
-        self.seconds = seconds
-        self.grace = grace
-        self.stretch = max(1.0, stretch)
-        self.step = step
-        self.fired = 0
-        self.stretched = 0
-        self._old = None
-        self._started = self._cpu_at = 0.0
-        self._cpu0 = 0.0
-
-    # the limit around the running scenario (what a forked copy may use)
-    active = None
-
-    @classmethod
-    def remaining(cls) -> float:
-        """Wall seconds the running scenario may still take, stretch
-        included (0: no limit)."""
-        lim = cls.active
-        if lim is None or lim._old is None:
-            return 0.0
-        total = lim.seconds * (lim.stretch if not lim.fired else 1.0)
-        return max(0.0, total - (time.monotonic() - lim._started))
-
-    def _busy_and_under_budget(self) -> bool:
-        """Whether to move the limit on instead of striking (see class)."""
-        if self.fired or self.stretch <= 1.0:
-            return False
-        now = time.monotonic()
-        cpu = _cpu_seconds()
-        busy = cpu - self._cpu_at > 0.01 * self.step
-        self._cpu_at = cpu
-        return (busy and cpu - self._cpu0 < self.seconds
-                and now - self._started < self.seconds * self.stretch)
-
-    def _handler(self, signum, frame):
-        import signal
-        if self._busy_and_under_budget():
-            self.stretched += 1
-            left = self.seconds * self.stretch - (
-                time.monotonic() - self._started)
-            signal.setitimer(signal.ITIMER_REAL, max(0.01, min(
-                self.step, left)))
-            return
-        self.fired += 1
-        stacks = thread_stacks(frame)
-        where = _where(frame)
-        if self.fired == 1 and self.grace:
-            signal.setitimer(signal.ITIMER_REAL, self.grace)
-        raise ScenarioTimeout(self.seconds, stacks, where,
-                              in_cleanup=self.fired > 1
-                              or _in_cleanup(frame),
-                              stretched=self.stretched and round(
-                                  time.monotonic() - self._started))
-
-    def _armed(self) -> bool:
-        import signal
-        import threading
-        return bool(self.seconds and self.seconds > 0
-                    and hasattr(signal, "SIGALRM")
-                    and threading.current_thread()
-                    is threading.main_thread())
-
-    def __enter__(self):
-        if self._armed():
-            import signal
-            self._started = time.monotonic()
-            self._cpu0 = self._cpu_at = _cpu_seconds()
-            self._old = signal.signal(signal.SIGALRM, self._handler)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-            self._outer, time_limit.active = time_limit.active, self
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            import signal
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
-            self._old = None
-            time_limit.active = self._outer
-        return False

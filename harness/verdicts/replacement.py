@@ -20,15 +20,13 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import dataclasses
 import importlib.util
 import os
 import re
 import textwrap
-from typing import Callable
 
 from harness.faults.base import Combined
-from harness.faults.replacement import ReplaceMethod
+from harness.faults.replacement import Candidate, ReplaceMethod
 from harness.verdicts.judge import Judge, Observation, Trial
 from harness.verdicts.verdict import Outcome
 
@@ -43,34 +41,6 @@ FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 class CandidateUnavailable(Exception):
     """The proposal cannot be loaded (file missing, no definition found,
     not valid Python); the message says which."""
-
-
-@dataclasses.dataclass
-class Candidate:
-    path: str
-    method_name: str
-    source: str               # the code that was executed
-    function: Callable
-    origin: str               # "python file" / "fenced block N" / ...
-    undefined_names: list[str]
-    missing_self_attributes: list[str]
-    extra_globals: dict = dataclasses.field(default_factory=dict)
-    extra_attributes: dict = dataclasses.field(default_factory=dict)
-
-    def findings(self) -> list[str]:
-        out = []
-        if self.extra_globals or self.extra_attributes:
-            out.append("supplied to it: %s" % ", ".join(
-                sorted(self.extra_globals) + ["self.%s" % a for a in
-                                              sorted(self.extra_attributes)]))
-        if self.undefined_names:
-            out.append("names it uses that the tracker's module does not "
-                       "define: %s" % ", ".join(self.undefined_names))
-        if self.missing_self_attributes:
-            out.append("attributes it reads from self that ResourceTracker "
-                       "does not have: %s"
-                       % ", ".join(self.missing_self_attributes))
-        return out
 
 
 # ---------------------------------------------------------------------------

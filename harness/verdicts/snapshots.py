@@ -5,9 +5,11 @@ workload.  Built the plain way (:func:`~harness.verdicts.judge.run_trial`)
 every trial builds a world, runs the workload and audits it before the
 fault goes in: most of a trial's time, and the same for every one of them.
 
-:func:`run_group` does that part once: it builds the world, runs the
-trials' shared ``setup`` and the ``before`` audit and checks, then forks the
-process once per trial.  Each child is a copy-on-write copy of everything
+:func:`harness.verdicts.judge.run_group` does that part once: it builds the
+world, runs the trials' shared ``setup`` and the ``before`` audit and
+checks, then forks the process once per trial (this module: which trials
+share a snapshot, whether forking is safe, the copies and their limits,
+:func:`run_in_copies`).  Each child is a copy-on-write copy of everything
 the parent holds (the in-memory databases of Nova and Placement, the
 trackers' memory, the report clients' provider trees, Nova's module-level
 caches, the ledger, the log records so far) and runs only the trial's own
@@ -48,8 +50,6 @@ both make the verdict INCONCLUSIVE, never a pass.
 """
 from __future__ import annotations
 
-import functools
-import gc
 import os
 import pickle
 import signal
@@ -58,9 +58,8 @@ import threading
 import time
 import traceback
 
-from harness.oracle.trace import Trace
 from harness.verdicts import cpus
-from harness.verdicts import judge as judge_mod
+from harness.verdicts.timelimit import time_limit
 
 ENV = "HARNESS_SNAPSHOTS"
 TRIAL_TIMEOUT_ENV = "HARNESS_TRIAL_TIMEOUT"
@@ -145,80 +144,6 @@ def _where(frame) -> str:
                          frame.f_lineno, frame.f_code.co_name)
 
 
-def run_group(trials, traces, fresh) -> list:
-    """Observations of ``trials`` (one :func:`groups` group), each from a
-    copy of one world driven to the point of interest.
-
-    ``traces[i]`` receives trial i's steps (the shared workload's, then its
-    own).  ``fresh(trial, trace)`` runs one trial on a fresh world; it is
-    used for every trial when the group cannot fork (see the module notes).
-    """
-    global LAST_FALLBACK
-    from harness.world import novaenv
-    from harness.world.deployment import World
-
-    reason = static_reason(trials[0])
-    if reason is not None:
-        LAST_FALLBACK = reason
-        return [fresh(t, tr) for t, tr in zip(trials, traces)]
-    shared = Trace()
-    base = judge_mod.TrialRun(trials[0], shared)
-    world = None
-    try:
-        try:
-            world = trials[0].build_world(shared)
-            world.setUp()
-            base.prepare(world)
-        except Exception:  # noqa: BLE001 - every trial reports it
-            base.error = traceback.format_exc()
-        if base.error is None:
-            # Nova's pools keep idle workers for a second; Nova shuts them
-            # down before it forks its own workers, and so does this.
-            novaenv.quiesce_thread_pools()
-            reason = thread_reason()
-        if reason is not None:
-            LAST_FALLBACK = reason
-            if world is not None:
-                world.cleanUp()
-                world = None
-            base.finish()
-            out = []
-            for i, (t, tr) in enumerate(zip(trials, traces)):
-                if i == 0:
-                    tr.step("note", "snapshot not used, fresh worlds",
-                            reason=reason)
-                out.append(fresh(t, tr))
-            return out
-        LAST_FALLBACK = None
-        out = []
-        gc.collect()
-        gc.freeze()     # children then leave the shared objects' pages alone
-        try:
-            if base.error is not None:
-                out = [_copy_error(base, t, tr)
-                       for t, tr in zip(trials, traces)]
-            else:
-                out = _forked_all(base, world, trials, traces, parallel())
-        finally:
-            gc.unfreeze()
-        return out
-    finally:
-        if world is not None:
-            try:
-                world.cleanUp()
-            finally:
-                base.finish()
-
-
-def _copy_error(base, trial, trace):
-    """The workload failed before any fault: every trial says so."""
-    trace.steps = list(base.trace.steps)
-    base.retarget(trial)
-    obs = base.observation()
-    obs.trace = trace
-    return obs
-
-
 def parallel() -> int:
     """How many trial copies run at once: ``HARNESS_TRIAL_JOBS``, else the
     CPUs left per xdist worker (one per CPU in a run of one process)."""
@@ -232,19 +157,17 @@ def parallel() -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _forked(base, world, trial, trace):
-    return _forked_all(base, world, [trial], [trace], 1)[0]
-
-
-def _forked_all(base, world, trials, traces, jobs):
-    """Every trial in its own copy, up to ``jobs`` copies at once, and one
-    more for each CPU the run's other processes have left
-    (:mod:`harness.verdicts.cpus`); the observations in the trials' order
-    (each copy starts from the same state, so the order they run in
-    changes nothing)."""
+def run_in_copies(works, jobs, received) -> list:
+    """``works[i](seconds_left)`` (it returns bytes) each in its own copy
+    of this process, up to ``jobs`` copies at once, and one more for each
+    CPU the run's other processes have left (:mod:`harness.verdicts.cpus`);
+    ``received(i, payload, wait_status, started)`` turns what copy ``i``
+    sent into its result.  The results come in the works' order (each copy
+    starts from the same state, so the order they run in changes
+    nothing)."""
     import selectors
-    out = [None] * len(trials)
-    todo = list(range(len(trials)))
+    out = [None] * len(works)
+    todo = list(range(len(works)))
     running = {}        # fd -> [index, pid, chunks, started, cpu token]
     sel = selectors.DefaultSelector()
     try:
@@ -257,8 +180,7 @@ def _forked_all(base, world, trials, traces, jobs):
                         break
                 i = todo.pop(0)
                 started = time.monotonic()
-                pid, rfd = _spawn(lambda left, t=trials[i]: _trial_in_copy(
-                    base, world, t, left))
+                pid, rfd = spawn(works[i])
                 running[rfd] = [i, pid, [], started, token]
                 sel.register(rfd, selectors.EVENT_READ)
             for key, _ in sel.select():
@@ -273,8 +195,7 @@ def _forked_all(base, world, trials, traces, jobs):
                 _, status = os.waitpid(pid, 0)
                 if token is not None:
                     token.release()
-                out[i] = _received(trials[i], traces[i], b"".join(chunks),
-                                   status, started)
+                out[i] = received(i, b"".join(chunks), status, started)
     finally:
         for fd, (_, pid, _, _, token) in running.items():
             # interrupted (time limit, Ctrl-C): no orphan, no zombie
@@ -301,11 +222,11 @@ def in_copy(fn):
     return pickle.loads(payload)
 
 
-def _spawn(work):
+def spawn(work):
     """Fork; the child runs ``work(seconds_left_of_the_time_limit)``, which
     returns bytes, sends them through a pipe and exits without any
     clean-up.  Returns (child pid, read end of the pipe)."""
-    left = judge_mod.time_limit.remaining() or (
+    left = time_limit.remaining() or (
         signal.getitimer(signal.ITIMER_REAL)[0]
         if hasattr(signal, "ITIMER_REAL") else 0.0)
     sys.stdout.flush()
@@ -320,9 +241,9 @@ def _spawn(work):
 
 
 def _in_copy(work):
-    """:func:`_spawn` ``work`` and wait for it: (bytes received, wait
+    """:func:`spawn` ``work`` and wait for it: (bytes received, wait
     status or None)."""
-    pid, rfd = _spawn(work)
+    pid, rfd = spawn(work)
     payload, status = b"", None
     try:
         with os.fdopen(rfd, "rb") as pipe:
@@ -376,72 +297,9 @@ def _child(work, wfd, left):
             os._exit(code)
 
 
-def _trial_in_copy(run, world, trial, left) -> bytes:
-    run.retarget(trial)
-    limit = judge_mod.time_limit(child_limit(left), grace=0)
-    try:
-        with limit:
-            try:
-                run.inject_and_observe(world)
-                world._check_thread_guard()
-            except judge_mod._Skip as skip:
-                run.skip(skip)
-            except Exception:  # noqa: BLE001 - INCONCLUSIVE
-                run.error = traceback.format_exc()
-    except judge_mod.ScenarioTimeout as exc:
-        run.error = "trial (from a snapshot) %s" % exc.report()
-    return _pack(run.observation())
-
-
-def _pack(obs) -> bytes:
-    steps = obs.trace.steps if obs.trace is not None else []
-    obs.trace = None
-    obs.replay = None      # a closure over the trial; the parent sets it
-    try:
-        return pickle.dumps((obs, steps), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - something unpicklable: keep its repr
-        for vs in obs.violations.values():
-            for v in vs:
-                v.expected = _plain(v.expected)
-                v.actual = _plain(v.actual)
-        for s in steps:
-            s.data = {k: _plain(v) for k, v in s.data.items()}
-        return pickle.dumps((obs, steps), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _plain(value):
+def plain(value):
     try:
         pickle.dumps(value)
         return value
     except Exception:  # noqa: BLE001
         return repr(value)
-
-
-def _received(trial, trace, payload, status, started):
-    why = None
-    if status is not None and os.WIFSIGNALED(status):
-        why = "was killed by signal %d" % os.WTERMSIG(status)
-    elif status is not None and os.WEXITSTATUS(status) != 0:
-        why = "exited with status %d" % os.WEXITSTATUS(status)
-    obs = steps = None
-    if payload:
-        try:
-            obs, steps = pickle.loads(payload)
-        except Exception as exc:  # noqa: BLE001
-            why = (why or "") + " (its report was unreadable: %s)" % exc
-    if obs is None:
-        obs = judge_mod.Observation(
-            trial=trial.name, control=trial.is_control, fault=None,
-            violations={st: [] for st in judge_mod.STAGES}, logs=[],
-            error="the trial's process (forked from the snapshot) %s "
-                  "before reporting; see its stderr" % (why or "ended"),
-            duration=time.monotonic() - started)
-        steps = []
-    trace.steps = list(steps)
-    if trace.echo is not None:
-        for s in trace.steps:
-            trace.echo(s)
-    obs.trace = trace
-    obs.duration = time.monotonic() - started
-    obs.replay = functools.partial(judge_mod._replay, trial)
-    return obs

@@ -16,12 +16,16 @@ import argparse
 import logging
 import re
 import sys
+import time
 
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.cli.common import (EXIT_ERROR, EXIT_OK, FORMATTER,
+                                add_db_option, db_server, seed_default)
 from harness.explore import machine, runner
+from harness.world.ops import Op
 
-EXAMPLES = runner.EXAMPLES
-
-EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EXIT_FOUND = 1      # an invariant failed: a finding candidate, saved
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -44,25 +48,22 @@ def _families(text: str) -> list[str]:
     return names
 
 
-def add_parser(sub, epilog=None, seed_default=0):
-    fmt = argparse.RawDescriptionHelpFormatter
+def add_parser(sub, help: str):
     ex = sub.add_parser(
-        "explore", help="explore random lifecycle operation sequences "
-                        "with faults, checking every invariant after "
-                        "every operation",
-        description=__doc__, epilog=epilog, formatter_class=fmt)
+        "explore", help=help,
+        description=__doc__, formatter_class=FORMATTER)
     ex.add_argument("--budget", type=parse_budget, default=parse_budget(
         "60s"), help="how long to explore: 90s, 10m, 1h (default 60s)")
-    ex.add_argument("--seed", type=int, default=seed_default,
+    ex.add_argument("--seed", type=int, default=seed_default(),
                     help="seed (default 0 or $HARNESS_SEED); the same seed "
                          "replays the same examples")
     ex.add_argument("--steps", type=int, default=25,
                     help="rules per example (default 25)")
-    ex.add_argument("--examples", type=int, default=EXAMPLES,
+    ex.add_argument("--examples", type=int, default=runner.EXAMPLES,
                     help="examples per batch (default %d; the budget is "
                          "checked between examples; Hypothesis starts each "
                          "batch with its simplest and smallest examples, so "
-                         "small batches explore little)" % EXAMPLES)
+                         "small batches explore little)" % runner.EXAMPLES)
     ex.add_argument("--jobs", type=int, default=None,
                     help="processes exploring at once (default: one per "
                          "CPU, or $HARNESS_EXPLORE_JOBS); the same seed "
@@ -81,7 +82,6 @@ def add_parser(sub, epilog=None, seed_default=0):
     ex.add_argument("--replay", metavar="ENTRY",
                     help="replay one corpus entry step by step instead of "
                          "exploring")
-    from harness.cli import add_db_option
     add_db_option(ex)
     ex.set_defaults(func=cmd_explore)
     return ex
@@ -118,7 +118,6 @@ def cmd_replay(args) -> int:
 def cmd_explore(args) -> int:
     """Explore (or replay) with every world on ``--db``'s engine: a real
     server is started for the command and removed after it."""
-    from harness.cli import db_server
     with db_server(args):
         if args.replay:
             return cmd_replay(args)
@@ -131,8 +130,6 @@ def _explore(args) -> int:
               file=sys.stderr)
         return EXIT_ERROR
     _quiet_logs()
-    from rich.progress import (BarColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
     jobs = args.jobs or runner.default_jobs()
     print("explore: seed %d, budget %.0fs, %d examples x %d steps a batch, "
           "%d process%s%s"
@@ -140,7 +137,6 @@ def _explore(args) -> int:
              "es" if jobs > 1 else "",
              ", excluding " + ",".join(args.exclude)
              if args.exclude else ""), flush=True)
-    import time
     started = time.monotonic()
     # No refresh thread: the explorer forks, and a copy must not inherit a
     # lock a thread of this process held (the bar refreshes from on_op).
@@ -188,7 +184,6 @@ def _explore(args) -> int:
     for v in failure.violations:
         print("  " + v)
     print("operations:")
-    from harness.world.ops import Op
     for doc in failure.ops:
         print("  " + Op.from_dict(doc).call())
     if failure.program:
