@@ -157,11 +157,13 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         def host_of(self, name):
             return self.ledger.instances[name].host
 
-        def settled(self, state="active"):
-            """Instances in ``state``, not moving, on an up host."""
+        def settled(self, *states):
+            """Instances in one of ``states`` (default: active), not
+            moving, on an up host."""
             up = self.up()
+            states = states or ("active",)
             return sorted(n for n in self.live()
-                          if self.state.get(n) == state
+                          if self.state.get(n) in states
                           and n not in self.ledger.moves
                           and self.host_of(n) in up)
 
@@ -197,10 +199,9 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             if host not in self.targets():
                 return multiple()
             name = self.new_name()
-            self.do("boot", name=name, flavor=flavor, host=host,
-                    from_volume=from_volume)
-            self.state[name] = "active"
-            return name
+            done = self.do("boot", name=name, flavor=flavor, host=host,
+                           from_volume=from_volume)
+            return self.created(name, done)
 
         @precondition(lambda self: self.quiet() and self.room()
                       and allowed("build_fail"))
@@ -212,19 +213,29 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             """``stop`` (no alternate): stopped after the claim aborted,
             before the compute's clean-up (:meth:`finish_build_fail`)."""
             up = self.targets()
-            if host not in up or (alternate is not None
-                                  and alternate not in up):
+            if host not in up or alternate == host or (
+                    alternate is not None and alternate not in up):
                 return multiple()
             name = self.new_name()
             if stop and alternate is None:
-                self.do("build_fail", name=name, flavor=flavor, host=host,
-                        until="aborted")
-                self.state[name] = "build-aborted"
-                self.aborted[name] = host
-                return name
-            self.do("build_fail", name=name, flavor=flavor, host=host,
-                    alternate=alternate)
-            self.state[name] = "error" if alternate is None else "active"
+                done = self.do("build_fail", name=name, flavor=flavor,
+                               host=host, until="aborted")
+                if done.type == "ok":
+                    self.state[name] = "build-aborted"
+                    self.aborted[name] = host
+                    return name
+                return self.created(name, done)
+            done = self.do("build_fail", name=name, flavor=flavor,
+                           host=host, alternate=alternate)
+            return self.created(name, done)
+
+        def created(self, name, done):
+            """The instance ``done`` made, in the state it ended in (the
+            ledger learned where it is)."""
+            rec = self.ledger.instances.get(name)
+            if rec is None:
+                return multiple()
+            self.state[name] = "active" if rec.host else "error"
             return name
 
         def cleaning_up(self):
@@ -236,18 +247,19 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         @rule(data=st.data())
         def finish_build_fail(self, data):
             name = self.pick(data, self.cleaning_up(), "instance")
-            self.do("finish_build_fail", name=name)
-            self.aborted.pop(name)
-            self.state[name] = "error"
+            if self.do("finish_build_fail", name=name).type == "ok":
+                self.aborted.pop(name)
+                self.state[name] = "error"
 
         # -- moves --------------------------------------------------------
         @precondition(lambda self: self.quiet() and allowed("cold")
-                      and self.settled())
+                      and self.settled("active", "stopped"))
         @rule(target=migrations, data=st.data(),
               flavor=st.sampled_from((None,) + tuple(sorted(FLAVORS))),
               until=st.sampled_from(COLD_UNTIL))
         def move(self, data, flavor, until):
-            name = self.pick(data, self.settled(), "instance")
+            name = self.pick(data, self.settled("active", "stopped"),
+                             "instance")
             if not self.targets():
                 return multiple()
             dest = self.pick(data, self.targets(), "dest")
@@ -260,13 +272,13 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             return (name, self.ledger.history[-1].source)
 
         @precondition(lambda self: self.quiet() and allowed("cold")
-                      and self.settled())
+                      and self.settled("active", "stopped"))
         @rule(data=st.data(), back=migrations,
               until=st.sampled_from(COLD_UNTIL))
         def migrate_back(self, data, back, until):
             """Move an instance back to a host it left."""
             name, former = back
-            if (name not in self.settled() or former not in self.targets()
+            if (name not in self.settled("active", "stopped") or former not in self.targets()
                     or former == self.host_of(name)):
                 return
             self.do("move", name=name, dest=former, until=until)
@@ -304,9 +316,10 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         @rule(data=st.data(), status=st.sampled_from(("failed", "error")))
         def live_rollback(self, data, status):
             names = self.moving(lambda m: m.kind == "live-migration")
-            self.do("live_rollback", name=self.pick(data, names,
-                                                    "instance"),
-                    status=status)
+            name = self.pick(data, names, "instance")
+            if self.do("live_rollback", name=name,
+                       status=status).type == "ok" and status == "error":
+                self.state[name] = "error"
 
         # -- delete at any point ------------------------------------------
         @precondition(lambda self: self.quiet())
@@ -324,8 +337,8 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
                     or move.source in self.ledger.down
                     or move.dest in self.ledger.down):
                 return
-            self.do("delete", name=name)
-            self.state.pop(name, None)
+            if self.do("delete", name=name).type == "ok":
+                self.state.pop(name, None)
 
         # -- shelve ---------------------------------------------------------
         @precondition(lambda self: self.quiet() and allowed("shelve")
@@ -333,16 +346,16 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         @rule(data=st.data())
         def shelve(self, data):
             name = self.pick(data, self.settled(), "instance")
-            self.do("shelve", name=name)
-            self.state[name] = "shelved"
+            if self.do("shelve", name=name).type == "ok":
+                self.state[name] = "shelved"
 
         @precondition(lambda self: self.quiet() and allowed("shelve")
                       and self.settled("shelved"))
         @rule(data=st.data())
         def shelve_offload(self, data):
             name = self.pick(data, self.settled("shelved"), "instance")
-            self.do("shelve_offload", name=name)
-            self.state[name] = "offloaded"
+            if self.do("shelve_offload", name=name).type == "ok":
+                self.state[name] = "offloaded"
 
         def offloaded(self):
             return sorted(n for n in self.live()
@@ -357,9 +370,9 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             if host not in self.targets():
                 return
             name = self.pick(data, self.offloaded(), "instance")
-            self.do("unshelve", name=name, host=host, until=until,
-                    fail=fail)
-            if not fail:
+            done = self.do("unshelve", name=name, host=host, until=until,
+                           fail=fail)
+            if not fail and done.type == "ok":
                 self.state[name] = ("spawning" if until == "spawning"
                                     else "active")
 
@@ -368,8 +381,8 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         @rule(data=st.data())
         def finish_unshelve(self, data):
             name = self.pick(data, self.settled("spawning"), "instance")
-            self.do("finish_unshelve", name=name)
-            self.state[name] = "active"
+            if self.do("finish_unshelve", name=name).type == "ok":
+                self.state[name] = "active"
 
         # -- services and nodes ---------------------------------------------
         def busy(self, host):
@@ -425,9 +438,11 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
                 return
             name = self.pick(data, self.stranded(), "instance")
             dest = self.pick(data, self.targets(), "dest")
-            self.do("evacuate", name=name, dest=dest, fail=fail)
-            if fail:
-                self.state[name] = "error"
+            done = self.do("evacuate", name=name, dest=dest, fail=fail)
+            if done.type == "ok":
+                # a failed rebuild leaves it in error; an evacuated server
+                # is stopped on its destination (microversion 2.95)
+                self.state[name] = "error" if fail else "stopped"
 
         # -- the periodic audit ----------------------------------------------
         @rule(host=st.sampled_from((None,) + HOSTS))

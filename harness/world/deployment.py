@@ -663,8 +663,10 @@ class World(fixtures.Fixture):
         return {"server": server}
 
     def create_server(self, name: str, flavor: str, host: str,
-                      from_volume: bool = False, gates=(), label=""):
-        """A user asks for a server; the scheduler prefers ``host``."""
+                      from_volume: bool = False, gates=(), label="",
+                      alternates=()):
+        """A user asks for a server; the scheduler prefers ``host``, then
+        ``alternates`` in order."""
         body = self.server_body(name, flavor, from_volume)
 
         made = {}
@@ -679,7 +681,7 @@ class World(fixtures.Fixture):
             return made
 
         # The scheduler's choice is made while the bus delivers.
-        with scheduling.prefer(host):
+        with scheduling.prefer(host, *alternates):
             self.drive(recorded, gates=gates, label=label or "boot " + name)
         self._reread(name)
         return made

@@ -27,6 +27,7 @@ what happened.
 from __future__ import annotations
 
 from harness.world import moves, scheduling
+from harness.world.errors import Refused
 from harness.world.history import verb
 
 BUILD_FAIL_UNTIL = ("aborted", "cleaned")
@@ -63,6 +64,9 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
     if until == "aborted" and alternate is not None:
         raise ValueError("until='aborted' stops a build that is not "
                          "rescheduled (no alternate)")
+    if alternate == host:
+        raise Refused("a build is not rescheduled to the host that failed "
+                      "it (%s)" % host)
     uuid = _server_uuid(world, name)
     if alternate is None:
         exc = exception.BuildAbortException(
@@ -78,23 +82,24 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
             host, "unplug_vifs",
             when=lambda instance, *a, **k: instance.uuid == uuid()))
     label = "build " + name
-    with scheduling.prefer(host, alternate):
-        world.create_server(name, flavor, host, from_volume=from_volume,
-                            gates=gates, label=label)
+    world.create_server(name, flavor, host, from_volume=from_volume,
+                        gates=gates, label=label,
+                        alternates=(alternate,) if alternate else ())
     failing.remove()
     inst = world.instance(name)
+    aborted = label in world.stalls
+    # The ledger learns where the build ended, whatever was asked.
+    world.ledger.boot(name, inst.uuid, flavor,
+                      inst.host if inst.vm_state == "active" else None,
+                      volume_backed=from_volume)
     if alternate is not None:
         if inst.host != alternate or inst.vm_state != "active":
             raise moves._failed(world, name, "the build of %s was not "
                                 "rescheduled to %s" % (name, alternate))
-        world.ledger.boot(name, inst.uuid, flavor, alternate,
-                          volume_backed=from_volume)
         world.trace.step("world", "rescheduled", instance=name,
                          failed=host, host=alternate)
         return inst
-    world.ledger.boot(name, inst.uuid, flavor, None,
-                      volume_backed=from_volume)
-    if label in world.stalls:
+    if aborted:
         # the claim aborted, the clean-up stopped: the scheduler's
         # allocation is still held
         world.ledger.extra_consumers[inst.uuid] = {
