@@ -55,13 +55,6 @@ def replaying(harm_after: bool):
     return replay
 
 
-@pytest.fixture(autouse=True)
-def fresh_replays():
-    judge_mod._REPLAYS.clear()
-    yield
-    judge_mod._REPLAYS.clear()
-
-
 def decide(*observations, prop=PROP, **kw):
     j = Judge("s", ["000-1"], proposition=prop)
     j.observations.extend(observations)

@@ -125,15 +125,51 @@ def test_no_violation_refutes_listing_fault_space():
     assert out.verdict is Verdict.REFUTED
     assert out.fault_space == ["t / f0", "t / f1", "t / f2"]
     assert "no variant showed the claimed harm through the blamed " \
-        "mechanism in 3 variants (3 migration statuses) with 1 clean " \
-        "controls" in out.summary
+        "mechanism; fault space: 3 variants: t: 3 faults (f0, f1, f2); " \
+        "fault classes: none 3; 3 migration statuses; 1 clean control;" \
+        in out.summary
+    assert out.scope.startswith("3 variants: t: 3 faults (f0, f1, f2)")
     assert "under_fault, during, after_clear" in out.summary
     assert out.evidence == []
 
 
-def test_refuted_summary_without_fault_space_text():
+def test_fault_space_is_computed_from_the_faults():
+    """Names, counts and classes come from the variants themselves; the
+    scenario's prose (``fault_space``) only follows them."""
     out = judge_with(CONTROL, obs("t / f")).decide("h")
-    assert "see fault space" in out.summary
+    assert "fault space: 1 variant: t: 1 fault (f); fault classes: none 1;" \
+        in out.summary
+
+
+def test_describe_space_names_faults_workloads_classes_and_skips():
+    from harness.verdicts.judge import describe_space
+
+    def v(name, authority="inconsistent", skipped=None, rep=0):
+        o = obs(name)
+        o.authority, o.rep = authority, rep
+        o.skipped, o.skip_kind = skipped, "refused by engine" \
+            if skipped else None
+        return o
+    same = [v("%s / %s" % (w, f)) for w in ("a", "b")
+            for f in ("x", "y", "z")]
+    same[-1].authority = "inadmissible"
+    same[-1].skipped, same[-1].skip_kind = "no", "refused by engine"
+    assert describe_space([CONTROL] + same) == (
+        "6 variants: 3 faults (x, y, z) x 2 workloads (a, b); fault "
+        "classes: inadmissible 1, inconsistent 5; 1 refused by engine")
+    differ = [v("a / x"), v("a / y"), v("b / x")]
+    assert describe_space(differ) == (
+        "3 variants: a: 2 faults (x, y); b: 1 fault (x); fault classes: "
+        "inconsistent 3")
+    conditions = [v("name %d" % i, "none") for i in range(8)]
+    assert describe_space(conditions) == (
+        "8 variants: 8 conditions (name 0, name 1, name 2, name 3, name 4, "
+        "name 5, ... 2 more); fault classes: none 8")
+    reps = [v("t / f", "timing", rep=r) for r in range(3)]
+    assert describe_space(reps) == (
+        "1 variant: t: 1 fault (f); fault classes: timing 1; each in 3 "
+        "repetitions")
+    assert describe_space([CONTROL]) == "no variant"
 
 
 def test_evidence_is_spread_over_variants_and_capped():

@@ -255,6 +255,15 @@ def _proposition(raw: dict, where: str, eid: str) -> dict:
         raise CatalogueError("catalogue %s: %s: unknown trigger class(es) "
                              "%s (known: %s)" % (where, eid, ", ".join(bad),
                                                  ", ".join(AUTHORITY)))
+    harm = prop.get("harm_invariants")
+    if harm is not None:
+        from harness.verdicts import names
+        try:
+            names.check_invariants(list(harm), "catalogue %s: %s's "
+                                   "harm_invariants" % (where, eid))
+        except names.UnknownName as exc:
+            raise CatalogueError(str(exc)) from None
+        out["harm_invariants"] = list(harm)
     cfs = prop.get("counterfactual") or []
     out["counterfactual"] = [cfs] if isinstance(cfs, str) else list(cfs)
     if out["counterfactual"]:

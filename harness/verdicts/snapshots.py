@@ -155,7 +155,6 @@ def run_group(trials, traces, fresh) -> list:
     """
     global LAST_FALLBACK
     from harness.world import novaenv
-    from harness.world.deployment import World
 
     reason = static_reason(trials[0])
     if reason is not None:
