@@ -277,7 +277,9 @@ def pytest_pyfunc_call(pyfuncitem):
     if exc is not None and issubclass(exc[0], UnknownName):
         # A name the harness does not know: a harness error, never a
         # verdict (see pytest_runtest_makereport, pytest_sessionfinish).
-        j.usage_error = "%s: %s" % (pyfuncitem.name, exc[1])
+        line = str(exc[1])
+        j.usage_error = line if line.startswith("scenario ") else \
+            "scenario %s: %s" % (pyfuncitem.name, line)
         j.outcome = None
         outcome.force_result(None)
         return

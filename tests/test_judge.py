@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness.oracle.invariants import Violation
-from harness.verdicts.judge import STAGES, Judge, Observation
+from harness.verdicts.judge import STAGES, Judge, Observation, Trial
 from harness.verdicts.verdict import Evidence, Outcome, Verdict, combine
 
 
@@ -267,3 +267,90 @@ def test_skipped_variants_are_listed_not_judged():
     out = judge_with(CONTROL, skipped).decide("h")
     assert out.verdict is Verdict.REFUTED
     assert any("skipped" in v for v in out.fault_space)
+
+
+# ---------------------------------------------------------------------------
+# families: observations shared between scenarios, owned by the session
+# ---------------------------------------------------------------------------
+class _StubWorld:
+    """Just enough world for a trial whose hooks check nothing."""
+
+    class placement:
+        calls: list = []
+
+    def setUp(self):
+        pass
+
+    def cleanUp(self):
+        pass
+
+
+class _StubTrial(Trial):
+    def build_world(self, trace):
+        trace.step("world", "built", hosts=["src"])
+        return _StubWorld()
+
+    def populate(self, run, world):
+        pass
+
+    def check_before(self, run, world):
+        return []
+
+    def under_fault(self, run, world, fault):
+        pass
+
+    def check_after(self, run, world):
+        return []
+
+
+RUNS = []
+
+
+def _family(run, label):
+    RUNS.append(label)
+    run.trial(_StubTrial("%s [control]" % label, setup=None))
+
+
+def test_a_family_runs_once_per_process_and_is_shared():
+    from harness.verdicts.judge import Families
+    families, RUNS[:] = Families(), []
+    first = Judge("s1", ["000-1"], families=families)
+    second = Judge("s2", ["000-1"], families=families)
+    a = first.observe(_family, "x")
+    b = second.observe(_family, "x")
+    assert RUNS == ["x"] and a[0] is b[0]
+    assert set(second.traces) == {"x [control]"}
+    second.observe(_family, "y")             # other arguments: another one
+    assert RUNS == ["x", "y"]
+    alone = Judge("s3", ["000-1"])            # no session: its own
+    alone.observe(_family, "x")
+    assert RUNS == ["x", "y", "x"]
+
+
+def test_a_family_runs_under_the_guard():
+    from harness.verdicts.judge import Families
+
+    def guard():
+        raise RuntimeError("tainted")
+    families, RUNS[:] = Families(), []
+    with pytest.raises(RuntimeError, match="tainted"):
+        Judge("s", ["000-1"], families=families, guard=guard).observe(
+            _family, "x")
+    assert families._done == {}               # nothing half-computed kept
+
+
+def test_a_family_is_printed_as_it_runs_and_named_when_shared():
+    from harness.report.tracefmt import StepPrinter
+    from harness.verdicts.judge import Families
+    families, lines = Families(), []
+    printer = StepPrinter(write=lines.append)
+    Judge("s1", ["000-1"], trace_echo=printer,
+          families=families).observe(_family, "x")
+    text = "\n".join(lines)
+    assert "TRIAL x [control]  [control (no fault)]" in text
+    assert "world    built" in text and "trial clean" in text
+    lines[:] = []
+    Judge("s2", ["000-1"], trace_echo=printer,
+          families=families).observe(_family, "x")
+    assert lines[-1] == ("(1 trials of _family: shared, run and printed "
+                         "earlier by s1)")

@@ -64,6 +64,12 @@ class Claim:
         d["proposition"] = proposition_dict(self.proposition)
         return d
 
+    def functions(self) -> set[str]:
+        """Every Nova function the claim names: its ``nova_functions`` and
+        its proposition's mechanisms'."""
+        return set(self.nova_functions) | {
+            m.function for m in self.proposition.get("mechanism", [])}
+
 
 @dataclasses.dataclass
 class Finding:

@@ -947,7 +947,7 @@ class Judge:
             return {}
         functions = {m.function for m in prop.get("mechanism", [])}
         if from_catalogue and self.claims and self.claims[0] in cat.claims:
-            functions |= set(cat.claims[self.claims[0]].nova_functions)
+            functions |= cat.claims[self.claims[0]].functions()
         out = {}
         for fid in explained_by:
             finding = cat.findings[fid].proposition
