@@ -276,6 +276,32 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     return run.observation()
 
 
+def prepare_shared(trial: Trial, trace: Trace) -> tuple:
+    """What a group mode (trials from snapshots, a sweep) shares: the run
+    of its first trial, whose world is built and driven to the point of
+    interest (:meth:`TrialRun.prepare`).  Returns ``(run, world)``; a
+    failure is the run's ``error`` (every trial of the group reports it),
+    and the caller cleans the world up (None: it was not built).  Only an
+    interruption (time limit, Ctrl-C) escapes, with the world cleaned
+    up."""
+    base = TrialRun(trial, trace)
+    world = None
+    try:
+        world = trial.build_world(trace)
+        world.setUp()
+        base.prepare(world)
+    except Exception:  # noqa: BLE001 - every trial reports it
+        base.error = traceback.format_exc()
+    except BaseException:
+        try:
+            if world is not None:
+                world.cleanUp()
+        finally:
+            base.finish()
+        raise
+    return base, world
+
+
 class TrialRun:
     """One trial's stages, split where a snapshot can be taken.
 
@@ -389,9 +415,11 @@ class TrialRun:
                         reason=self.skipped)
 
     def finish(self) -> None:
-        """Stop tracing and capturing (the fresh path; a copy just exits)."""
+        """Stop tracing and capturing (the fresh path; a copy just exits).
+        Once; later calls do nothing."""
         self.tracer.stop()
         if self._owns_capture:
+            self._owns_capture = False
             self.capture.cleanUp()
 
     def observation(self) -> Observation:
@@ -1108,6 +1136,17 @@ class _Sift:
     def inside(self, fid) -> bool:
         return fid in self.findings and self.findings[fid]["outside"] is None
 
+    def _removes_own_harm(self, fid, ev, replayed) -> bool:
+        """Whether the trial showed the harm the (inside) finding names and
+        its what-if's replay does not (the replay may keep other harm: a
+        what-if that skips the migration instead of failing on it leaves
+        that migration uncounted)."""
+        own = self.findings[fid]["harm"]
+        if not own:        # it names none: all of the harm must go
+            return not self.harm_of(replayed)
+        return any(e.invariant in own for e in ev) and not any(
+            e.invariant in own for e in self.harm_of(replayed))
+
     def _order(self, kept) -> list:
         """The order variants are replayed in: those showing the harm of a
         finding inside the claim first (its what-if can show the claim's
@@ -1160,23 +1199,29 @@ class _Sift:
                                  "the first cover distinct faults)"
                               % self.max_replays)
                 continue
-            explained = None
+            explained = detailed = None
             for fid, name in self.explained_by.items():
                 budget -= 1
                 r = self.replay(o, name)
-                if r is not None and r.error is None and \
-                        not self.harm_of(r):
+                if r is None or r.error is not None:
+                    continue
+                if self.inside(fid) and self._removes_own_harm(fid, ev, r):
+                    detailed = fid
+                    break
+                if not self.inside(fid) and not self.harm_of(r):
                     explained = (fid, name)
                     break
-            if explained and self.inside(explained[0]):
+            if detailed is not None:
                 # The finding lies inside the claim: its what-if changes a
-                # mechanism in a function the claim names, and removes the
-                # harm: the claim's own trigger caused the claim's harm
-                # through the claim's code, as the finding details.
-                fid = explained[0]
-                self.detailed[fid] = self.detailed.get(fid, 0) + 1
-                self.through[o.trial] = fid
-                confirmed.append((o, ev))
+                # line of a function the claim names, and the harm the
+                # finding names (the claim predicts it) is gone under it:
+                # the claim's own trigger caused the claim's harm through
+                # the claim's code, as the finding details.
+                self.detailed[detailed] = self.detailed.get(detailed, 0) + 1
+                self.through[o.trial] = detailed
+                own = self.findings[detailed]["harm"]
+                confirmed.append((o, sorted(
+                    ev, key=lambda e: e.invariant not in own)))
                 continue
             if explained:
                 fid, name = explained

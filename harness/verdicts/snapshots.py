@@ -161,15 +161,8 @@ def run_group(trials, traces, fresh) -> list:
         LAST_FALLBACK = reason
         return [fresh(t, tr) for t, tr in zip(trials, traces)]
     shared = Trace()
-    base = judge_mod.TrialRun(trials[0], shared)
-    world = None
+    base, world = judge_mod.prepare_shared(trials[0], shared)
     try:
-        try:
-            world = trials[0].build_world(shared)
-            world.setUp()
-            base.prepare(world)
-        except Exception:  # noqa: BLE001 - every trial reports it
-            base.error = traceback.format_exc()
         if base.error is None:
             # Nova's pools keep idle workers for a second; Nova shuts them
             # down before it forks its own workers, and so does this.
@@ -202,11 +195,11 @@ def run_group(trials, traces, fresh) -> list:
             gc.unfreeze()
         return out
     finally:
-        if world is not None:
-            try:
+        try:
+            if world is not None:
                 world.cleanUp()
-            finally:
-                base.finish()
+        finally:
+            base.finish()
 
 
 def _copy_error(base, trial, trace):

@@ -40,16 +40,9 @@ def run_group(trials, traces) -> list:
     only its own part (a record of N faults stores the shared steps once,
     not N times)."""
     shared = Trace()
-    base = judge_mod.TrialRun(trials[0], shared)
+    base, world = judge_mod.prepare_shared(trials[0], shared)
     out: list = []
-    world = None
     try:
-        try:
-            world = trials[0].build_world(shared)
-            world.setUp()
-            base.prepare(world)
-        except Exception:  # noqa: BLE001 - every trial reports it
-            base.error = traceback.format_exc()
         run, start, failed = base, 0, None
         for i, trial in enumerate(trials):
             if i:
