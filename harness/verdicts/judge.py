@@ -1294,10 +1294,11 @@ class _Sift:
         parts = []
         if self.detailed:
             parts.append("; ".join(
-                "%d through the mechanism finding %s details (%s), "
-                "removed by its what-if %s" % (
+                "%d through the mechanism finding %s details (%s): the "
+                "harm it names (%s) gone under its what-if %s" % (
                     n, fid, "; ".join(self.findings[fid]["where"]),
-                    self.explained_by[fid])
+                    ", ".join(sorted(self.findings[fid]["harm"]))
+                    or "all of it", self.explained_by[fid])
                 for fid, n in self.detailed.items()))
         if self.cf:
             if self.replayed or not self.detailed:
