@@ -465,30 +465,24 @@ def test_the_inside_findings_own_harm_is_what_its_whatif_must_remove():
     """F-01's what-if skips the migration instead of failing on it: the
     audit completes (the harm F-01 names is gone) while the skipped move
     stays uncounted.  The audit stopping was the claim's harm through the
-    claim's code: CONFIRMED; a what-if that leaves the audit failing is
-    not."""
-    def replay_keeping(*kept):
-        return lambda whatif: obs("r", under=kept)
-    j = Judge("s", ["000-1"], proposition=dict(INSIDE, counterfactual=[],
-                                               no_counterfactual="n"))
-    j.observations.extend([CONTROL, obs(
-        "v", under=("usage_matches_ledger", "audit_completed"),
-        replay=replay_keeping("usage_matches_ledger"),
-        paths={"migration-row-used": 1})])
-    out = j.decide("h", stages=("under_fault",),
-                   invariants=("usage_matches_ledger", "audit_completed"),
-                   explained_by={"F-01": "incoming-flavor-checked"})
+    claim's code: CONFIRMED through F-01; a what-if that leaves the audit
+    failing details nothing."""
+    def decide_with_replay_keeping(*kept):
+        j = Judge("s", ["000-1"], proposition=dict(
+            INSIDE, counterfactual=[], no_counterfactual="n"))
+        j.observations.extend([CONTROL, obs(
+            "v", under=("usage_matches_ledger", "audit_completed"),
+            replay=lambda whatif: obs("r", under=kept),
+            paths={"migration-row-used": 1})])
+        return j.decide("h", stages=("under_fault",),
+                        invariants=("usage_matches_ledger",
+                                    "audit_completed"),
+                        explained_by={"F-01": "incoming-flavor-checked"})
+    out = decide_with_replay_keeping("usage_matches_ledger")
     assert out.verdict is Verdict.CONFIRMED
     assert out.evidence[0].invariant == "audit_completed"   # its own first
-    j = Judge("s", ["000-1"], proposition=dict(INSIDE, counterfactual=[],
-                                               no_counterfactual="n"))
-    j.observations.extend([CONTROL, obs(
-        "v", under=("usage_matches_ledger", "audit_completed"),
-        replay=replay_keeping("audit_completed"),
-        paths={"migration-row-used": 1})])
-    out = j.decide("h", stages=("under_fault",),
-                   invariants=("usage_matches_ledger", "audit_completed"),
-                   explained_by={"F-01": "incoming-flavor-checked"})
+    assert "detailed by finding F-01" in out.confirming[0]["through"]
+    out = decide_with_replay_keeping("audit_completed")
     assert "detailed_by_findings" not in out.causation
     assert out.confirming[0].get("through") is None   # confirmed, plainly
 

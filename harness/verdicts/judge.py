@@ -293,13 +293,19 @@ def prepare_shared(trial: Trial, trace: Trace) -> tuple:
     except Exception:  # noqa: BLE001 - every trial reports it
         base.error = traceback.format_exc()
     except BaseException:
-        try:
-            if world is not None:
-                world.cleanUp()
-        finally:
-            base.finish()
+        release_shared(base, world)
         raise
     return base, world
+
+
+def release_shared(base: "TrialRun", world) -> None:
+    """Undo :func:`prepare_shared`: the world cleaned up (if it was built),
+    the run's tracing and log capture stopped."""
+    try:
+        if world is not None:
+            world.cleanUp()
+    finally:
+        base.finish()
 
 
 class TrialRun:

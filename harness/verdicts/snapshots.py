@@ -170,10 +170,8 @@ def run_group(trials, traces, fresh) -> list:
             reason = thread_reason()
         if reason is not None:
             LAST_FALLBACK = reason
-            if world is not None:
-                world.cleanUp()
-                world = None
-            base.finish()
+            judge_mod.release_shared(base, world)
+            world = None
             out = []
             for i, (t, tr) in enumerate(zip(trials, traces)):
                 if i == 0:
@@ -195,11 +193,7 @@ def run_group(trials, traces, fresh) -> list:
             gc.unfreeze()
         return out
     finally:
-        try:
-            if world is not None:
-                world.cleanUp()
-        finally:
-            base.finish()
+        judge_mod.release_shared(base, world)
 
 
 def _copy_error(base, trial, trace):

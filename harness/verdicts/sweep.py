@@ -66,9 +66,7 @@ def run_group(trials, traces) -> list:
             obs.trace = traces[i]
             out.append(obs)
     finally:
-        if world is not None:
-            world.cleanUp()
-        base.finish()
+        judge_mod.release_shared(base, world)
     return out
 
 
