@@ -45,7 +45,8 @@ def _suggest(name, known) -> str:
 
 def _unknown(kind: str, name, known, where: str, mend: str) -> UnknownName:
     known = sorted(map(str, known))
-    listed = ("known: %s" % ", ".join(known) if len(known) <= 12
+    listed = ("none known" if not known
+              else "known: %s" % ", ".join(known) if len(known) <= 12
               else "%d known" % len(known))
     return UnknownName(
         "%sunknown %s %r; %s%s (%s)" % (
