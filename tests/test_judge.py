@@ -125,10 +125,10 @@ def test_no_violation_refutes_listing_fault_space():
     assert out.verdict is Verdict.REFUTED
     assert out.fault_space == ["t / f0", "t / f1", "t / f2"]
     assert "no variant showed the claimed harm through the blamed " \
-        "mechanism; fault space: 3 variants: t: 3 faults (f0, f1, f2); " \
+        "mechanism; fault space: 3 variants: t: 3 faults (f0 | f1 | f2); " \
         "fault classes: none 3; 3 migration statuses; 1 clean control;" \
         in out.summary
-    assert out.scope.startswith("3 variants: t: 3 faults (f0, f1, f2)")
+    assert out.scope.startswith("3 variants: t: 3 faults (f0 | f1 | f2)")
     assert "under_fault, during, after_clear" in out.summary
     assert out.evidence == []
 
@@ -155,16 +155,16 @@ def test_describe_space_names_faults_workloads_classes_and_skips():
     same[-1].authority = "inadmissible"
     same[-1].skipped, same[-1].skip_kind = "no", "refused by engine"
     assert describe_space([CONTROL] + same) == (
-        "6 variants: 3 faults (x, y, z) x 2 workloads (a, b); fault "
+        "6 variants: 3 faults (x | y | z) x 2 workloads (a | b); fault "
         "classes: inadmissible 1, inconsistent 5; 1 refused by engine")
     differ = [v("a / x"), v("a / y"), v("b / x")]
     assert describe_space(differ) == (
-        "3 variants: a: 2 faults (x, y); b: 1 fault (x); fault classes: "
+        "3 variants: a: 2 faults (x | y); b: 1 fault (x); fault classes: "
         "inconsistent 3")
     conditions = [v("name %d" % i, "none") for i in range(8)]
     assert describe_space(conditions) == (
-        "8 variants: 8 conditions (name 0, name 1, name 2, name 3, name 4, "
-        "name 5, ... 2 more); fault classes: none 8")
+        "8 variants: 8 conditions (name 0 | name 1 | name 2 | name 3 | "
+        "name 4 | name 5 | ... 2 more); fault classes: none 8")
     reps = [v("t / f", "timing", rep=r) for r in range(3)]
     assert describe_space(reps) == (
         "1 variant: t: 1 fault (f); fault classes: timing 1; each in 3 "

@@ -495,8 +495,9 @@ def _count(n: int, what: str) -> str:
 
 
 def _names(names: list[str], shown: int = 6) -> str:
-    head = ", ".join(names[:shown])
-    return head + (", ... %d more" % (len(names) - shown)
+    """Up to ``shown`` names, ``|``-separated (a name may hold commas)."""
+    head = " | ".join(names[:shown])
+    return head + (" | ... %d more" % (len(names) - shown)
                    if len(names) > shown else "")
 
 
