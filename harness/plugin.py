@@ -24,10 +24,12 @@ from harness.verdicts import catalogue as catalogue_mod
 from harness.report import tables as report_mod
 from harness.verdicts import judge as judge_mod
 from harness.verdicts.judge import Judge
+from harness.verdicts.names import UnknownName
 from harness.verdicts.verdict import Outcome, Verdict
 
 OUTCOME_KEY = "harness_outcome"
 SKIP_KEY = "harness_skipped"
+USAGE_KEY = "harness_usage_error"
 
 
 class HarnessFailure(Exception):
@@ -168,6 +170,11 @@ class _State:
         self.report_error: str | None = None   # report writer traceback
         self.tainted: str | None = None        # a hung clean-up was cut off
         self.progress: Progress | None = None  # --progress
+        # observations shared between the scenarios of this process
+        self.families = judge_mod.Families()
+        # scenarios that named something the harness does not know
+        # (harness.verdicts.names): the run is refused, no verdict written
+        self.usage_errors: list[str] = []
 
 
 def _claims_of(item) -> list[str]:
@@ -205,7 +212,13 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.fixture
 def judge(request):
-    """The scenario's judge; the scenario must end by deciding a verdict."""
+    """The scenario's judge; the scenario must end by deciding a verdict.
+
+    Its trials run under the session's guard (none once a hung clean-up
+    tainted this process) and, with ``--trace-steps``, are printed as they
+    run; observations shared between scenarios (``judge.observe(family)``)
+    are computed once per process, by the first scenario that asks, in
+    the session's :class:`~harness.verdicts.judge.Families`."""
     claims = _claims_of(request.node)
     if not claims:
         raise pytest.UsageError("%s uses `judge` but has no "
@@ -213,39 +226,30 @@ def judge(request):
                                 "@pytest.mark.finding(...)"
                                 % request.node.nodeid)
     config = request.config
+    state = config._harness
     printer = None
     if config.getoption("harness_trace"):
         from harness.report.tracefmt import StepPrinter
         printer = StepPrinter(only=config.getoption("trace_trials"))
-    j = Judge(request.node.name, claims, trace_echo=printer)
-    tainted = config._harness.tainted
-    if tainted:
-        def refuse(*_a, **_k):
+
+    def guard():
+        if state.tainted:
             raise HarnessFailure("not run: an earlier scenario's clean-up "
                                  "hung and was cut off, so this process's "
-                                 "state is not trusted (%s)" % tainted)
-        j.trial = refuse
-        j.trials = refuse
+                                 "state is not trusted (%s)" % state.tainted)
+    j = Judge(request.node.name, claims, trace_echo=printer,
+              families=state.families, guard=guard,
+              sources=(str(request.node.path),))
     seed = config.getoption("harness_seed")
     if seed is not None:
         import random
         j.seed = seed
         random.seed("%d:%s" % (seed, request.node.name))
-    if printer is not None:
-        _run_trial = j.trial
-
-        def traced_trial(trial, rep=0):
-            printer.trial_started(trial)
-            obs = _run_trial(trial, rep)
-            printer.trial_finished(trial, obs)
-            return obs
-        j.trial = traced_trial
     request.node._harness_judge = j
     yield j
     outcome = j.outcome
     if printer is not None and outcome is not None:
-        from harness.report.tracefmt import outcome_lines, replay_unseen
-        replay_unseen(printer, j.observations)
+        from harness.report.tracefmt import outcome_lines
         print("\n".join(outcome_lines(outcome)))
     # (the run record is written in pytest_pyfunc_call, see
     # _export_run_record)
@@ -270,6 +274,15 @@ def pytest_pyfunc_call(pyfuncitem):
     if j is None:
         return
     exc = outcome.excinfo
+    if exc is not None and issubclass(exc[0], UnknownName):
+        # A name the harness does not know: a harness error, never a
+        # verdict (see pytest_runtest_makereport, pytest_sessionfinish).
+        line = str(exc[1])
+        j.usage_error = line if line.startswith("scenario ") else \
+            "scenario %s: %s" % (pyfuncitem.name, line)
+        j.outcome = None
+        outcome.force_result(None)
+        return
     if exc is not None and issubclass(exc[0], judge_mod.ScenarioTimeout):
         # Hung: INCONCLUSIVE with every thread's stack; the run goes on.
         j.inconclusive(str(exc[1]), exc[1].report())
@@ -319,6 +332,12 @@ def pytest_runtest_makereport(item, call):
             {"scenario": item.name, "claims": _claims_of(item),
              "reason": reason.replace("Skipped: ", "", 1)})))
         return
+    usage = getattr(j, "usage_error", None)
+    if usage and call.when == "call":
+        rep.outcome = "failed"
+        rep.longrepr = usage
+        rep.user_properties.append((USAGE_KEY, usage))
+        return
     if j is None or call.when != "call" or j.outcome is None:
         return
     outcome = j.outcome
@@ -359,6 +378,8 @@ def pytest_collection_finish(session):
 
 def pytest_runtest_logreport(report):
     for key, value in getattr(report, "user_properties", []):
+        if key == USAGE_KEY:
+            _session_state().usage_errors.append(value)
         if key == SKIP_KEY:
             info = json.loads(value)
             _session_state().skipped[info["scenario"]] = info
@@ -542,6 +563,10 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller writes results
     state = config._harness
+    if state.usage_errors:
+        # Refused, as pytest refuses a bad option: no verdict, no record.
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
     if not state.outcomes and not state.skipped:
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
@@ -603,6 +628,12 @@ def _write_fallback_record(path, state, tb):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_harness", None)
+    if state is not None and state.usage_errors and \
+            not hasattr(config, "workerinput"):
+        terminalreporter.write_sep("=", "harness error: no verdict")
+        for line in state.usage_errors:
+            terminalreporter.write_line("ERROR: %s" % line)
+        return
     if state is None or hasattr(config, "workerinput") or not (
             state.outcomes or state.skipped):
         return

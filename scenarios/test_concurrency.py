@@ -31,14 +31,13 @@ input under test, present from the start, so it is the variant's
 """
 from __future__ import annotations
 
-import functools
 import threading
 
 import pytest
 
 from harness.oracle import checks
 from harness.oracle.invariants import Violation
-from harness.verdicts.judge import Judge, Trial
+from harness.verdicts.judge import Trial
 from harness.world.deployment import Inventory, NoRoom
 
 TINY = dict(vcpus=1, memory_mb=512, root_gb=1)
@@ -277,24 +276,22 @@ def _world_kwargs():
     return {"hosts": ("src",), "inventory": INVENTORY, "sqlite": "file"}
 
 
-@functools.lru_cache(maxsize=None)
-def concurrency_observations():
+def concurrency_trials(run):
     """The concurrent trials repeated (``HARNESS_REPETITIONS``, default 20):
     how threads interleave decides their outcome, so a verdict is one that
     holds in every repetition, otherwise a rate.  The control runs the same
     operations in one thread, which no timing changes: it runs once and
     stands beside every repetition."""
     import dataclasses
-    judge = Judge("observations", ["-"])
-    control = judge.trial(Trial(
+    control = run.trial(Trial(
         "%d operations in one thread [control]" % (BUILDERS * PER_BUILDER),
         serial(BUILDERS, PER_BUILDER), world_kwargs=_world_kwargs(),
         checks=EXTRA_CHECKS, audit_via=("tracker",)))
-    for rep in Judge.repetitions():
+    for rep in run.repetitions():
         if rep:
-            judge.observations.append(dataclasses.replace(control, rep=rep))
+            run.observations.append(dataclasses.replace(control, rep=rep))
         for label, flip in VARIANTS.items():
-            judge.trial(Trial(
+            run.trial(Trial(
                 "%d threads, %s" % (BUILDERS, label),
                 concurrent(BUILDERS, PER_BUILDER, flip=flip),
                 world_kwargs=_world_kwargs(), checks=EXTRA_CHECKS,
@@ -306,21 +303,19 @@ def concurrency_observations():
                 condition_authority="timing",
                 condition_reach="a race between concurrent requests"),
                 rep=rep)
-    return tuple(judge.observations)
 
 
-SPACE = ("%d builder threads x %d claims (plan %s; room for %d), an auditor "
-         "looping, an operator toggling a trait on the provider; %s; "
-         "against the same operations serialised"
-         % (BUILDERS, PER_BUILDER, "/".join(PLANS), FITS,
-            " and ".join(VARIANTS)))
+SPACE = ("builder threads claiming (plan %s) more than the host has room "
+         "for, an auditor looping, an operator toggling a trait on the "
+         "provider; against the same operations serialised"
+         % "/".join(PLANS))
 
 
 @pytest.mark.claims("000-8")
 def test_concurrent_claims_overcommit_or_lose_updates(judge):
     """Concurrent claims, drops and audits neither over-commit the host nor
     lose an update for good."""
-    judge.observations.extend(concurrency_observations())
+    judge.observe(concurrency_trials)
     judge.decide(
         hypothesis="Under concurrent claims, claim drops, audits and "
                    "outside placement writes, the tracker's protections "
@@ -348,7 +343,7 @@ def test_operations_fail_under_load(judge):
     redoes an audit by design; a failed claim is a failed boot.  Whether it
     happens depends on how threads interleave, so the verdict is the rate
     over the repetitions (a headline only if every repetition agrees)."""
-    judge.observations.extend(concurrency_observations())
+    judge.observe(concurrency_trials)
     judge.decide(
         hypothesis="Under concurrent load a claim or a periodic audit "
                    "fails with a placement generation conflict that "

@@ -3,35 +3,24 @@
 One finding, one scenario, each with a docstring that tells the bug in
 plain words, as Nova's own ``test_bug_*`` regression tests do.  F-05 and
 F-07 read the allocation-swap fault space the 002-1/002-2 scenarios share
-(:func:`harness.world.conductor_workloads.allocation_observations`);
+(``allocation_trials`` of ``test_conductor_allocations.py``);
 F-06 runs its own reschedule trials.  Verdicts are computed from what the
 trials observed; counterfactual replays (``[counterfactual: ...]``) only
 say whether a harm goes away.
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.faults import Combined
 from harness.oracle import conductor_invariants as ci
-from harness.verdicts import judge as judge_mod
-from harness.verdicts.judge import Judge
 from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.world import conductor_workloads as cw
 
+from test_conductor_allocations import allocation_trials, caller_saw
+
 LOST = ("instances_hold_allocations", "errored_migrations_hold_nothing")
-
-
-def _shared(judge, keep):
-    observations, traces = cw.allocation_observations()
-    chosen = [o for o in observations if keep(o)]
-    judge.observations.extend(chosen)
-    judge.traces.update({k: v for k, v in traces.items()
-                         if any(o.trial == k for o in chosen)})
-    return chosen
 
 
 def _lost(o) -> list[str]:
@@ -40,21 +29,16 @@ def _lost(o) -> list[str]:
                    if v.invariant in LOST})
 
 
-def _caused_part(observations, whatif: str) -> dict:
+def _caused_part(judge, whatif: str) -> dict:
     """For each variant the verdict replayed under ``whatif``: what the
     caller saw and which allocation-loss invariants broke, with and
-    without it (replays are cached, so this runs nothing new)."""
-    out = {}
-    for o in observations:
-        if o.control or (o.trial, o.rep, whatif) not in judge_mod._REPLAYS:
-            continue
-        r = judge_mod.replay(o, whatif)
-        out[o.trial] = {
-            "caller saw": o.result.get("caller_saw"),
-            "allocation left wrong": _lost(o),
-            "under %s: caller saw" % whatif: r.result.get("caller_saw"),
-            "under %s: allocation left wrong" % whatif: _lost(r)}
-    return out
+    without it (the decision's own replays: this runs nothing new)."""
+    return {o.trial: {
+        "caller saw": caller_saw(o),
+        "allocation left wrong": _lost(o),
+        "under %s: caller saw" % whatif: caller_saw(r),
+        "under %s: allocation left wrong" % whatif: _lost(r)}
+        for o, r in judge.replays(whatif) if not o.control}
 
 
 # ----------------------------------------------------------------------
@@ -76,7 +60,7 @@ def test_rollback_error_replaces_no_valid_host(judge):
     allocation is still left on the migration, so that part is the failed
     placement call's, not this finding's.
     """
-    chosen = _shared(judge, lambda o: o.trial.startswith(
+    judge.observe(allocation_trials, keep=lambda o: o.trial.startswith(
         "failing migration task"))
     judge.decide(
         hypothesis="After the scheduler raised NoValidHost, a placement "
@@ -85,12 +69,11 @@ def test_rollback_error_replaces_no_valid_host(judge):
                    "than NoValidHost.",
         predicts={"under_fault": ("cause_reported",)},
         fault_space="the 'failing migration task' shape of the allocation "
-                    "fault space: %d variants, one placement answer at "
-                    "each call after the swap (the scheduler's candidates "
-                    "and the rollback's reads and POST)"
-                    % sum(1 for o in chosen if not o.control))
+                    "fault space: one placement answer at each call after "
+                    "the swap (the scheduler's candidates and the "
+                    "rollback's reads and POST)")
     judge.outcome.stats["caused_part"] = _caused_part(
-        chosen, "rollback-errors-contained")
+        judge, "rollback-errors-contained")
 
 
 # ----------------------------------------------------------------------
@@ -128,22 +111,20 @@ def _f06_faults():
     }
 
 
-@functools.lru_cache(maxsize=None)
-def _f06_observations():
-    judge = Judge("reschedule counter trials", ["-"])
+def _f06_trial(name, fault=None):
+    return hc.ConductorTrial(
+        name, cw.population,
+        operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
+        plan=PLAN, extra=_bounded,
+        world_kwargs=dict(hosts=HOSTS, config={
+            "scheduler.max_attempts": MAX_ATTEMPTS}))
 
-    def trial(name, fault=None):
-        return hc.ConductorTrial(
-            name, cw.population,
-            operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
-            plan=PLAN, extra=_bounded,
-            world_kwargs=dict(hosts=HOSTS, config={
-                "scheduler.max_attempts": MAX_ATTEMPTS}))
-    judge.trial(trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
+
+def reschedule_counter_trials(run):
+    run.trial(_f06_trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
     for name, factory in _f06_faults().items():
-        judge.trial(trial("max_attempts=%d / %s" % (MAX_ATTEMPTS, name),
-                          factory))
-    return tuple(judge.observations), dict(judge.traces)
+        run.trial(_f06_trial("max_attempts=%d / %s" % (MAX_ATTEMPTS, name),
+                             factory))
 
 
 @pytest.mark.finding("F-06")
@@ -161,23 +142,21 @@ def test_reschedule_counter_restarts(judge):
     shows what bounds the loop, and is no harm a user or operator can
     produce.
     """
-    observations, traces = _f06_observations()
-    judge.observations.extend(observations)
-    judge.traces.update(traces)
+    observations = judge.observe(reschedule_counter_trials)
     judge.decide(
         hypothesis="Because the retry counter restarts on each reschedule, "
                    "repeatedly refusing destinations make a cold migration "
                    "run more prep_resize attempts than [scheduler] "
                    "max_attempts.",
         predicts={"under_fault": ("attempts_bounded",)},
-        fault_space="max_attempts=%d, plan %s (destination then %d "
-                    "alternates); every destination refuses, with Nova's "
-                    "alternates (max_attempts - 1) and with %d"
-                    % (MAX_ATTEMPTS, list(PLAN), len(cw.ALTS),
-                       len(cw.ALTS)))
+        fault_space="max_attempts=%d, plan %s (the destination, then "
+                    "the alternates); every destination refuses, with "
+                    "Nova's alternates (max_attempts - 1) and with more"
+                    % (MAX_ATTEMPTS, list(PLAN)))
     judge.outcome.stats["retry_counter_by_attempt"] = {
         o.trial: [((a.get("retry") or {}).get("num_attempts"), a["host"],
-                   a["outcome"]) for a in o.attempts]
+                   a["outcome"]) for a in (o.detail.attempts
+                                           if o.detail else [])]
         for o in observations}
     judge.outcome.stats["retry_counter_line_ran"] = {
         o.trial: o.paths.get("retry-counter", 0) for o in observations}
@@ -206,7 +185,7 @@ def test_placement_409_kinds_handled_differently(judge):
     The what-if ``capacity-409-raised`` makes a capacity 409 raise as a
     consumer-generation conflict does.
     """
-    chosen = _shared(judge, lambda o: (
+    chosen = judge.observe(allocation_trials, keep=lambda o: (
         o.control and o.trial.split(" [")[0] in ("swap", "revert"))
         or (o.trial.split(" / ")[0] in ("swap", "revert")
             and _conflict_kind(o) is not None))
@@ -222,10 +201,10 @@ def test_placement_409_kinds_handled_differently(judge):
                         sorted(set(cw.CONFLICT_KINDS.values()))))
     judge.outcome.stats["by_kind"] = {
         o.trial: {"kind": _conflict_kind(o),
-                  "caller saw": o.result.get("caller_saw"),
-                  "state": o.achieved,
+                  "caller saw": caller_saw(o),
+                  "state": o.detail.achieved if o.detail else None,
                   "refusal sorted (traced)": o.paths.get(
                       "move-refusal-sorted", 0)}
         for o in chosen if not o.control}
     judge.outcome.stats["caused_part"] = _caused_part(
-        chosen, "capacity-409-raised")
+        judge, "capacity-409-raised")

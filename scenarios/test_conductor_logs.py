@@ -35,16 +35,17 @@ import pytest
 
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
-from harness.world import conductor_workloads as cw
 from harness.verdicts.judge import Observation, STAGES
+
+from test_conductor_allocations import SPACE, allocation_trials
 
 HELPERS_LOGGER = "nova.conductor.tasks.migrate"
 
 
 def _derived(o, under_fault, name=None, control=None):
     """``o`` judged by a log check instead of its own invariants: the
-    fault's class, reach and the traced paths are kept (a replay is not:
-    a log scan has no counterfactual)."""
+    fault's class, reach, the traced paths and what the operation saw are
+    kept (a replay is not: a log scan has no counterfactual)."""
     violations = {stage: [] for stage in STAGES}
     violations["under_fault"] = under_fault
     return Observation(trial=name or o.trial,
@@ -53,7 +54,16 @@ def _derived(o, under_fault, name=None, control=None):
                        error=o.error, placement_calls=o.placement_calls,
                        trace=o.trace, duration=o.duration,
                        authority=o.authority, reach=o.reach,
-                       paths=dict(o.paths), rep=o.rep)
+                       paths=dict(o.paths), rep=o.rep, detail=o.detail)
+
+
+def _lines(o) -> list:
+    return o.detail.lines if o.detail else []
+
+
+def _hosts(o) -> dict:
+    ids = o.detail.identifiers if o.detail else {}
+    return {k: ids.get(k, []) for k in ("host", "node")}
 
 
 def _ordinary_counts(observations) -> dict:
@@ -62,15 +72,14 @@ def _ordinary_counts(observations) -> dict:
     it too."""
     table: dict = {}
     for o in observations:
-        hosts = {k: o.identifiers.get(k, []) for k in ("host", "node")}
         named = ci.error_logs_name_hosts(
-            [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in o.lines],
-            hosts, loggers=(HELPERS_LOGGER,))
+            [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in _lines(o)],
+            _hosts(o), loggers=(HELPERS_LOGGER,))
         if not named:
             continue
         idents = sorted({i.split(" ", 1)[1] for v in named
                          for i in v.actual})
-        counts = ci.ordinary_lines_naming(o.lines, idents)
+        counts = ci.ordinary_lines_naming(_lines(o), idents)
         for ident in idents:
             row = table.setdefault(ident, {"trials_with_error_lines": 0,
                                            "error_lines": 0,
@@ -91,32 +100,31 @@ def _ordinary_counts(observations) -> dict:
 def _inventory(observations, kinds=None):
     table: dict = {}
     for o in observations:
-        idents = {k: v for k, v in o.identifiers.items()
+        idents = {k: v for k, v in (o.detail.identifiers if o.detail
+                                    else {}).items()
                   if kinds is None or k in kinds}
-        for row, counts in ci.identifier_inventory(o.lines, idents).items():
+        for row, counts in ci.identifier_inventory(_lines(o),
+                                                   idents).items():
             agg = table.setdefault(row, {})
             for kind, n in counts.items():
                 agg[kind] = agg.get(kind, 0) + n
     return dict(sorted(table.items()))
 
 
-def _space(observations):
-    return ("the %d trials of the allocation-swap fault space (%s), "
-            "every log record of each whole trial"
-            % (len(observations), cw.fault_space_summary(observations)))
+LOG_SPACE = ("the allocation-swap fault space (%s); every log record of "
+             "each whole trial" % SPACE)
 
 
 @pytest.mark.claims("002-1")
 def test_conductor_error_logs_name_hosts(judge):
     """The helpers' error records name the source host and node; that is
     harm only if no ordinary line of the same run already names them."""
-    observations, traces = cw.allocation_observations()
+    observations, traces = judge.shared(allocation_trials)
     judge.traces.update(traces)
     for o in observations:
-        hosts = {k: o.identifiers.get(k, []) for k in ("host", "node")}
         judge.observations.append(_derived(o, ci.error_logs_reveal_nothing_new(
-            [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in o.lines],
-            hosts, loggers=(HELPERS_LOGGER,))))
+            [(lv, ln, lg, t.split("\n")[0]) for lv, ln, lg, t in _lines(o)],
+            _hosts(o), loggers=(HELPERS_LOGGER,))))
     judge.decide(
         hypothesis="When the allocation swap or its revert fails, the "
                    "records of level ERROR or above that "
@@ -128,7 +136,7 @@ def test_conductor_error_logs_name_hosts(judge):
                    "node at all is a fact the claim mentions, counted in "
                    "the stats, not its harm.)",
         predicts={"under_fault": ("error_logs_reveal_nothing_new",)},
-        fault_space=_space(observations))
+        fault_space=LOG_SPACE)
     judge.outcome.stats["error_lines_and_ordinary_lines_by_name"] = \
         _ordinary_counts(observations)
     judge.outcome.stats["identifiers_by_level_and_logger"] = _inventory(
@@ -139,14 +147,15 @@ def test_conductor_error_logs_name_hosts(judge):
 def test_conductor_logs_leak_secrets(judge):
     """No log record of any level contains a planted secret or an
     unmasked credential."""
-    observations, traces = cw.allocation_observations()
+    observations, traces = judge.shared(allocation_trials)
     judge.traces.update(traces)
     secrets = hc.canary_secrets()
     # The control checks the oracle: the same lines scanned for decoys
     # that were never planted anywhere must match nothing.
     decoys = {where: "dEcOy-%s-never-planted" % i
               for i, where in enumerate(sorted(secrets))}
-    lines = [(ln, lg, t) for o in observations for _lv, ln, lg, t in o.lines]
+    lines = [(ln, lg, t) for o in observations
+             for _lv, ln, lg, t in _lines(o)]
     calibration = ci.secrets_absent(lines, decoys)
     first = observations[0]
     judge.observations.append(_derived(
@@ -155,7 +164,7 @@ def test_conductor_logs_leak_secrets(judge):
              "all %d lines of the %d trials" % (len(decoys), len(lines),
                                                len(observations))))
     for o in observations:
-        scanned = [(ln, lg, t) for _lv, ln, lg, t in o.lines]
+        scanned = [(ln, lg, t) for _lv, ln, lg, t in _lines(o)]
         judge.observations.append(dataclasses.replace(
             _derived(o, ci.secrets_absent(scanned, secrets)
                      + ci.credentials_absent(scanned)),
@@ -168,5 +177,5 @@ def test_conductor_logs_leak_secrets(judge):
                    "traces included) contains a planted secret (%s) or an "
                    "unmasked credential." % ", ".join(sorted(secrets)),
         predicts={"under_fault": ("secrets_absent", "credentials_absent")},
-        fault_space=_space(observations))
+        fault_space=LOG_SPACE)
     judge.outcome.stats["lines_scanned"] = len(lines)

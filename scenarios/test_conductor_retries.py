@@ -26,8 +26,6 @@ ledger, which holds the other consumer's allocations as stated).
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.faults import conductor as cf
@@ -36,7 +34,7 @@ from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
 from harness.faults import Combined
 from harness.faults import placement as pf
-from harness.verdicts.judge import Judge
+from harness.verdicts.judge import OperationDetail
 from harness.world.placement import Schedule
 
 HOSTS = (cw.SRC, cw.DST) + cw.ALTS
@@ -103,29 +101,27 @@ def _trial(m, name, fault=None):
                           config={"scheduler.max_attempts": m}))
 
 
-@functools.lru_cache(maxsize=None)
-def retry_observations():
-    judge = Judge("conductor retry trials", ["-"])
+def retry_trials(run):
     for m in MAX_ATTEMPTS:
-        judge.trial(_trial(m, "max_attempts=%d [control]" % m))
+        run.trial(_trial(m, "max_attempts=%d [control]" % m))
         for name, factory in faults().items():
-            judge.trial(_trial(m, "max_attempts=%d / %s" % (m, name),
-                               factory))
-    return tuple(judge.observations), dict(judge.traces)
+            run.trial(_trial(m, "max_attempts=%d / %s" % (m, name),
+                             factory))
 
 
 def _per_trial(observations):
     out = {}
     for o in observations:
+        d = o.detail or OperationDetail()
         out[o.trial] = dict(
-            attempts=[(a["host"], a["outcome"]) for a in o.attempts],
-            reschedules=o.reschedules,
-            caller=o.result.get("caller_saw"),
-            achieved=o.achieved,
-            placement_calls_in_operation=len(o.calls),
-            claims=sum(1 for c in o.calls if c[1] == "PUT"),
-            backoff_s=o.backoff,
-            counts=o.counts)
+            attempts=[(a["host"], a["outcome"]) for a in d.attempts],
+            reschedules=d.reschedules,
+            caller=d.result.get("caller_saw"),
+            achieved=d.achieved,
+            placement_calls_in_operation=len(d.calls),
+            claims=sum(1 for c in d.calls if c[1] == "PUT"),
+            backoff_s=d.backoff,
+            counts=d.counts)
     return out
 
 
@@ -133,9 +129,7 @@ def _per_trial(observations):
 def test_conductor_reschedules_bounded(judge):
     """Provoked reschedules stay within max_attempts, claim each alternate
     a bounded number of times, and leave nothing on the hosts tried."""
-    observations, traces = retry_observations()
-    judge.observations.extend(observations)
-    judge.traces.update(traces)
+    observations = judge.observe(retry_trials)
     judge.decide(
         hypothesis="Repeatedly provoked failures (destination claims "
                    "refused, alternates that can never fit, placement "
@@ -152,7 +146,7 @@ def test_conductor_reschedules_bounded(judge):
                                   "allocations_before_or_after",
                                   "instances_hold_allocations",
                                   "errored_migrations_hold_nothing")},
-        fault_space="3 provoked-failure kinds x max_attempts %s, plan %s "
-                    "(destination then 3 alternates)"
+        fault_space="provoked failures at max_attempts %s, plan %s (the "
+                    "destination, then the alternates)"
                     % (list(MAX_ATTEMPTS), list(PLAN)))
     judge.outcome.stats["per_trial"] = _per_trial(observations)

@@ -27,15 +27,12 @@ move needs: the destination's own free resources and no new disk.
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.faults import conductor as cf
 from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
 from harness.world import conductor_workloads as cw
-from harness.verdicts.judge import Judge
 from harness.world.deployment import Inventory
 
 SHARE = "shared-disk"
@@ -168,24 +165,21 @@ def _trial(name, shape, shared):
                           inventory=NO_LOCAL if shared else LOCAL))
 
 
-@functools.lru_cache(maxsize=None)
-def sharing_observations():
-    judge = Judge("conductor sharing trials", ["-"])
+def sharing_trials(run):
     for shape in SHAPES:
-        judge.trial(_trial("%s, local disk [control]" % shape,
-                           shape, False))
-        judge.trial(_trial("%s / disk on sharing provider" % shape,
-                           shape, True))
-    return tuple(judge.observations), dict(judge.traces)
+        run.trial(_trial("%s, local disk [control]" % shape, shape, False))
+        run.trial(_trial("%s / disk on sharing provider" % shape, shape,
+                         True))
+
+
+SPACE = "each move shape with the disks on a sharing provider vs local"
 
 
 @pytest.mark.claims("002-4")
 def test_conductor_sharing_provider_disk_doubled(judge):
     """Moving an instance whose disk is on a sharing provider counts that
     disk once, during and after the move."""
-    observations, traces = sharing_observations()
-    judge.observations.extend(observations)
-    judge.traces.update(traces)
+    observations = judge.observe(sharing_trials)
     judge.decide(
         hypothesis="During a cold migration of an instance whose disk a "
                    "sharing provider holds, the allocation helpers leave "
@@ -198,18 +192,16 @@ def test_conductor_sharing_provider_disk_doubled(judge):
                   "during": ("sharing_usage_matches_instances",),
                   "after_clear": ("sharing_usage_matches_instances",
                                   "allocations_match_ledger")},
-        fault_space="%d move shapes (%s), each with the disks on a sharing "
-                    "provider vs local" % (len(SHAPES), ", ".join(SHAPES)))
+        fault_space=SPACE)
     judge.outcome.stats["sharing_usage"] = {
-        o.trial: o.counts.get("sharing usage") for o in observations}
+        o.trial: o.detail.counts.get("sharing usage") if o.detail else None
+        for o in observations}
 
 
 @pytest.mark.claims("002-4")
 def test_conductor_sharing_provider_refuses_move(judge):
     """A move that needs no new shared disk is not refused for lack of it."""
-    observations, traces = sharing_observations()
-    judge.observations.extend(observations)
-    judge.traces.update(traces)
+    observations = judge.observe(sharing_trials)
     judge.decide(
         hypothesis="Because the swap keeps the instance's shared disk on "
                    "the migration consumer while the scheduler asks for it "
@@ -219,7 +211,7 @@ def test_conductor_sharing_provider_refuses_move(judge):
                    "instance's disk, although the destination has room and "
                    "the move needs no new disk.",
         predicts={"under_fault": ("move_not_refused_for_held_disk",)},
-        fault_space="%d move shapes (%s), each with the disks on a sharing "
-                    "provider vs local" % (len(SHAPES), ", ".join(SHAPES)))
+        fault_space=SPACE)
     judge.outcome.stats["outcomes"] = {
-        o.trial: o.result.get("caller_saw") for o in observations}
+        o.trial: o.detail.result.get("caller_saw") if o.detail else None
+        for o in observations}

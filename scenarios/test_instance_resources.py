@@ -26,14 +26,13 @@ instance statistics (:func:`harness.oracle.checks.stats_match_ledger`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import fixtures
 import pytest
 
 from harness.oracle import checks
 from harness.faults import assigned as asg
-from harness.verdicts.judge import Judge, Trial
+from harness.verdicts.judge import Trial
 from harness.oracle.ledger import FlavorSpec
 from harness.world import nova_releases
 
@@ -155,11 +154,9 @@ def _fault(spec):
     return factory
 
 
-@functools.lru_cache(maxsize=None)
-def resources_observations():
-    judge = Judge("observations", ["-"])
+def resources_trials(run):
     kw = {"hosts": ("src",)}
-    judge.trials(
+    run.trials(
         [Trial("vm1 holds a device [control]", booted, during=while_wrong,
                world_kwargs=kw, checks=EXTRA_CHECKS)]
         + [Trial("vm1's assigned resources: %s" % label, booted,
@@ -167,21 +164,16 @@ def resources_observations():
                  checks=EXTRA_CHECKS)
            for label, spec in list(FAULTS.items())
            + list(UNREADABLE.items())])
-    return tuple(judge.observations)
 
 
-def _only(labels) -> list:
-    """The control and the variants named in ``labels``."""
+def _only(labels):
+    """A filter for the control and the variants named in ``labels``."""
     names = {"vm1's assigned resources: %s" % label for label in labels}
-    return [o for o in resources_observations()
-            if o.control or o.trial in names]
+    return lambda o: o.control or o.trial in names
 
 
 WHILE = ("each through a periodic audit, a second claim for a device and a "
          "restart (start-up audit) while wrong, then repaired")
-SPACE = "vm1's instance.resources %s; %s" % ("; ".join(FAULTS), WHILE)
-SPACE_UNREADABLE = "vm1's instance.resources %s; %s" % (
-    "; ".join(UNREADABLE), WHILE)
 NUMBERS = ("usage_matches_ledger", "usage_in_bounds",
            "allocations_match_ledger", "placement_usage_matches_ledger",
            "stats_match_ledger")
@@ -190,20 +182,20 @@ NUMBERS = ("usage_matches_ledger", "usage_in_bounds",
 @pytest.mark.claims("001-3")
 def test_wrong_assigned_resources_skew_usage_or_stats(judge):
     """The node's usage and statistics do not depend on instance.resources."""
-    judge.observations.extend(_only(FAULTS))
+    judge.observe(resources_trials, keep=_only(FAULTS))
     judge.decide(
         hypothesis="When an instance's assigned-resources list is missing "
                    "or wrong, the node's usage or statistics are computed "
                    "wrongly (tracker, compute_nodes row, placement).",
         stages=("under_fault", "during", "after_clear"), invariants=NUMBERS,
-        fault_space=SPACE)
+        fault_space=WHILE)
 
 
 @pytest.mark.finding("F-10")
 def test_wrong_assigned_resources_misassign_devices(judge):
     """A wrong instance.resources must not give one device to two instances
     or break claims, audits or the restart."""
-    judge.observations.extend(_only(FAULTS))
+    judge.observe(resources_trials, keep=_only(FAULTS))
     judge.decide(
         hypothesis="Because the tracker rebuilds which devices are taken "
                    "from the instances' assigned-resources lists without "
@@ -216,14 +208,14 @@ def test_wrong_assigned_resources_misassign_devices(judge):
                   "during": ("devices_not_shared", "workload_completed",
                              "audit_completed"),
                   "after_clear": ("devices_not_shared", "audit_completed")},
-        fault_space=SPACE)
+        fault_space=WHILE)
 
 
 @pytest.mark.finding("F-04")
 def test_unreadable_assigned_resources_break_accounting(judge):
     """An unreadable instance.resources must not break the audit or the
     node's numbers."""
-    judge.observations.extend(_only(UNREADABLE))
+    judge.observe(resources_trials, keep=_only(UNREADABLE))
     judge.decide(
         hypothesis="The tracker reads every instance's assigned-resources "
                    "list on each audit without guarding against a record "
@@ -231,4 +223,4 @@ def test_unreadable_assigned_resources_break_accounting(judge):
                    "fail, and the node's usage goes wrong while it lasts.",
         stages=("under_fault", "during", "after_clear"),
         invariants=NUMBERS + ("audit_completed", "workload_completed"),
-        fault_space=SPACE_UNREADABLE)
+        fault_space=WHILE)

@@ -27,12 +27,10 @@ compare case- and trailing-space-insensitively; that is not observable here.
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.oracle import checks
-from harness.verdicts.judge import Judge, Trial
+from harness.verdicts.judge import Trial
 from harness.world.deployment import Inventory
 
 SMALL = dict(vcpus=1, memory_mb=1024, root_gb=10)
@@ -91,15 +89,13 @@ def workload(nodename: str):
     return setup
 
 
-@functools.lru_cache(maxsize=None)
-def nodename_observations():
-    judge = Judge("observations", ["-"])
+def nodename_trials(run):
     kw = {"hosts": ("dst",)}
-    judge.trial(Trial("node %r [control]" % CONTROL_NAME,
-                      workload(CONTROL_NAME), world_kwargs=kw,
-                      checks=EXTRA_CHECKS))
+    run.trial(Trial("node %r [control]" % CONTROL_NAME,
+                    workload(CONTROL_NAME), world_kwargs=kw,
+                    checks=EXTRA_CHECKS))
     for label, name in NAMES.items():
-        judge.trial(Trial(
+        run.trial(Trial(
             "node name: %s" % label, workload(name), world_kwargs=kw,
             checks=EXTRA_CHECKS, condition_authority="none",
             condition_reach="an operator's configuration (the hypervisor's "
@@ -108,19 +104,17 @@ def nodename_observations():
                       "start-up" % (name if len(name) <= 40
                                     else name[:20] + "..." + name[-5:],
                                     len(name))))
-    return tuple(judge.observations)
 
 
-SPACE = ("%d node names reported by src's driver from start-up: %s; each "
-         "through start-up, boots, outgoing and incoming resize, delete "
-         "and periodic audits"
-         % (len(NAMES), ", ".join(NAMES)))
+SPACE = ("node names reported by src's driver from start-up, each through "
+         "start-up, boots, outgoing and incoming resize, delete and "
+         "periodic audits")
 
 
 @pytest.mark.claims("000-4")
 def test_node_names_reach_the_database_unneutralised(judge):
     """Hostile node names are stored and looked up as data, never as SQL."""
-    judge.observations.extend(nodename_observations())
+    judge.observe(nodename_trials)
     judge.decide(
         hypothesis="A node name carrying SQL metacharacters, quotes, "
                    "unicode or control characters is not neutralised on "
@@ -135,7 +129,7 @@ def test_node_names_reach_the_database_unneutralised(judge):
 @pytest.mark.finding("F-08")
 def test_unvalidated_node_names_break_tracking(judge):
     """Whatever the driver reports, the host is tracked and accounted."""
-    judge.observations.extend(nodename_observations())
+    judge.observe(nodename_trials)
     judge.decide(
         hypothesis="Because the node name is taken from the driver "
                    "without validation, some names make the tracker fail: "

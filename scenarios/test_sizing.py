@@ -20,14 +20,11 @@ is present; and, in the second scenario, damage that outlives its repair.
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.oracle import checks
 from harness.faults import Combined
 from harness.faults import records as rec
-from harness.verdicts.judge import Judge
 from harness.world.workloads import MOVES
 
 SMALL = dict(vcpus=1, memory_mb=1024, root_gb=10, ephemeral_gb=0, swap=0)
@@ -93,37 +90,24 @@ def move_faults(which: str, changes: dict) -> dict:
     return f
 
 
-def _paired(judge, name, setup, faults, world_kwargs=None):
-    judge.paired(name, setup, faults, world_kwargs=world_kwargs,
-                 checks=EXTRA_CHECKS)
-
-
-@functools.lru_cache(maxsize=None)
-def sizing_observations():
-    judge = Judge("observations", ["-"])
+def sizing_trials(run):
     # one host is enough for a running instance
-    _paired(judge, "booted", booted, sizing_faults(),
-            world_kwargs={"hosts": ("src",)})
+    run.paired("booted", booted, sizing_faults(),
+               world_kwargs={"hosts": ("src",)}, checks=EXTRA_CHECKS)
     for move, (which, changes) in MOVE_FAULTS.items():
-        _paired(judge, move, MOVES[move], move_faults(which, changes))
-    return tuple(judge.observations)
+        run.paired(move, MOVES[move], move_faults(which, changes),
+                   checks=EXTRA_CHECKS)
 
 
-def _space():
-    n_boot = len(sizing_faults())
-    n_move = sum(len(c) for _, c in MOVE_FAULTS.values())
-    return ("%d implausible sizes on a running instance (embedded flavor: "
-            "%s; the instances row's size columns; both) and %d on the "
-            "stashed old/new flavor of a move (%s)" % (
-                n_boot, "; ".join("%s %s" % (k, list(v))
-                                  for k, v in IMPLAUSIBLE.items()),
-                n_move, ", ".join(MOVE_FAULTS)))
+SPACE = ("implausible sizes on a running instance (its embedded flavor, "
+         "the instances row's size columns, both) and on the stashed "
+         "old/new flavor of a move")
 
 
 @pytest.mark.claims("000-3")
 def test_implausible_sizes_reach_node_accounting(judge):
     """Sizes the API would refuse must not produce impossible numbers."""
-    judge.observations.extend(sizing_observations())
+    judge.observe(sizing_trials)
     judge.decide(
         hypothesis="An instance size the API would never accept (negative, "
                    "zero, enormous or fractional), once in the database, "
@@ -133,25 +117,25 @@ def test_implausible_sizes_reach_node_accounting(judge):
                    "tracker, the compute_nodes row or the scheduler's "
                    "HostState) or makes the audit fail.",
         stages=("under_fault",), invariants=PREDICTED,
-        fault_space=_space())
+        fault_space=SPACE)
 
 
 @pytest.mark.claims("000-3")
 def test_implausible_sizes_outlive_repair(judge):
     """Once the size is repaired, one audit restores every invariant."""
-    judge.observations.extend(sizing_observations())
+    judge.observe(sizing_trials)
     judge.decide(
         hypothesis="Damage done while an implausible size was in the "
                    "database outlives its repair: after the record is "
                    "restored and one more audit runs, an invariant is "
                    "still broken.",
-        stages=("after_clear",), invariants=None, fault_space=_space())
+        stages=("after_clear",), invariants=None, fault_space=SPACE)
 
 
 @pytest.mark.claims("000-3")
 def test_implausible_sizes_reach_placement(judge):
     """The tracker's reports to placement do not carry instance sizes."""
-    judge.observations.extend(sizing_observations())
+    judge.observe(sizing_trials)
     judge.decide(
         hypothesis="An implausible instance size in the database reaches "
                    "placement through the tracker: inventories, allocations "
@@ -160,4 +144,4 @@ def test_implausible_sizes_reach_placement(judge):
         invariants=("allocations_match_ledger",
                     "placement_usage_matches_ledger",
                     "inventory_matches_driver"),
-        fault_space=_space())
+        fault_space=SPACE)

@@ -4,7 +4,8 @@
 depend on pairs: whether a migration is followed depends on the
 instance's ``vm_state`` *and* ``task_state`` together, and how it is
 counted on the migration's status *and* type together.  Here every pair is
-forced, each in turn on one shared world (:func:`harness.verdicts.sweep.run_sweep`):
+forced, each in turn on one shared world (a sweep, :meth:`Judge.sweep
+<harness.verdicts.judge.Judge.sweep>`):
 
 * every ``vm_state`` x every ``task_state`` on the instance of a finished
   resize (counted on both the source, for a revert, and the destination);
@@ -17,13 +18,9 @@ while the state is present, or damage that outlives its repair.
 """
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from harness.faults import records as rec
-from harness.verdicts.judge import Judge
-from harness.verdicts.sweep import run_sweep
 from harness.world.workloads import MOVES
 
 VM_STATES = ("active", "building", "paused", "suspended", "stopped",
@@ -58,32 +55,21 @@ def migration_pairs() -> dict:
             for s in STATUSES for t in TYPES}
 
 
-@functools.lru_cache(maxsize=None)
-def combination_observations():
-    judge = Judge("observations", ["-"])
+def combination_trials(run):
     # vm1 moves between src and dst; the bystander's vm2 is untouched by
     # these faults (its host is still in every snapshot)
     hosts = ("src", "dst")
-    obs = run_sweep(STATE_MOVE, MOVES[STATE_MOVE], instance_state_pairs(),
-                    audit_hosts=hosts)
-    obs += run_sweep(MIGRATION_MOVE, MOVES[MIGRATION_MOVE],
-                     migration_pairs(), audit_hosts=hosts)
-    judge.observations.extend(obs)
-    return tuple(judge.observations)
-
-
-SPACE = ("%d vm_state x %d task_state pairs on vm1 mid %s; %d migration "
-         "status x %d type pairs on vm1's migration mid %s; one world per "
-         "family, one pair at a time" % (
-             len(VM_STATES), len(TASK_STATES), STATE_MOVE, len(STATUSES),
-             len(TYPES), MIGRATION_MOVE))
+    run.sweep(STATE_MOVE, MOVES[STATE_MOVE], instance_state_pairs(),
+              audit_hosts=hosts)
+    run.sweep(MIGRATION_MOVE, MOVES[MIGRATION_MOVE], migration_pairs(),
+              audit_hosts=hosts)
 
 
 @pytest.mark.claims("000-6")
 def test_state_combinations_misaccount(judge):
     """No pair of states breaks the audit, pushes usage out of bounds, or
     leaves damage once repaired."""
-    judge.observations.extend(combination_observations())
+    judge.observe(combination_trials)
     judge.decide(
         hypothesis="Some combination of instance vm_state and task_state, "
                    "or of migration status and type, sends the tracker "
@@ -92,4 +78,7 @@ def test_state_combinations_misaccount(judge):
                    "states are repaired.",
         predicts={"under_fault": ("audit_completed", "usage_in_bounds"),
                   "after_clear": None},
-        fault_space=SPACE)
+        explained_by={"F-01": "incoming-flavor-checked"},
+        fault_space="every vm_state x task_state pair on vm1, every "
+                    "migration status x type pair on its migration; one "
+                    "world per family, one pair at a time")

@@ -30,7 +30,6 @@ scenarios at the end of this file.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import pytest
@@ -38,7 +37,7 @@ from hypothesis import HealthCheck, Phase, given, settings, seed as hseed
 from hypothesis import strategies as st
 
 from harness.oracle import checks
-from harness.verdicts.judge import Judge, Trial
+from harness.verdicts.judge import Trial
 from harness.world.deployment import Reserved
 
 HOSTS = ("src", "dst")
@@ -203,8 +202,8 @@ CONTROL = Population(
              Server(1, "dst", "stopped", None)))
 
 
-def _trial(judge, pop: Population, label: str, control: bool = False):
-    return judge.trial(Trial(
+def _trial(run, pop: Population, label: str, control: bool = False):
+    return run.trial(Trial(
         label, recipe_setup(pop), world_kwargs=_world_kwargs(pop),
         audit_via=("tracker",), checks=EXTRA_CHECKS,
         condition=None if control else pop.describe(),
@@ -213,9 +212,9 @@ def _trial(judge, pop: Population, label: str, control: bool = False):
                         "admin created)"))
 
 
-def _explore(whole_gib: bool, seed: int | None) -> tuple:
-    judge = Judge("observations", ["-"])
-    _trial(judge, CONTROL, "fixed whole-GiB population [control]",
+def property_trials(run, whole_gib: bool, seed: int | None):
+    """The control, then one trial per population Hypothesis draws."""
+    _trial(run, CONTROL, "fixed whole-GiB population [control]",
            control=True)
     drawn = []
 
@@ -226,7 +225,7 @@ def _explore(whole_gib: bool, seed: int | None) -> tuple:
     @given(populations(whole_gib))
     def property_(pop):
         drawn.append(pop)
-        _trial(judge, pop, "population #%d" % len(drawn))
+        _trial(run, pop, "population #%d" % len(drawn))
 
     if seed is not None:
         property_ = hseed(seed)(property_)
@@ -236,33 +235,27 @@ def _explore(whole_gib: bool, seed: int | None) -> tuple:
         "derandomized" if seed is None else "seed %d" % seed,
         "reproduce with --harness-seed %d" % seed if seed is not None
         else "reproduce by re-running (deterministic draw)"))
-    for obs in judge.observations:
+    for obs in run.observations:
         hit = sorted({v.invariant for vs in obs.violations.values()
                       for v in vs})
         if hit:
             print("  %s broke %s: %s" % (obs.trial, ", ".join(hit),
                                          obs.fault))
-    return tuple(judge.observations)
 
 
-@functools.lru_cache(maxsize=None)
-def property_observations(whole_gib: bool, seed: int | None):
-    return _explore(whole_gib, seed)
-
-
-SPACE = ("%d Hypothesis-generated populations on hosts %s: 0-2 reserved "
+SPACE = ("Hypothesis-generated populations on hosts %s: 0-2 reserved "
          "CPUs, reserved RAM and disk, 1-3 flavors, 1-4 servers in %s, "
          "each with no action, a delete, a resize or cold migration "
          "(stopped at %s, confirmed or reverted; same host or not) or a "
          "live migration (stopped at %s)" % (
-             EXAMPLES, "/".join(HOSTS), "/".join(HOLDING_STATES),
+             "/".join(HOSTS), "/".join(HOLDING_STATES),
              "/".join(COLD_UNTIL), "/".join(LIVE_UNTIL)))
 
 
 @pytest.mark.claims("000-5")
 def test_usage_arithmetic_whole_gib_populations(judge):
     """With sizes in whole GiB, tracker, DB and placement match the ledger."""
-    judge.observations.extend(property_observations(True, judge.seed))
+    judge.observe(property_trials, True, judge.seed)
     judge.decide(
         hypothesis="For some population of instances, states, moves and "
                    "reserved resources (all disk sizes in whole GiB), the "
@@ -276,7 +269,7 @@ def test_usage_arithmetic_whole_gib_populations(judge):
 @pytest.mark.claims("000-5")
 def test_usage_arithmetic_any_size_populations(judge):
     """With swap and reserved disk of any size, the totals still match."""
-    judge.observations.extend(property_observations(False, judge.seed))
+    judge.observe(property_trials, False, judge.seed)
     judge.decide(
         hypothesis="For some population whose swap or reserved disk is not "
                    "a whole GiB, the tracker's disk total (memory, "
@@ -318,20 +311,17 @@ REGRESSIONS: dict[str, Population] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
-def regression_observations():
-    judge = Judge("observations", ["-"])
-    _trial(judge, CONTROL, "fixed whole-GiB population [control]",
+def regression_trials(run):
+    _trial(run, CONTROL, "fixed whole-GiB population [control]",
            control=True)
     for label, pop in REGRESSIONS.items():
-        _trial(judge, pop, label)
-    return tuple(judge.observations)
+        _trial(run, pop, label)
 
 
 @pytest.mark.claims("000-5")
 def test_usage_arithmetic_shrunk_counterexamples(judge):
     """The shrunk counterexamples, replayed as fixed populations."""
-    judge.observations.extend(regression_observations())
+    judge.observe(regression_trials)
     judge.decide(
         hypothesis="The smallest populations the search found wrong are "
                    "still accounted wrongly (tracker memory, compute_nodes "
@@ -339,7 +329,5 @@ def test_usage_arithmetic_shrunk_counterexamples(judge):
                    "beyond the one rounding an integer column forces).",
         stages=("under_fault", "after_clear"),
         invariants=ACCOUNTING_ANY_SIZE,
-        fault_space="%d fixed populations: %s" % (
-            len(REGRESSIONS), "; ".join(
-                "%s = %s" % (k, v.describe())
-                for k, v in REGRESSIONS.items())))
+        fault_space="fixed populations: %s" % "; ".join(
+            "%s = %s" % (k, v.describe()) for k, v in REGRESSIONS.items()))

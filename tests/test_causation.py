@@ -55,13 +55,6 @@ def replaying(harm_after: bool):
     return replay
 
 
-@pytest.fixture(autouse=True)
-def fresh_replays():
-    judge_mod._REPLAYS.clear()
-    yield
-    judge_mod._REPLAYS.clear()
-
-
 def decide(*observations, prop=PROP, **kw):
     j = Judge("s", ["000-1"], proposition=prop)
     j.observations.extend(observations)
@@ -429,3 +422,131 @@ def test_stale_tracking_ignored_counts_the_claim_back():
     # the stale small only, or the stale small and the large claim
     assert seen == {True: 1, False: 5}
     assert rt.ResourceTracker._update_usage_from_migration is real
+
+
+# ---------------------------------------------------------------------------
+# a finding inside the claim details it; one outside takes its harm away
+# ---------------------------------------------------------------------------
+RT = "nova.compute.resource_tracker.ResourceTracker."
+INSIDE = dict(PROP, mechanism=[Mechanism(
+    "migration-row-used", RT + "_update_usage_from_migration")],
+    trigger_classes=["inconsistent", "inadmissible"])
+
+
+def test_harm_a_finding_inside_the_claim_explains_confirms_and_names_it():
+    """F-01 lies inside this claim: its trigger classes are the claim's,
+    its mechanism (itype.flavorid in _update_usage_from_migration) is in a
+    function the claim names, its harm (audit_completed) is harm the claim
+    predicts.  Its what-if removing the harm shows the claim's own trigger
+    producing the claim's harm through the claim's code: CONFIRMED, and
+    the evidence names the mechanism and the finding."""
+    def replay(whatif):
+        return obs("r")          # every what-if removes the harm
+    j = Judge("s", ["000-1"], proposition=INSIDE)
+    j.observations.extend([CONTROL, obs(
+        "v", under=("audit_completed",), replay=replay,
+        paths={"migration-row-used": 1})])
+    out = j.decide("h", stages=("under_fault",),
+                   invariants=("usage_matches_ledger", "audit_completed"),
+                   explained_by={"F-01": "incoming-flavor-checked"})
+    assert out.verdict is Verdict.CONFIRMED, out.summary
+    detailed = out.causation["detailed_by_findings"]["F-01"]
+    assert detailed["variants"] == 1
+    assert detailed["whatif"] == "incoming-flavor-checked"
+    assert "itype.flavorid" in detailed["mechanism"][0]
+    assert out.causation["findings"]["F-01"].startswith("inside the claim")
+    assert "detailed by finding F-01" in out.evidence[0].detail
+    assert "detailed by finding F-01" in out.confirming[0]["through"]
+    assert "finding F-01 details" in out.summary
+    assert [name for _o, name, _r in j.replayed] == [
+        "migrations-cross-checked", "incoming-flavor-checked"]
+
+
+def test_the_inside_findings_own_harm_is_what_its_whatif_must_remove():
+    """F-01's what-if skips the migration instead of failing on it: the
+    audit completes (the harm F-01 names is gone) while the skipped move
+    stays uncounted.  The audit stopping was the claim's harm through the
+    claim's code: CONFIRMED through F-01; a what-if that leaves the audit
+    failing details nothing."""
+    def decide_with_replay_keeping(*kept):
+        j = Judge("s", ["000-1"], proposition=dict(
+            INSIDE, counterfactual=[], no_counterfactual="n"))
+        j.observations.extend([CONTROL, obs(
+            "v", under=("usage_matches_ledger", "audit_completed"),
+            replay=lambda whatif: obs("r", under=kept),
+            paths={"migration-row-used": 1})])
+        return j.decide("h", stages=("under_fault",),
+                        invariants=("usage_matches_ledger",
+                                    "audit_completed"),
+                        explained_by={"F-01": "incoming-flavor-checked"})
+    out = decide_with_replay_keeping("usage_matches_ledger")
+    assert out.verdict is Verdict.CONFIRMED
+    assert out.evidence[0].invariant == "audit_completed"   # its own first
+    assert "detailed by finding F-01" in out.confirming[0]["through"]
+    out = decide_with_replay_keeping("audit_completed")
+    assert "detailed_by_findings" not in out.causation
+    assert out.confirming[0].get("through") is None   # confirmed, plainly
+
+
+def test_the_same_harm_is_the_findings_when_the_claim_predicts_other_harm():
+    """Same finding, same variant, but the claim predicts only usage
+    harm: F-01's harm (the audit stopping) lies outside it."""
+    def replay(whatif):
+        return obs("r")
+    out = decide(CONTROL, obs("v", under=("usage_matches_ledger",),
+                              replay=replay,
+                              paths={"migration-row-used": 1}),
+                 prop=INSIDE, explained_by={"F-01": "incoming-flavor-checked"})
+    assert out.verdict is Verdict.REFUTED
+    assert "explained by finding F-01" in out.excluded[0]["why"]
+    assert "its harm (audit_completed) is not harm the claim predicts" in \
+        out.causation["findings"]["F-01"]
+
+
+ACCOUNTING = ("usage_matches_ledger", "usage_in_bounds",
+              "allocations_match_ledger", "placement_usage_matches_ledger",
+              "inventory_matches_driver")
+
+
+# The rule applied to every claim with a finding near it (and to 000-6,
+# whose states reach F-01's mechanism): the harm each claim's scenarios
+# predict, and whether the finding lies inside (None) or why not.
+@pytest.mark.parametrize("claim, finding, predicted, outside", [
+    ("000-1", "F-01", ("usage_matches_ledger", "usage_in_bounds",
+                       "audit_completed"), None),
+    ("000-1", "F-02", ("usage_matches_ledger", "usage_in_bounds",
+                       "audit_completed"), "names none"),
+    ("000-6", "F-01", None, None),
+    ("000-2", "F-01", ACCOUNTING, "is not harm the claim predicts"),
+    ("001-2", "F-01", ACCOUNTING, "class(es) inadmissible"),
+    ("000-4", "F-08", ("database_intact", "node_names_round_trip"),
+     "is not harm the claim predicts"),
+    ("001-3", "F-10", ("usage_matches_ledger", "usage_in_bounds",
+                       "allocations_match_ledger",
+                       "placement_usage_matches_ledger",
+                       "stats_match_ledger"),
+     "is not harm the claim predicts"),
+    ("001-3", "F-04", ("usage_matches_ledger",), "class(es) inadmissible"),
+    ("000-8", "F-09", ("usage_in_bounds", "scheduler_view_possible",
+                       "operator_trait_kept", "usage_matches_ledger",
+                       "allocations_match_ledger",
+                       "placement_usage_matches_ledger", "audit_completed"),
+     "is not harm the claim predicts"),
+    ("002-2", "F-05", ("failure_reported",), "is not harm the claim"),
+    ("002-2", "F-07", ("failure_reported",),
+     "SchedulerReportClient.move_allocations, which the claim does not"),
+    ("002-3", "F-06", ("attempts_bounded", "one_destination_at_a_time"),
+     "populate_retry, which the claim does not name"),
+])
+def test_findings_inside_or_outside_the_claims(claim, finding, predicted,
+                                               outside):
+    from harness.verdicts import catalogue
+    cat = catalogue.load()
+    entry = cat.claims[claim]
+    why = causation.finding_outside(
+        entry.functions(), entry.proposition.get("trigger_classes") or [],
+        cat.findings[finding].proposition, predicted)
+    if outside is None:
+        assert why is None
+    else:
+        assert why is not None and outside in why, why

@@ -615,27 +615,6 @@ def test_html_page_shares_trials_and_charts_the_evidence():
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
 
 
-def test_trace_printer_replays_shared_observations():
-    """A scenario that decides from observations run elsewhere (shared
-    between hypotheses) still gets its trials printed, from their traces."""
-    import importlib.util
-    from harness.report import tracefmt
-    spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
-    synthetic = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(synthetic)
-    lines = []
-    printer = tracefmt.StepPrinter(write=lines.append, only="bogus")
-    tracefmt.replay_unseen(printer, [
-        synthetic._observation("s [control]", None),
-        synthetic._observation("s / bogus", "bogus")])
-    text = "\n".join(lines)
-    assert "trial s [control]: clean" in text           # filtered: one line
-    assert "TRIAL s / bogus  [variant, replayed from its recorded trace]" \
-        in text
-    assert ">>> FAULT INJECTED: bogus" in text
-    assert "under_fault  usage_matches_ledger FAIL(1)" in text
-
-
 # ---------------------------------------------------------------------------
 # workers and shards
 # ---------------------------------------------------------------------------

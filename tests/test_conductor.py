@@ -275,12 +275,12 @@ def test_control_migration_is_clean_and_moves_to_the_plan():
         plan=(cw.DST,), world_kwargs=dict(cw.TWO_HOSTS)))
     assert obs.error is None, obs.error
     assert obs.clean, obs.violations
-    assert obs.achieved == "after on %s" % cw.DST
-    assert [a["outcome"] for a in obs.attempts] == ["claimed"]
-    assert obs.result["caller_saw"].startswith("returned")
+    assert obs.detail.achieved == "after on %s" % cw.DST
+    assert [a["outcome"] for a in obs.detail.attempts] == ["claimed"]
+    assert obs.detail.result["caller_saw"].startswith("returned")
     # the canaries were planted and every record kept
-    assert obs.lines and obs.identifiers["host"] == sorted(cw.TWO_HOSTS[
-        "hosts"])
+    assert obs.detail.lines
+    assert obs.detail.identifiers["host"] == sorted(cw.TWO_HOSTS["hosts"])
 
 
 @pytest.fixture
@@ -407,14 +407,14 @@ def test_conductor_observation_carries_authority_paths_and_replay():
     assert obs.reach == "an infrastructure fault"
     assert obs.paths["revert-failure-logged"] >= 1
     assert obs.paths["swap-helper"] == 0
-    assert obs.result["error_type"] is None      # the helper only logged
+    assert obs.detail.result["error_type"] is None   # the helper only logged
     assert obs.whatif is None and obs.rep == 0
     replayed = obs.replay(WHAT_IFS["revert-failure-raised"])
     assert replayed.error is None, replayed.error
     assert replayed.whatif == "revert-failure-raised"
     assert replayed.trial.endswith("[counterfactual: revert-failure-raised]")
-    assert replayed.result["error_type"] == "AllocationMoveFailed"
-    assert "harness counterfactual" in replayed.result["error"]
+    assert replayed.detail.result["error_type"] == "AllocationMoveFailed"
+    assert "harness counterfactual" in replayed.detail.result["error"]
     # the patched copy ran, not Nova's own code object
     assert replayed.paths["revert-failure-logged"] == 0
 
@@ -499,12 +499,13 @@ def test_rollback_error_replaces_novalidhost_and_what_if_restores_it():
         lambda w: pf.PlacementError(w, "GET", route, 500,
                                     Schedule(calls=(4,)))))
     assert obs.error is None, obs.error
-    assert obs.result["error_type"] == "ConsumerAllocationRetrievalFailed"
+    assert obs.detail.result["error_type"] == \
+        "ConsumerAllocationRetrievalFailed"
     assert "cause_reported" in names(obs.violations["under_fault"])
     assert obs.paths["rollback-revert"] >= 1
     again = obs.replay(WHAT_IFS["rollback-errors-contained"])
     assert again.error is None, again.error
-    assert again.result["error_type"] == "NoValidHost"
+    assert again.detail.result["error_type"] == "NoValidHost"
     assert "cause_reported" not in names(again.violations["under_fault"])
 
 
@@ -523,12 +524,12 @@ def test_capacity_409_what_if_makes_the_revert_raise():
         world_kwargs=dict(cw.TWO_HOSTS), ledger_before=False)
     obs = run_trial(trial)
     assert obs.error is None, obs.error
-    assert obs.result["error_type"] is None
+    assert obs.detail.result["error_type"] is None
     assert "failure_reported" in names(obs.violations["under_fault"])
     assert obs.paths["move-refusal-sorted"] >= 1
     again = obs.replay(WHAT_IFS["capacity-409-raised"])
     assert again.error is None, again.error
-    assert again.result["error_type"] == "AllocationMoveFailed"
+    assert again.detail.result["error_type"] == "AllocationMoveFailed"
     assert "failure_reported" not in names(again.violations["under_fault"])
 
 
@@ -676,7 +677,7 @@ def test_conductor_trials_run_through_the_judge_on_fresh_worlds():
     judge = Judge("probe", ["-"])
     obs = judge.trial(trial, rep=1)
     assert obs.error is None, obs.error
-    assert obs.clean and obs.achieved == "after" and obs.rep == 1
+    assert obs.clean and obs.detail.achieved == "after" and obs.rep == 1
     assert judge.observations == [obs]
     assert list(judge.traces) == ["swap [control] #1"]
     assert [c[1] for c in obs.calls][:1] == ["GET"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness.oracle.invariants import Violation
-from harness.verdicts.judge import STAGES, Judge, Observation
+from harness.verdicts.judge import STAGES, Judge, Observation, Trial
 from harness.verdicts.verdict import Evidence, Outcome, Verdict, combine
 
 
@@ -125,15 +125,51 @@ def test_no_violation_refutes_listing_fault_space():
     assert out.verdict is Verdict.REFUTED
     assert out.fault_space == ["t / f0", "t / f1", "t / f2"]
     assert "no variant showed the claimed harm through the blamed " \
-        "mechanism in 3 variants (3 migration statuses) with 1 clean " \
-        "controls" in out.summary
+        "mechanism; fault space: 3 variants: t: 3 faults (f0 | f1 | f2); " \
+        "fault classes: none 3; 3 migration statuses; 1 clean control;" \
+        in out.summary
+    assert out.scope.startswith("3 variants: t: 3 faults (f0 | f1 | f2)")
     assert "under_fault, during, after_clear" in out.summary
     assert out.evidence == []
 
 
-def test_refuted_summary_without_fault_space_text():
+def test_fault_space_is_computed_from_the_faults():
+    """Names, counts and classes come from the variants themselves; the
+    scenario's prose (``fault_space``) only follows them."""
     out = judge_with(CONTROL, obs("t / f")).decide("h")
-    assert "see fault space" in out.summary
+    assert "fault space: 1 variant: t: 1 fault (f); fault classes: none 1;" \
+        in out.summary
+
+
+def test_describe_space_names_faults_workloads_classes_and_skips():
+    from harness.verdicts.judge import describe_space
+
+    def v(name, authority="inconsistent", skipped=None, rep=0):
+        o = obs(name)
+        o.authority, o.rep = authority, rep
+        o.skipped, o.skip_kind = skipped, "refused by engine" \
+            if skipped else None
+        return o
+    same = [v("%s / %s" % (w, f)) for w in ("a", "b")
+            for f in ("x", "y", "z")]
+    same[-1].authority = "inadmissible"
+    same[-1].skipped, same[-1].skip_kind = "no", "refused by engine"
+    assert describe_space([CONTROL] + same) == (
+        "6 variants: 3 faults (x | y | z) x 2 workloads (a | b); fault "
+        "classes: inadmissible 1, inconsistent 5; 1 refused by engine")
+    differ = [v("a / x"), v("a / y"), v("b / x")]
+    assert describe_space(differ) == (
+        "3 variants: a: 2 faults (x | y); b: 1 fault (x); fault classes: "
+        "inconsistent 3")
+    conditions = [v("name %d" % i, "none") for i in range(8)]
+    assert describe_space(conditions) == (
+        "8 variants: 8 conditions (name 0 | name 1 | name 2 | name 3 | "
+        "name 4 | name 5 | ... 2 more); fault classes: none 8")
+    reps = [v("t / f", "timing", rep=r) for r in range(3)]
+    assert describe_space(reps) == (
+        "1 variant: t: 1 fault (f); fault classes: timing 1; each in 3 "
+        "repetitions")
+    assert describe_space([CONTROL]) == "no variant"
 
 
 def test_evidence_is_spread_over_variants_and_capped():
@@ -231,3 +267,90 @@ def test_skipped_variants_are_listed_not_judged():
     out = judge_with(CONTROL, skipped).decide("h")
     assert out.verdict is Verdict.REFUTED
     assert any("skipped" in v for v in out.fault_space)
+
+
+# ---------------------------------------------------------------------------
+# families: observations shared between scenarios, owned by the session
+# ---------------------------------------------------------------------------
+class _StubWorld:
+    """Just enough world for a trial whose hooks check nothing."""
+
+    class placement:
+        calls: list = []
+
+    def setUp(self):
+        pass
+
+    def cleanUp(self):
+        pass
+
+
+class _StubTrial(Trial):
+    def build_world(self, trace):
+        trace.step("world", "built", hosts=["src"])
+        return _StubWorld()
+
+    def populate(self, run, world):
+        pass
+
+    def check_before(self, run, world):
+        return []
+
+    def under_fault(self, run, world, fault):
+        pass
+
+    def check_after(self, run, world):
+        return []
+
+
+RUNS = []
+
+
+def _family(run, label):
+    RUNS.append(label)
+    run.trial(_StubTrial("%s [control]" % label, setup=None))
+
+
+def test_a_family_runs_once_per_process_and_is_shared():
+    from harness.verdicts.judge import Families
+    families, RUNS[:] = Families(), []
+    first = Judge("s1", ["000-1"], families=families)
+    second = Judge("s2", ["000-1"], families=families)
+    a = first.observe(_family, "x")
+    b = second.observe(_family, "x")
+    assert RUNS == ["x"] and a[0] is b[0]
+    assert set(second.traces) == {"x [control]"}
+    second.observe(_family, "y")             # other arguments: another one
+    assert RUNS == ["x", "y"]
+    alone = Judge("s3", ["000-1"])            # no session: its own
+    alone.observe(_family, "x")
+    assert RUNS == ["x", "y", "x"]
+
+
+def test_a_family_runs_under_the_guard():
+    from harness.verdicts.judge import Families
+
+    def guard():
+        raise RuntimeError("tainted")
+    families, RUNS[:] = Families(), []
+    with pytest.raises(RuntimeError, match="tainted"):
+        Judge("s", ["000-1"], families=families, guard=guard).observe(
+            _family, "x")
+    assert families._done == {}               # nothing half-computed kept
+
+
+def test_a_family_is_printed_as_it_runs_and_named_when_shared():
+    from harness.report.tracefmt import StepPrinter
+    from harness.verdicts.judge import Families
+    families, lines = Families(), []
+    printer = StepPrinter(write=lines.append)
+    Judge("s1", ["000-1"], trace_echo=printer,
+          families=families).observe(_family, "x")
+    text = "\n".join(lines)
+    assert "TRIAL x [control]  [control (no fault)]" in text
+    assert "world    built" in text and "trial clean" in text
+    lines[:] = []
+    Judge("s2", ["000-1"], trace_echo=printer,
+          families=families).observe(_family, "x")
+    assert lines[-1] == ("(1 trials of _family: shared, run and printed "
+                         "earlier by s1)")

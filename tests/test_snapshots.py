@@ -308,8 +308,8 @@ def _families():
                  pick(mig.migration_record_corruptions(), 3))
 
     def sizing(j):
-        siz._paired(j, "booted", siz.booted, pick(siz.sizing_faults(), 2),
-                    world_kwargs={"hosts": ("src",)})
+        j.paired("booted", siz.booted, pick(siz.sizing_faults(), 2),
+                 world_kwargs={"hosts": ("src",)}, checks=siz.EXTRA_CHECKS)
 
     def resources(j):
         kw = {"hosts": ("src",)}

@@ -132,18 +132,14 @@ class StepPrinter:
         self.reserved: dict | None = None
         self.trial: str | None = None
         self.enabled = True
-        self.seen: set[str] = set()
 
     # -- trials -----------------------------------------------------------
-    def trial_started(self, trial, replayed: bool = False) -> None:
+    def trial_started(self, trial) -> None:
         self.trial = trial.name
-        self.seen.add(trial.name)
         self.reserved = None  # set by the world's "built" step
         self.enabled = self.only is None or bool(self.only.search(
             trial.name))
         kind = "control (no fault)" if trial.is_control else "variant"
-        if replayed:
-            kind += ", replayed from its recorded trace"
         if not self.enabled:
             return
         self.write("")
@@ -198,6 +194,13 @@ class StepPrinter:
         self.write("  -- trial %s in %.2fs" % (
             "clean" if obs.clean else "NOT clean", obs.duration))
 
+    def shared(self, family: str, trials: int, by: str | None) -> None:
+        """A scenario decides from observations another scenario of this
+        process ran (and this printer's run printed) before."""
+        self.write("")
+        self.write("(%d trials of %s: shared, run and printed earlier%s)" % (
+            trials, family, " by %s" % by if by else ""))
+
     # -- steps ------------------------------------------------------------
     def __call__(self, step) -> None:
         if step.kind == "world" and step.what == "built":
@@ -230,32 +233,6 @@ class StepPrinter:
         else:
             self.write(head + "%-8s %s  %s" % (step.kind, step.what,
                                                _short(step.data)))
-
-
-class _Replayed:
-    """What trial_started/finished need, rebuilt from an observation."""
-
-    def __init__(self, obs):
-        self.name = obs.trial
-        self.is_control = obs.control
-        self.during = True if obs.violations.get("during") or any(
-            s.kind == "snapshot" and s.what == "during"
-            for s in (obs.trace.steps if obs.trace else [])) else None
-
-
-def replay_unseen(printer: StepPrinter, observations) -> None:
-    """Print the trials a scenario did not run through its own judge (a
-    scenario may share observations computed once for several hypotheses):
-    their recorded steps, then their invariants and logs."""
-    unseen = [o for o in observations if o.trial not in printer.seen]
-    if unseen:
-        printer.write("")
-    for obs in unseen:
-        trial = _Replayed(obs)
-        printer.trial_started(trial, replayed=True)
-        for step in (obs.trace.steps if obs.trace else []):
-            printer(step)
-        printer.trial_finished(trial, obs)
 
 
 def outcome_lines(outcome) -> list[str]:

@@ -64,6 +64,12 @@ class Claim:
         d["proposition"] = proposition_dict(self.proposition)
         return d
 
+    def functions(self) -> set[str]:
+        """Every Nova function the claim names: its ``nova_functions`` and
+        its proposition's mechanisms'."""
+        return set(self.nova_functions) | {
+            m.function for m in self.proposition.get("mechanism", [])}
+
 
 @dataclasses.dataclass
 class Finding:
@@ -255,6 +261,15 @@ def _proposition(raw: dict, where: str, eid: str) -> dict:
         raise CatalogueError("catalogue %s: %s: unknown trigger class(es) "
                              "%s (known: %s)" % (where, eid, ", ".join(bad),
                                                  ", ".join(AUTHORITY)))
+    harm = prop.get("harm_invariants")
+    if harm is not None:
+        from harness.verdicts import names
+        try:
+            names.check_invariants(list(harm), "catalogue %s: %s's "
+                                   "harm_invariants" % (where, eid))
+        except names.UnknownName as exc:
+            raise CatalogueError(str(exc)) from None
+        out["harm_invariants"] = list(harm)
     cfs = prop.get("counterfactual") or []
     out["counterfactual"] = [cfs] if isinstance(cfs, str) else list(cfs)
     if out["counterfactual"]:

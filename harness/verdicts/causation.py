@@ -51,6 +51,44 @@ def watched_mechanisms() -> tuple:
 
 
 # ---------------------------------------------------------------------------
+# a finding inside a claim, or beside it
+# ---------------------------------------------------------------------------
+def finding_outside(claim_functions, claim_classes, finding: dict,
+                    predicted=None) -> str | None:
+    """Why the finding (its proposition) lies outside the claim, or None
+    when it lies inside: its trigger classes are among the claim's
+    (``claim_classes``; none listed: any), every function its mechanism
+    names is one the claim names (``claim_functions``: the claim's Nova
+    functions and its mechanisms'), and its harm (``harm_invariants``) is
+    harm the claim's scenario predicts (``predicted``: invariant names,
+    None for any).  Harm that a finding inside the claim explains is the
+    claim's own trigger producing the claim's harm through the claim's
+    code: it confirms the claim, and the finding details how.  Harm a
+    finding outside explains is that finding's, not the claim's."""
+    classes = set(finding.get("trigger_classes") or [])
+    beyond = sorted(classes - set(claim_classes)) if claim_classes else []
+    if beyond:
+        return ("its trigger is of class(es) %s, which the claim's trigger "
+                "does not cover" % ", ".join(beyond))
+    harm = set(finding.get("harm_invariants") or [])
+    if predicted is not None and not harm:
+        return "its harm names no invariant to compare with the claim's"
+    if predicted is not None and harm - set(predicted):
+        return ("its harm (%s) is not harm the claim predicts (%s)" % (
+            ", ".join(sorted(harm)), ", ".join(sorted(predicted))))
+    functions = [m.function for m in finding.get("mechanism", [])]
+    if not functions:
+        return ("its mechanism is in no function the claim names (it "
+                "names none: %s)" % (finding.get("no_counterfactual")
+                                     or "none given")).strip()
+    others = sorted(f for f in functions if f not in set(claim_functions))
+    if others:
+        return "its mechanism is in %s, which the claim does not name" \
+            % ", ".join(others)
+    return None
+
+
+# ---------------------------------------------------------------------------
 # reachability and severity
 # ---------------------------------------------------------------------------
 # Which part of the deployment an invariant's breach touches.

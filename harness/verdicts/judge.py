@@ -33,6 +33,7 @@ from harness.oracle import invariants as inv
 from harness.oracle.logs import LogCapture, relevant
 from harness.oracle.trace import Trace
 from harness.verdicts import causation as causation_mod
+from harness.verdicts import names
 from harness.verdicts import snapshots
 from harness.verdicts.timelimit import (  # noqa: F401 - the judge's names
     ScenarioTimeout, thread_stacks, time_limit)
@@ -73,6 +74,13 @@ class Trial:
     # A counterfactual trial: ``whatif()`` returns the WhatIf fixture
     # (harness.verdicts.counterfactual) active for the whole trial.
     whatif: Callable | None = None
+    # The hosts audited at each stage (None: all); the snapshots always
+    # cover every host.
+    audit_hosts: tuple | None = None
+
+    def __post_init__(self):
+        names.check_fault_class(self.condition_authority,
+                                "trial %r, condition_authority" % self.name)
 
     # Why this kind of trial always runs on a fresh world, never from a
     # forked snapshot (harness.verdicts.snapshots); None: it can fork.
@@ -108,7 +116,7 @@ class Trial:
     def check_before(self, run: "TrialRun", world) -> list:
         """The first stage's violations (``before``, or ``under_fault``
         for a condition)."""
-        audits = world.audit()
+        audits = _audit(world, ("tracker",), self.audit_hosts)
         snap = world.snapshot("before fault")
         return (inv.check_all(snap, world.ledger)
                 + inv.audit_completed(audits, snap)
@@ -165,6 +173,32 @@ class BetweenAudits(Trial):
 
 
 @dataclasses.dataclass
+class OperationDetail:
+    """What an operation's workload (the conductor's,
+    :class:`harness.world.conductor.ConductorTrial`) saw besides the
+    invariants: its placement calls (the middleware's log, ``(n, method,
+    path, status, fault)``) and those a fault fired on, the caller's
+    result, the state the allocations reached (``achieved``), the
+    prep_resize attempts, reschedules, scheduler calls, retry back-off (s),
+    counts, every log line ``(levelno, levelname, logger, text)`` (for the
+    secret scan), the identifiers a log line may name, and
+    ``max_attempts``.  The workload fills ``TrialRun.details`` (and its
+    ``observed()``) with these keys; any other key is a harness error."""
+    calls: list = dataclasses.field(default_factory=list)
+    fired: list = dataclasses.field(default_factory=list)
+    result: dict = dataclasses.field(default_factory=dict)
+    achieved: str = ""
+    attempts: list = dataclasses.field(default_factory=list)
+    reschedules: list = dataclasses.field(default_factory=list)
+    scheduler: list = dataclasses.field(default_factory=list)
+    backoff: float = 0.0
+    lines: list = dataclasses.field(default_factory=list)
+    identifiers: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+    max_attempts: int = 0
+
+
+@dataclasses.dataclass
 class Observation:
     trial: str
     control: bool
@@ -195,29 +229,22 @@ class Observation:
     paths: dict = dataclasses.field(default_factory=dict)
     whatif: str | None = None          # label of a counterfactual trial
     rep: int = 0                       # repetition, for timing results
+    # An operation's workload (the conductor's): what else it saw.
+    detail: OperationDetail | None = None
     # Re-runs this trial with a what-if (a WhatIf factory) applied:
     # ``replay(whatif) -> Observation``.  Not part of the record.
     replay: Callable | None = dataclasses.field(
         default=None, repr=False, compare=False)
-    # What an operation's workload (the conductor's) saw besides: its
-    # placement calls (the middleware's log, ``(n, method, path, status,
-    # fault)``) and those a fault fired on, the caller's result, the state
-    # the allocations reached (``achieved``), the prep_resize attempts,
-    # reschedules, scheduler calls, retry back-off (s), counts, every log
-    # line ``(levelno, levelname, logger, text)`` (for the secret scan),
-    # the identifiers a log line may name, and ``max_attempts``.
-    calls: list = dataclasses.field(default_factory=list)
-    fired: list = dataclasses.field(default_factory=list)
-    result: dict = dataclasses.field(default_factory=dict)
-    achieved: str = ""
-    attempts: list = dataclasses.field(default_factory=list)
-    reschedules: list = dataclasses.field(default_factory=list)
-    scheduler: list = dataclasses.field(default_factory=list)
-    backoff: float = 0.0
-    lines: list = dataclasses.field(default_factory=list)
-    identifiers: dict = dataclasses.field(default_factory=dict)
-    counts: dict = dataclasses.field(default_factory=dict)
-    max_attempts: int = 0
+    # The replays made so far, by what-if name (see :func:`replay`): the
+    # scenarios sharing this observation share them.  Not in the record.
+    replays: dict = dataclasses.field(default_factory=dict, repr=False,
+                                      compare=False)
+
+    @property
+    def calls(self) -> list:
+        """The operation's placement calls (``detail.calls``); read by
+        :func:`harness.world.conductor_workloads.shape_variants`."""
+        return self.detail.calls if self.detail is not None else []
 
     def logged(self, prefix: str) -> int:
         """How many records whose message template starts with ``prefix``."""
@@ -254,6 +281,38 @@ def run_trial(trial: Trial, trace: Trace | None = None) -> Observation:
     return run.observation()
 
 
+def prepare_shared(trial: Trial, trace: Trace) -> tuple:
+    """What a group mode (trials from snapshots, a sweep) shares: the run
+    of its first trial, whose world is built and driven to the point of
+    interest (:meth:`TrialRun.prepare`).  Returns ``(run, world)``; a
+    failure is the run's ``error`` (every trial of the group reports it),
+    and the caller cleans the world up (None: it was not built).  Only an
+    interruption (time limit, Ctrl-C) escapes, with the world cleaned
+    up."""
+    base = TrialRun(trial, trace)
+    world = None
+    try:
+        world = trial.build_world(trace)
+        world.setUp()
+        base.prepare(world)
+    except Exception:  # noqa: BLE001 - every trial reports it
+        base.error = traceback.format_exc()
+    except BaseException:
+        release_shared(base, world)
+        raise
+    return base, world
+
+
+def release_shared(base: "TrialRun", world) -> None:
+    """Undo :func:`prepare_shared`: the world cleaned up (if it was built),
+    the run's tracing and log capture stopped."""
+    try:
+        if world is not None:
+            world.cleanUp()
+    finally:
+        base.finish()
+
+
 class TrialRun:
     """One trial's stages, split where a snapshot can be taken.
 
@@ -263,16 +322,24 @@ class TrialRun:
     stages and clears it.  :func:`run_trial` runs both on a fresh world;
     :mod:`harness.verdicts.snapshots` runs ``prepare`` once and
     ``inject_and_observe`` in a copy of the process per trial (after
-    :meth:`retarget` to that trial).  The trial's hooks say what each
-    stage does in its workload.
+    :meth:`retarget` to that trial); :mod:`harness.verdicts.sweep` runs
+    ``prepare`` once and each trial's ``inject_and_observe`` one after
+    another in the same world (:meth:`successor`).  The trial's hooks say
+    what each stage does in its workload.
     """
 
-    def __init__(self, trial: Trial, trace: Trace):
+    def __init__(self, trial: Trial, trace: Trace, capture=None):
         from harness.oracle.paths import PathTracer
         from harness.verdicts.causation import watched_mechanisms
         self.trace = trace
-        self.capture = trial.log_capture()
-        self.capture.setUp()
+        # a sweep's trials share the first one's log capture, each keeping
+        # the records from its start on
+        self._owns_capture = capture is None
+        self.capture = capture if capture is not None \
+            else trial.log_capture()
+        if self._owns_capture:
+            self.capture.setUp()
+        self.records_from = len(self.capture.records)
         self.violations = {stage: [] for stage in STAGES}
         self.error = None
         self.during_error = None
@@ -343,18 +410,32 @@ class TrialRun:
         trial.end(self, world)
         self.calls = len(world.placement.calls)
 
+    def successor(self, trial: Trial, before: list) -> "TrialRun":
+        """The run of ``trial`` in this run's world, after this one: a
+        sweep's next trial.  Its ``before`` is what the world showed last
+        (``before``); its log records, traced paths and details are its
+        own; its steps go to the same trace (the sweep cuts them out)."""
+        nxt = TrialRun(trial, self.trace, capture=self.capture)
+        nxt.words = list(self.words)
+        nxt.violations["before"] = list(before)
+        return nxt
+
     def skip(self, skip: Exception) -> None:
         self.skipped, self.skip_kind = skip.args
         self.trace.step("note", "variant %s" % self.skip_kind,
                         reason=self.skipped)
 
     def finish(self) -> None:
-        """Stop tracing and capturing (the fresh path; a copy just exits)."""
+        """Stop tracing and capturing (the fresh path; a copy just exits).
+        Once; later calls do nothing."""
         self.tracer.stop()
-        self.capture.cleanUp()
+        if self._owns_capture:
+            self._owns_capture = False
+            self.capture.cleanUp()
 
     def observation(self) -> Observation:
-        records = self.capture.records
+        records = self.capture.records[self.records_from:]
+        seen = dict(self.details, **self.trial.observed(self))
         return Observation(
             trial=self.trial.name, control=self.trial.is_control,
             fault=self.fault_desc, violations=self.violations,
@@ -368,7 +449,7 @@ class TrialRun:
             paths=dict(self.tracer.hits),
             whatif=self.whatif.label if self.whatif is not None else None,
             replay=functools.partial(_replay, self.trial),
-            **dict(self.details, **self.trial.observed(self)))
+            detail=OperationDetail(**seen) if seen else None)
 
 
 def _replay(trial: Trial, whatif: Callable) -> Observation:
@@ -414,6 +495,61 @@ def _not_applicable(exc):
     return None
 
 
+def _count(n: int, what: str) -> str:
+    return "%d %s%s" % (n, what, "" if n == 1 else "s")
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    """Up to ``shown`` names, ``|``-separated (a name may hold commas)."""
+    head = " | ".join(names[:shown])
+    return head + (" | ... %d more" % (len(names) - shown)
+                   if len(names) > shown else "")
+
+
+def describe_space(observations) -> str:
+    """The fault space of ``observations``, from the faults themselves:
+    how many variants, their faults by name (``workload / fault`` trial
+    names: faults x workloads), their data-authority classes, and how
+    many did not apply.  One repetition's worth (the others repeat it)."""
+    first = min((o.rep for o in observations), default=0)
+    variants = [o for o in observations if not o.control and o.rep == first]
+    if not variants:
+        return "no variant"
+    by_workload: dict[str, list[str]] = {}
+    for o in variants:
+        workload, sep, fault = o.trial.partition(" / ")
+        if not sep:
+            workload, fault = "", o.trial
+        by_workload.setdefault(workload, []).append(fault)
+    lists = list(by_workload.values())
+    workloads = [w for w in by_workload if w]
+    if len(lists) > 1 and all(f == lists[0] for f in lists):
+        text = "%s (%s) x %s (%s)" % (
+            _count(len(lists[0]), "fault"), _names(lists[0]),
+            _count(len(workloads), "workload"), _names(workloads))
+    else:
+        text = "; ".join(
+            "%s%s (%s)" % ("%s: " % w if w else "",
+                           _count(len(f), "fault" if w else "condition"),
+                           _names(f))
+            for w, f in by_workload.items())
+    classes: dict[str, int] = {}
+    for o in variants:
+        key = o.authority or "none"
+        classes[key] = classes.get(key, 0) + 1
+    kinds: dict[str, int] = {}
+    for o in variants:
+        if o.skipped:
+            kinds[o.skip_kind or "skipped"] = kinds.get(
+                o.skip_kind or "skipped", 0) + 1
+    reps = len({o.rep for o in observations})
+    return "%s: %s; fault classes: %s%s%s" % (
+        _count(len(variants), "variant"), text, ", ".join(
+            "%s %d" % kv for kv in sorted(classes.items())),
+        "".join("; %d %s" % (n, k) for k, n in sorted(kinds.items())),
+        "; each in %d repetitions" % reps if reps > 1 else "")
+
+
 def space_label(o: Observation) -> str:
     """How a variant appears in a verdict's fault space."""
     if o.skipped:
@@ -423,11 +559,18 @@ def space_label(o: Observation) -> str:
     return o.trial
 
 
-def _audit_and_check(world, capture, via, label, trial=None):
+def _audit(world, via, hosts=None) -> list:
+    """Audit ``hosts`` (None: every host) each way in ``via``."""
     audits = []
-    mark = capture.mark()
     for how in via:
-        audits.extend(world.audit(via=how))
+        for host in hosts or [None]:
+            audits.extend(world.audit(host, via=how))
+    return audits
+
+
+def _audit_and_check(world, capture, via, label, trial=None):
+    mark = capture.mark()
+    audits = _audit(world, via, getattr(trial, "audit_hosts", None))
     service_records = capture.since(mark) if "service" in via else []
     snap = world.snapshot(label)
     return (inv.check_all(snap, world.ledger)
@@ -436,11 +579,46 @@ def _audit_and_check(world, capture, via, label, trial=None):
             + (_extra(trial, world, snap) if trial is not None else []))
 
 
+class Families:
+    """Observations shared by the scenarios of one process: each *family*
+    (a function ``family(run, *args)`` that runs trials through ``run``,
+    a :class:`Judge`) runs once per process, the first time a scenario
+    asks for it, and every scenario asking later gets the same
+    observations (and their replays, kept on each observation).  The
+    pytest plugin keeps one for the session; a :class:`Judge` made
+    without one has its own."""
+
+    def __init__(self):
+        self._done: dict = {}
+        self.computed_by: dict = {}
+
+    @staticmethod
+    def key(family, args) -> tuple:
+        return (family.__module__, family.__qualname__, tuple(args))
+
+    def get(self, judge: "Judge", family, args) -> tuple:
+        key = self.key(family, args)
+        if key not in self._done:
+            run = judge.runner()
+            family(run, *args)
+            self._done[key] = (tuple(run.observations), dict(run.traces))
+            self.computed_by[key] = judge.scenario
+        return self._done[key]
+
+
 class Judge:
-    """Collects a scenario's trials and decides its verdict."""
+    """Collects a scenario's trials and decides its verdict.
+
+    ``families``: the process's shared observations (:class:`Families`);
+    ``guard()``: called before any trial runs, raises when this process
+    must not run trials (the plugin's tainted-process guard);
+    ``sources``: files whose checks name invariants too (the scenario's
+    module; see :mod:`harness.verdicts.names`)."""
 
     def __init__(self, scenario: str, claims: Iterable[str],
-                 trace_echo=None, proposition: dict | None = None):
+                 trace_echo=None, proposition: dict | None = None,
+                 families: Families | None = None,
+                 guard: Callable | None = None, sources=()):
         self.scenario = scenario
         # None: the catalogue's proposition for the first id
         self.proposition = proposition
@@ -451,12 +629,39 @@ class Judge:
         self.started = time.monotonic()
         self.seed: int | None = None
         self.traces: dict[str, Trace] = {}
+        self.families = families if families is not None else Families()
+        self.guard = guard
+        self.sources = tuple(sources)
+        # (observation, what-if name, replayed observation) for every
+        # replay a decision of this judge used
+        self.replayed: list[tuple] = []
+        # set by the plugin when the scenario named something unknown
+        self.usage_error: str | None = None
+
+    def runner(self) -> "Judge":
+        """A judge that runs trials for this one (a family's), with its
+        step printer, guard and shared observations."""
+        run = Judge("%s (trials)" % self.scenario, self.claims,
+                    trace_echo=self.trace_echo, families=self.families,
+                    guard=self.guard, sources=self.sources)
+        run.seed = self.seed
+        return run
+
+    def _may_run(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     # -- running ---------------------------------------------------------
     def trial(self, trial: Trial, rep: int = 0) -> Observation:
-        trace = Trace(echo=self.trace_echo)
+        self._may_run()
+        echo = self.trace_echo
+        if echo is not None and hasattr(echo, "trial_started"):
+            echo.trial_started(trial)
+        trace = Trace(echo=echo)
         obs = run_trial(trial, trace)
         obs.rep = rep
+        if echo is not None and hasattr(echo, "trial_finished"):
+            echo.trial_finished(trial, obs)
         self.traces[trial.name if not rep else "%s #%d" % (trial.name, rep)
                     ] = trace
         self.observations.append(obs)
@@ -476,6 +681,7 @@ class Judge:
         from one snapshot of it (:mod:`harness.verdicts.snapshots`), the
         others (and all of them with ``HARNESS_SNAPSHOTS=0``) from fresh
         worlds through :meth:`trial`.  Same observations either way."""
+        self._may_run()
         out = []
         for group in snapshots.groups(list(trials)):
             if len(group) == 1 or snapshots.static_reason(group[0]):
@@ -493,13 +699,38 @@ class Judge:
             for t, tr, obs in zip(group, traces,
                                   run_group(group, traces, fresh)):
                 if t.name not in fresh_names:
-                    self._snapshot_observed(t, tr, obs)
+                    self._observed_elsewhere(t, tr, obs)
                 out.append(obs)
         return out
 
-    def _snapshot_observed(self, trial, trace, obs):
-        """Record (and, with a step printer, print) a trial observed in a
-        copy of the process, as :meth:`trial` does for one run here."""
+    def sweep(self, name: str, setup: Callable, faults: dict,
+              world_kwargs=None, audit_via=("tracker",), checks: tuple = (),
+              audit_hosts=None) -> list[Observation]:
+        """A control for ``setup`` and one variant per fault, all in ONE
+        world, one after another (:mod:`harness.verdicts.sweep`): for
+        fault spaces too large for a world, or a copy of one, per trial.
+        Each trial is a :class:`Trial` run by the same hooks as any other:
+        fault class, traced paths and replay are set as for any trial."""
+        from harness.verdicts import sweep as sweep_mod
+        self._may_run()
+        kw = dict(world_kwargs or {})
+        trials = [Trial(name + " [control]", setup, world_kwargs=kw,
+                        audit_via=tuple(audit_via), checks=checks,
+                        audit_hosts=audit_hosts)] + [
+            Trial("%s / %s" % (name, fname), setup, factory, world_kwargs=kw,
+                  audit_via=tuple(audit_via), checks=checks,
+                  audit_hosts=audit_hosts)
+            for fname, factory in faults.items()]
+        traces = [Trace() for _ in trials]
+        out = sweep_mod.run_group(trials, traces)
+        for t, tr, obs in zip(trials, traces, out):
+            self._observed_elsewhere(t, tr, obs)
+        return out
+
+    def _observed_elsewhere(self, trial, trace, obs):
+        """Record (and, with a step printer, print) a trial observed away
+        from :meth:`trial` (in a copy of the process, or in a sweep's
+        shared world), as :meth:`trial` does for one run here."""
         echo = self.trace_echo
         trace.echo = echo
         if echo is not None and hasattr(echo, "trial_started"):
@@ -525,6 +756,35 @@ class Judge:
             + [Trial("%s / %s" % (name, fname), setup, factory, during, kw,
                      checks=checks)
                for fname, factory in faults.items()])
+
+    # -- observations shared between scenarios ---------------------------
+    def shared(self, family: Callable, *args) -> tuple:
+        """(observations, traces by trial) of ``family(run, *args)``,
+        computed once per process (:class:`Families`)."""
+        key = Families.key(family, args)
+        fresh = key not in self.families._done
+        out = self.families.get(self, family, args)
+        echo = self.trace_echo
+        if not fresh and echo is not None and hasattr(echo, "shared"):
+            echo.shared(family.__name__, len(out[0]),
+                        self.families.computed_by.get(key))
+        return out
+
+    def observe(self, family: Callable, *args,
+                keep: Callable | None = None) -> list[Observation]:
+        """Decide from ``family``'s observations (those ``keep`` accepts,
+        controls included): they and their traces join this judge's."""
+        observations, traces = self.shared(family, *args)
+        chosen = [o for o in observations if keep is None or keep(o)]
+        names = {o.trial for o in chosen}
+        self.observations.extend(chosen)
+        self.traces.update({k: v for k, v in traces.items() if k in names})
+        return chosen
+
+    def replays(self, whatif: str) -> list[tuple]:
+        """(observation, its replay) for every replay under ``whatif``
+        the decisions of this judge used."""
+        return [(o, r) for o, name, r in self.replayed if name == whatif]
 
     # -- deciding --------------------------------------------------------
     def decide(self, hypothesis: str, stages: Iterable[str] = STAGES[1:],
@@ -559,6 +819,15 @@ class Judge:
         Observations from several repetitions (``rep``) are decided one
         repetition at a time; the headline needs the same verdict in all.
         """
+        where_ = "scenario %s, decide()" % self.scenario
+        names.check_stages(list(stages) + list(predicts or {}), where_)
+        names.check_invariants(invariants, where_, self.sources)
+        for inv_names in (predicts or {}).values():
+            names.check_invariants(inv_names, where_, self.sources)
+        names.check_whatif(counterfactual, where_)
+        for fid, whatif in (explained_by or {}).items():
+            names.check_finding(fid, where_ + ", explained_by")
+            names.check_whatif(whatif, where_ + ", explained_by")
         reps = sorted({o.rep for o in self.observations})
         if len(reps) > 1:
             return self._decide_repeated(reps, dict(
@@ -591,6 +860,8 @@ class Judge:
                 for o in variants if o not in arose] + space[len(variants):]
         else:
             arose = variants
+        scope = describe_space(self.observations) + (
+            "; %s" % fault_space if fault_space else "")
         common = dict(scenario=self.scenario, claims=self.claims,
                       hypothesis=hypothesis, fault_space=space,
                       trials=len(self.observations),
@@ -626,7 +897,11 @@ class Judge:
 
         harmful = [(o, ev) for o in arose for ev in [harm_of(o)] if ev]
         sift = _Sift(prop, harm_of, require_path, max_replays,
-                     counterfactual, explained_by or {}, controls)
+                     counterfactual, explained_by or {}, controls,
+                     self._replay, self._findings_of(
+                         prop, proposition is None, explained_by or {},
+                         None if None in wanted_of.values() else set().union(
+                             *wanted_of.values())))
         confirmed = sift.run(harmful)
         causation = sift.causation(harmful)
         if sift.invalid:
@@ -637,6 +912,11 @@ class Judge:
                 causation=causation, excluded=sift.excluded_rows(),
                 **common))
         if confirmed:
+            for o, ev in confirmed:
+                note = sift.mechanism_note(o)
+                for e in ev if note else ():
+                    e.detail = "%s; %s" % (e.detail, note) if e.detail \
+                        else note
             evidence = [e for _, ev in confirmed for e in ev]
             hit = [o.trial for o, _ in confirmed]
             reach = causation_mod.reachability(confirmed)
@@ -655,9 +935,11 @@ class Judge:
                             sift.cause_note(), evidence[0].line()),
                 evidence=_spread(evidence, max_evidence),
                 causation=causation, fault_classes=classes,
-                confirming=[{"variant": o.trial,
-                             "authority": o.authority or "none",
-                             "reach": o.reach or ""}
+                confirming=[dict({"variant": o.trial,
+                                  "authority": o.authority or "none",
+                                  "reach": o.reach or ""},
+                                 **({"through": sift.mechanism_note(o)}
+                                    if sift.mechanism_note(o) else {}))
                             for o, _ in confirmed],
                 excluded=sift.excluded_rows(),
                 reachability=reach,
@@ -670,14 +952,51 @@ class Judge:
         return self._finish(Outcome(
             verdict=Verdict.REFUTED,
             summary="no variant showed the claimed harm through the blamed "
-                    "mechanism in %d variants%s (%s) with %d clean "
-                    "controls; stages checked: %s%s" % (
-                        len(arose), (" in which %s, of %d tried"
-                                     % (where_label, len(variants)))
-                        if where else "", fault_space or "see fault space",
-                        len(controls), ", ".join(stages), seen),
+                    "mechanism%s; fault space: %s; %s; stages checked: "
+                    "%s%s" % (
+                        (" (counted: the %d of %d variants in which %s)"
+                         % (len(arose), len(variants), where_label))
+                        if where else "", scope,
+                        _count(len(controls), "clean control"),
+                        ", ".join(stages), seen),
             causation=causation, excluded=sift.excluded_rows(),
-            scope=fault_space, **common))
+            scope=scope, **common))
+
+    def _replay(self, obs: Observation, whatif_name: str):
+        """:func:`replay`, recorded as used by this judge's decision."""
+        r = replay(obs, whatif_name)
+        if r is not None:
+            self.replayed.append((obs, whatif_name, r))
+        return r
+
+    def _findings_of(self, prop: dict, from_catalogue: bool,
+                     explained_by: dict, predicted) -> dict:
+        """For each finding of ``explained_by``: ``outside`` (None if it
+        lies inside the claim, else why it lies outside), ``where`` its
+        mechanism is and its ``harm`` (invariants), from the catalogue
+        (:func:`causation.finding_outside`);
+        ``predicted``: the invariants this decision counts as harm (None:
+        any)."""
+        from harness.verdicts import catalogue
+        if not explained_by:
+            return {}
+        try:
+            cat = catalogue.load()
+        except catalogue.CatalogueError:
+            return {}
+        functions = {m.function for m in prop.get("mechanism", [])}
+        if from_catalogue and self.claims and self.claims[0] in cat.claims:
+            functions |= cat.claims[self.claims[0]].functions()
+        out = {}
+        for fid in explained_by:
+            finding = cat.findings[fid].proposition
+            out[fid] = {
+                "outside": causation_mod.finding_outside(
+                    functions, prop.get("trigger_classes") or [], finding,
+                    predicted),
+                "where": [m.where() for m in finding.get("mechanism", [])],
+                "harm": set(finding.get("harm_invariants") or [])}
+        return out
 
     def _proposition(self) -> dict:
         if self.proposition is not None:
@@ -696,10 +1015,11 @@ class Judge:
         per: dict[int, Outcome] = {}
         for rep in reps:
             sub = Judge(self.scenario, self.claims,
-                        proposition=self.proposition)
+                        proposition=self.proposition, sources=self.sources)
             sub.seed = self.seed
             sub.observations = [o for o in everything if o.rep == rep]
             per[rep] = sub.decide(**kwargs)
+            self.replayed.extend(sub.replayed)
         counts: dict[str, int] = {}
         for out in per.values():
             counts[out.verdict.value] = counts.get(out.verdict.value, 0) + 1
@@ -770,19 +1090,16 @@ class Judge:
 # ---------------------------------------------------------------------------
 # from harm seen to harm caused (see harness.verdicts.causation)
 # ---------------------------------------------------------------------------
-_REPLAYS: dict = {}
-
-
 def replay(obs: Observation, whatif_name: str) -> Observation | None:
-    """``obs``'s trial again under the named what-if (cached per process:
-    scenarios that share observations share their replays too)."""
+    """``obs``'s trial again under the named what-if, once (kept on the
+    observation: scenarios that share observations share their replays
+    too)."""
     from harness.verdicts.counterfactual import WHAT_IFS
     if obs.replay is None:
         return None
-    key = (obs.trial, obs.rep, whatif_name)
-    if key not in _REPLAYS:
-        _REPLAYS[key] = obs.replay(WHAT_IFS[whatif_name])
-    return _REPLAYS[key]
+    if whatif_name not in obs.replays:
+        obs.replays[whatif_name] = obs.replay(WHAT_IFS[whatif_name])
+    return obs.replays[whatif_name]
 
 
 def _by_distinct_fault(pairs):
@@ -799,8 +1116,14 @@ class _Sift:
     """Sorts harmful variants into confirmed and excluded, with reasons."""
 
     def __init__(self, prop, harm_of, require_path, max_replays,
-                 counterfactual, explained_by, controls):
+                 counterfactual, explained_by, controls, replay_of,
+                 findings=None):
         self.prop = prop
+        self.replay = replay_of
+        # finding id -> its relation to the claim: None when it lies
+        # inside the claim (it details it), else why it lies outside
+        # (causation.finding_outside), where its mechanism is, its harm
+        self.findings = findings or {}
         self.harm_of = harm_of
         self.labels = [m.label for m in prop.get("mechanism", [])]
         self.mechanisms = [m.where() for m in prop.get("mechanism", [])]
@@ -817,6 +1140,36 @@ class _Sift:
         self.through_path = 0
         self.replayed = self.removed = self.kept = self.unreplayed = 0
         self.by_finding: dict[str, int] = {}
+        self.detailed: dict[str, int] = {}
+        self.through: dict[str, str] = {}      # variant -> finding id
+        self.confirmed_count = 0
+
+    def inside(self, fid) -> bool:
+        return fid in self.findings and self.findings[fid]["outside"] is None
+
+    def _removes_own_harm(self, fid, ev, replayed) -> bool:
+        """Whether the trial showed the harm the (inside) finding names and
+        its what-if's replay does not (the replay may keep other harm: a
+        what-if that skips the migration instead of failing on it leaves
+        that migration uncounted)."""
+        own = self.findings[fid]["harm"]
+        if not own:        # it names none: all of the harm must go
+            return not self.harm_of(replayed)
+        return any(e.invariant in own for e in ev) and not any(
+            e.invariant in own for e in self.harm_of(replayed))
+
+    def _order(self, kept) -> list:
+        """The order variants are replayed in: those showing the harm of a
+        finding inside the claim first (its what-if can show the claim's
+        mechanism at work there), each part covering distinct faults
+        first."""
+        harm = set().union(*[f["harm"] for fid, f in self.findings.items()
+                             if self.inside(fid)])
+        ordered = _by_distinct_fault(kept)
+        first = [p for p in ordered
+                 if any(e.invariant in harm for e in p[1])]
+        taken = {id(p[0]) for p in first}
+        return first + [p for p in ordered if id(p[0]) not in taken]
 
     def _exclude(self, o, why):
         self.excluded.append((o, why))
@@ -838,7 +1191,7 @@ class _Sift:
             self.through_path += 1
             kept.append((o, ev))
         if self.cf and self.controls and kept:
-            r = replay(self.controls[0], self.cf)
+            r = self.replay(self.controls[0], self.cf)
             if r is not None and not r.clean:
                 self.invalid = "%s: %s" % (self.cf, r.error or "; ".join(
                     "%s %s" % (st, v.invariant)
@@ -849,7 +1202,7 @@ class _Sift:
         # are replayed under the claim's counterfactual (and at most three
         # times as many under the findings' what-ifs).
         confirmed, budget = [], 3 * self.max_replays
-        for o, ev in _by_distinct_fault(kept):
+        for o, ev in self._order(kept):
             if self.replayed >= self.max_replays or (
                     self.explained_by and budget <= 0):
                 self.unreplayed += 1
@@ -857,14 +1210,30 @@ class _Sift:
                                  "the first cover distinct faults)"
                               % self.max_replays)
                 continue
-            explained = None
+            explained = detailed = None
             for fid, name in self.explained_by.items():
                 budget -= 1
-                r = replay(o, name)
-                if r is not None and r.error is None and \
-                        not self.harm_of(r):
+                r = self.replay(o, name)
+                if r is None or r.error is not None:
+                    continue
+                if self.inside(fid) and self._removes_own_harm(fid, ev, r):
+                    detailed = fid
+                    break
+                if not self.inside(fid) and not self.harm_of(r):
                     explained = (fid, name)
                     break
+            if detailed is not None:
+                # The finding lies inside the claim: its what-if changes a
+                # line of a function the claim names, and the harm the
+                # finding names (the claim predicts it) is gone under it:
+                # the claim's own trigger caused the claim's harm through
+                # the claim's code, as the finding details.
+                self.detailed[detailed] = self.detailed.get(detailed, 0) + 1
+                self.through[o.trial] = detailed
+                own = self.findings[detailed]["harm"]
+                confirmed.append((o, sorted(
+                    ev, key=lambda e: e.invariant not in own)))
+                continue
             if explained:
                 fid, name = explained
                 self.by_finding[fid] = self.by_finding.get(fid, 0) + 1
@@ -874,7 +1243,7 @@ class _Sift:
             if not self.cf:
                 confirmed.append((o, ev))
                 continue
-            r = replay(o, self.cf)
+            r = self.replay(o, self.cf)
             if r is None or r.error is not None:
                 self._exclude(o, "the counterfactual could not be replayed"
                               + ("" if r is None else ": %s"
@@ -889,6 +1258,7 @@ class _Sift:
             else:
                 self.removed += 1
                 confirmed.append((o, ev))
+        self.confirmed_count = len(confirmed)
         return confirmed
 
     def causation(self, harmful) -> dict:
@@ -907,13 +1277,49 @@ class _Sift:
                                      "why_none": self.why_none}
         if self.by_finding:
             out["explained_by_findings"] = dict(self.by_finding)
+        if self.detailed:
+            out["detailed_by_findings"] = {
+                fid: {"variants": n, "whatif": self.explained_by[fid],
+                      "mechanism": self.findings[fid]["where"]}
+                for fid, n in self.detailed.items()}
+        if self.findings:
+            out["findings"] = {
+                fid: "inside the claim: its trigger classes are the "
+                     "claim's and its mechanism is in a function the "
+                     "claim names, so harm it explains confirms the claim"
+                if f["outside"] is None
+                else "outside the claim: %s" % f["outside"]
+                for fid, f in self.findings.items()}
         return out
 
+    def mechanism_note(self, o) -> str:
+        """The concrete mechanism a confirmed variant went through, and
+        the finding that details it ("" when none)."""
+        fid = self.through.get(o.trial)
+        if fid is None:
+            return ""
+        return "through %s, detailed by finding %s" % (
+            "; ".join(self.findings[fid]["where"]) or "its mechanism", fid)
+
     def cause_note(self) -> str:
+        parts = []
+        if self.detailed:
+            parts.append("; ".join(
+                "%d through the mechanism finding %s details (%s): the "
+                "harm it names (%s) gone under its what-if %s" % (
+                    n, fid, "; ".join(self.findings[fid]["where"]),
+                    ", ".join(sorted(self.findings[fid]["harm"]))
+                    or "all of it", self.explained_by[fid])
+                for fid, n in self.detailed.items()))
         if self.cf:
-            return " (the counterfactual %s removed it in %d of %d replayed)" \
-                % (self.cf, self.removed, self.replayed)
-        return " (no counterfactual: %s)" % (self.why_none or "none given")
+            if self.replayed or not self.detailed:
+                parts.append("the counterfactual %s removed it in %d of %d "
+                             "replayed" % (self.cf, self.removed,
+                                           self.replayed))
+        elif len(self.through) < self.confirmed_count:
+            parts.append("no counterfactual: %s"
+                         % (self.why_none or "none given"))
+        return " (%s)" % "; ".join(parts) if parts else ""
 
     def exclusion_summary(self) -> str:
         reasons: dict[str, int] = {}
@@ -966,15 +1372,8 @@ def run_group(trials, traces, fresh) -> list:
         snapshots.LAST_FALLBACK = reason
         return [fresh(t, tr) for t, tr in zip(trials, traces)]
     shared = Trace()
-    base = TrialRun(trials[0], shared)
-    world = None
+    base, world = prepare_shared(trials[0], shared)
     try:
-        try:
-            world = trials[0].build_world(shared)
-            world.setUp()
-            base.prepare(world)
-        except Exception:  # noqa: BLE001 - every trial reports it
-            base.error = traceback.format_exc()
         if base.error is None:
             # Nova's pools keep idle workers for a second; Nova shuts them
             # down before it forks its own workers, and so does this.
@@ -982,10 +1381,8 @@ def run_group(trials, traces, fresh) -> list:
             reason = snapshots.thread_reason()
         if reason is not None:
             snapshots.LAST_FALLBACK = reason
-            if world is not None:
-                world.cleanUp()
-                world = None
-            base.finish()
+            release_shared(base, world)
+            world = None
             out = []
             for i, (t, tr) in enumerate(zip(trials, traces)):
                 if i == 0:
@@ -1008,11 +1405,7 @@ def run_group(trials, traces, fresh) -> list:
             gc.unfreeze()
         return out
     finally:
-        if world is not None:
-            try:
-                world.cleanUp()
-            finally:
-                base.finish()
+        release_shared(base, world)
 
 
 def _copy_error(base, trial, trace):

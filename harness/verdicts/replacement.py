@@ -263,7 +263,7 @@ def evaluate(path: str, method_name: str = "_update_usage_from_migration",
     def swap(world):
         return ReplaceMethod(world, candidate)
 
-    run = Judge("replacement trials", judge.claims)
+    run = judge.runner()       # the scenario's guard and step printer
     pairs = []     # (candidate observation, reference observation)
     for move in moves:
         setup = MOVES[move]
@@ -295,11 +295,9 @@ def evaluate(path: str, method_name: str = "_update_usage_from_migration",
                    "the candidate, on the same move and fault."
                    % (method_name, os.path.basename(path), candidate.origin),
         stages=("under_fault", "after_clear"), invariants=None,
-        fault_space="%d moves (%s) with the candidate alone; %d record "
-                    "faults x %d moves (%s) with the candidate and with the "
-                    "real method" % (len(moves), ", ".join(moves),
-                                     len(faults), len(faulted_moves),
-                                     ", ".join(faulted_moves)))
+        fault_space="each move with the candidate alone; each record "
+                    "fault on the faulted moves with the candidate, judged "
+                    "against the real method on the same move and fault")
     notes = ["read before running: " + f for f in findings] or [
         "read before running: every name and self attribute it uses "
         "exists"]
