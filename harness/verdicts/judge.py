@@ -39,7 +39,7 @@ from harness.verdicts.timelimit import (  # noqa: F401 - the judge's names
     ScenarioTimeout, thread_stacks, time_limit)
 from harness.verdicts.verdict import Evidence, Outcome, Verdict
 
-STAGES = ("before", "under_fault", "during", "after_clear")
+STAGES = names.STAGES
 
 
 @dataclasses.dataclass
@@ -606,6 +606,16 @@ class Families:
         return self._done[key]
 
 
+def _known_findings():
+    """The catalogue's finding ids (the plugin refuses a bad catalogue
+    before any scenario runs)."""
+    from harness.verdicts import catalogue
+    try:
+        return catalogue.load().findings
+    except catalogue.CatalogueError:
+        return None
+
+
 class Judge:
     """Collects a scenario's trials and decides its verdict.
 
@@ -711,7 +721,6 @@ class Judge:
         fault spaces too large for a world, or a copy of one, per trial.
         Each trial is a :class:`Trial` run by the same hooks as any other:
         fault class, traced paths and replay are set as for any trial."""
-        from harness.verdicts import sweep as sweep_mod
         self._may_run()
         kw = dict(world_kwargs or {})
         trials = [Trial(name + " [control]", setup, world_kwargs=kw,
@@ -722,7 +731,7 @@ class Judge:
                   audit_hosts=audit_hosts)
             for fname, factory in faults.items()]
         traces = [Trace() for _ in trials]
-        out = sweep_mod.run_group(trials, traces)
+        out = run_sweep_group(trials, traces)
         for t, tr, obs in zip(trials, traces, out):
             self._observed_elsewhere(t, tr, obs)
         return out
@@ -826,7 +835,8 @@ class Judge:
             names.check_invariants(inv_names, where_, self.sources)
         names.check_whatif(counterfactual, where_)
         for fid, whatif in (explained_by or {}).items():
-            names.check_finding(fid, where_ + ", explained_by")
+            names.check_finding(fid, _known_findings(),
+                                where_ + ", explained_by")
             names.check_whatif(whatif, where_ + ", explained_by")
         reps = sorted({o.rep for o in self.observations})
         if len(reps) > 1:
@@ -1495,3 +1505,52 @@ def _received(trial, trace, payload, status, started):
 
 
 logging.getLogger(__name__)
+
+
+def run_sweep_group(trials, traces) -> list:
+    """A sweep (:mod:`harness.verdicts.sweep`): the observations of
+    ``trials`` (the control first), one after another in one world.  ``traces[i]`` receives trial i's steps: the
+    control's include the world's and the workload's, every other trial's
+    only its own part (a record of N faults stores the shared steps once,
+    not N times)."""
+    shared = Trace()
+    base, world = prepare_shared(trials[0], shared)
+    out: list = []
+    try:
+        run, start, failed = base, 0, None
+        for i, trial in enumerate(trials):
+            if i:
+                run = run.successor(trial, run.violations["after_clear"]
+                                    if run.skipped is None
+                                    else run.violations["before"])
+                start = len(shared.steps)
+            if base.error is not None:
+                run.error = base.error
+            elif failed is not None:
+                run.error = ("not run: trial %r failed before it in the "
+                             "sweep's shared world, whose state is then "
+                             "unknown" % failed)
+            else:
+                _observe_shared(run, world)
+                if run.error is not None:
+                    failed = trial.name
+            run.tracer.stop()
+            obs = run.observation()
+            traces[i].steps = list(shared.steps[start:])
+            obs.trace = traces[i]
+            out.append(obs)
+    finally:
+        release_shared(base, world)
+    return out
+
+
+def _observe_shared(run, world) -> None:
+    """One trial's own part, in the shared world."""
+    try:
+        run.inject_and_observe(world)
+    except _Skip as skip:
+        # Nothing was written (the fixture cleaned up what it had): the
+        # world is as the previous trial left it.
+        run.skip(skip)
+    except Exception:  # noqa: BLE001 - INCONCLUSIVE, never hidden
+        run.error = traceback.format_exc()

@@ -139,8 +139,11 @@ def check_invariants(names, where: str = "", sources=()) -> None:
                            "(harness/oracle/)")
 
 
+# The stages a trial is judged in, in order.
+STAGES = ("before", "under_fault", "during", "after_clear")
+
+
 def check_stages(stages, where: str = "") -> None:
-    from harness.verdicts.judge import STAGES
     for stage in stages:
         if stage not in STAGES:
             raise _unknown("stage", stage, STAGES, where,
@@ -165,12 +168,11 @@ def check_fault_class(name, where: str = "") -> None:
                        "harness/faults/base.py")
 
 
-def check_finding(fid, where: str = "") -> None:
-    from harness.verdicts import catalogue
-    try:
-        known = catalogue.load().findings
-    except catalogue.CatalogueError:
-        return      # the plugin refuses a bad catalogue before this
+def check_finding(fid, known, where: str = "") -> None:
+    """``known``: the catalogue's finding ids (None: no catalogue could be
+    read, which the plugin refuses before this)."""
+    if known is None:
+        return
     if fid not in known:
         raise _unknown("finding id", fid, known, where,
                        "name a finding of scenarios/catalogue.yaml")

@@ -5,7 +5,7 @@ A full cross product of states (every ``vm_state`` with every
 faults; a world (or a forked copy of one) per fault would take minutes.
 A sweep is a *group mode* of the one trial run
 (:class:`~harness.verdicts.judge.TrialRun`), as trials from snapshots are
-(:mod:`harness.verdicts.snapshots`): :func:`run_group` builds one world,
+(:mod:`harness.verdicts.snapshots`): :func:`harness.verdicts.judge.run_sweep_group` builds one world,
 runs the shared workload and its ``before`` checks once
 (``TrialRun.prepare``), then runs each trial's own part
 (``TrialRun.inject_and_observe``: inject, audit and check under the fault,
@@ -26,60 +26,9 @@ run, each saying so.
 """
 from __future__ import annotations
 
-import traceback
 from typing import Callable
 
-from harness.oracle.trace import Trace
 from harness.verdicts import judge as judge_mod
-
-
-def run_group(trials, traces) -> list:
-    """The observations of ``trials`` (the control first), one after
-    another in one world.  ``traces[i]`` receives trial i's steps: the
-    control's include the world's and the workload's, every other trial's
-    only its own part (a record of N faults stores the shared steps once,
-    not N times)."""
-    shared = Trace()
-    base, world = judge_mod.prepare_shared(trials[0], shared)
-    out: list = []
-    try:
-        run, start, failed = base, 0, None
-        for i, trial in enumerate(trials):
-            if i:
-                run = run.successor(trial, run.violations["after_clear"]
-                                    if run.skipped is None
-                                    else run.violations["before"])
-                start = len(shared.steps)
-            if base.error is not None:
-                run.error = base.error
-            elif failed is not None:
-                run.error = ("not run: trial %r failed before it in the "
-                             "sweep's shared world, whose state is then "
-                             "unknown" % failed)
-            else:
-                _observe(run, world)
-                if run.error is not None:
-                    failed = trial.name
-            run.tracer.stop()
-            obs = run.observation()
-            traces[i].steps = list(shared.steps[start:])
-            obs.trace = traces[i]
-            out.append(obs)
-    finally:
-        judge_mod.release_shared(base, world)
-    return out
-
-
-def _observe(run, world) -> None:
-    """One trial's own part, in the shared world."""
-    try:
-        run.inject_and_observe(world)
-    except judge_mod._Skip as skip:
-        # Nothing was written (the fixture cleaned up what it had): the
-        # world is as the previous trial left it.
-        run.skip(skip)
-    except Exception:  # noqa: BLE001 - INCONCLUSIVE, never hidden
-        run.error = traceback.format_exc()
 
 
 def run_sweep(name: str, setup: Callable, faults: dict,
