@@ -119,7 +119,8 @@ def finding_rows(catalogue, outcomes: dict,
                    info["reason"] for info in (skipped or {}).values()
                    if fid in info["claims"]]),
                "proposition": _proposition_of(f),
-               "reproduce": reproduce}
+               "reproduce": reproduce,
+               "withdrawn": getattr(f, "withdrawn", None)}
         row.update(decided_by(verdict, outs))
         rows.append(row)
     return rows
@@ -248,6 +249,9 @@ def row_facts(row: dict) -> list[tuple[str, str]]:
     fault classes, reach, severity, cause, repetitions, scope (REFUTED),
     findings near it, evidence."""
     facts = []
+    if row.get("withdrawn"):
+        facts.append(("withdrawn", "on %s: %s" % (row["withdrawn"]["date"],
+                                                  row["withdrawn"]["why"])))
     if row.get("fault_classes"):
         facts.append(("classes", classes_text(row["fault_classes"])))
     if row.get("reachability"):
@@ -289,7 +293,7 @@ def near_text(row: dict) -> str:
 # ---------------------------------------------------------------------------
 # How many lines each fact may wrap to in the terminal (the rest is in
 # verdicts.json and the HTML page).
-FACT_LINES = {"evidence": 2, "reason": 2, "cause": 3, "reach": 3,
+FACT_LINES = {"withdrawn": 3, "evidence": 2, "reason": 2, "cause": 3, "reach": 3,
               "scope": 2, "classes": 2}
 
 

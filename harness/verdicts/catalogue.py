@@ -80,6 +80,9 @@ class Finding:
     near: str | None          # the claim it was found near, or None
     proposition: dict
     scenarios: list[str]
+    # A finding Nova does not show is withdrawn, not deleted: when and why
+    # ({"date": ..., "why": ...}); None while it stands.
+    withdrawn: dict | None = None
 
     @property
     def label(self) -> str:
@@ -89,7 +92,8 @@ class Finding:
     def as_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "near": self.near,
                 "label": self.label, "scenarios": list(self.scenarios),
-                "proposition": proposition_dict(self.proposition)}
+                "proposition": proposition_dict(self.proposition),
+                "withdrawn": self.withdrawn}
 
 
 def proposition_dict(prop: dict) -> dict:
@@ -218,11 +222,21 @@ def load(path: str | None = None) -> Catalogue:
         if fid in findings:
             raise CatalogueError("catalogue %s: finding %s appears twice"
                                  % (where, fid))
+        withdrawn = raw.get("withdrawn")
+        if withdrawn is not None:
+            if not (isinstance(withdrawn, dict)
+                    and set(withdrawn) == {"date", "why"}):
+                raise CatalogueError(
+                    "catalogue %s: finding %s's withdrawn must be a "
+                    "mapping with 'date' and 'why'" % (where, fid))
+            withdrawn = {"date": str(withdrawn["date"]),
+                         "why": " ".join(str(withdrawn["why"]).split())}
         findings[fid] = Finding(
             id=fid, title=str(raw["title"]),
             near=str(near) if near is not None else None,
             proposition=_proposition(raw, where, fid),
-            scenarios=list(raw["scenarios"] or []))
+            scenarios=list(raw["scenarios"] or []),
+            withdrawn=withdrawn)
     return Catalogue(claims, {str(k): v for k, v in reports.items()}, path,
                      findings)
 

@@ -484,7 +484,22 @@ def reset_live_migration_reverts_allocation() -> WhatIf:
                       "migration)"))
 
 
+def drop_only_what_is_counted() -> WhatIf:
+    """F-17: dropping a move claim removes usage only for an instance the
+    tracker counts (as a tracked migration or a tracked instance)."""
+    return rewritten(
+        "drop-only-what-is-counted",
+        "_drop_move_claim removes nothing for an instance the tracker "
+        "does not count",
+        RT + "._drop_move_claim",
+        insert_before("if instance['uuid'] in self.tracked_migrations:",
+                      "if instance['uuid'] not in self.tracked_migrations "
+                      "and instance['uuid'] not in self.tracked_instances:"
+                      "\n    return"))
+
+
 WHAT_IFS = {
+    "drop-only-what-is-counted": drop_only_what_is_counted,
     "post-migrating-counts-new-flavor": post_migrating_counts_new_flavor,
     "reset-live-migration-reverts-allocation":
         reset_live_migration_reverts_allocation,

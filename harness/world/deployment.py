@@ -459,6 +459,13 @@ class World(fixtures.Fixture):
             if learn:
                 self.learn_moves()
 
+    def after_verb(self, name: str):
+        """After every operation (not an audit: what an audit does to
+        the records is judged, not learned), the ledger learns where the
+        moves it follows now stand."""
+        if name != "audit":
+            self.learn_moves()
+
     def learn_moves(self):
         """The ledger learns where the moves it follows now stand, from
         their migration records: a step it did not ask for (a compute

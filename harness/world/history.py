@@ -5,7 +5,8 @@ Every verb a user or operator performs on a world (``World.boot``,
 :func:`verb`: each call made from outside the world's own verbs is
 appended to ``world.calls`` as a :class:`Call` (the verb's name and its
 arguments by name) when it starts, and its outcome (``ok`` or the
-exception's text) when it ends.  The list is what a reproducer replays
+exception's text) when it ends.  After each such call the world's
+``after_verb(name)`` runs (the world's ledger learns what came of it).  The list is what a reproducer replays
 and what ``python -m harness export`` writes as a Nova regression test.
 """
 from __future__ import annotations
@@ -50,6 +51,8 @@ def verb(fn):
             raise
         finally:
             world._verb_depth = depth
+            if depth == 0 and hasattr(world, "after_verb"):
+                world.after_verb(fn.__name__)
         if record is not None:
             record.outcome = "ok"
         return result

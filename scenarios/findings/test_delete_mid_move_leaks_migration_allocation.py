@@ -1,33 +1,25 @@
-"""Finding: deleting an instance in the middle of a cold move leaks the
-source allocation its migration holds.
+"""Finding F-11, withdrawn: deleting a server mid-resize leaves nothing in
+placement.
 
-During a resize or cold migration the conductor moves the instance's source
-allocation to the *migration* consumer
-(``replace_allocation_with_migration``) and the scheduler claims the
-destination for the *instance* consumer.  A delete before the move finishes
-(migration ``pre-migrating``, ``migrating`` or ``post-migrating``) runs on
-the instance's host (the source): ``ComputeManager._complete_deletion``
-deletes the allocation of the instance consumer only.  The API confirms an
-unconfirmed resize first (``_confirm_resize_on_deleting``), but only for a
-migration already ``finished``/``confirming``; the instance's destroy
-soft-deletes its migration records.  Nothing then removes the migration
-consumer's allocation: the source provider keeps the old flavor's usage
-after every later audit (the tracker's ``_remove_deleted_instances_
-allocations`` does not heal a consumer that is a deleted migration), so
-placement reports capacity that no instance uses.
+F-11 said that a server deleted while its resize or cold migration is
+``pre-migrating``, ``migrating`` or ``post-migrating`` loses its own
+allocation while the source's share, held by the *migration* consumer,
+stays in placement for good.  That came from the harness's former
+hand-written model of the compute manager, which deleted the server and
+then never ran the rest of the move.  In Nova the step of the move already
+sent to a compute still arrives after the delete: it meets a deleted
+server (``InstanceNotFound``) and its error handling cleans up
+(``ComputeManager.resize_instance`` reverts the migration's allocation,
+``_revert_allocation``, and the source's audit removes what a deleted
+instance held, ``_remove_deleted_instances_allocations``; in
+``finish_resize``, ``_delete_allocation_after_move``).  Here the world
+stops the move at each phase (the next message held on the bus, or the
+source hypervisor's disk copy stopped), the server is deleted through the
+API, the move's step then goes on, and after the periodic audits
+placement holds nothing for the server or its migration.
 
-The same family is Nova's open bug 1848343 (``nova/tests/functional/
-regressions/test_bug_1848343.py`` asserts, under a FIXME, that a rollback
-after a delete mid-move leaves the source allocation).  Here the move's
-remaining steps never run (the harness deletes between two steps of the
-move): the leak needs no rollback at all.  Reachability: any user can
-delete a server while it resizes; severity: placement capacity leaks on the
-source until an operator runs ``nova-manage placement audit --delete``.
-
-Found by driving the lifecycle operations with every invariant checked
-after every operation (``scenarios/lifecycle/test_lifecycle.py``,
-``python -m harness explore``) on the pristine release.  This reproducer asserts the broken
-behaviour, as Nova's regression tests land first: a fix flips it.
+This file now guards that behaviour (the catalogue keeps F-11 with its
+``withdrawn`` note; its scenario judges it REFUTED).
 """
 from __future__ import annotations
 
@@ -37,9 +29,10 @@ from harness.oracle import invariants as inv
 from harness.world.deployment import World
 
 
+@pytest.mark.finding("F-11")
 @pytest.mark.parametrize("until", ("pre-migrating", "migrating",
                                    "post-migrating"))
-def test_delete_mid_move_leaves_the_migration_allocation(until):
+def test_delete_mid_move_leaves_nothing_in_placement(until):
     world = World()
     world.setUp()
     try:
@@ -48,15 +41,12 @@ def test_delete_mid_move_leaves_the_migration_allocation(until):
         world.boot("vm1", "small", "src")
         migration = world.resize("vm1", "large", "dst", until=until)
         world.delete("vm1")
-        world.audit()
+        world.audit(via="service")
         snap = world.snapshot("after delete and audit")
-        orphaned = [v for v in inv.allocations_match_ledger(
-            snap, world.ledger) if v.detail == "orphaned allocation"]
-        # the broken behaviour: the migration consumer still holds the
-        # source's share, after the audit
-        assert [v.subject.split()[-1] for v in orphaned] == [migration.uuid]
-        assert list(orphaned[0].actual) == ["src"]
-        # and the trackers are clean after the audit: only placement leaks
+        assert migration.uuid not in snap.allocations
+        assert world.instances["vm1"].uuid not in snap.allocations
+        assert inv.allocations_match_ledger(snap, world.ledger) == []
+        assert inv.placement_usage_matches_ledger(snap, world.ledger) == []
         assert inv.usage_matches_ledger(snap, world.ledger) == []
     finally:
         world.cleanUp()
