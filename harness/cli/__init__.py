@@ -45,6 +45,7 @@ COMMANDS = {
     "mutate": "the harness's own mutation score: plant defects in a copy of "
               "Nova, see what catches them",
     "matrix": "judge several Nova releases and compare them",
+    "export": "write a finding as a Nova functional regression test",
 }
 
 

@@ -113,6 +113,10 @@ class Fault(fixtures.Fixture):
             self.addCleanup(held.remove, self)
         self.inject()
         self.world.trace.step("fault", "inject", fault=self.describe())
+        note = getattr(self.world, "note", None)
+        if note is not None:
+            note("fault", fault=self)
+            self.addCleanup(note, "fault_cleared", fault=self)
         self.addCleanup(self.world.trace.step, "fault", "clear",
                         fault=self.describe())
 

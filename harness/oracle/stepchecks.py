@@ -71,6 +71,9 @@ def observe(world, label: str = "") -> Snapshot:
     """The accounting state now, read directly (no trace step): tracker
     memory, the ``compute_nodes`` rows (one query) and placement's
     providers, inventories, usages and allocations."""
+    note = getattr(world, "note", None)
+    if note is not None and label:
+        note("snapshot", label=label)
     rows = _compute_rows(world)
     nodes = {}
     for name, host in world.hosts.items():

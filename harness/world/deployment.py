@@ -202,8 +202,12 @@ class World(fixtures.Fixture):
                  trace: Trace | None = None,
                  sqlite: str | None = None,
                  nodenames: dict | None = None,
-                 db: str | None = None):
+                 db: str | None = None,
+                 record_states: bool = False):
         super().__init__()
+        # record, after each operation, what it left (harness.world.history
+        # Call.after: what ``python -m harness export`` waits for)
+        self.record_states = record_states
         self.host_names = list(hosts)
         self.nodenames = dict(nodenames or {})
         self.sqlite = novaenv.sqlite_mode(sqlite)
@@ -459,12 +463,40 @@ class World(fixtures.Fixture):
             if learn:
                 self.learn_moves()
 
+    def note(self, kind: str, **args):
+        """Put something that is not an operation in the history of calls
+        (a fault set up or cleared, a snapshot taken), unless an
+        operation is running."""
+        from harness.world.history import Call
+        if not getattr(self, "_verb_depth", 0):
+            self.calls.append(Call(kind, args, outcome="ok"))
+
     def after_verb(self, name: str):
         """After every operation (not an audit: what an audit does to
         the records is judged, not learned), the ledger learns where the
         moves it follows now stand."""
         if name != "audit":
             self.learn_moves()
+        if self.record_states and self.calls:
+            self._record_state(self.calls[-1])
+
+    def _record_state(self, call):
+        from nova import objects
+        name = call.args.get("name")
+        if name not in self.instances:
+            return
+        try:
+            inst = objects.Instance.get_by_uuid(
+                self.ctx, self.instances[name].uuid)
+        except Exception:  # noqa: BLE001 - deleted
+            call.after = {"deleted": True}
+            return
+        migration = self.latest_migration(name)
+        call.after = {"vm_state": inst.vm_state,
+                      "task_state": inst.task_state, "host": inst.host,
+                      "migration": migration.status if migration else None,
+                      "migration_type": migration.migration_type
+                      if migration else None}
 
     def learn_moves(self):
         """The ledger learns where the moves it follows now stand, from
@@ -892,6 +924,7 @@ class World(fixtures.Fixture):
 
     def snapshot(self, label: str = ""):
         from harness.oracle.snapshot import take
+        self.note("snapshot", label=label)
         return take(self, label)
 
 

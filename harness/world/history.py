@@ -21,6 +21,10 @@ class Call:
     verb: str
     args: dict
     outcome: str = ""
+    # what the operation left, where the world records it (World(
+    # record_states=True)): the named server's status, task state, host
+    # and its newest migration's status
+    after: dict = dataclasses.field(default_factory=dict)
 
     def __str__(self):
         return "%s(%s)%s" % (self.verb, ", ".join(

@@ -1,0 +1,22 @@
+"""``python -m harness export F-NN``: a finding as a Nova regression test.
+
+The harness runs the finding's own scenario trials (:mod:`.choose`) until a
+variant shows the finding's harm, with the world recording every operation
+it performed (:mod:`harness.world.history`) and what each left.  That
+history, the variant's fault and the values the harness observed are then
+written (:mod:`.writer`) as one functional test in the shape of Nova's
+``nova/tests/functional/regressions/test_bug_*.py``: Nova's own base class
+(``integrated_helpers.ProviderUsageBaseTestCase``) and fixtures only, every
+operation through the REST API, a stall made by holding an RPC cast or
+blocking a fake-driver call, and plain asserts on what the compute nodes
+and Placement show.  The test asserts today's broken behaviour (each
+assertion names what the fix changes), so a Nova developer can drop it
+into Nova's tree and flip the assertions with the fix.
+
+A finding whose trigger is a database write says so in the file and makes
+the same write the harness's fault makes.
+"""
+from __future__ import annotations
+
+from harness.export.choose import ExportError, choose  # noqa: F401
+from harness.export.writer import write_test  # noqa: F401

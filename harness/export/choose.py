@@ -1,0 +1,215 @@
+"""Which trial of a finding's scenario to export, and what it showed.
+
+The finding's scenario is called with a :class:`Collector` in place of the
+judge: it hands over the trials it would run (and the stages and
+invariants its decision reads) without running anything.  Its variants are
+then run one by one, each on a world that records its operations, until
+one shows the finding's harm; the run record of the last ``harness run``
+names the variant that confirmed the finding, which is tried first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib.util
+import json
+import os
+import re
+
+from harness.verdicts import catalogue as catalogue_mod
+from harness.verdicts import judge as judge_mod
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+# How many variants are run at most before giving up.
+MAX_TRIED = 24
+
+
+class ExportError(Exception):
+    """The finding cannot be exported; the message says why and what to
+    do."""
+
+
+@dataclasses.dataclass
+class Chosen:
+    """One trial of a finding, run, with what it showed."""
+    finding: object                 # catalogue Finding
+    scenario: str
+    trial: object                   # harness.verdicts.judge.Trial
+    calls: list                     # harness.world.history.Call
+    fault: object | None            # the fault fixture (not set up)
+    stages: tuple
+    invariants: tuple
+    harm: list                      # [(stage, Violation)]
+    between_audits: bool
+    hosts: list
+    nodenames: dict
+    reserved: object
+    allocation_ratios: dict
+    config: dict
+    inventory: object
+
+
+class _Outcome:
+    def __init__(self):
+        self.stats = {}
+
+
+class Collector(judge_mod.Judge):
+    """A judge that collects trials instead of running them."""
+
+    def __init__(self, scenario):
+        super().__init__(scenario, [])
+        self.collected: list = []
+        self.decisions: list = []
+        self.outcome = _Outcome()
+
+    def runner(self):
+        return self
+
+    def _may_run(self):
+        return None
+
+    def trial(self, trial, rep: int = 0):
+        self.collected.append(trial)
+        return None
+
+    def trials(self, trials):
+        self.collected.extend(trials)
+        return []
+
+    def sweep(self, name, setup, faults, world_kwargs=None,
+              audit_via=("tracker",), checks=(), audit_hosts=None):
+        kw = dict(world_kwargs or {})
+        self.collected.append(judge_mod.Trial(
+            name + " [control]", setup, world_kwargs=kw,
+            audit_via=tuple(audit_via), checks=checks,
+            audit_hosts=audit_hosts))
+        self.collected.extend(
+            judge_mod.Trial("%s / %s" % (name, fname), setup, factory,
+                            world_kwargs=kw, audit_via=tuple(audit_via),
+                            checks=checks, audit_hosts=audit_hosts)
+            for fname, factory in faults.items())
+        return []
+
+    def observe(self, family, *args, keep=None):
+        family(self, *args)
+        return []
+
+    def shared(self, family, *args):
+        family(self, *args)
+        return (), {}
+
+    def replays(self, whatif):
+        return []
+
+    def decide(self, hypothesis: str, stages=judge_mod.STAGES[1:],
+               invariants=None, **kwargs):
+        self.decisions.append({"stages": tuple(stages),
+                               "invariants": tuple(invariants or ())})
+        return self.outcome
+
+
+def _scenario_function(name: str):
+    pattern = re.compile(r"^def %s\(" % re.escape(name), re.M)
+    for path in sorted(glob.glob(os.path.join(ROOT, "scenarios", "**",
+                                              "test_*.py"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            if pattern.search(f.read()):
+                spec = importlib.util.spec_from_file_location(
+                    "harness_export_" + os.path.basename(path)[:-3], path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return getattr(module, name)
+    raise ExportError("scenario %s is not in scenarios/; the catalogue "
+                      "names it: mend scenarios/catalogue.yaml" % name)
+
+
+def _recorded_variant(fid: str) -> str | None:
+    """The variant the last run's verdict record says confirmed ``fid``."""
+    path = os.path.join(ROOT, "runs", "latest", "verdicts.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for row in doc.get("findings") or []:
+        if row.get("finding") == fid:
+            for c in row.get("confirming") or []:
+                if c.get("variant"):
+                    return c["variant"]
+    return None
+
+
+def _harm(obs, stages, invariants):
+    return [(stage, v) for stage in stages
+            for v in obs.violations.get(stage, [])
+            if not invariants or v.invariant in invariants]
+
+
+def choose(fid: str, catalogue=None, log=print) -> Chosen:
+    """Run ``fid``'s variants until one shows its harm."""
+    catalogue = catalogue or catalogue_mod.load()
+    finding = catalogue.findings.get(fid)
+    if finding is None:
+        raise ExportError("unknown finding id %r (known: %s); see "
+                          "'python -m harness list'" % (
+                              fid, ", ".join(sorted(catalogue.findings))))
+    if finding.withdrawn:
+        raise ExportError("%s was withdrawn on %s (%s): Nova does not do "
+                          "it, there is nothing to export" % (
+                              fid, finding.withdrawn["date"],
+                              finding.withdrawn["why"][:120]))
+    harm_invariants = tuple(finding.proposition.get("harm_invariants")
+                            or ())
+    preferred = _recorded_variant(fid)
+    for scenario in finding.scenarios:
+        fn = _scenario_function(scenario)
+        collector = Collector(scenario)
+        fn(collector)
+        if not collector.decisions:
+            continue
+        stages = collector.decisions[0]["stages"]
+        invariants = harm_invariants or collector.decisions[0]["invariants"]
+        variants = [t for t in collector.collected if not t.is_control]
+        variants.sort(key=lambda t: 0 if preferred and t.name.endswith(
+            preferred) else 1)
+        for trial in variants[:MAX_TRIED]:
+            log("export %s: running %s" % (fid, trial.name))
+            kept = {}
+            build = trial.build_world
+
+            def recording(trace, build=build, kept=kept):
+                world = build(trace)
+                world.record_states = True
+                kept["world"] = world
+                return world
+
+            trial.build_world = recording
+            try:
+                obs = judge_mod.run_trial(trial)
+            finally:
+                trial.build_world = build
+            world = kept.get("world")
+            if obs.error or world is None:
+                continue
+            harm = _harm(obs, stages, invariants)
+            if not harm:
+                continue
+            fault = trial.fault(world) if trial.fault else None
+            return Chosen(
+                finding=finding, scenario=scenario, trial=trial,
+                calls=list(world.calls), fault=fault, stages=stages,
+                invariants=invariants, harm=harm,
+                between_audits=isinstance(trial, judge_mod.BetweenAudits),
+                hosts=list(world.host_names), nodenames=dict(
+                    {h: world.hosts[h].nodename for h in world.hosts}),
+                reserved=world.reserved,
+                allocation_ratios=dict(world.allocation_ratios),
+                config=dict(world.extra_config),
+                inventory=world.initial_inventory)
+    raise ExportError("no variant of %s's scenario%s showed its harm in "
+                      "this run (%d tried): it is not CONFIRMED here; run "
+                      "'python -m harness run --claims %s' to see its "
+                      "verdict" % (fid, "s" if len(finding.scenarios) > 1
+                                   else "", MAX_TRIED, fid))
