@@ -280,6 +280,16 @@ class Ledger:
         """``node``'s driver reports it again (or stops reporting it)."""
         (self.unreported.discard if reported else self.unreported.add)(node)
 
+    def _left(self, node, name):
+        """``name`` left ``node``: what the node's tracker lacked of it
+        until its audit (a live migration's arrival it did not count) is
+        no longer expected to be missing; documented semantics hold
+        nothing of it there any more."""
+        kept = [t for t in self.pending_audit.get(node, [])
+                if not (t[2] == name and t[3] < 0)]
+        if node in self.pending_audit:
+            self.pending_audit[node] = kept
+
     def _leave_untracked(self, name, why):
         """``name`` leaves its node by ``update_usage``; if that node counts
         it only through its move, the usage stays until the audit; if its
@@ -287,6 +297,8 @@ class Ledger:
         there (``disabled``) and the usage stays until an audit reaches
         the node."""
         rec = self.instances[name]
+        if rec.host is not None:
+            self._left(rec.host, name)
         if rec.host in self.unreported:
             self.arrived_by_move.pop(name, None)
             self.hold_until_audit(
@@ -372,6 +384,8 @@ class Ledger:
         elif status == "completed":           # live migration done
             rec.host = move.dest
         elif status == "confirmed":
+            if move.source != move.dest:
+                self._left(move.source, name)
             rec.host, rec.flavor = move.dest, move.new_flavor
         elif status == "reverted":
             rec.host, rec.flavor = move.source, move.old_flavor

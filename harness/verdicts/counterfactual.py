@@ -492,10 +492,11 @@ def drop_only_what_is_counted() -> WhatIf:
         "_drop_move_claim removes nothing for an instance the tracker "
         "does not count",
         RT + "._drop_move_claim",
-        insert_before("if instance['uuid'] in self.tracked_migrations:",
-                      "if instance['uuid'] not in self.tracked_migrations "
-                      "and instance['uuid'] not in self.tracked_instances:"
-                      "\n    return"))
+        # (after the docstring: the function's first statement)
+        insert_after("Remove usage for an incoming/outgoing migration.",
+                     "if instance['uuid'] not in self.tracked_migrations "
+                     "and instance['uuid'] not in self.tracked_instances:"
+                     "\n    return"))
 
 
 WHAT_IFS = {
