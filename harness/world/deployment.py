@@ -273,8 +273,10 @@ class World(fixtures.Fixture):
         self.useFixture(nova_fixtures.SingleCellSimple())
         self.useFixture(nova_fixtures.OpenStackSDKFixture())
         self.useFixture(nova_fixtures.KSAFixture())
-        self.useFixture(nova_fixtures.ComputeNodeIdFixture())
-        self.useFixture(nova_fixtures.SpawnIsSynchronousFixture())
+        for fixture in nova_releases.node_identity_fixtures():
+            self.useFixture(fixture)
+        for fixture in nova_releases.synchronous_work_fixtures():
+            self.useFixture(fixture)
         self.neutron = self.useFixture(nova_fixtures.NeutronFixture(shim))
         self.glance = self.useFixture(nova_fixtures.GlanceFixture(shim))
         self.cinder = self.useFixture(nova_fixtures.CinderFixture(shim))
@@ -338,7 +340,7 @@ class World(fixtures.Fixture):
         # A stopping service's manager shuts down in a thread of its own;
         # the world waits for it (it takes milliseconds) rather than leave
         # it running into the next operation.
-        CONF.set_override("manager_shutdown_timeout", 10)
+        _override_if_known(CONF, "manager_shutdown_timeout", 10)
         # Quotas are not what is judged here.
         CONF.set_override("driver", "nova.quota.NoopQuotaDriver",
                           group="quota")
@@ -348,13 +350,10 @@ class World(fixtures.Fixture):
 
     def _start(self, binary: str, host: str | None = None):
         """Start one of Nova's services (as ``nova.test.start_service``)."""
-        from nova.compute import rpcapi as compute_rpcapi
         from nova.tests import fixtures as nova_fixtures
-        kwargs = {"report_interval": 0}
+        kwargs = nova_releases.service_kwargs(binary)
         if host is not None:
             self.useFixture(nova_fixtures.ConfPatcher(host=host))
-        if binary == "compute":
-            kwargs["topic_alt"] = compute_rpcapi.RPC_TOPIC_ALT
         fixture = nova_fixtures.ServiceFixture(binary, host, **kwargs)
         fixture.setUp()
         self.addCleanup(self._stop_fixture, fixture)
@@ -926,6 +925,16 @@ class World(fixtures.Fixture):
         from harness.oracle.snapshot import take
         self.note("snapshot", label=label)
         return take(self, label)
+
+
+def _override_if_known(CONF, name, value, group=None):
+    """Set an option this Nova release may not have (then nothing to
+    set)."""
+    from oslo_config import cfg
+    try:
+        CONF.set_override(name, value, group=group)
+    except cfg.NoSuchOptError:
+        pass
 
 
 def paste_config() -> str:

@@ -285,6 +285,60 @@ def prep_resize_body(mgr, context, image, instance, flavor, request_spec,
     return body(mgr, *args)
 
 
+def service_kwargs(binary: str) -> dict:
+    """What ``Service.create`` takes for a world's service: no heartbeat
+    timer (the world is driven), and for a compute the second RPC topic
+    its graceful shutdown uses (Nova 33 on; ``nova.test.start_service``
+    passes it)."""
+    from nova.compute import rpcapi as compute_rpcapi
+    kwargs = {"report_interval": 0}
+    alt = getattr(compute_rpcapi, "RPC_TOPIC_ALT", None)
+    if binary == "compute" and alt is not None:
+        kwargs["topic_alt"] = alt
+    return kwargs
+
+
+def synchronous_work_fixtures() -> list:
+    """Nova's own fixtures that run what a service spawns in the calling
+    thread: ``SpawnIsSynchronousFixture`` (every release), and where the
+    compute manager still builds its own ``futurist`` pools (the live
+    migration executor, before Nova 33's ``thread_pool_factory``)
+    ``SynchronousThreadPoolExecutorFixture``."""
+    from nova.tests import fixtures as nova_fixtures
+    out = [nova_fixtures.SpawnIsSynchronousFixture()]
+    sync_pool = getattr(nova_fixtures, "SynchronousThreadPoolExecutorFixture",
+                        None)
+    if sync_pool is not None:
+        out.append(sync_pool())
+    return out
+
+
+def node_identity_fixtures() -> list:
+    """Nova's ``ComputeNodeIdFixture``, and what it means to patch where
+    it does not manage to: some releases' fixture patches
+    ``_ensure_existing_node_identity`` with ``unittest.mock.DEFAULT``,
+    which the ``mock`` backport (installed beside those releases) does not
+    recognise and sets literally (a restarted compute then fails with
+    "'_SentinelObject' object is not callable").  There it becomes the
+    no-op the fixture means."""
+    import fixtures
+    from nova.tests import fixtures as nova_fixtures
+
+    class NodeIdentity(fixtures.Fixture):
+        def _setUp(self):
+            self.useFixture(nova_fixtures.ComputeNodeIdFixture())
+            from nova.compute import manager
+            ensure = getattr(manager.ComputeManager,
+                             "_ensure_existing_node_identity", None)
+            if ensure is not None and not callable(ensure):
+                self.useFixture(fixtures.MonkeyPatch(
+                    "nova.compute.manager.ComputeManager."
+                    "_ensure_existing_node_identity",
+                    lambda self, service_ref: None))
+
+    return [NodeIdentity()]
+
+
 def main() -> int:
     import json
     from harness.world import novaenv
