@@ -30,6 +30,7 @@ operation).  Every delivery is recorded in :attr:`Bus.log`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -116,6 +117,14 @@ class Rule:
         if self.instance:
             bits.append("for %s" % self.instance)
         return "%s %s" % (self.action, " ".join(bits))
+
+
+def _service_of(listener) -> str:
+    """A listener's service: its host for a compute (topics ``compute``
+    and ``compute-alt``), else its topic (``conductor``, ``scheduler``)."""
+    if listener.topic.startswith("compute") and listener.server:
+        return listener.server
+    return listener.topic
 
 
 class NoListener(Exception):
@@ -220,7 +229,7 @@ class Bus(fixtures.Fixture):
         self.log: list[tuple[str, Message]] = []
         self._seq = itertools.count(1)
         self._lock = threading.RLock()
-        self._pumping = threading.local()
+        self._serving = threading.local()
         self.delivered = 0
 
     def _setUp(self):
@@ -341,8 +350,29 @@ class Bus(fixtures.Fixture):
         with self._lock:
             self.delivered += 1
             self.log.append(("delivered", msg))
-        listener.callback([incoming])
+        with self.serving(_service_of(listener)):
+            listener.callback([incoming])
         return incoming
+
+    # ------------------------------------------------------------------
+    # which service is at work (per-service clocks)
+    # ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def serving(self, service: str):
+        """While the block runs, this thread works for ``service`` (a
+        host name for a compute, else the service's topic)."""
+        stack = self._serving.__dict__.setdefault("stack", [])
+        stack.append(service)
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def current_service(self) -> str:
+        """The service this thread works for now ("api" outside any
+        delivery: the REST API's request, in the caller's thread)."""
+        stack = getattr(self._serving, "stack", None)
+        return stack[-1] if stack else "api"
 
     # ------------------------------------------------------------------
     # delivering the queue

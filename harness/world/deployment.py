@@ -401,7 +401,8 @@ class World(fixtures.Fixture):
         return host
 
     def _start_compute(self, host: Host):
-        fixture = self._start("compute", host=host.name)
+        with self.bus.serving(host.name):
+            fixture = self._start("compute", host=host.name)
         host._fixture = fixture
         host.service = fixture.service
 
@@ -430,6 +431,12 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     # driving: requests, the bus, stalls
     # ------------------------------------------------------------------
+    def _as(self, service: str, work: Callable):
+        """Run ``work`` as ``service`` does (its clock, see
+        :class:`harness.faults.bus.ServiceClock`)."""
+        with self.bus.serving(service):
+            return work()
+
     def settle(self) -> int:
         """Deliver every queued message (``Bus.pump``)."""
         if self.stalls:
@@ -904,13 +911,16 @@ class World(fixtures.Fixture):
                 continue
             error = None
             try:
+                # (the compute's periodic task runs in its own process)
                 if via == "service":
-                    self.drive(lambda: h.manager.update_available_resource(
-                        self.ctx), label="audit " + name, learn=False)
+                    self.drive(lambda: self._as(name, lambda: (
+                        h.manager.update_available_resource(self.ctx))),
+                        label="audit " + name, learn=False)
                 else:
-                    self.drive(lambda: h.rt.update_available_resource(
-                        self.ctx, h.nodename), label="audit " + name,
-                        learn=False)
+                    self.drive(lambda: self._as(name, lambda: (
+                        h.rt.update_available_resource(self.ctx,
+                                                       h.nodename))),
+                        label="audit " + name, learn=False)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
             if error is None and h.nodename in (
