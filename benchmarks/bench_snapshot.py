@@ -16,7 +16,7 @@ import statistics
 
 import pytest
 
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 from harness.verdicts import judge as judge_mod
 from harness.verdicts import snapshots
 from harness.verdicts.judge import Trial

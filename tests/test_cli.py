@@ -551,7 +551,7 @@ def test_trace_printer_shows_faults_usage_invariants_and_logs():
     from harness.oracle import invariants as inv
     from harness.report import tracefmt
     from harness.verdicts.judge import Trial
-    from harness.oracle.trace import Trace
+    from harness.world.trace import Trace
     spec = importlib.util.spec_from_file_location("cli_scenarios", SCENARIOS)
     synthetic = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic)

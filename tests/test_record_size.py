@@ -8,7 +8,7 @@ import types
 import pytest
 
 from harness.oracle import invariants as inv
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 from harness.report import runrecord
 from harness.verdicts.judge import Judge, Observation
 from harness.verdicts.verdict import Verdict

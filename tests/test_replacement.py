@@ -10,7 +10,7 @@ import pytest
 from harness.faults.replacement import ReplaceMethod
 from harness.verdicts import replacement as rp
 from harness.verdicts.judge import Judge
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 from harness.verdicts.verdict import Verdict
 
 METHOD = "_update_usage_from_migration"

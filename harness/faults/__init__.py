@@ -9,3 +9,4 @@ replaced by report 001's code (:mod:`.replacement`).
 """
 from harness.faults.base import (  # noqa: F401
     Fault, Combined, EngineRefused, NotApplicable)
+from harness.faults import nemesis  # noqa: F401,E402 - plugs in

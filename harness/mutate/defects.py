@@ -16,7 +16,10 @@ lists those whose site this release lacks.
     audit_migrations   the audit's migration loop
     placement          placement healing: _update_to_placement, _update,
                        _remove_deleted_instances_allocations
-    conductor          the conductor's allocation swap
+    conductor          the conductor's allocation swap and its rollback
+    compute_manager    what the compute manager does around the tracker:
+                       allocation clean-up, calls into the tracker, error
+                       handlers (only a world of Nova's services runs them)
     equivalent         a change expected to alter no accounting (calibration)
 
 ``expect`` is our own prediction, written before any run: "accounting" (it
@@ -35,10 +38,13 @@ from harness.mutate import operators as ops
 
 RT = "nova.compute.resource_tracker"
 MIGRATE = "nova.conductor.tasks.migrate"
+MANAGER = "nova.compute.manager"
 TARGETS = {RT: "nova/compute/resource_tracker.py",
-           MIGRATE: "nova/conductor/tasks/migrate.py"}
+           MIGRATE: "nova/conductor/tasks/migrate.py",
+           MANAGER: "nova/compute/manager.py"}
 PATHS = ("claim", "move_claim", "drop", "abort", "audit_instances",
-         "audit_migrations", "placement", "conductor", "equivalent")
+         "audit_migrations", "placement", "conductor", "compute_manager",
+         "equivalent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +257,60 @@ DEFECTS: tuple[Defect, ...] = (
     _d("S06", "conductor", "revert_allocation_for_migration", "skip_call",
        r"move_allocations\(", "the revert is skipped but reported as done",
        module=MIGRATE),
+    _d("S07", "conductor", "MigrationTask.rollback", "skip_call",
+       r"revert_allocation_for_migration\(",
+       "a failed migration's rollback leaves the source allocation on the "
+       "migration", module=MIGRATE),
+    # -- the compute manager around the tracker ------------------------------
+    _d("K01", "compute_manager", "ComputeManager._complete_deletion",
+       "drop_statement", r"self\.reportclient\.delete_allocation_for_",
+       "a deleted server's allocation is not deleted (the source's audit "
+       "removes it)", "between_audits", module=MANAGER),
+    _d("K02", "compute_manager", "ComputeManager._do_build_and_run_instance",
+       "drop_statement", r"self\.reportclient\.delete_allocation_for_",
+       "a rescheduled build keeps its allocation on the host that failed "
+       "it", module=MANAGER),
+    _d("K03", "compute_manager", "ComputeManager.build_and_run_instance",
+       "drop_statement", r"self\.reportclient\.delete_allocation_for_",
+       "a failed build keeps its allocation", module=MANAGER),
+    _d("K04", "compute_manager", "ComputeManager._confirm_resize",
+       "drop_statement", r"self\.rt\.drop_move_claim_at_source\(",
+       "a confirmed resize leaves its revert room in the source's tracker",
+       "between_audits", module=MANAGER),
+    _d("K05", "compute_manager",
+       "ComputeManager._delete_allocation_after_move", "drop_statement",
+       r"self\.reportclient\.delete_allocation_for_instance\(",
+       "a confirmed move leaves the migration's allocation on the source",
+       module=MANAGER),
+    _d("K06", "compute_manager", "ComputeManager.revert_resize",
+       "drop_statement", r"self\.rt\.drop_move_claim_at_dest\(",
+       "a reverted resize leaves its claim in the destination's tracker",
+       "between_audits", module=MANAGER),
+    _d("K07", "compute_manager", "ComputeManager.resize_instance",
+       "drop_statement", r"self\._revert_allocation\(",
+       "a resize that fails on its source leaves the allocation on the "
+       "migration", module=MANAGER),
+    _d("K08", "compute_manager", "ComputeManager._shelve_offload_instance",
+       "drop_statement",
+       r"delete_allocation_for_shelve_offloaded_instance\(",
+       "an offloaded server keeps its allocation", module=MANAGER),
+    _d("K09", "compute_manager", "ComputeManager._post_live_migration",
+       "drop_statement", r"self\.update_available_resource\(ctxt\)",
+       "a completed live migration no longer audits its source (the source "
+       "tracks the server until its own audit: F-14's trigger)",
+       "between_audits", module=MANAGER),
+    _d("K10", "compute_manager", "ComputeManager._post_live_migration",
+       "drop_statement", r"self\._delete_allocation_after_move\(",
+       "a completed live migration leaves the migration's allocation on "
+       "the source", module=MANAGER),
+    _d("K11", "compute_manager", "ComputeManager._rollback_live_migration",
+       "drop_statement", r"self\._revert_allocation\(",
+       "a rolled-back live migration leaves its allocations as they were "
+       "while it ran", module=MANAGER),
+    _d("K12", "compute_manager", "ComputeManager._update_resource_tracker",
+       "drop_statement", r"self\.rt\.update_usage\(",
+       "operations that change a server's usage do not tell the tracker",
+       "between_audits", module=MANAGER),
     # -- calibration: expected to change no accounting ------------------------
     _d("E01", "equivalent", "_update_usage_from_migration", "log_message",
        r"Updating resource usage from migration",

@@ -215,6 +215,13 @@ class Ledger:
     def add_flavor(self, spec: FlavorSpec):
         self.flavors[spec.name] = spec
 
+    def flavor_created(self, name, vcpus, memory_mb, root_gb,
+                       ephemeral_gb=0, swap=0):
+        """An operator created a flavor."""
+        self.add_flavor(FlavorSpec(name=name, vcpus=vcpus,
+                                   memory_mb=memory_mb, root_gb=root_gb,
+                                   ephemeral_gb=ephemeral_gb, swap=swap))
+
     def boot(self, name, uuid, flavor, host, volume_backed=False):
         self.instances[name] = InstanceRecord(name, uuid, flavor, host,
                                               volume_backed=volume_backed)

@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 from harness.oracle import invariants as inv
 from harness.oracle.logs import LogCapture, relevant
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 from harness.verdicts import causation as causation_mod
 from harness.verdicts import names
 from harness.verdicts import snapshots

@@ -47,8 +47,7 @@ from harness.world.errors import Api, NoRoom, OperationFailed, Refused
 from harness.world.history import verb
 from harness.world.hypervisor import Gate, Hypervisors, Inventory, \
     ServiceKilled
-from harness.oracle.ledger import Ledger, FlavorSpec
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 
 LOG = logging.getLogger(__name__)
 # The image every server boots from (one of the Glance fixture's images).
@@ -58,6 +57,12 @@ OPERATION_TIMEOUT = 60.0
 # While a stalled operation waits at a gate, how long another operation
 # may run before it counts as blocked behind the stall (wall s).
 BLOCKED_AFTER = 5.0
+
+# The oracle plugs in here when ``harness.oracle`` is imported (the world is
+# the layer below it and does not import it): ``ledger(reserved)`` makes the
+# ledger a world tells what its operations came to, ``snapshot(world,
+# label)`` reads what Nova shows.
+ORACLE: dict = {}
 
 __all__ = ["World", "Host", "Inventory", "Reserved", "AuditResult",
            "NoRoom", "OperationFailed", "Refused", "Stall"]
@@ -231,7 +236,10 @@ class World(fixtures.Fixture):
         # the verbs performed on this world (harness.world.history)
         self.calls: list = []
         self.blocked: list[tuple[str, threading.Thread, dict]] = []
-        self.ledger = Ledger(reserved=reserved)
+        if "ledger" not in ORACLE:
+            raise RuntimeError("a World needs the oracle's ledger: import "
+                               "harness.oracle before building one")
+        self.ledger = ORACLE["ledger"](reserved=reserved)
 
     # ------------------------------------------------------------------
     # set-up
@@ -682,9 +690,9 @@ class World(fixtures.Fixture):
             self.api.post_extra_spec(name, {"extra_specs": extra_specs})
         flavor = objects.Flavor.get_by_flavor_id(self.ctx, name)
         self.flavors[name] = flavor
-        self.ledger.add_flavor(FlavorSpec(
+        self.ledger.flavor_created(
             name=name, vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb,
-            ephemeral_gb=ephemeral_gb, swap=swap))
+            ephemeral_gb=ephemeral_gb, swap=swap)
         self.trace.step("world", "create_flavor", flavor=name, vcpus=vcpus,
                         memory_mb=memory_mb, root_gb=root_gb,
                         ephemeral_gb=ephemeral_gb, swap=swap)
@@ -932,9 +940,9 @@ class World(fixtures.Fixture):
         return results
 
     def snapshot(self, label: str = ""):
-        from harness.oracle.snapshot import take
+        """What Nova shows now (the oracle's snapshot)."""
         self.note("snapshot", label=label)
-        return take(self, label)
+        return ORACLE["snapshot"](self, label)
 
 
 def _override_if_known(CONF, name, value, group=None):

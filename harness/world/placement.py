@@ -20,7 +20,7 @@ from typing import Callable
 
 import fixtures
 
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 
 
 GENERATION_CONFLICT = "placement.concurrent_update"

@@ -10,7 +10,7 @@ import pytest
 
 from harness.oracle import invariants as inv
 from harness.verdicts.judge import Observation
-from harness.oracle.trace import Trace
+from harness.world.trace import Trace
 
 RESERVED = {"cpus": 0, "memory_mb": 512, "disk_mb": 0}
 
