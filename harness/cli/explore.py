@@ -79,6 +79,11 @@ def add_parser(sub, help: str):
                          "scenarios/corpus)")
     ex.add_argument("--no-save", action="store_true",
                     help="print a failure but do not save it")
+    ex.add_argument("--record-outcome", action="store_true",
+                    help="with --replay: record what the replay shows on "
+                         "the installed Nova in the entry (its outcomes "
+                         "per release, which the corpus test replays "
+                         "against)")
     ex.add_argument("--replay", metavar="ENTRY",
                     help="replay one corpus entry step by step instead of "
                          "exploring")
@@ -98,6 +103,15 @@ def _quiet_logs():
 
 def cmd_replay(args) -> int:
     _quiet_logs()
+    if getattr(args, "record_outcome", False):
+        try:
+            nova, invariants = runner.record_outcome(args.replay)
+        except (runner.BadEntry, OSError) as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return EXIT_ERROR
+        print("recorded for Nova %s: %s" % (
+            nova, ", ".join(invariants) or "every invariant held"))
+        return EXIT_OK
     try:
         result = runner.replay_entry(args.replay, echo=print)
     except runner.BadEntry as exc:

@@ -53,10 +53,10 @@ PROFILE_ENV = "HARNESS_EXPLORE_PROFILE"
 
 # A copy behaves as a fresh world only while the template is young: Nova's
 # report client refreshes a provider's associations once they are older
-# than [compute] resource_provider_association_refresh (300 s), and a
-# service counts as down once its record is older than service_down_time
-# (60 s).  An older template is rebuilt before the next example.
-MAX_AGE = 45.0
+# than [compute] resource_provider_association_refresh (300 s).  (A world's
+# services do not time out: it sets service_down_time out of reach.)  An
+# older template is rebuilt before the next example.
+MAX_AGE = 240.0
 
 
 class Template:
@@ -65,8 +65,11 @@ class Template:
     while it is open no other world may be built in this process (the
     in-memory databases are the process's)."""
 
-    def __init__(self, world_kwargs=None):
+    def __init__(self, world_kwargs=None, prepare=None):
         self.world_kwargs = dict(world_kwargs or {})
+        # prepare(world): what every example starts with (the explorer's
+        # flavors), done once in the template
+        self.prepare = prepare
         self.world = None
         self.reason: str | None = None   # why examples run on fresh worlds
         self.forks = 0
@@ -80,6 +83,8 @@ class Template:
             return self
         world = World(**self.world_kwargs)
         world.setUp()
+        if self.prepare is not None:
+            self.prepare(world)
         self.builds += 1
         self.built = time.monotonic()
         # what Nova does before it forks its workers (see snapshots)
@@ -118,7 +123,7 @@ class Template:
                 self.reason = reason
                 self.close()
         if self.world is None:
-            return LocalSession(self.world_kwargs)
+            return LocalSession(self.world_kwargs, self.prepare)
         self.forks += 1
         return ForkedSession(self.world)
 
@@ -126,9 +131,11 @@ class Template:
 class LocalSession:
     """A fresh world in this process (the path without a template)."""
 
-    def __init__(self, world_kwargs=None):
+    def __init__(self, world_kwargs=None, prepare=None):
         self.world = World(**(world_kwargs or {}))
         self.world.setUp()
+        if prepare is not None:
+            prepare(self.world)
         self.client = Client(self.world)
         self.checker = StepChecker()
 

@@ -54,6 +54,13 @@ FAMILIES = ("delete_mid_move", "faults", "evacuate", "restart", "shelve",
             "node", "build_fail", "live", "cold")
 
 
+def prepare_world(world):
+    """What every example starts with: the flavors (made once in the
+    template the examples are copied from)."""
+    for name, spec in FLAVORS.items():
+        world.create_flavor(name, **spec)
+
+
 class InvariantViolated(AssertionError):
     """An invariant failed after an operation."""
 
@@ -101,7 +108,7 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         def __init__(self):
             super().__init__()
             self.session = (template.session() if template is not None
-                            else LocalSession(world_kwargs))
+                            else LocalSession(world_kwargs, prepare_world))
             self.counter = 0
             # nodes their driver does not report: not chosen as a target
             # (the claim there would fail and need the reschedule paths)
@@ -189,8 +196,10 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         # -- set-up ---------------------------------------------------------
         @initialize()
         def flavors(self):
+            # (a template made them once for every example: prepare_world)
             for name, spec in FLAVORS.items():
-                self.do("create_flavor", name=name, **spec)
+                if name not in self.ledger.flavors:
+                    self.do("create_flavor", name=name, **spec)
 
         # -- boots and builds ----------------------------------------------
         @precondition(lambda self: self.quiet() and self.room())

@@ -34,6 +34,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from harness.explore import hypothesis_adapter
 from harness.explore.forked import Template
 from harness.explore.machine import (InvariantViolated, Recorder,
+                                     prepare_world,
                                      make_machine)
 from harness.oracle.stepchecks import StepChecker
 from harness.verdicts import snapshots
@@ -65,11 +66,16 @@ class Failure:
     exclude: list = dataclasses.field(default_factory=list)
 
     def as_entry(self) -> dict:
+        from harness.world import novaenv
+        nova = novaenv.version_info()["nova"]
         return {"version": ENTRY_VERSION, "seed": self.seed,
                 "batch": self.batch, "exclude": self.exclude,
                 "ops": self.ops, "failed_after": self.failed_after,
                 "invariants": self.invariants,
-                "violations": self.violations, "program": self.program}
+                "violations": self.violations, "program": self.program,
+                # the Nova it was found on, and what a replay showed on
+                # each release it was replayed on (record_outcome)
+                "nova": nova, "outcomes": {nova: self.invariants}}
 
 
 @dataclasses.dataclass
@@ -129,7 +135,7 @@ def run_batch(seed: int, batch: int, recorder: Recorder, exclude=(),
     :class:`~harness.explore.forked.Template`; without one, the batch opens
     its own)."""
     if template is None:
-        with Template(world_kwargs) as own:
+        with Template(world_kwargs, prepare_world) as own:
             return run_batch(seed, batch, recorder, exclude, examples, steps,
                              shrink_seconds, template=own)
     cls = _machine(recorder, exclude, template)
@@ -235,7 +241,7 @@ def explore(budget: float, seed: int, exclude=(), examples: int = 10,
     cpu0 = cpu_seconds()
     args = dict(exclude=exclude, examples=examples, steps=steps,
                 shrink_seconds=shrink_seconds)
-    with Template(world_kwargs) as template:
+    with Template(world_kwargs, prepare_world) as template:
         jobs = default_jobs() if jobs is None else max(1, jobs)
         if (jobs > 1 and (template.world is None
                           or max_batches == 1
@@ -436,6 +442,32 @@ def replay_entry(path: str, echo=None) -> ReplayResult:
                         [str(v) for v in violations],
                         sorted({v.invariant for v in violations}),
                         [str(o) for o in history])
+
+
+def expected_outcome(entry: dict, nova: str):
+    """What a replay of ``entry`` on Nova ``nova`` showed when it was
+    recorded: the invariants that failed (``[]``: none), or None when no
+    replay on that release was recorded."""
+    outcomes = entry.get("outcomes") or {entry.get("nova"): entry[
+        "invariants"]}
+    return outcomes.get(nova)
+
+
+def record_outcome(path: str) -> tuple[str, list]:
+    """Replay ``path`` on the installed Nova and record what failed in the
+    entry's ``outcomes`` under that release (the entry rewritten
+    atomically).  Returns (release, invariants)."""
+    from harness.world import novaenv
+    entry = load_entry(path)
+    result = replay_entry(path)
+    nova = novaenv.version_info()["nova"]
+    entry.setdefault("outcomes", {})[nova] = result.invariants
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(entry, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return nova, result.invariants
 
 
 def corpus_entries(directory: str = CORPUS) -> list[str]:
