@@ -196,10 +196,16 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
         # -- set-up ---------------------------------------------------------
         @initialize()
         def flavors(self):
-            # (a template made them once for every example: prepare_world)
+            # (a template made them once for every example: prepare_world;
+            # the example's operations still list them, so that a replay
+            # on a fresh world makes them too)
             for name, spec in FLAVORS.items():
                 if name not in self.ledger.flavors:
                     self.do("create_flavor", name=name, **spec)
+                else:
+                    recorder.last_ops.append(
+                        Op("create_flavor", dict(name=name, **spec))
+                        .as_dict())
 
         # -- boots and builds ----------------------------------------------
         @precondition(lambda self: self.quiet() and self.room())
