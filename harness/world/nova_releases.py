@@ -260,31 +260,6 @@ def set_service_ref(rt, service) -> None:
         setter(service)
 
 
-# ----------------------------------------------------------------------
-# the compute manager
-# ----------------------------------------------------------------------
-def prep_resize_body(mgr, context, image, instance, flavor, request_spec,
-                     filter_properties, node, clean_shutdown, migration,
-                     host_list):
-    """Run the destination's ``prep_resize`` work without its RPC-side
-    decorators (instance events and faults, task-state revert, exception
-    notification), as the conductor driver needs it.
-
-    Nova 34 split it out as ``ComputeManager._do_prep_resize`` (``prep_resize``
-    now only records the task around it); before, the work was the body of
-    the decorated ``prep_resize`` itself, reached through the decorators'
-    ``__wrapped__`` chain.  Same arguments, same order, in both.
-    """
-    args = (context, image, instance, flavor, request_spec,
-            filter_properties, node, clean_shutdown, migration, host_list)
-    split = getattr(mgr, "_do_prep_resize", None)
-    if split is not None:
-        return split(*args)
-    import inspect
-    body = inspect.unwrap(type(mgr).prep_resize)
-    return body(mgr, *args)
-
-
 def main() -> int:
     import json
     from harness.world import novaenv
