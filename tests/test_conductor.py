@@ -845,3 +845,48 @@ def test_conductor_trials_run_through_the_judge_on_fresh_worlds():
     assert judge.observations == [obs]
     assert list(judge.traces) == ["resize [control] #1"]
     assert [c[1] for c in obs.calls][:1] == ["GET"]
+
+
+# ----------------------------------------------------------------------
+# no second implementation of the conductor's path
+# ----------------------------------------------------------------------
+# What Nova's services run for a cold move, and the harness must never call
+# itself: the conductor's task and its allocation helpers, the scheduler's
+# selection and claims, the destination's prep_resize and claim.
+NOVA_MOVE_PATH = {
+    "replace_allocation_with_migration", "revert_allocation_for_migration",
+    "MigrationTask", "_cold_migrate", "migrate_server", "_reschedule",
+    "select_destinations", "claim_resources", "move_allocations",
+    "prep_resize", "_do_prep_resize", "_prep_resize", "resize_claim",
+    "_move_claim",
+}
+
+
+def test_the_harness_calls_nothing_of_the_move_path():
+    """No module of the harness calls a function of the conductor's move
+    path itself (the old driver called ``_cold_migrate``, performed
+    ``prep_resize`` by hand and replaced the scheduler): a move enters at
+    the API and Nova's services run it.  The what-ifs name such functions
+    as text, never call them."""
+    import ast
+    import os
+    root = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "harness")
+    calls = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                fn = node.func
+                called = fn.attr if isinstance(fn, ast.Attribute) \
+                    else getattr(fn, "id", "")
+                if called in NOVA_MOVE_PATH:
+                    calls.append("%s:%d %s" % (os.path.relpath(path, root),
+                                               node.lineno, called))
+    assert calls == []
