@@ -472,6 +472,24 @@ def test_inner_faults_reach_the_conductor_as_they_claim(conductor_world,
         assert held[inst] and held[result.migration_uuid] == {}
 
 
+def test_faults_behind_the_middleware_leave_the_harness_reads_alone(
+        conductor_world):
+    """The harness's own reads go straight to the app behind the middleware
+    (never logged): a fault there neither counts nor answers them; Nova's
+    next request is the one it fires on."""
+    w = conductor_world
+    uuid = w.instances["vm1"].uuid
+    with cf.InnerFault(w, "GET", ROUTE, "timeout",
+                       Schedule(calls=(1,))) as fault:
+        for _ in range(3):
+            assert w.placement.read("/allocations/%s" % uuid)["allocations"]
+        assert fault.matched == 0
+        from keystoneauth1 import exceptions as ks_exc
+        with pytest.raises(ks_exc.ConnectTimeout):
+            w.hosts[cw.SRC].reportclient.get_allocs_for_consumer(w.ctx, uuid)
+    assert fault.matched == 1 and len(fault.fired_calls) == 1
+
+
 def test_sharing_provider_takes_the_disk():
     w = World(hosts=(cw.SRC, cw.DST), inventory=Inventory(local_gb=5))
     w.ledger = ShareAwareLedger(w.reserved)

@@ -59,19 +59,28 @@ class _Behind(Fault):
     :meth:`handle` answers it (or returns None to let Placement serve).
     The harness's own reads and writes (the observer channel) pass."""
 
+    _last = None     # the last logged call this fault saw
+
     def inject(self):
         mw = self.world.placement.middleware
         inner = mw.app
         fault = self
+        # calls logged before the fault was in place are not its own
+        self._last = mw.calls[-1] if mw.calls else None
 
         def app(environ, start_response):
-            if environ.get("HTTP_X_HARNESS_OBSERVER"):
+            call = mw.calls[-1] if mw.calls else None
+            if environ.get("HTTP_X_HARNESS_OBSERVER") or call is None or \
+                    call is fault._last:
+                # the harness's own requests: observer writes, and reads
+                # straight to the app (``FaultablePlacement.read``), which
+                # the middleware never logged
                 return inner(environ, start_response)
+            fault._last = call
             method = environ["REQUEST_METHOD"]
             path = environ.get("PATH_INFO", "")
             if environ.get("QUERY_STRING"):
                 path += "?" + environ["QUERY_STRING"]
-            call = mw.calls[-1] if mw.calls else None
             answer = fault.handle(environ, start_response, inner, method,
                                   path, call)
             if answer is None:
