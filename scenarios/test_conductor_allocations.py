@@ -3,29 +3,35 @@
 ``replace_allocation_with_migration`` moves an instance's source allocation
 to a migration consumer before scheduling; ``revert_allocation_for_migration``
 moves it back when the migration task fails.  Both call Placement several
-times (reads of each consumer, one ``POST /allocations``).  Each trial runs
-one of four shapes with one placement answer at one of the calls the
-shape's control made (see :mod:`harness.world.conductor_workloads`):
+times (reads of each consumer, one ``POST /allocations``).  Each trial is a
+request to the REST API carried out by Nova's own services (see
+:mod:`harness.verdicts.conductor_workloads`), with one placement answer at
+one of the calls the shape's control made:
 
-* ``swap``: the swap on its own, as ``MigrationTask._preallocate_migration``
-  calls it;
-* ``revert``: the revert on its own, as ``MigrationTask.rollback`` calls it
-  (migration set to error first);
-* ``migration task``: a whole cold migration through the real
-  ``ComputeTaskManager._cold_migrate`` (MigrationTask execute, rollback on
-  failure, the destination's prep_resize and its own clean-up);
-* ``failing migration task``: the same with no host available, so the task
-  fails and rolls back; the faults hit the rollback's calls.
+* ``resize``: a user resizes vm1; the conductor's MigrationTask swaps the
+  allocation, the scheduler claims the destination (the source is its
+  alternate), the destination's ``prep_resize`` claims, and the move is
+  held where the destination casts ``resize_instance``.  Faults hit the
+  swap's calls (every answer) and the first call of each later route;
+* ``migration, no valid host``: an operator cold-migrates vm1 while the
+  only other host is disabled; the scheduler raises NoValidHost and
+  ``MigrationTask.rollback`` reverts the swap.  Faults hit the calls after
+  the swap: the scheduler's and the revert's.  This shape is judged as the
+  rollback's revert: it intends the instance to hold its allocation again,
+  and its caller (the rollback, and through it the conductor, whose
+  exception becomes the instance fault) is told it failed only if an
+  exception escapes it.
 
-After the operation (fault still in place) and again after the fault is
+After the request (fault still in place) and again after the fault is
 cleared and every compute's tracker audited, each trial checks, per
-consumer, that allocations are the before or the intended after state and
+consumer, that allocations are the before or an intended after state and
 never a mixture; that no living instance is left holding nothing; that no
 migration in error holds anything; whether the caller was told of a failure
-(an exception, or the migration set to error); and, for the task shapes,
-the accounting invariants against the ledger (told what the participants
-reported).  Evidence names the fault's route, the call it fired on (its
-number in the middleware's log and within the operation) and the answer.
+(for the move: the conductor raised or the migration ended in error; for
+the revert: an exception escaped the rollback); and the accounting
+invariants against the ledger (told where the move stands).  Evidence names
+the fault's route, the call it fired on (its number in the middleware's
+log and within the operation) and the answer.
 
 Cause (see the claim's proposition): a harm counts only if the blamed path
 ran in that trial (the revert's log-only failure branch, or the swap
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.world import conductor_workloads as cw
+from harness.verdicts import conductor_workloads as cw
 
 SWAP = ("allocations_before_or_after", "instances_hold_allocations")
 UNHEALED = ("errored_migrations_hold_nothing", "instances_hold_allocations",
@@ -54,19 +60,10 @@ MAX_REPLAYS = 24
 
 
 def allocation_trials(run):
-    """Every trial of the allocation-swap fault space, shared by the 002-1
-    and 002-2 scenarios and the findings near them: per shape of
-    :mod:`harness.world.conductor_workloads`, its control, then one
-    variant per placement answer at each call position of the control's
-    call log."""
-    # (the shapes and their trials are conductor_workloads' own; it has no
-    # public name for them yet)
-    for sname, shape in cw._shapes().items():
-        control = run.trial(cw._trial(shape, "%s [control]" % sname))
-        if control.error:
-            continue
-        for vname, factory in cw.shape_variants(shape, control).items():
-            run.trial(cw._trial(shape, "%s / %s" % (sname, vname), factory))
+    """Every trial of the allocation fault space, shared by the 002-1 and
+    002-2 scenarios and the findings near them (see
+    :func:`harness.verdicts.conductor_workloads.allocation_trials`)."""
+    cw.allocation_trials(run)
 
 
 def caller_saw(o):
@@ -76,9 +73,10 @@ def caller_saw(o):
 
 SPACE = ("each a placement answer at one call position of the control's "
          "call log (error status, generation conflict once or persistent, "
-         "capacity refusal, disconnect, client timeout, response lost after "
-         "placement committed, racing writer, latency), or the source node "
-         "record missing")
+         "refusal for the inventory's limits, disconnect, client timeout, "
+         "response lost after placement committed, racing writer, latency), "
+         "or the source node record missing; every request through the "
+         "REST API, carried out by Nova's conductor, scheduler and computes")
 
 
 def _split(judge):
@@ -106,10 +104,11 @@ def test_conductor_swap_leaves_mixed_or_lost_allocations(judge):
     judge.observe(allocation_trials)
     judge.decide(
         hypothesis="A placement failure (error status, generation "
-                   "conflict, broken connection, timeout, lost response, "
-                   "racing writer) at any call the allocation swap or its "
-                   "revert makes, alone or inside a migration task that "
-                   "fails, leaves the instance or migration consumer in "
+                   "conflict, limits refusal, broken connection, timeout, "
+                   "lost response, racing writer) at any call a resize or "
+                   "a cold migration makes through Nova's services (the "
+                   "allocation swap, the scheduler's claim, the "
+                   "destination's, or the rollback's revert), leaves the instance or migration consumer in "
                    "neither its before nor its intended after allocation, "
                    "a mixture of the two, or a living instance holding "
                    "nothing; checked right after the operation and again "
@@ -125,11 +124,11 @@ def test_conductor_swap_failures_unreported(judge):
     happened, the caller is not told it failed."""
     judge.observe(allocation_trials)
     judge.decide(
-        hypothesis="Under a placement failure the caller of the swap, the "
-                   "revert or the migration task is not told the truth: "
-                   "the operation did not take effect and nothing was "
-                   "raised (nor the migration set to error), or it took "
-                   "effect and a failure was raised. Caused by the "
+        hypothesis="Under a placement failure the caller of the move, or "
+                   "of the rollback's revert, is not told the truth: the "
+                   "operation did not take effect and nothing was raised "
+                   "(for the move: nor the migration set to error), or it "
+                   "took effect and a failure was raised. Caused by the "
                    "handling only where the revert raising instead "
                    "(revert-failure-raised) tells the caller.",
         predicts={"under_fault": ("failure_reported",)},

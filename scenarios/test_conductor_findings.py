@@ -2,9 +2,11 @@
 
 One finding, one scenario, each with a docstring that tells the bug in
 plain words, as Nova's own ``test_bug_*`` regression tests do.  F-05 and
-F-07 read the allocation-swap fault space the 002-1/002-2 scenarios share
-(``allocation_trials`` of ``test_conductor_allocations.py``);
-F-06 runs its own reschedule trials.  Verdicts are computed from what the
+F-07 read the allocation fault space the 002-1/002-2 scenarios share
+(``allocation_trials`` of ``test_conductor_allocations.py``); F-06 reads
+the reschedule trials of claim 002-3 (``retry_trials`` of
+``test_conductor_retries.py``).  Every trial is a request to the REST API
+carried out by Nova's own services.  Verdicts are computed from what the
 trials observed; counterfactual replays (``[counterfactual: ...]``) only
 say whether a harm goes away.
 """
@@ -12,13 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import Combined
-from harness.oracle import conductor_invariants as ci
-from harness.faults import conductor as cf
-from harness.world import conductor as hc
-from harness.world import conductor_workloads as cw
+from harness.verdicts import conductor_workloads as cw
 
 from test_conductor_allocations import allocation_trials, caller_saw
+from test_conductor_retries import MAX_ATTEMPTS, PLAN, REFUSING, retry_trials
 
 LOST = ("instances_hold_allocations", "errored_migrations_hold_nothing")
 
@@ -50,10 +49,12 @@ def test_rollback_error_replaces_no_valid_host(judge):
     MigrationTask.rollback then sets the migration to error and moves the
     source allocation back from the migration consumer to the instance.
     When placement fails during that move (a 500 reading a consumer's
-    allocations, a dropped connection, a racing writer), the exception
-    raised inside rollback escapes instead of NoValidHost: the caller and
-    the instance fault show a placement error, and the allocation stays
-    on the migration in error.
+    allocations, a timeout, a racing writer), the exception raised inside
+    rollback escapes instead of NoValidHost: the conductor raises a
+    placement error, which becomes the instance fault and the error of the
+    server's "migrate" action, and the allocation stays on the migration in
+    error.  (Through the REST API: an operator migrates the server while
+    the only other host is disabled.)
 
     The what-if ``rollback-errors-contained`` logs the rollback's own
     exception instead: the caller sees NoValidHost again, and the
@@ -61,17 +62,17 @@ def test_rollback_error_replaces_no_valid_host(judge):
     placement call's, not this finding's.
     """
     judge.observe(allocation_trials, keep=lambda o: o.trial.startswith(
-        "failing migration task"))
+        "migration, no valid host"))
     judge.decide(
         hypothesis="After the scheduler raised NoValidHost, a placement "
                    "failure at a call of the rollback's revert makes the "
                    "caller of the migration task see another exception "
                    "than NoValidHost.",
         predicts={"under_fault": ("cause_reported",)},
-        fault_space="the 'failing migration task' shape of the allocation "
-                    "fault space: one placement answer at each call after "
-                    "the swap (the scheduler's candidates and the "
-                    "rollback's reads and POST)")
+        fault_space="the 'migration, no valid host' shape of the "
+                    "allocation fault space: one placement answer at each "
+                    "call after the swap (the scheduler's candidates and "
+                    "the rollback's reads and POST)")
     judge.outcome.stats["caused_part"] = _caused_part(
         judge, "rollback-errors-contained")
 
@@ -79,52 +80,8 @@ def test_rollback_error_replaces_no_valid_host(judge):
 # ----------------------------------------------------------------------
 # F-06
 # ----------------------------------------------------------------------
-HOSTS = (cw.SRC, cw.DST) + cw.ALTS
-PLAN = (cw.DST,) + cw.ALTS
-MAX_ATTEMPTS = 3
-
-
-def _bounded(world, conductor, op, stage):
-    if stage != "under_fault":
-        return []
-    m = world.CONF.scheduler.max_attempts
-    attempts = len(conductor.compute.prep_resizes)
-    counters = [(p.retry or {}).get("num_attempts")
-                for p in conductor.compute.prep_resizes]
-    out = ci.attempts_bounded({"prep_resize attempts": attempts},
-                              {"prep_resize attempts": m})
-    for v in out:
-        v.detail = "%s; retry counter seen by each attempt: %s" % (
-            v.detail, counters)
-    return out
-
-
-def _f06_faults():
-    every = PLAN
-    return {
-        "every destination refuses":
-            lambda w: cf.ClaimRefused(w, every),
-        "every destination refuses, the scheduler returns %d alternates"
-        % len(cw.ALTS):
-            lambda w: Combined(w, cf.ClaimRefused(w, every),
-                               cf.LongAlternates(w, len(cw.ALTS))),
-    }
-
-
-def _f06_trial(name, fault=None):
-    return hc.ConductorTrial(
-        name, cw.population,
-        operation=lambda w, c: hc.op_migrate(w, c, "vm1"), fault=fault,
-        plan=PLAN, extra=_bounded,
-        world_kwargs=dict(hosts=HOSTS, config={
-            "scheduler.max_attempts": MAX_ATTEMPTS}))
-
-
-def reschedule_counter_trials(run):
-    run.trial(_f06_trial("max_attempts=%d [control]" % MAX_ATTEMPTS))
-    for name, factory in _f06_faults().items():
-        run.trial(_f06_trial("max_attempts=%d / %s" % (MAX_ATTEMPTS, name),
-                             factory))
+def _every_destination_refuses(o) -> bool:
+    return o.control or o.trial.endswith(REFUSING)
 
 
 @pytest.mark.finding("F-06")
@@ -136,23 +93,27 @@ def test_reschedule_counter_restarts(judge):
     only bound is the list of alternates the scheduler handed out, which
     Nova's scheduler caps at max_attempts - 1.
 
-    Is there harm?  With every destination refusing, the attempts stay
-    within max_attempts.  Only a scheduler that returns more alternates
-    than Nova's ever does (outside the trigger) gets more attempts: that
-    shows what bounds the loop, and is no harm a user or operator can
-    produce.
+    Is there harm?  With every destination refusing (each one's claim in
+    prep_resize cannot report to placement, so it reverts and asks for a
+    reschedule), the attempts stay within max_attempts: the real
+    scheduler hands out max_attempts - 1 alternates.  More attempts would
+    need a scheduler that ignores the option, which Nova's services cannot
+    be made to be.
     """
-    observations = judge.observe(reschedule_counter_trials)
+    observations = judge.observe(retry_trials,
+                                 keep=_every_destination_refuses)
     judge.decide(
         hypothesis="Because the retry counter restarts on each reschedule, "
                    "repeatedly refusing destinations make a cold migration "
                    "run more prep_resize attempts than [scheduler] "
                    "max_attempts.",
         predicts={"under_fault": ("attempts_bounded",)},
-        fault_space="max_attempts=%d, plan %s (the destination, then "
-                    "the alternates); every destination refuses, with "
-                    "Nova's alternates (max_attempts - 1) and with more"
-                    % (MAX_ATTEMPTS, list(PLAN)))
+        fault_space="max_attempts %s, the scheduler preferring %s (the "
+                    "destination, then the alternates); every destination "
+                    "refuses (its claim in prep_resize cannot report to "
+                    "placement), with the alternates Nova's "
+                    "scheduler hands out (max_attempts - 1)"
+                    % (list(MAX_ATTEMPTS), list(PLAN)))
     judge.outcome.stats["retry_counter_by_attempt"] = {
         o.trial: [((a.get("retry") or {}).get("num_attempts"), a["host"],
                    a["outcome"]) for a in (o.detail.attempts
@@ -175,20 +136,24 @@ def test_placement_409_kinds_handled_differently(judge):
     """move_allocations reads a refused POST /allocations by its text.  A
     consumer-generation conflict raises AllocationMoveFailed; a
     provider-generation conflict is retried, then returns False; any
-    other 409, such as placement refusing for capacity, returns False at
-    once.  replace_allocation_with_migration turns False into NoValidHost,
-    but revert_allocation_for_migration only logs it.  So when the move
-    back is refused, the caller hears of a generation conflict, yet a
-    capacity refusal leaves the instance without its allocation and
-    nobody is told.
+    other 409, such as placement refusing the allocation for its
+    inventory's limits, returns False at once.
+    replace_allocation_with_migration turns False into NoValidHost, but
+    revert_allocation_for_migration only logs it.  So when the rollback's
+    move back is refused, the conductor raises a generation conflict,
+    yet a limits refusal (max_unit lowered on the source while the
+    migration was being scheduled) leaves the instance without its
+    allocation and nobody is told: the server's action shows only the
+    scheduler's NoValidHost.
 
-    The what-if ``capacity-409-raised`` makes a capacity 409 raise as a
-    consumer-generation conflict does.
+    Placement 16 admits an allocation that raises no usage, so a pure
+    capacity refusal cannot answer a move between two consumers; a limits
+    refusal can.  The what-if ``capacity-409-raised`` makes any 409 that
+    is not a generation conflict raise, as a consumer-generation conflict
+    does.
     """
     chosen = judge.observe(allocation_trials, keep=lambda o: (
-        o.control and o.trial.split(" [")[0] in ("swap", "revert"))
-        or (o.trial.split(" / ")[0] in ("swap", "revert")
-            and _conflict_kind(o) is not None))
+        o.control or _conflict_kind(o) is not None))
     judge.decide(
         hypothesis="A 409 answer to the swap's or the revert's POST "
                    "/allocations that is not a consumer-generation "
@@ -196,8 +161,9 @@ def test_placement_409_kinds_handled_differently(judge):
                    "not happen, while a consumer-generation conflict at "
                    "the same call is raised.",
         predicts={"under_fault": ("failure_reported",)},
-        fault_space="swap and revert on their own, one 409 at their POST "
-                    "/allocations: %s" % ", ".join(
+        fault_space="the swap (in a resize) and the rollback's revert (in a "
+                    "migration with no valid host), through the REST API, "
+                    "one 409 at their POST /allocations: %s" % ", ".join(
                         sorted(set(cw.CONFLICT_KINDS.values()))))
     judge.outcome.stats["by_kind"] = {
         o.trial: {"kind": _conflict_kind(o),

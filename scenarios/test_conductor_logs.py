@@ -1,14 +1,17 @@
 """What the conductor's migration code writes to the logs: claim 002-1.
 
-Every trial of the allocation-swap fault space (see
-:mod:`harness.world.conductor_workloads`, shared with the 002-2 scenarios) runs
-with canary secrets planted in the configuration (service passwords in
-``[placement]``, ``[neutron]``, ``[service_user]`` and
-``[keystone_authtoken]``, the memcache secret key, ``transport_url`` and
-``[database]``/``[api_database]`` connection strings with passwords) and a
-canary token in the conductor's request context, and keeps every log record
-of every level from every logger for the whole trial (world set-up
-included), as text and as oslo.log's ContextFormatter would write it.
+Every trial of the allocation fault space (see
+:mod:`harness.verdicts.conductor_workloads`, shared with the 002-2
+scenarios: resizes and cold migrations through the REST API, carried out by
+Nova's own API, conductor, scheduler and computes) runs with canary secrets
+planted in the configuration (service passwords in ``[placement]``,
+``[neutron]``, ``[service_user]`` and ``[keystone_authtoken]``, the
+memcache secret key, ``transport_url`` and ``[database]``/``[api_database]``
+connection strings with passwords) and a canary token carried by every API
+request (so in the request context every service gets over the bus), and
+keeps every log record of every level from every logger of every service
+for the whole trial (world set-up included), as text and as oslo.log's
+ContextFormatter would write it.
 
 The claim's proposition (catalogue) is a leak: a secret reaching the logs
 through the helpers.  Two scenarios judge it:
@@ -33,7 +36,7 @@ import dataclasses
 
 import pytest
 
-from harness.world import conductor as hc
+from harness.world import conductor as wc
 from harness.oracle import conductor_invariants as ci
 from harness.verdicts.judge import Observation, STAGES
 
@@ -149,7 +152,7 @@ def test_conductor_logs_leak_secrets(judge):
     unmasked credential."""
     observations, traces = judge.shared(allocation_trials)
     judge.traces.update(traces)
-    secrets = hc.canary_secrets()
+    secrets = wc.canary_secrets()
     # The control checks the oracle: the same lines scanned for decoys
     # that were never planted anywhere must match nothing.
     decoys = {where: "dEcOy-%s-never-planted" % i

@@ -8,14 +8,21 @@ place the instances' disk on the sharing provider: ``vm1`` on the source
 and ``vm2`` on the destination each hold 10 GB there.  Each control is the
 same trial with local disks and no sharing provider.
 
-``vm1`` is cold-migrated through the real conductor (its swap moves the
-source allocation, shared disk included, to the migration consumer; the
-scheduler then claims the destination for the instance), then:
+An operator cold-migrates ``vm1`` through the REST API with no host named
+(the scheduler prefers the destination; Nova's conductor swaps the source
+allocation, shared disk included, to the migration consumer; the real
+scheduler then claims the destination for the instance, asking placement
+for candidates that take the disk from the sharing provider); the move is
+held where the destination casts ``resize_instance``, then:
 
-* finished and confirmed;
+* finished (the source and the destination carry on) and confirmed;
 * finished and reverted;
-* rolled back by the conductor (the prep_resize cast fails, so
-  ``MigrationTask.rollback`` runs ``revert_allocation_for_migration``);
+* rolled back by the conductor: the operator disabled the destination's
+  compute service first, so the scheduler finds no host and
+  ``MigrationTask.rollback`` runs ``revert_allocation_for_migration`` (the
+  old model made the ``prep_resize`` cast fail; a cast through the bus
+  cannot fail, and a host the scheduler cannot choose is how an operator
+  meets this rollback);
 * with the sharing provider's capacity tight (25 GB for two 10 GB disks).
 
 The sharing provider's usage is compared with what the living instances
@@ -30,9 +37,11 @@ from __future__ import annotations
 import pytest
 
 from harness.faults import conductor as cf
-from harness.world import conductor as hc
 from harness.oracle import conductor_invariants as ci
-from harness.world import conductor_workloads as cw
+from harness.oracle.conductor_checks import ShareAwareLedger
+from harness.verdicts import conductor as vc
+from harness.verdicts import conductor_workloads as cw
+from harness.world import conductor as wc
 from harness.world.deployment import Inventory
 
 SHARE = "shared-disk"
@@ -40,14 +49,16 @@ AMPLE, TIGHT = 100, 25
 LOCAL, NO_LOCAL = Inventory(local_gb=400), Inventory(local_gb=5)
 
 
-def _population(shared: bool, total: int):
-    def setup(world, conductor):
+def _population(shared: bool, total: int, disabled: bool = False):
+    def setup(world):
         world.create_flavor("small", **cw.SMALL)
         if shared:
-            hc.add_sharing_provider(world, SHARE, total)
+            wc.add_sharing_provider(world, SHARE, total)
             world.ledger.shared_disk.update(vm1=SHARE, vm2=SHARE)
         world.boot("vm1", "small", cw.SRC)
         world.boot("vm2", "small", cw.DST)
+        if disabled:
+            wc.disable_compute(world, cw.DST)
     return setup
 
 
@@ -74,7 +85,7 @@ def _sharing_checks(world, label) -> list:
         expected[name] = (sum(d for _n, d in held), "%s: %s" % (
             label, " + ".join("%s %d GB" % h for h in held)))
     usage = _sharing_usage(world)
-    world.conductor.counts.setdefault("sharing usage", []).append(
+    vc.counts(world).setdefault("sharing usage", []).append(
         (label, usage))
     return ci.sharing_usage_matches_instances(usage, expected)
 
@@ -103,7 +114,7 @@ def _refusal_checks(world, op) -> list:
         flavor.get("DISK_GB", 0), "cold migration of vm1 to %s" % cw.DST)
 
 
-def _extra(world, conductor, op, stage):
+def _extra(world, op, stage):
     label = {"under_fault": "move in progress",
              "after_clear": "after the move ended and the audits"}[stage]
     out = _sharing_checks(world, label)
@@ -118,10 +129,10 @@ def _moved(op):
 
 
 def _then(finish_with):
-    def then(world, conductor, op):
+    def then(world, op):
         if not _moved(op) or finish_with is None:
             return []
-        hc.finish_move(world, "vm1")
+        wc.finish_move(world, "vm1")
         out = _sharing_checks(world, "instance arrived, awaiting %s"
                               % finish_with)
         (world.confirm if finish_with == "confirm" else world.revert)("vm1")
@@ -129,38 +140,29 @@ def _then(finish_with):
     return then
 
 
-def _rollback_op(world, conductor):
-    from nova import exception
-    conductor.fail_cast = exception.NovaException(
-        "harness: prep_resize cast failed")
-    return hc.op_migrate(world, conductor, "vm1")
-
-
-def _migrate_op(world, conductor):
-    return hc.op_migrate(world, conductor, "vm1")
+def _migrate_op(world):
+    return vc.op_move(world, "vm1", prefer=(cw.DST,), hosts=(cw.DST,))
 
 
 SHAPES = {
-    "migrate then confirm": (_migrate_op, _then("confirm"), AMPLE),
-    "migrate then revert": (_migrate_op, _then("revert"), AMPLE),
-    "migrate, cast fails, conductor rollback": (_rollback_op, None, AMPLE),
-    "migrate with tight shared capacity": (_migrate_op, _then("confirm"),
-                                           TIGHT),
+    "migrate then confirm": (_then("confirm"), AMPLE, False),
+    "migrate then revert": (_then("revert"), AMPLE, False),
+    "migrate, no valid host, conductor rollback": (None, AMPLE, True),
+    "migrate with tight shared capacity": (_then("confirm"), TIGHT, False),
 }
 
 
 def _trial(name, shape, shared):
-    operation, then, total = SHAPES[shape]
+    then, total, disabled = SHAPES[shape]
     fault = None
     if shared:
         text = ("instance disks on sharing provider %s (DISK_GB total %d, "
                 "aggregate with %s and %s; hosts report %d GB local disk)"
                 % (SHARE, total, cw.SRC, cw.DST, NO_LOCAL.local_gb))
         fault = (lambda w, t=text: cf.Condition(w, t))
-    return hc.ConductorTrial(
-        name, _population(shared, total), operation=operation, fault=fault,
-        plan=(cw.DST,), prefer=SHARE if shared else None, then=then,
-        extra=_extra, ledger=hc.share_aware_ledger,
+    return vc.ConductorTrial(
+        name, _population(shared, total, disabled), operation=_migrate_op,
+        fault=fault, then=then, extra=_extra, ledger=ShareAwareLedger,
         world_kwargs=dict(hosts=(cw.SRC, cw.DST),
                           inventory=NO_LOCAL if shared else LOCAL))
 

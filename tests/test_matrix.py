@@ -141,37 +141,6 @@ def test_adapter_bridges_the_service_ref(monkeypatch):
     assert new.service_ref == "svc"
 
 
-def test_adapter_runs_prep_resize_without_its_decorators():
-    """Nova 34 has ``_do_prep_resize``; before, the work is the body of the
-    decorated ``prep_resize``: the adapter unwraps it, never running the
-    RPC-side decorators (here one that would fail)."""
-    import functools
-    from harness.world import nova_releases
-
-    def rpc_side(fn):
-        @functools.wraps(fn)
-        def wrapper(*a, **k):
-            raise AssertionError("decorator ran")
-        return wrapper
-
-    class Old:
-        @rpc_side
-        def prep_resize(self, *args):
-            return ("old body", args)
-
-    class New:
-        @rpc_side
-        def prep_resize(self, *args):
-            raise AssertionError("not this one")
-
-        def _do_prep_resize(self, *args):
-            return ("split", args)
-
-    args = tuple(range(10))
-    assert nova_releases.prep_resize_body(Old(), *args) == ("old body", args)
-    assert nova_releases.prep_resize_body(New(), *args) == ("split", args)
-
-
 # ----------------------------------------------------------------------
 # flips: which functions changed and which note/commit says why
 # ----------------------------------------------------------------------

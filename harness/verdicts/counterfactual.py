@@ -356,13 +356,15 @@ def rollback_errors_contained() -> WhatIf:
 
 def capacity_refusal_raised() -> WhatIf:
     """F-07: ``move_allocations`` raises AllocationMoveFailed for a 409
-    that is not a generation conflict (a capacity refusal), as it does for
-    a consumer-generation conflict, instead of returning False (its retry
-    decorator is applied again, as at import)."""
+    that is not a generation conflict (a refusal for the inventory's limits
+    or its capacity), as it does for a consumer-generation conflict,
+    instead of returning False (its retry decorator is applied again, as
+    at import).  (The name is the what-if's label in recorded verdicts.)"""
     return rewritten(
         "capacity-409-raised",
-        "move_allocations raises AllocationMoveFailed for a capacity 409 as "
-        "for a consumer-generation conflict (instead of returning False)",
+        "move_allocations raises AllocationMoveFailed for a 409 that is not "
+        "a generation conflict (limits, capacity) as for a consumer-"
+        "generation conflict (instead of returning False)",
         REPORT + ".move_allocations",
         insert_after("err = r.json()['errors'][0]",
                      "if r.status_code == 409 and "

@@ -95,7 +95,7 @@ class Trial:
 
     # -- the workload's hooks, in the order :class:`TrialRun` calls them.
     # This class is the ordinary workload (the tracker's audits); a
-    # workload with other steps (harness.world.conductor.ConductorTrial)
+    # workload with other steps (harness.verdicts.conductor.ConductorTrial)
     # overrides them.
     def log_capture(self) -> LogCapture:
         """What keeps the trial's log records."""
@@ -175,7 +175,7 @@ class BetweenAudits(Trial):
 @dataclasses.dataclass
 class OperationDetail:
     """What an operation's workload (the conductor's,
-    :class:`harness.world.conductor.ConductorTrial`) saw besides the
+    :class:`harness.verdicts.conductor.ConductorTrial`) saw besides the
     invariants: its placement calls (the middleware's log, ``(n, method,
     path, status, fault)``) and those a fault fired on, the caller's
     result, the state the allocations reached (``achieved``), the
@@ -243,7 +243,7 @@ class Observation:
     @property
     def calls(self) -> list:
         """The operation's placement calls (``detail.calls``); read by
-        :func:`harness.world.conductor_workloads.shape_variants`."""
+        :func:`harness.verdicts.conductor_workloads.shape_variants`."""
         return self.detail.calls if self.detail is not None else []
 
     def logged(self, prefix: str) -> int:

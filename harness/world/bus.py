@@ -26,6 +26,12 @@ matches a rule is **held** (a stall point: the operation stops there until
 the harness releases it), **dropped** (lost: a call then times out),
 **duplicated** (delivered twice), or **deferred** (delivered after the next
 operation).  Every delivery is recorded in :attr:`Bus.log`.
+
+The harness also observes the bus, changing nothing it does: which message
+a thread is delivering now (:meth:`Bus.delivering`; every message records
+the delivery it was sent from, ``Message.parent``), what a server raised
+while handling a message (:attr:`Bus.failures`), and a watcher called as
+each message is sent and as each delivery begins (:meth:`Bus.watch`).
 """
 from __future__ import annotations
 
@@ -53,6 +59,9 @@ class Message:
     ctxt: dict
     call: bool
     exchange: str | None = None
+    # the message whose delivery sent this one (None: sent from outside)
+    parent: "Message | None" = dataclasses.field(default=None, repr=False,
+                                                 compare=False)
 
     @property
     def instance_uuid(self) -> str | None:
@@ -231,6 +240,10 @@ class Bus(fixtures.Fixture):
         self._lock = threading.RLock()
         self._serving = threading.local()
         self.delivered = 0
+        # observation only (see the module's docstring)
+        self._delivering = threading.local()
+        self.failures: list[tuple[Message, dict]] = []
+        self._watchers: list[Callable] = []
 
     def _setUp(self):
         import futurist
@@ -268,8 +281,10 @@ class Bus(fixtures.Fixture):
                       server=target.server, fanout=bool(target.fanout),
                       method=wire.get("method", "?"),
                       args=wire.get("args") or {}, ctxt=copy.deepcopy(ctxt),
-                      call=call, exchange=target.exchange)
+                      call=call, exchange=target.exchange,
+                      parent=self.delivering())
         msg.wire = wire
+        self._notify("sent", msg)
         rule = self._rule_for(msg)
         if call:
             return self._call(msg, rule, timeout)
@@ -350,9 +365,67 @@ class Bus(fixtures.Fixture):
         with self._lock:
             self.delivered += 1
             self.log.append(("delivered", msg))
-        with self.serving(_service_of(listener)):
-            listener.callback([incoming])
+        self._notify("delivered", msg)
+        stack = self._stack()
+        stack.append(msg)
+        try:
+            with self.serving(_service_of(listener)):
+                listener.callback([incoming])
+        finally:
+            stack.pop()
+        if incoming.failure is not None:
+            self._failed(msg, incoming.failure)
         return incoming
+
+    # ------------------------------------------------------------------
+    # observing (changes nothing the bus does)
+    # ------------------------------------------------------------------
+    def _stack(self) -> list:
+        stack = getattr(self._delivering, "stack", None)
+        if stack is None:
+            stack = self._delivering.stack = []
+        return stack
+
+    def delivering(self) -> Message | None:
+        """The message whose delivery the calling thread is inside (the
+        innermost one: a call made while handling a cast), or None."""
+        stack = self._stack()
+        return stack[-1] if stack else None
+
+    def _failed(self, msg: Message, failure: str):
+        from oslo_serialization import jsonutils
+        try:
+            data = jsonutils.loads(failure)
+        except ValueError:
+            data = {"class": "?", "message": str(failure)}
+        with self._lock:
+            self.failures.append((msg, {
+                "class": data.get("class"), "module": data.get("module"),
+                "message": data.get("message")}))
+
+    def raised(self, method: str | None = None) -> list[tuple[Message, dict]]:
+        """(message, {class, module, message}) for each delivery (of
+        ``method``, or any) whose server raised while handling it."""
+        return [(m, f) for m, f in self.failures
+                if method is None or m.method == method]
+
+    def watch(self, watcher: Callable[[str, Message], None]) -> Callable:
+        """Call ``watcher(event, message)`` as each message is sent
+        (``"sent"``, before any rule applies) and as each delivery begins
+        (``"delivered"``, in the delivering thread).  Returns the function
+        that stops it."""
+        with self._lock:
+            self._watchers.append(watcher)
+
+        def stop():
+            with self._lock:
+                if watcher in self._watchers:
+                    self._watchers.remove(watcher)
+        return stop
+
+    def _notify(self, event: str, msg: Message):
+        for watcher in list(self._watchers):
+            watcher(event, msg)
 
     # ------------------------------------------------------------------
     # which service is at work (per-service clocks)

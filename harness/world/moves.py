@@ -285,6 +285,16 @@ def stopped(world, name) -> bool:
     return name in _stops(world)
 
 
+def stop_at(world, name, phase, rule=None):
+    """Record that ``name``'s cold move, requested by the caller itself
+    (e.g. a migration the scheduler places, :mod:`harness.world.conductor`),
+    stands at ``phase`` held by the bus ``rule``: :func:`advance`,
+    :func:`let_go` and a delete then take it on as one started here."""
+    _phase_index(COLD_PHASES, phase)
+    _stops(world)[name] = _Stop(phase, rule=rule)
+    world.trace.step("world", "move stopped", instance=name, phase=phase)
+
+
 def let_go(world, name):
     """Let ``name``'s stopped move go on to its end, as its service steps
     do when nothing holds them (used when the server is deleted)."""

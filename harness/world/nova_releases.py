@@ -261,30 +261,8 @@ def set_service_ref(rt, service) -> None:
 
 
 # ----------------------------------------------------------------------
-# the compute manager
+# the services
 # ----------------------------------------------------------------------
-def prep_resize_body(mgr, context, image, instance, flavor, request_spec,
-                     filter_properties, node, clean_shutdown, migration,
-                     host_list):
-    """Run the destination's ``prep_resize`` work without its RPC-side
-    decorators (instance events and faults, task-state revert, exception
-    notification), as the conductor driver needs it.
-
-    Nova 34 split it out as ``ComputeManager._do_prep_resize`` (``prep_resize``
-    now only records the task around it); before, the work was the body of
-    the decorated ``prep_resize`` itself, reached through the decorators'
-    ``__wrapped__`` chain.  Same arguments, same order, in both.
-    """
-    args = (context, image, instance, flavor, request_spec,
-            filter_properties, node, clean_shutdown, migration, host_list)
-    split = getattr(mgr, "_do_prep_resize", None)
-    if split is not None:
-        return split(*args)
-    import inspect
-    body = inspect.unwrap(type(mgr).prep_resize)
-    return body(mgr, *args)
-
-
 def service_kwargs(binary: str) -> dict:
     """What ``Service.create`` takes for a world's service: no heartbeat
     timer (the world is driven), and for a compute the second RPC topic

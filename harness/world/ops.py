@@ -10,13 +10,6 @@ part-way: the outcome is indeterminate).  Every invocation and completion is
 appended to a :class:`History`.  The checker is the oracle: invariants over
 the state after each operation (:mod:`harness.oracle.stepchecks`).
 
-The conductor's operations are operations of the same model
-(``preallocate_migration``, ``conductor_migrate``, ``conductor_replace``,
-``conductor_revert``): in a world with a
-:class:`~harness.world.conductor.Conductor`, they run Nova's own
-MigrationTask and its allocation helpers; the conductor trials perform
-them through this client (:func:`harness.world.conductor.perform`).
-
 Operations are plain data (``Op.as_dict`` / ``Op.from_dict`` round-trip
 through JSON), so a history prefix is a reproducer: :func:`replay` runs a
 list of operations on a fresh world.
@@ -91,51 +84,25 @@ def _live(world, name, dest, until="running"):
     return world.live_migrate(name, dest, until=until).status
 
 
+def _request_move(world, name, flavor=None, prefer=()):
+    """A resize to ``flavor`` (without one: a cold migration with no host
+    named) that the scheduler places, preferring ``prefer`` in order; held
+    where the destination casts ``resize_instance``
+    (:func:`harness.world.conductor.request_move`).  The value is the
+    migration's status (``error`` when the conductor's task failed)."""
+    from harness.world import conductor
+    result = conductor.request_move(world, name, flavor, tuple(prefer))
+    if result.refused:
+        raise Refused(result.refused)
+    return result.migration_status
+
+
 def _audit(world, host=None, via="service"):
     results = world.audit(host, via=via)
     errors = ["%s: %r" % (a.host, a.error) for a in results if a.error]
     if errors:
         raise RuntimeError("; ".join(errors))
     return [a.host for a in results]
-
-
-# -- the conductor's operations -------------------------------------------
-# In a world with a :class:`~harness.world.conductor.Conductor` fixture
-# (``world.conductor``): Nova's own cold-migration task and the two
-# allocation helpers it uses, each run for real.  The value is the
-# :class:`~harness.world.conductor.MoveResult`, what the caller saw (those
-# functions catch what Nova raises and record it there).
-def _conductor(world):
-    conductor = getattr(world, "conductor", None)
-    if conductor is None:
-        raise Refused("no conductor in this world (set up a "
-                      "harness.world.conductor.Conductor first)")
-    return conductor
-
-
-def _preallocate_migration(world, name):
-    """A migration record for ``name``'s move, as
-    ``MigrationTask._preallocate_migration`` creates it."""
-    return _conductor(world).new_migration(name).uuid
-
-
-def _conductor_migrate(world, name, flavor=None, plan=None):
-    """A cold migration (or resize to ``flavor``) through the real
-    ``ComputeTaskManager._cold_migrate`` (a MigrationTask); ``plan``: the
-    hosts the scheduler selects, in order."""
-    return _conductor(world).migrate(name, flavor, plan)
-
-
-def _conductor_replace(world, name):
-    """``replace_allocation_with_migration`` for ``name``'s current
-    migration record (see ``preallocate_migration``)."""
-    return _conductor(world).replace(name, world.migrations[name])
-
-
-def _conductor_revert(world, name):
-    """``revert_allocation_for_migration`` for ``name``'s current migration
-    record (read afresh)."""
-    return _conductor(world).revert(name)
 
 
 CLIENT: dict[str, Callable] = {
@@ -146,6 +113,7 @@ CLIENT: dict[str, Callable] = {
     "finish_build_fail": lambda w, name: lifecycle.finish_build_fail(
         w, name).vm_state,
     "move": _move,
+    "request_move": _request_move,
     "live_migrate": _live,
     "advance": lifecycle.advance,
     "confirm": lambda w, name: w.confirm(name),
@@ -163,10 +131,6 @@ CLIENT: dict[str, Callable] = {
     "node_unavailable": lifecycle.node_unavailable,
     "node_available": lifecycle.node_available,
     "audit": _audit,
-    "preallocate_migration": _preallocate_migration,
-    "conductor_migrate": _conductor_migrate,
-    "conductor_replace": _conductor_replace,
-    "conductor_revert": _conductor_revert,
 }
 
 
