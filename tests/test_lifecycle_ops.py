@@ -370,14 +370,20 @@ def test_ops_are_data_and_report_their_outcome(client):
     with pytest.raises(ValueError):
         client.perform(Op("no-such-op"))
     assert client.perform(op).type == "ok"
-    # a second boot of the same flavor on an unknown host raises: info
+    # the API refuses a boot onto an unknown host: the operation failed
+    # (it definitely did not happen)
     done = client.perform(Op("boot", {"name": "y", "flavor": "small",
                                       "host": "nowhere"}))
-    assert done.type == "info" and "nowhere" in done.value
+    assert done.type == "fail" and "nowhere" in done.value
+    assert clean(client, done).violations == []
+    # an operation that raises with no fault active is indeterminate
+    # (info), and the step check reports it
+    done = client.perform(Op("confirm", {"name": "ghost"}))
+    assert done.type == "info" and "ghost" in done.value
     assert clean(client, done).violations[0].invariant == (
         "operation_completed")
-    assert [o.type for o in client.history] == ["invoke", "ok", "invoke",
-                                                "info"]
+    assert [o.type for o in client.history] == [
+        "invoke", "ok", "invoke", "fail", "invoke", "info"]
 
 
 def test_refused_is_a_fail(client, monkeypatch):

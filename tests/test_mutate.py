@@ -98,7 +98,8 @@ def test_missing_sites_are_reported_not_invented():
     with pytest.raises(operators.SiteMissing, match="site"):
         operators.apply(SAMPLE, "T.f", "drop_statement", r"no such code")
     sources = {defects.RT: ("x.py", "class ResourceTracker:\n    pass\n"),
-               defects.MIGRATE: ("y.py", "x = 1\n")}
+               defects.MIGRATE: ("y.py", "x = 1\n"),
+               defects.MANAGER: ("z.py", "class ComputeManager:\n    pass\n")}
     mutants, missing = defects.materialise(sources)
     assert mutants == [] and len(missing) == len(defects.DEFECTS)
 

@@ -71,7 +71,9 @@ def build_parser(only: str | None = None) -> Parser:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    # (not list(): importing the ``list`` command's module binds
+    # ``harness.cli.list`` here, over the builtin)
+    argv = sys.argv[1:] if argv is None else [*argv]
     # the command is the first word that is not an option (the top level
     # has none but --help)
     named = next((a for a in argv if not a.startswith("-")), "")

@@ -150,12 +150,22 @@ def _action(world, name, body, api=None, label=None, gates=()):
 @verb
 def shelve(world, name):
     """A user shelves the server: powered off and snapshotted, it stays on
-    its host (and keeps its resources) until offloaded."""
+    its host (and keeps its resources) until offloaded.  A volume-backed
+    server has no image to keep on the host: Nova's API offloads it at
+    once (``API.shelve``).  Returns the state it ended in: ``"shelved"``
+    or ``"shelved_offloaded"``."""
+    before = world.instance(name).host
     _action(world, name, {"shelve": None})
     inst = world.instance(name)
+    if inst.vm_state == "shelved_offloaded" and inst.host is None:
+        world.ledger.unplace(name)
+        world.trace.step("world", "shelve_offload", instance=name,
+                         host=before)
+        return inst.vm_state
     if inst.vm_state != "shelved":
         raise moves._failed(world, name, "shelving %s" % name)
     world.trace.step("world", "shelve", instance=name)
+    return inst.vm_state
 
 
 @verb
