@@ -34,7 +34,7 @@ from harness.oracle import checks
 from harness.faults import assigned as asg
 from harness.verdicts.judge import Trial
 from harness.oracle.ledger import FlavorSpec
-from harness.world import nova_releases
+from harness.world import lifecycle
 
 RC = "CUSTOM_PMEM_NAMESPACE_HARNESS"
 DEVICES = ("ns_0", "ns_1")
@@ -97,15 +97,9 @@ def booted(world):
 
 
 def _restart(world):
-    """A compute restart: a new tracker, its start-up audit."""
-    from nova.compute import resource_tracker
-    host = world.hosts["src"]
-    rt = resource_tracker.ResourceTracker(host.name, host.driver,
-                                          reportclient=host.reportclient)
-    nova_releases.set_service_ref(rt, host.service)
-    host.rt = rt
-    host._manager = None
-    rt.update_available_resource(world.ctx, host.nodename, startup=True)
+    """The compute service on src starts again (Nova's own start: a new
+    compute manager, its ``init_host`` and start-up audit)."""
+    lifecycle.restart(world, "src")
 
 
 def while_wrong(world):

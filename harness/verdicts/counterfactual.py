@@ -183,7 +183,8 @@ def _migration_agrees_with_instance(context, migration) -> bool:
     """What a tracker that cross-checked a migration row against its
     instance would accept: the instance exists, its migration context
     names this migration, it sits on one end of it, the type is one Nova
-    writes, and the flavor ids are the instance's stashed flavors."""
+    writes, and the flavor ids are those of the instance's stashed flavors
+    (the new one stashed)."""
     from nova import exception, objects
     try:
         inst = objects.Instance.get_by_uuid(
@@ -200,11 +201,18 @@ def _migration_agrees_with_instance(context, migration) -> bool:
         return False
     if migration.migration_type not in _TYPES:
         return False
+    if migration.migration_type == "live-migration":
+        return True
+    # Nova stashes new_flavor as the destination prepares the move
+    # (_prep_resize) and old_flavor only when the source resizes
+    # (resize_instance): a row is trusted while the new one is there and
+    # neither contradicts the row
     for prefix in ("old", "new"):
         flavor = getattr(inst, "%s_flavor" % prefix, None)
         fid = getattr(migration, "%s_instance_type_id" % prefix, None)
-        if migration.migration_type != "live-migration" and (
-                flavor is None or (fid is not None and fid != flavor.id)):
+        if flavor is None and prefix == "new":
+            return False
+        if flavor is not None and fid is not None and fid != flavor.id:
             return False
     return True
 

@@ -707,8 +707,12 @@ class World(fixtures.Fixture):
         server = {"name": name, "flavorRef": flavor, "networks": "none"}
         if from_volume:
             server["imageRef"] = ""
+            # a volume of its own (Nova's CinderFixture makes up any
+            # volume it is asked for; one volume can be attached once)
+            import uuid
             server["block_device_mapping_v2"] = [{
-                "boot_index": 0, "uuid": self.cinder.IMAGE_BACKED_VOL,
+                "boot_index": 0, "uuid": str(uuid.uuid5(
+                    uuid.UUID(self.cinder.IMAGE_BACKED_VOL), name)),
                 "source_type": "volume", "destination_type": "volume",
                 "delete_on_termination": False}]
         else:
