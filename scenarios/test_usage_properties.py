@@ -3,9 +3,10 @@
 The claim names no error; it suspects the intricate usage computations give
 wrong totals for some inputs.  Here Hypothesis generates whole populations
 the way the API could produce them: reserved host resources, flavors
-(including swap that is not a whole GiB), instances in every state that
-still holds resources on its host (active, stopped, paused, suspended,
-rescued, error, soft-deleted, building), and moves of every type stopped at
+(including swap that is not a whole GiB), instances active or stopped
+(on Nova's services the other states that hold resources come from
+actions the world does not drive yet: see HOLDING_STATES), and moves of
+every type (at most one left stopped) stopped at
 every status the services pass through (resize and cold migration at
 pre-migrating, migrating, post-migrating and finished, to another host or
 the same one; confirmed; reverted; live migration preparing, running and
@@ -154,8 +155,20 @@ def populations(draw, whole_gib: bool):
                 draw(st.sampled_from((0, 512, 1000, 2048))),
                 draw(_reserved_disk(whole_gib)))
     fl = tuple(draw(st.lists(flavors(whole_gib), min_size=1, max_size=3)))
-    srv = tuple(draw(st.lists(servers(len(fl)), min_size=1, max_size=4)))
+    # at most one move left stopped at a phase: the world stops a move by
+    # holding what its service does next, and a second move would queue
+    # behind it (the populations leave that combination out)
+    srv = tuple(draw(st.lists(servers(len(fl)), min_size=1, max_size=4)
+                     .filter(lambda ss: sum(map(_stays_stopped, ss)) <= 1)))
     return Population(reserved, fl, srv)
+
+
+def _stays_stopped(server) -> bool:
+    a = server.action
+    return bool(a) and (
+        (a[0] == "resize" and a[3] != "finished")
+        or (a[0] == "migrate" and a[2] != "finished")
+        or (a[0] == "live" and a[2] != "completed"))
 
 
 # ---------------------------------------------------------------------------
@@ -209,8 +222,10 @@ def _act(world, name, a):
 
 def _world_kwargs(pop: Population) -> dict:
     cpus, mem, disk = pop.reserved
-    return {"hosts": HOSTS, "reserved": Reserved(cpus=cpus, memory_mb=mem,
-                                                 disk_mb=disk)}
+    # (a file database: a stopped move's thread and the harness's reads
+    # use it side by side)
+    return {"hosts": HOSTS, "sqlite": "file",
+            "reserved": Reserved(cpus=cpus, memory_mb=mem, disk_mb=disk)}
 
 
 CONTROL = Population(
@@ -307,15 +322,16 @@ def test_usage_arithmetic_any_size_populations(judge):
 REGRESSIONS: dict[str, Population] = {
     # found by the any-size search (Hypothesis seed
     # 172925007765999609371819568968282329116); shrinking stopped after
-    # five minutes, this is where it stood
+    # five minutes, this is where it stood (its suspended, paused and
+    # rescued servers are stopped or active here: see HOLDING_STATES)
     "search result (partly shrunk)": Population(
         reserved=(0, 0, 0),
         flavors=(Flavor(2, 360, 14, 0, 0), Flavor(3, 199, 11, 0, 3000),
                  Flavor(4, 871, 19, 0, 0)),
         servers=(Server(1, "dst", "active", None),
-                 Server(2, "src", "suspended", ("delete",)),
-                 Server(0, "dst", "paused", ("delete",)),
-                 Server(1, "dst", "rescued", None))),
+                 Server(2, "src", "stopped", ("delete",)),
+                 Server(0, "dst", "active", ("delete",)),
+                 Server(1, "dst", "stopped", None))),
     # the same, reduced by hand to what it needs: two instances whose swap
     # is not a whole GiB on one host
     "two instances, swap 3000 MiB each": Population(
