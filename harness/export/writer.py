@@ -395,6 +395,12 @@ _PLACEMENT = re.compile(r"^placement (\S+)$")
 _INSTANCE_ALLOC = re.compile(r"^instance (\S+) [0-9a-f-]{36}$")
 _INSTANCE_ON = re.compile(r"^instance (\S+) on (\S+)$")
 _MIGRATION_ALLOC = re.compile(r"^migration of (\S+) \(.*\) [0-9a-f-]{36}$")
+_AUDIT_RAISED = re.compile(r"^tracker audit of (\S+)$")
+_AUDIT_LOGGED = re.compile(r"^service audit \((\S+)\)$")
+_ROW_STALE = re.compile(r"^compute_nodes row of (\S+) (\w+)$")
+# what changes from one run to the next in an exception's text
+_UNSTABLE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|0x[0-9a-f]+|"
+                       r"\d{4}-\d\d-\d\d[ T]\d", re.I)
 
 
 def assertions(chosen: Chosen) -> list[str]:
@@ -411,7 +417,7 @@ def assertions(chosen: Chosen) -> list[str]:
         out.append("# FIX: %s %s: %s, not %r (%s)" % (
             v.invariant, v.subject, _expected_text(v.expected), v.actual,
             v.detail or stage))
-        out.append(line)
+        out.extend([line] if isinstance(line, str) else line)
     if not out:
         raise ExportError("the harness's observations of %s have no form "
                           "a Nova test can assert yet: %s" % (
@@ -451,6 +457,31 @@ def _assertion(v) -> str | None:
     if m:
         return ("self.assertEqual(%r, self._allocations(self._migration("
                 "self.servers[%s]).uuid))" % (v.actual, _q(m.group(1))))
+    m = _AUDIT_RAISED.match(v.subject)
+    if m and isinstance(v.actual, str) and ":" in v.actual:
+        host = _q(m.group(1))
+        kind = v.actual.split(":", 1)[0]
+        lines = ["self.assertIsNotNone(self._audit_error(%s), 'the audit of "
+                 "%s completed')" % (host, m.group(1)),
+                 "self.assertEqual(%r, self._audit_error(%s).split(':')[0])"
+                 % (kind, host)]
+        if not _UNSTABLE.search(v.actual):
+            lines.append("self.assertEqual(%r, self._audit_error(%s))"
+                         % (v.actual, host))
+        return lines
+    m = _AUDIT_LOGGED.match(v.subject)
+    if m and isinstance(v.actual, str) and v.actual.strip():
+        said = v.actual.strip().splitlines()[0]
+        if _UNSTABLE.search(said):
+            said = _UNSTABLE.split(said)[0]
+        return ["self.assertIn(%r, self._audit_log())" % said.strip()]
+    m = _ROW_STALE.match(v.subject)
+    if m:
+        host, field = _q(m.group(1)), m.group(2)
+        return ["self.assertEqual(%r, self._row(%s).%s)" % (v.actual, host,
+                                                           field),
+                "self.assertEqual(%r, self._tracked(%s).%s)"
+                % (v.expected, host, field)]
     return None
 
 
@@ -590,13 +621,33 @@ HELPERS = '''
         tracker's own (whose exception the test sees)."""
         manager = self.computes[host].manager
         if via == 'service':
+            # the service logs (LOG.exception) and swallows what the
+            # tracker raises: keep what this audit logged
+            start = len(self.stdlog.logger.output)
             manager.update_available_resource(self.ctxt)
+            self.audit_logs[host] = self.stdlog.logger.output[start:]
             return None
+        self.audit_errors[host] = None
         try:
             manager.rt.update_available_resource(self.ctxt,
                                                  NODES.get(host, host))
         except Exception as exc:
+            self.audit_errors[host] = exc
             return exc
+
+    def _audit_error(self, host):
+        """What the last tracker audit of ``host`` raised, as
+        'Type: message' (None when it completed)."""
+        exc = self.audit_errors.get(host)
+        return None if exc is None else '%s: %s' % (type(exc).__name__,
+                                                    exc)
+
+    def _audit_log(self, host=None):
+        """What the last service audit of ``host`` (or every host)
+        logged."""
+        if host is not None:
+            return self.audit_logs.get(host, '')
+        return ''.join(self.audit_logs.values())
 
     # -- what the test reads
     def _wait_migration(self, server, status):
@@ -639,12 +690,22 @@ HELPERS = '''
 '''
 
 DB_HELPERS = '''
-    # -- the database writes the trigger needs (as the harness makes them)
+    # -- the database writes the trigger needs (as the harness makes them),
+    # on the instance's cell database as Nova's own code reaches it
+    @contextlib.contextmanager
+    def _cell_db(self, server):
+        cell = objects.InstanceMapping.get_by_instance_uuid(
+            self.ctxt, server['id']).cell_mapping
+        with nova_context.target_cell(self.ctxt, cell) as cctxt:
+            with main_db_api.get_context_manager(cctxt).writer.using(
+                    cctxt):
+                yield cctxt.session
+
     def _write_migration(self, server, fields):
         migration = self._migration(server)
         saved = {k: migration[k] for k in fields}
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            self.ctxt.session.query(main_models.Migration).filter_by(
+        with self._cell_db(server) as session:
+            session.query(main_models.Migration).filter_by(
                 id=migration.id).update(fields, synchronize_session=False)
         return saved
 
@@ -652,9 +713,8 @@ DB_HELPERS = '''
         """Remove the instance's embedded ('cur'), old or new flavor
         (``changes`` None), or alter its fields, as a manual fix or a
         buggy service could."""
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            extra = self.ctxt.session.query(
-                main_models.InstanceExtra).filter_by(
+        with self._cell_db(server) as session:
+            extra = session.query(main_models.InstanceExtra).filter_by(
                 instance_uuid=server['id']).one()
             saved = extra.flavor
             flavors = jsonutils.loads(saved)
@@ -666,8 +726,8 @@ DB_HELPERS = '''
         return saved
 
     def _restore_flavor(self, server, saved):
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            self.ctxt.session.query(main_models.InstanceExtra).filter_by(
+        with self._cell_db(server) as session:
+            session.query(main_models.InstanceExtra).filter_by(
                 instance_uuid=server['id']).update(
                 {'flavor': saved}, synchronize_session=False)
 '''
@@ -701,7 +761,8 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     prop = finding.proposition
     fid = finding.id
     name = "TestHarness%s" % fid.replace("-", "")
-    imports = ["import datetime", "import threading", "import time",
+    imports = ["import contextlib", "import datetime", "import threading",
+               "import time",
                "from unittest import mock", "",
                "from oslo_serialization import jsonutils",
                "from oslo_utils import timeutils", "",
@@ -774,6 +835,7 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "        self.addCleanup(lambda: [p.stop() for p in "
               "self.held_patches.values()])",
               "        self.flavors, self.servers = {}, {}",
+              "        self.audit_errors, self.audit_logs = {}, {}",
               "        for host in HOSTS:",
               "            self._start_compute(host)"]
     lines += ["            driver = self.computes[host].manager.driver",
