@@ -702,11 +702,15 @@ DB_HELPERS = '''
                 yield cctxt.session
 
     def _write_migration(self, server, fields):
-        migration = self._migration(server)
-        saved = {k: migration[k] for k in fields}
+        """Set ``fields`` of the server's newest migration row (read and
+        written as rows: a corrupted row may not load as an object)."""
         with self._cell_db(server) as session:
+            row = session.query(main_models.Migration).filter_by(
+                instance_uuid=server['id']).order_by(
+                main_models.Migration.id.desc()).first()
+            saved = {k: getattr(row, k) for k in fields}
             session.query(main_models.Migration).filter_by(
-                id=migration.id).update(fields, synchronize_session=False)
+                id=row.id).update(fields, synchronize_session=False)
         return saved
 
     def _write_flavor(self, server, which, changes):
