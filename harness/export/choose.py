@@ -202,7 +202,10 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 calls=list(world.calls), fault=fault, stages=stages,
                 invariants=invariants, harm=harm,
                 between_audits=isinstance(trial, judge_mod.BetweenAudits),
-                hosts=list(world.host_names), nodenames=dict(
+                # every host the world had (a scenario may add one)
+                hosts=list(dict.fromkeys(list(world.host_names)
+                                         + list(world.hosts))),
+                nodenames=dict(
                     {h: world.hosts[h].nodename for h in world.hosts}),
                 reserved=world.reserved,
                 allocation_ratios=dict(world.allocation_ratios),

@@ -440,6 +440,11 @@ def _assertion(v) -> str | None:
         return "self.assertEqual(%r, %s.%s)" % (v.actual, read % _q(host),
                                                 field)
     m = _PLACEMENT.match(v.subject)
+    if m and v.invariant == "inventory_matches_driver":
+        if v.actual is not None:
+            return None
+        return ("self.assertEqual([], self._providers(%s))"
+                % _q(m.group(1)))
     if m:
         return ("self.assertEqual(%r, self._usages(%s))"
                 % (v.actual or {}, _q(m.group(1))))
@@ -672,6 +677,13 @@ HELPERS = '''
         return objects.ComputeNode.get_by_host_and_nodename(
             self.ctxt, host, NODES.get(host, host))
 
+    def _providers(self, host):
+        """The names of the resource providers named as ``host``'s
+        node."""
+        found = self.placement.get('/resource_providers?name=%s' % (
+            urllib.parse.quote(NODES.get(host, host), safe=''))).body
+        return [rp['name'] for rp in found['resource_providers']]
+
     def _usages(self, host):
         usages = self._get_provider_usages(
             self._get_provider_uuid_by_host(NODES.get(host, host)))
@@ -766,7 +778,7 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     fid = finding.id
     name = "TestHarness%s" % fid.replace("-", "")
     imports = ["import contextlib", "import datetime", "import threading",
-               "import time",
+               "import time", "import urllib.parse",
                "from unittest import mock", "",
                "from oslo_serialization import jsonutils",
                "from oslo_utils import timeutils", "",
@@ -777,7 +789,8 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
                     "from nova.db.main import models as main_models"]
     imports += ["from nova import exception", "from nova import objects",
                 "from nova.tests import fixtures as nova_fixtures",
-                "from nova.tests.functional import integrated_helpers"]
+                "from nova.tests.functional import integrated_helpers",
+                "from nova.virt import fake"]
     statement = textwrap.fill(" ".join(str(prop.get("statement", ""))
                                        .split()), 72)
     trigger = textwrap.fill("Trigger: " + " ".join(str(
@@ -840,17 +853,24 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "self.held_patches.values()])",
               "        self.flavors, self.servers = {}, {}",
               "        self.audit_errors, self.audit_logs = {}, {}",
-              "        for host in HOSTS:",
-              "            self._start_compute(host)"]
-    lines += ["            driver = self.computes[host].manager.driver",
+              "        # each host's fake driver reports its node and "
+              "inventory from start-up",
+              "        real_init_host = fake.FakeDriver.init_host",
+              "",
+              "        def init_host(driver, host):",
+              "            real_init_host(driver, host)",
+              "            driver._set_nodes([NODES.get(host, host)])",
               "            driver.vcpus, driver.memory_mb, driver.local_gb = "
               "INVENTORY",
               "            (driver.resources.vcpus, driver.resources.memory_mb,",
-              "             driver.resources.local_gb) = INVENTORY"]
-    for host, node in chosen.nodenames.items():
-        if node != host:
-            lines.append("        self.computes[%r].manager.driver._set_nodes"
-                         "([%r])" % (host, node))
+              "             driver.resources.local_gb) = INVENTORY",
+              "",
+              "        patch = mock.patch.object(fake.FakeDriver, 'init_host', "
+              "init_host)",
+              "        patch.start()",
+              "        self.addCleanup(patch.stop)",
+              "        for host in HOSTS:",
+              "            self._start_compute(host)"]
     lines += ["        for host in HOSTS:",
               "            self.computes[host].manager"
               ".update_available_resource(self.ctxt)"]
@@ -873,7 +893,12 @@ def _marker(chosen: Chosen) -> int | None:
     if chosen.between_audits:
         wanted = ("after the workload",)
     elif chosen.trial.condition is not None:
+        # a condition holds from the start: both snapshots are its stage;
+        # what the service's audit logged is seen only after the second
         wanted = ("before fault", "under fault")
+        if any(v.subject.startswith("service audit ")
+               for _s, v in chosen.harm):
+            wanted = ("under fault", "before fault")
     elif "under_fault" in stages:
         wanted = ("under fault",)
     elif "during" in stages:
