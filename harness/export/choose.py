@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 
 from harness.verdicts import catalogue as catalogue_mod
 from harness.verdicts import judge as judge_mod
@@ -116,13 +117,30 @@ def _scenario_function(name: str):
                                               "test_*.py"), recursive=True)):
         with open(path, encoding="utf-8") as f:
             if pattern.search(f.read()):
-                spec = importlib.util.spec_from_file_location(
-                    "harness_export_" + os.path.basename(path)[:-3], path)
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                return getattr(module, name)
+                return getattr(_load_scenario_module(path), name)
     raise ExportError("scenario %s is not in scenarios/; the catalogue "
                       "names it: mend scenarios/catalogue.yaml" % name)
+
+
+def _load_scenario_module(path: str):
+    """Import a scenario file as pytest does (rootdir-relative imports of
+    its sibling modules work; the module is in ``sys.modules`` while it
+    runs, which dataclasses need)."""
+    name = "harness_export_" + os.path.basename(path)[:-3]
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _recorded_variant(fid: str) -> str | None:
