@@ -71,6 +71,10 @@ class Collector(judge_mod.Judge):
     def _may_run(self):
         return None
 
+    @staticmethod
+    def repetitions(default: int = 20) -> range:
+        return range(1)         # one of each trial is enough to choose
+
     def trial(self, trial, rep: int = 0):
         self.collected.append(trial)
         return None
@@ -190,6 +194,14 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
         stages = collector.decisions[0]["stages"]
         invariants = harm_invariants or collector.decisions[0]["invariants"]
         variants = [t for t in collector.collected if not t.is_control]
+        raced = [t for t in variants
+                 if t.condition and t.condition_authority == "timing"]
+        if raced and len(raced) == len(variants):
+            raise ExportError(
+                "%s is shown by a race between threads (%s): a trial "
+                "decided by timing has no exported form yet" % (
+                    fid, raced[0].condition))
+        variants = [t for t in variants if t not in raced]
         variants.sort(key=lambda t: 0 if preferred and t.name.endswith(
             preferred) else 1)
         for trial in variants[:MAX_TRIED]:

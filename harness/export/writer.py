@@ -463,7 +463,8 @@ def _assertion(v) -> str | None:
         return ("self.assertEqual(%r, self._allocations(self._migration("
                 "self.servers[%s]).uuid))" % (v.actual, _q(m.group(1))))
     m = _AUDIT_RAISED.match(v.subject)
-    if m and isinstance(v.actual, str) and ":" in v.actual:
+    if m and v.invariant == "audit_completed" and \
+            isinstance(v.actual, str) and ":" in v.actual:
         host = _q(m.group(1))
         kind = v.actual.split(":", 1)[0]
         lines = ["self.assertIsNotNone(self._audit_error(%s), 'the audit of "
@@ -475,13 +476,14 @@ def _assertion(v) -> str | None:
                          % (v.actual, host))
         return lines
     m = _AUDIT_LOGGED.match(v.subject)
-    if m and isinstance(v.actual, str) and v.actual.strip():
+    if m and v.invariant == "audit_completed" and \
+            isinstance(v.actual, str) and v.actual.strip():
         said = v.actual.strip().splitlines()[0]
         if _UNSTABLE.search(said):
             said = _UNSTABLE.split(said)[0]
         return ["self.assertIn(%r, self._audit_log())" % said.strip()]
     m = _ROW_STALE.match(v.subject)
-    if m:
+    if m and v.invariant == "audit_completed":
         host, field = _q(m.group(1)), m.group(2)
         return ["self.assertEqual(%r, self._row(%s).%s)" % (v.actual, host,
                                                            field),
