@@ -76,6 +76,15 @@ class Collector(judge_mod.Judge):
         return range(1)         # one of each trial is enough to choose
 
     def trial(self, trial, rep: int = 0):
+        from harness.verdicts import conductor as conductor_verdicts
+        if isinstance(trial, conductor_verdicts.ConductorTrial):
+            # its variants come from the control's placement call log, its
+            # faults are placement answers and its observations what the
+            # conductor's caller saw: none has a written form yet
+            raise ExportError(
+                "%s is judged on conductor trials (placement answers "
+                "faulted at the HTTP boundary, what the conductor's caller "
+                "saw): no exported form yet" % self.scenario)
         self.collected.append(trial)
         return None
 
@@ -188,7 +197,10 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
     for scenario in finding.scenarios:
         fn = _scenario_function(scenario)
         collector = Collector(scenario)
-        fn(collector)
+        try:
+            fn(collector)
+        except ExportError as exc:
+            raise ExportError("%s: %s" % (fid, exc)) from None
         if not collector.decisions:
             continue
         stages = collector.decisions[0]["stages"]
