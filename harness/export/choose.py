@@ -49,6 +49,9 @@ class Chosen:
     allocation_ratios: dict
     config: dict
     inventory: object
+    # devices the hosts' drivers assign one by one (provider-tree
+    # resources): {resource class: [identifier, ...]}
+    devices: dict = dataclasses.field(default_factory=dict)
 
 
 class _Outcome:
@@ -172,6 +175,25 @@ def _recorded_variant(fid: str) -> str | None:
     return None
 
 
+def _devices(world) -> dict:
+    """The assignable devices the hosts' drivers listed in their provider
+    trees (a scenario may patch the fake driver to list some)."""
+    out: dict = {}
+    for host in world.hosts.values():
+        try:
+            # the tracker keeps the tree the driver last updated
+            data = host.rt.provider_tree.data(host.nodename)
+        except Exception as exc:  # no tree (the host never reported)
+            if os.environ.get("HARNESS_DEBUG"):
+                print("devices of %s: %r" % (host.name, exc))
+            continue
+        for rc, resources in (getattr(data, "resources", None) or
+                              {}).items():
+            out.setdefault(rc, set()).update(r.identifier
+                                             for r in resources)
+    return {rc: sorted(ids) for rc, ids in out.items()}
+
+
 def _harm(obs, stages, invariants):
     return [(stage, v) for stage in stages
             for v in obs.violations.get(stage, [])
@@ -229,6 +251,14 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 world = build(trace)
                 world.record_states = True
                 kept["world"] = world
+                real_cleanup = world.cleanUp
+
+                def cleanup(*args, **kwargs):
+                    # what the drivers listed, while the hosts still run
+                    kept["devices"] = _devices(world)
+                    return real_cleanup(*args, **kwargs)
+
+                world.cleanUp = cleanup
                 return world
 
             trial.build_world = recording
@@ -256,7 +286,8 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 reserved=world.reserved,
                 allocation_ratios=dict(world.allocation_ratios),
                 config=dict(world.extra_config),
-                inventory=world.initial_inventory)
+                inventory=world.initial_inventory,
+                devices=kept.get("devices") or {})
     raise ExportError("no variant of %s's scenario%s showed its harm in "
                       "this run (%d tried): it is not CONFIRMED here; run "
                       "'python -m harness run --claims %s' to see its "

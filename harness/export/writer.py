@@ -369,6 +369,22 @@ class _Body:
             self.emit("self.computes[%s].manager.driver._set_nodes(%s)" % (
                 _q(fault.host), "[]" if start else "[%s]" % _q(node)))
             return
+        if kind == "InstanceResources":
+            self.db_write = True
+            if start:
+                self.comment("the trigger is a database write, made as the "
+                             "harness's fault makes it: %s"
+                             % fault.describe())
+                value = fault._malformed() if fault.mode == "malformed" \
+                    else fault.value
+                self.emit("self._saved_resources = self._write_resources("
+                          "%s, %s, %s)" % (self.server(fault.instance),
+                                           _q(fault.mode), _q(value)))
+            else:
+                self.emit("self._restore_resources(%s, "
+                          "self._saved_resources)"
+                          % self.server(fault.instance))
+            return
         raise ExportError("export cannot write the harness's %s fault as "
                           "a Nova test yet (%s)" % (kind, fault.describe()))
 
@@ -403,10 +419,21 @@ _UNSTABLE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|0x[0-9a-f]+|"
                        r"\d{4}-\d\d-\d\d[ T]\d", re.I)
 
 
-def assertions(chosen: Chosen) -> list[str]:
-    """Lines asserting what the harness saw (today's behaviour)."""
+# the snapshot a marker names -> the stage it is judged as
+_LABEL_STAGE = {"under fault": "under_fault", "during": "during",
+                "after clear": "after_clear"}
+
+
+def assertions(chosen: Chosen, label: str | None = None) -> list[str]:
+    """Lines asserting what the harness saw (today's behaviour), at the
+    snapshot ``label`` (only that stage's harm, when the harm spans
+    several stages)."""
     out, seen = [], set()
-    for stage, v in chosen.harm:
+    harm = chosen.harm
+    stage = _LABEL_STAGE.get(label or "")
+    if stage and any(s == stage for s, _v in harm):
+        harm = [(s, v) for s, v in harm if s == stage]
+    for stage, v in harm:
         key = (v.invariant, v.subject)
         if key in seen:
             continue
@@ -703,6 +730,36 @@ HELPERS = '''
         return list(self._allocations(consumer))
 '''
 
+DEVICES_SETUP = '''
+        # each host's driver lists devices it assigns one by one (as Nova's
+        # persistent-memory namespaces are): an inventory of the class and
+        # the provider tree's resources, as the harness's driver did
+        real_update_provider_tree = fake.FakeDriver.update_provider_tree
+
+        def update_provider_tree(driver, provider_tree, nodename,
+                                 allocations=None):
+            real_update_provider_tree(driver, provider_tree, nodename,
+                                      allocations=allocations)
+            data = provider_tree.data(nodename)
+            inventory = data.inventory
+            for rc, identifiers in DEVICES.items():
+                inventory[rc] = {
+                    'total': len(identifiers), 'reserved': 0,
+                    'min_unit': 1, 'max_unit': 1, 'step_size': 1,
+                    'allocation_ratio': 1.0}
+            provider_tree.update_inventory(nodename, inventory)
+            provider_tree.update_resources(nodename, {
+                rc: {objects.Resource(provider_uuid=data.uuid,
+                                      resource_class=rc, identifier=i)
+                     for i in identifiers}
+                for rc, identifiers in DEVICES.items()})
+
+        patch = mock.patch.object(fake.FakeDriver, 'update_provider_tree',
+                                  update_provider_tree)
+        patch.start()
+        self.addCleanup(patch.stop)
+'''
+
 DB_HELPERS = '''
     # -- the database writes the trigger needs (as the harness makes them),
     # on the instance's cell database as Nova's own code reaches it
@@ -743,6 +800,40 @@ DB_HELPERS = '''
             extra.flavor = jsonutils.dumps(flavors)
         return saved
 
+    def _write_resources(self, server, mode, value):
+        """Rewrite the instance's assigned-resources list
+        (instance_extra.resources): 'absent' (NULL), 'empty', each
+        resource's 'identifier', 'resource_class' or 'provider' replaced
+        by ``value``, 'duplicated', or 'malformed' (``value`` stored as
+        the column's text)."""
+        with self._cell_db(server) as session:
+            extra = session.query(main_models.InstanceExtra).filter_by(
+                instance_uuid=server['id']).one()
+            saved = extra.resources
+            if mode == 'malformed':
+                extra.resources = value
+            elif mode == 'absent':
+                extra.resources = None
+            else:
+                listed = jsonutils.loads(saved)
+                objs = listed['nova_object.data']['objects']
+                if mode == 'empty':
+                    objs[:] = []
+                elif mode == 'duplicated':
+                    objs.extend(jsonutils.loads(jsonutils.dumps(objs)))
+                else:
+                    key = {'provider': 'provider_uuid'}.get(mode, mode)
+                    for obj in objs:
+                        obj['nova_object.data'][key] = value
+                extra.resources = jsonutils.dumps(listed)
+        return saved
+
+    def _restore_resources(self, server, saved):
+        with self._cell_db(server) as session:
+            session.query(main_models.InstanceExtra).filter_by(
+                instance_uuid=server['id']).update(
+                {'resources': saved}, synchronize_session=False)
+
     def _restore_flavor(self, server, saved):
         with self._cell_db(server) as session:
             session.query(main_models.InstanceExtra).filter_by(
@@ -765,11 +856,13 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
         body.call(call)
         if i == marker:
             body.emit("")
+            stages = sorted({s for s, _ in chosen.harm})
+            at = _LABEL_STAGE.get(call.args.get("label") or "")
             body.comment("Where the harness judged the finding (%s): "
                          "today's values; each FIX line says what the fix "
-                         "changes." % ", ".join(sorted({s for s, _ in
-                                                        chosen.harm})))
-            body.lines.extend(assertions(chosen))
+                         "changes." % (at if at in stages
+                                       else ", ".join(stages)))
+            body.lines.extend(assertions(chosen, call.args.get("label")))
             placed = True
             break
     if not placed:
@@ -829,6 +922,9 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "HOSTS = %r" % (tuple(hosts),),
               "# what each host's hypervisor reports (vCPUs, MiB, GiB)",
               "INVENTORY = %r" % ((inv.vcpus, inv.memory_mb, inv.local_gb),),
+              "# devices the drivers assign one by one, by resource "
+              "class",
+              "DEVICES = %r" % (chosen.devices,),
               "NODES = %s" % pprint.pformat(
                   {h: n for h, n in chosen.nodenames.items()}),
               "", "",
@@ -873,6 +969,9 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "        self.addCleanup(patch.stop)",
               "        for host in HOSTS:",
               "            self._start_compute(host)"]
+    if chosen.devices:
+        at = lines.index("        for host in HOSTS:", len(lines) - 4)
+        lines[at:at] = DEVICES_SETUP.rstrip("\n").split("\n")
     lines += ["        for host in HOSTS:",
               "            self.computes[host].manager"
               ".update_available_resource(self.ctxt)"]
