@@ -58,13 +58,6 @@ def _nova_runner(path, wrapper=None):
 # gap; the test is a strict xfail, so one that starts exporting fails here
 # until it is taken off this list.
 NOT_EXPORTABLE = {
-    # instance_extra.resources rewritten (InstanceResources), on a host
-    # whose driver assigns devices (a patched update_provider_tree) and a
-    # during-phase that calls the tracker directly: none written yet
-    "F-04": "the InstanceResources fault and a driver with assignable "
-            "devices have no exported form",
-    "F-10": "the InstanceResources fault and a driver with assignable "
-            "devices have no exported form",
     # conductor trials: placement answers faulted by call position, judged
     # on what the conductor's caller saw
     "F-05": "conductor trials (placement HTTP faults) have no exported "

@@ -97,6 +97,9 @@ class _Body:
                   % (_q(name), _q(name), "self.flavors[%s]" % _q(flavor),
                      from_volume))
         self.after(call, name)
+        if self.c.devices:
+            self.emit("self.claimed[%s] = self._devices_of(%s)"
+                      % (_q(name), self.server(name)))
 
     def _arm_cold(self, name, until, source):
         if until in COLD_HOLDS:
@@ -375,11 +378,19 @@ class _Body:
                 self.comment("the trigger is a database write, made as the "
                              "harness's fault makes it: %s"
                              % fault.describe())
-                value = fault._malformed() if fault.mode == "malformed" \
-                    else fault.value
+                value = _q(fault._malformed() if fault.mode == "malformed"
+                           else fault.value)
+                if fault.mode == "identifier" and any(
+                        fault.value in ids
+                        for ids in self.c.devices.values()):
+                    # a device the host has: one the instance was not
+                    # handed (the same one would change nothing)
+                    value = "self._other_device(%s)" % _q(fault.instance)
+                    self.comment("(here: the device of the host that %s "
+                                 "was not handed)" % fault.instance)
                 self.emit("self._saved_resources = self._write_resources("
                           "%s, %s, %s)" % (self.server(fault.instance),
-                                           _q(fault.mode), _q(value)))
+                                           _q(fault.mode), value))
             else:
                 self.emit("self._restore_resources(%s, "
                           "self._saved_resources)"
@@ -489,6 +500,16 @@ def _assertion(v) -> str | None:
     if m:
         return ("self.assertEqual(%r, self._allocations(self._migration("
                 "self.servers[%s]).uuid))" % (v.actual, _q(m.group(1))))
+    if v.invariant == "devices_not_shared":
+        held = re.match(r"^held by (\S+) only$", str(v.expected))
+        also = re.match(r"^also handed to (\S+)$", str(v.actual))
+        if held and also:
+            return ["self.assertTrue(set(self.claimed[%s]) & set("
+                    "self._devices_of(self.servers[%s])), 'no device of %s "
+                    "was handed to %s')" % (_q(held.group(1)),
+                                             _q(also.group(1)),
+                                             held.group(1), also.group(1))]
+        return None
     m = _AUDIT_RAISED.match(v.subject)
     if m and v.invariant == "audit_completed" and \
             isinstance(v.actual, str) and ":" in v.actual:
@@ -706,6 +727,13 @@ HELPERS = '''
         return objects.ComputeNode.get_by_host_and_nodename(
             self.ctxt, host, NODES.get(host, host))
 
+    def _devices_of(self, server):
+        """The identifiers of the devices the instance's assigned-resources
+        list names."""
+        instance = objects.Instance.get_by_uuid(
+            self.ctxt, server['id'], expected_attrs=['resources'])
+        return sorted(r.identifier for r in instance.resources or [])
+
     def _providers(self, host):
         """The names of the resource providers named as ``host``'s
         node."""
@@ -827,6 +855,14 @@ DB_HELPERS = '''
                         obj['nova_object.data'][key] = value
                 extra.resources = jsonutils.dumps(listed)
         return saved
+
+    def _other_device(self, name):
+        """A device of the host that ``name`` was not handed."""
+        for identifiers in DEVICES.values():
+            for identifier in identifiers:
+                if identifier not in self.claimed[name]:
+                    return identifier
+        self.fail('%s holds every device' % name)
 
     def _restore_resources(self, server, saved):
         with self._cell_db(server) as session:
@@ -951,6 +987,7 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "self.held_patches.values()])",
               "        self.flavors, self.servers = {}, {}",
               "        self.audit_errors, self.audit_logs = {}, {}",
+              "        self.claimed = {}",
               "        # each host's fake driver reports its node and "
               "inventory from start-up",
               "        real_init_host = fake.FakeDriver.init_host",
