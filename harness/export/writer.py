@@ -456,7 +456,8 @@ def assertions(chosen: Chosen, label: str | None = None) -> list[str]:
         if key in seen:
             continue
         seen.add(key)
-        line = _assertion(v, len(shared.get((v.expected, v.actual), ())))
+        line = _assertion(v, len(shared[(v.expected, v.actual)])
+                          if v.invariant == "devices_not_shared" else 1)
         if line is None:
             continue
         out.append("# FIX: %s %s: %s, not %r (%s)" % (
