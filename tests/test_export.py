@@ -53,11 +53,50 @@ def _nova_runner(path, wrapper=None):
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("fid", _confirmed_findings())
+# Confirmed findings ``export`` cannot write yet: it refuses them with one
+# line naming what has no exported form (exit 2, no file).  Each is a known
+# gap; the test is a strict xfail, so one that starts exporting fails here
+# until it is taken off this list.
+NOT_EXPORTABLE = {
+    # conductor trials: placement answers faulted by call position, judged
+    # on what the conductor's caller saw
+    "F-05": "conductor trials (placement HTTP faults) have no exported "
+            "form",
+    "F-07": "conductor trials (placement HTTP faults) have no exported "
+            "form",
+    # threads racing claims and audits: a timing condition, not a sequence
+    # of REST calls
+    "F-09": "a race between threads has no exported form",
+}
+
+
+class KnownGap(Exception):
+    """The export refused a NOT_EXPORTABLE finding cleanly."""
+
+
+def _export_cases():
+    # raises=KnownGap: anything else (a traceback, a file) is a failure;
+    # strict: an export that starts working fails until taken off the list
+    return [pytest.param(fid, marks=pytest.mark.xfail(
+                strict=True, raises=KnownGap, reason="not exportable yet: %s"
+                % NOT_EXPORTABLE[fid]))
+            if fid in NOT_EXPORTABLE else fid
+            for fid in _confirmed_findings()]
+
+
+@pytest.mark.parametrize("fid", _export_cases())
 def test_every_confirmed_finding_exports_a_nova_test_that_passes(fid,
                                                                   tmp_path):
     out = tmp_path / ("test_harness_%s.py" % fid.replace("-", "").lower())
     done = _export(fid, out)
+    if fid in NOT_EXPORTABLE and done.returncode != 0:
+        # a known gap is refused in one line, never a traceback or a file
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+        assert "no exported form" in lines[0] or "cannot write" in \
+            lines[0], lines[0]
+        assert not out.exists()
+        raise KnownGap(lines[0])
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
     assert "integrated_helpers.ProviderUsageBaseTestCase" in text

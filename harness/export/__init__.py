@@ -14,7 +14,14 @@ assertion names what the fix changes), so a Nova developer can drop it
 into Nova's tree and flip the assertions with the fix.
 
 A finding whose trigger is a database write says so in the file and makes
-the same write the harness's fault makes.
+the same write the harness's fault makes, on the instance's cell database.
+A failed audit is asserted as what the tracker raised, what the compute
+service logged (``Error updating resources for node``) and the
+``compute_nodes`` row left stale beside the tracker's figures.
+
+What has no written form yet (conductor trials with placement answers
+faulted, threads left to race) is refused with one line naming it
+(``ExportError``, exit status 2), never a file that asserts nothing.
 """
 from __future__ import annotations
 

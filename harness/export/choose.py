@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 
 from harness.verdicts import catalogue as catalogue_mod
 from harness.verdicts import judge as judge_mod
@@ -48,6 +49,9 @@ class Chosen:
     allocation_ratios: dict
     config: dict
     inventory: object
+    # devices the hosts' drivers assign one by one (provider-tree
+    # resources): {resource class: [identifier, ...]}
+    devices: dict = dataclasses.field(default_factory=dict)
 
 
 class _Outcome:
@@ -70,7 +74,20 @@ class Collector(judge_mod.Judge):
     def _may_run(self):
         return None
 
+    @staticmethod
+    def repetitions(default: int = 20) -> range:
+        return range(1)         # one of each trial is enough to choose
+
     def trial(self, trial, rep: int = 0):
+        from harness.verdicts import conductor as conductor_verdicts
+        if isinstance(trial, conductor_verdicts.ConductorTrial):
+            # its variants come from the control's placement call log, its
+            # faults are placement answers and its observations what the
+            # conductor's caller saw: none has a written form yet
+            raise ExportError(
+                "%s is judged on conductor trials (placement answers "
+                "faulted at the HTTP boundary, what the conductor's caller "
+                "saw): no exported form yet" % self.scenario)
         self.collected.append(trial)
         return None
 
@@ -116,13 +133,30 @@ def _scenario_function(name: str):
                                               "test_*.py"), recursive=True)):
         with open(path, encoding="utf-8") as f:
             if pattern.search(f.read()):
-                spec = importlib.util.spec_from_file_location(
-                    "harness_export_" + os.path.basename(path)[:-3], path)
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                return getattr(module, name)
+                return getattr(_load_scenario_module(path), name)
     raise ExportError("scenario %s is not in scenarios/; the catalogue "
                       "names it: mend scenarios/catalogue.yaml" % name)
+
+
+def _load_scenario_module(path: str):
+    """Import a scenario file as pytest does (rootdir-relative imports of
+    its sibling modules work; the module is in ``sys.modules`` while it
+    runs, which dataclasses need)."""
+    name = "harness_export_" + os.path.basename(path)[:-3]
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _recorded_variant(fid: str) -> str | None:
@@ -139,6 +173,38 @@ def _recorded_variant(fid: str) -> str | None:
                 if c.get("variant"):
                     return c["variant"]
     return None
+
+
+def _devices(world) -> dict:
+    """The assignable devices the hosts' drivers listed in their provider
+    trees (a scenario may patch the fake driver to list some)."""
+    out: dict = {}
+    for host in world.hosts.values():
+        try:
+            # the tracker keeps the tree the driver last updated
+            data = host.rt.provider_tree.data(host.nodename)
+        except Exception as exc:  # no tree (the host never reported)
+            if os.environ.get("HARNESS_DEBUG"):
+                print("devices of %s: %r" % (host.name, exc))
+            continue
+        for rc, resources in (getattr(data, "resources", None) or
+                              {}).items():
+            out.setdefault(rc, set()).update(r.identifier
+                                             for r in resources)
+    return {rc: sorted(ids) for rc, ids in out.items()}
+
+
+def _by_chance(chosen: Chosen) -> bool:
+    """Whether the chosen trial's harm came about by chance, so that a
+    test replaying it would show it only sometimes: two instances given
+    one device after the first's list was emptied (the claim pops a free
+    device from a set, in no fixed order).  Another harmful variant is
+    preferred; this one is kept in case there is none."""
+    fault = chosen.fault
+    return (type(fault).__name__ == "InstanceResources"
+            and getattr(fault, "mode", None) in ("absent", "empty")
+            and any(v.invariant == "devices_not_shared"
+                    for _s, v in chosen.harm))
 
 
 def _harm(obs, stages, invariants):
@@ -163,15 +229,31 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
     harm_invariants = tuple(finding.proposition.get("harm_invariants")
                             or ())
     preferred = _recorded_variant(fid)
+    fallback = None
     for scenario in finding.scenarios:
         fn = _scenario_function(scenario)
         collector = Collector(scenario)
-        fn(collector)
+        try:
+            fn(collector)
+        except ExportError as exc:
+            raise ExportError("%s: %s" % (fid, exc)) from None
         if not collector.decisions:
             continue
         stages = collector.decisions[0]["stages"]
         invariants = harm_invariants or collector.decisions[0]["invariants"]
         variants = [t for t in collector.collected if not t.is_control]
+        # a timing condition left to real threads (they need the file
+        # databases): not a sequence of calls a test can replay.  A timing
+        # condition the world makes (a frozen clock) is written.
+        raced = [t for t in variants
+                 if t.condition and t.condition_authority == "timing"
+                 and (t.world_kwargs or {}).get("sqlite") == "file"]
+        if raced and len(raced) == len(variants):
+            raise ExportError(
+                "%s is shown by a race between threads (%s): a trial "
+                "decided by timing has no exported form yet" % (
+                    fid, raced[0].condition))
+        variants = [t for t in variants if t not in raced]
         variants.sort(key=lambda t: 0 if preferred and t.name.endswith(
             preferred) else 1)
         for trial in variants[:MAX_TRIED]:
@@ -183,6 +265,14 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 world = build(trace)
                 world.record_states = True
                 kept["world"] = world
+                real_cleanup = world.cleanUp
+
+                def cleanup(*args, **kwargs):
+                    # what the drivers listed, while the hosts still run
+                    kept["devices"] = _devices(world)
+                    return real_cleanup(*args, **kwargs)
+
+                world.cleanUp = cleanup
                 return world
 
             trial.build_world = recording
@@ -197,17 +287,26 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
             if not harm:
                 continue
             fault = trial.fault(world) if trial.fault else None
-            return Chosen(
+            chosen = Chosen(
                 finding=finding, scenario=scenario, trial=trial,
                 calls=list(world.calls), fault=fault, stages=stages,
                 invariants=invariants, harm=harm,
                 between_audits=isinstance(trial, judge_mod.BetweenAudits),
-                hosts=list(world.host_names), nodenames=dict(
+                # every host the world had (a scenario may add one)
+                hosts=list(dict.fromkeys(list(world.host_names)
+                                         + list(world.hosts))),
+                nodenames=dict(
                     {h: world.hosts[h].nodename for h in world.hosts}),
                 reserved=world.reserved,
                 allocation_ratios=dict(world.allocation_ratios),
                 config=dict(world.extra_config),
-                inventory=world.initial_inventory)
+                inventory=world.initial_inventory,
+                devices=kept.get("devices") or {})
+            if not _by_chance(chosen):
+                return chosen
+            fallback = fallback or chosen
+    if fallback is not None:
+        return fallback
     raise ExportError("no variant of %s's scenario%s showed its harm in "
                       "this run (%d tried): it is not CONFIRMED here; run "
                       "'python -m harness run --claims %s' to see its "

@@ -97,6 +97,9 @@ class _Body:
                   % (_q(name), _q(name), "self.flavors[%s]" % _q(flavor),
                      from_volume))
         self.after(call, name)
+        if self.c.devices:
+            self.emit("self.claimed[%s] = self._devices_of(%s)"
+                      % (_q(name), self.server(name)))
 
     def _arm_cold(self, name, until, source):
         if until in COLD_HOLDS:
@@ -369,6 +372,30 @@ class _Body:
             self.emit("self.computes[%s].manager.driver._set_nodes(%s)" % (
                 _q(fault.host), "[]" if start else "[%s]" % _q(node)))
             return
+        if kind == "InstanceResources":
+            self.db_write = True
+            if start:
+                self.comment("the trigger is a database write, made as the "
+                             "harness's fault makes it: %s"
+                             % fault.describe())
+                value = _q(fault._malformed() if fault.mode == "malformed"
+                           else fault.value)
+                if fault.mode == "identifier" and any(
+                        fault.value in ids
+                        for ids in self.c.devices.values()):
+                    # a device the host has: one the instance was not
+                    # handed (the same one would change nothing)
+                    value = "self._other_device(%s)" % _q(fault.instance)
+                    self.comment("(here: the device of the host that %s "
+                                 "was not handed)" % fault.instance)
+                self.emit("self._saved_resources = self._write_resources("
+                          "%s, %s, %s)" % (self.server(fault.instance),
+                                           _q(fault.mode), value))
+            else:
+                self.emit("self._restore_resources(%s, "
+                          "self._saved_resources)"
+                          % self.server(fault.instance))
+            return
         raise ExportError("export cannot write the harness's %s fault as "
                           "a Nova test yet (%s)" % (kind, fault.describe()))
 
@@ -395,23 +422,48 @@ _PLACEMENT = re.compile(r"^placement (\S+)$")
 _INSTANCE_ALLOC = re.compile(r"^instance (\S+) [0-9a-f-]{36}$")
 _INSTANCE_ON = re.compile(r"^instance (\S+) on (\S+)$")
 _MIGRATION_ALLOC = re.compile(r"^migration of (\S+) \(.*\) [0-9a-f-]{36}$")
+_AUDIT_RAISED = re.compile(r"^tracker audit of (\S+)$")
+_AUDIT_LOGGED = re.compile(r"^service audit \((\S+)\)$")
+_ROW_STALE = re.compile(r"^compute_nodes row of (\S+) (\w+)$")
+# what changes from one run to the next in an exception's text
+_UNSTABLE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-|0x[0-9a-f]+|"
+                       r"\d{4}-\d\d-\d\d[ T]\d", re.I)
 
 
-def assertions(chosen: Chosen) -> list[str]:
-    """Lines asserting what the harness saw (today's behaviour)."""
+# the snapshot a marker names -> the stage it is judged as
+_LABEL_STAGE = {"under fault": "under_fault", "during": "during",
+                "after clear": "after_clear"}
+
+
+def assertions(chosen: Chosen, label: str | None = None) -> list[str]:
+    """Lines asserting what the harness saw (today's behaviour), at the
+    snapshot ``label`` (only that stage's harm, when the harm spans
+    several stages)."""
     out, seen = [], set()
-    for stage, v in chosen.harm:
+    harm = chosen.harm
+    stage = _LABEL_STAGE.get(label or "")
+    if stage and any(s == stage for s, _v in harm):
+        harm = [(s, v) for s, v in harm if s == stage]
+    # one device shared is one violation: assert the pair's count once
+    shared = {}
+    for _s, v in harm:
+        if v.invariant == "devices_not_shared":
+            shared.setdefault((v.expected, v.actual), set()).add(v.subject)
+    for stage, v in harm:
         key = (v.invariant, v.subject)
+        if v.invariant == "devices_not_shared":
+            key = (v.invariant, v.expected, v.actual)
         if key in seen:
             continue
         seen.add(key)
-        line = _assertion(v)
+        line = _assertion(v, len(shared[(v.expected, v.actual)])
+                          if v.invariant == "devices_not_shared" else 1)
         if line is None:
             continue
         out.append("# FIX: %s %s: %s, not %r (%s)" % (
             v.invariant, v.subject, _expected_text(v.expected), v.actual,
             v.detail or stage))
-        out.append(line)
+        out.extend([line] if isinstance(line, str) else line)
     if not out:
         raise ExportError("the harness's observations of %s have no form "
                           "a Nova test can assert yet: %s" % (
@@ -425,7 +477,7 @@ def _expected_text(expected) -> str:
         expected,)
 
 
-def _assertion(v) -> str | None:
+def _assertion(v, shared: int = 1) -> str | None:
     m = _USAGE.match(v.subject)
     if m:
         where, host, field = m.groups()
@@ -434,6 +486,11 @@ def _assertion(v) -> str | None:
         return "self.assertEqual(%r, %s.%s)" % (v.actual, read % _q(host),
                                                 field)
     m = _PLACEMENT.match(v.subject)
+    if m and v.invariant == "inventory_matches_driver":
+        if v.actual is not None:
+            return None
+        return ("self.assertEqual([], self._providers(%s))"
+                % _q(m.group(1)))
     if m:
         return ("self.assertEqual(%r, self._usages(%s))"
                 % (v.actual or {}, _q(m.group(1))))
@@ -451,6 +508,42 @@ def _assertion(v) -> str | None:
     if m:
         return ("self.assertEqual(%r, self._allocations(self._migration("
                 "self.servers[%s]).uuid))" % (v.actual, _q(m.group(1))))
+    if v.invariant == "devices_not_shared":
+        held = re.match(r"^held by (\S+) only$", str(v.expected))
+        also = re.match(r"^also handed to (\S+)$", str(v.actual))
+        if held and also:
+            # the device (by whichever name: which one the claim handed
+            # out is not fixed) is in both instances' lists
+            return ["self.assertEqual(%d, len(self._shared(%s, %s)))"
+                    % (shared, _q(held.group(1)), _q(also.group(1)))]
+        return None
+    m = _AUDIT_RAISED.match(v.subject)
+    if m and v.invariant == "audit_completed" and \
+            isinstance(v.actual, str) and ":" in v.actual:
+        host = _q(m.group(1))
+        kind = v.actual.split(":", 1)[0]
+        lines = ["self.assertIsNotNone(self._audit_error(%s), 'the audit of "
+                 "%s completed')" % (host, m.group(1)),
+                 "self.assertEqual(%r, self._audit_error(%s).split(':')[0])"
+                 % (kind, host)]
+        if not _UNSTABLE.search(v.actual):
+            lines.append("self.assertEqual(%r, self._audit_error(%s))"
+                         % (v.actual, host))
+        return lines
+    m = _AUDIT_LOGGED.match(v.subject)
+    if m and v.invariant == "audit_completed" and \
+            isinstance(v.actual, str) and v.actual.strip():
+        said = v.actual.strip().splitlines()[0]
+        if _UNSTABLE.search(said):
+            said = _UNSTABLE.split(said)[0]
+        return ["self.assertIn(%r, self._audit_log())" % said.strip()]
+    m = _ROW_STALE.match(v.subject)
+    if m and v.invariant == "audit_completed":
+        host, field = _q(m.group(1)), m.group(2)
+        return ["self.assertEqual(%r, self._row(%s).%s)" % (v.actual, host,
+                                                           field),
+                "self.assertEqual(%r, self._tracked(%s).%s)"
+                % (v.expected, host, field)]
     return None
 
 
@@ -590,13 +683,33 @@ HELPERS = '''
         tracker's own (whose exception the test sees)."""
         manager = self.computes[host].manager
         if via == 'service':
+            # the service logs (LOG.exception) and swallows what the
+            # tracker raises: keep what this audit logged
+            start = len(self.stdlog.logger.output)
             manager.update_available_resource(self.ctxt)
+            self.audit_logs[host] = self.stdlog.logger.output[start:]
             return None
+        self.audit_errors[host] = None
         try:
             manager.rt.update_available_resource(self.ctxt,
                                                  NODES.get(host, host))
         except Exception as exc:
+            self.audit_errors[host] = exc
             return exc
+
+    def _audit_error(self, host):
+        """What the last tracker audit of ``host`` raised, as
+        'Type: message' (None when it completed)."""
+        exc = self.audit_errors.get(host)
+        return None if exc is None else '%s: %s' % (type(exc).__name__,
+                                                    exc)
+
+    def _audit_log(self, host=None):
+        """What the last service audit of ``host`` (or every host)
+        logged."""
+        if host is not None:
+            return self.audit_logs.get(host, '')
+        return ''.join(self.audit_logs.values())
 
     # -- what the test reads
     def _wait_migration(self, server, status):
@@ -621,6 +734,20 @@ HELPERS = '''
         return objects.ComputeNode.get_by_host_and_nodename(
             self.ctxt, host, NODES.get(host, host))
 
+    def _devices_of(self, server):
+        """The identifiers of the devices the instance's assigned-resources
+        list names."""
+        instance = objects.Instance.get_by_uuid(
+            self.ctxt, server['id'], expected_attrs=['resources'])
+        return sorted(r.identifier for r in instance.resources or [])
+
+    def _providers(self, host):
+        """The names of the resource providers named as ``host``'s
+        node."""
+        found = self.placement.get('/resource_providers?name=%s' % (
+            urllib.parse.quote(NODES.get(host, host), safe=''))).body
+        return [rp['name'] for rp in found['resource_providers']]
+
     def _usages(self, host):
         usages = self._get_provider_usages(
             self._get_provider_uuid_by_host(NODES.get(host, host)))
@@ -638,23 +765,66 @@ HELPERS = '''
         return list(self._allocations(consumer))
 '''
 
+DEVICES_SETUP = '''
+        # each host's driver lists devices it assigns one by one (as Nova's
+        # persistent-memory namespaces are): an inventory of the class and
+        # the provider tree's resources, as the harness's driver did
+        real_update_provider_tree = fake.FakeDriver.update_provider_tree
+
+        def update_provider_tree(driver, provider_tree, nodename,
+                                 allocations=None):
+            real_update_provider_tree(driver, provider_tree, nodename,
+                                      allocations=allocations)
+            data = provider_tree.data(nodename)
+            inventory = data.inventory
+            for rc, identifiers in DEVICES.items():
+                inventory[rc] = {
+                    'total': len(identifiers), 'reserved': 0,
+                    'min_unit': 1, 'max_unit': 1, 'step_size': 1,
+                    'allocation_ratio': 1.0}
+            provider_tree.update_inventory(nodename, inventory)
+            provider_tree.update_resources(nodename, {
+                rc: {objects.Resource(provider_uuid=data.uuid,
+                                      resource_class=rc, identifier=i)
+                     for i in identifiers}
+                for rc, identifiers in DEVICES.items()})
+
+        patch = mock.patch.object(fake.FakeDriver, 'update_provider_tree',
+                                  update_provider_tree)
+        patch.start()
+        self.addCleanup(patch.stop)
+'''
+
 DB_HELPERS = '''
-    # -- the database writes the trigger needs (as the harness makes them)
+    # -- the database writes the trigger needs (as the harness makes them),
+    # on the instance's cell database as Nova's own code reaches it
+    @contextlib.contextmanager
+    def _cell_db(self, server):
+        cell = objects.InstanceMapping.get_by_instance_uuid(
+            self.ctxt, server['id']).cell_mapping
+        with nova_context.target_cell(self.ctxt, cell) as cctxt:
+            with main_db_api.get_context_manager(cctxt).writer.using(
+                    cctxt):
+                yield cctxt.session
+
     def _write_migration(self, server, fields):
-        migration = self._migration(server)
-        saved = {k: migration[k] for k in fields}
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            self.ctxt.session.query(main_models.Migration).filter_by(
-                id=migration.id).update(fields, synchronize_session=False)
+        """Set ``fields`` of the server's newest migration row (read and
+        written as rows: a corrupted row may not load as an object)."""
+        with self._cell_db(server) as session:
+            row = session.query(main_models.Migration).filter_by(
+                instance_uuid=server['id']).order_by(
+                main_models.Migration.id.desc()).first()
+            saved = {k: getattr(row, k) for k in fields}
+            session.query(main_models.Migration).filter_by(
+                id=row.id).update(fields, synchronize_session=False)
         return saved
 
     def _write_flavor(self, server, which, changes):
         """Remove the instance's embedded ('cur'), old or new flavor
         (``changes`` None), or alter its fields, as a manual fix or a
         buggy service could."""
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            extra = self.ctxt.session.query(
-                main_models.InstanceExtra).filter_by(
+        with self._cell_db(server) as session:
+            extra = session.query(main_models.InstanceExtra).filter_by(
                 instance_uuid=server['id']).one()
             saved = extra.flavor
             flavors = jsonutils.loads(saved)
@@ -665,9 +835,57 @@ DB_HELPERS = '''
             extra.flavor = jsonutils.dumps(flavors)
         return saved
 
+    def _write_resources(self, server, mode, value):
+        """Rewrite the instance's assigned-resources list
+        (instance_extra.resources): 'absent' (NULL), 'empty', each
+        resource's 'identifier', 'resource_class' or 'provider' replaced
+        by ``value``, 'duplicated', or 'malformed' (``value`` stored as
+        the column's text)."""
+        with self._cell_db(server) as session:
+            extra = session.query(main_models.InstanceExtra).filter_by(
+                instance_uuid=server['id']).one()
+            saved = extra.resources
+            if mode == 'malformed':
+                extra.resources = value
+            elif mode == 'absent':
+                extra.resources = None
+            else:
+                listed = jsonutils.loads(saved)
+                objs = listed['nova_object.data']['objects']
+                if mode == 'empty':
+                    objs[:] = []
+                elif mode == 'duplicated':
+                    objs.extend(jsonutils.loads(jsonutils.dumps(objs)))
+                else:
+                    key = {'provider': 'provider_uuid'}.get(mode, mode)
+                    for obj in objs:
+                        obj['nova_object.data'][key] = value
+                extra.resources = jsonutils.dumps(listed)
+        return saved
+
+    def _shared(self, holder, other):
+        """The devices ``holder`` was handed at its claim that ``other``'s
+        list also names."""
+        return sorted(set(self.claimed[holder]) & set(
+            self._devices_of(self.servers[other])))
+
+    def _other_device(self, name):
+        """A device of the host that ``name`` was not handed."""
+        for identifiers in DEVICES.values():
+            for identifier in identifiers:
+                if identifier not in self.claimed[name]:
+                    return identifier
+        self.fail('%s holds every device' % name)
+
+    def _restore_resources(self, server, saved):
+        with self._cell_db(server) as session:
+            session.query(main_models.InstanceExtra).filter_by(
+                instance_uuid=server['id']).update(
+                {'resources': saved}, synchronize_session=False)
+
     def _restore_flavor(self, server, saved):
-        with main_db_api.context_manager.writer.using(self.ctxt):
-            self.ctxt.session.query(main_models.InstanceExtra).filter_by(
+        with self._cell_db(server) as session:
+            session.query(main_models.InstanceExtra).filter_by(
                 instance_uuid=server['id']).update(
                 {'flavor': saved}, synchronize_session=False)
 '''
@@ -687,11 +905,13 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
         body.call(call)
         if i == marker:
             body.emit("")
+            stages = sorted({s for s, _ in chosen.harm})
+            at = _LABEL_STAGE.get(call.args.get("label") or "")
             body.comment("Where the harness judged the finding (%s): "
                          "today's values; each FIX line says what the fix "
-                         "changes." % ", ".join(sorted({s for s, _ in
-                                                        chosen.harm})))
-            body.lines.extend(assertions(chosen))
+                         "changes." % (at if at in stages
+                                       else ", ".join(stages)))
+            body.lines.extend(assertions(chosen, call.args.get("label")))
             placed = True
             break
     if not placed:
@@ -701,7 +921,8 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     prop = finding.proposition
     fid = finding.id
     name = "TestHarness%s" % fid.replace("-", "")
-    imports = ["import datetime", "import threading", "import time",
+    imports = ["import contextlib", "import datetime", "import threading",
+               "import time", "import urllib.parse",
                "from unittest import mock", "",
                "from oslo_serialization import jsonutils",
                "from oslo_utils import timeutils", "",
@@ -712,7 +933,8 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
                     "from nova.db.main import models as main_models"]
     imports += ["from nova import exception", "from nova import objects",
                 "from nova.tests import fixtures as nova_fixtures",
-                "from nova.tests.functional import integrated_helpers"]
+                "from nova.tests.functional import integrated_helpers",
+                "from nova.virt import fake"]
     statement = textwrap.fill(" ".join(str(prop.get("statement", ""))
                                        .split()), 72)
     trigger = textwrap.fill("Trigger: " + " ".join(str(
@@ -749,6 +971,9 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "HOSTS = %r" % (tuple(hosts),),
               "# what each host's hypervisor reports (vCPUs, MiB, GiB)",
               "INVENTORY = %r" % ((inv.vcpus, inv.memory_mb, inv.local_gb),),
+              "# devices the drivers assign one by one, by resource "
+              "class",
+              "DEVICES = %r" % (chosen.devices,),
               "NODES = %s" % pprint.pformat(
                   {h: n for h, n in chosen.nodenames.items()}),
               "", "",
@@ -774,17 +999,29 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
               "        self.addCleanup(lambda: [p.stop() for p in "
               "self.held_patches.values()])",
               "        self.flavors, self.servers = {}, {}",
-              "        for host in HOSTS:",
-              "            self._start_compute(host)"]
-    lines += ["            driver = self.computes[host].manager.driver",
+              "        self.audit_errors, self.audit_logs = {}, {}",
+              "        self.claimed = {}",
+              "        # each host's fake driver reports its node and "
+              "inventory from start-up",
+              "        real_init_host = fake.FakeDriver.init_host",
+              "",
+              "        def init_host(driver, host):",
+              "            real_init_host(driver, host)",
+              "            driver._set_nodes([NODES.get(host, host)])",
               "            driver.vcpus, driver.memory_mb, driver.local_gb = "
               "INVENTORY",
               "            (driver.resources.vcpus, driver.resources.memory_mb,",
-              "             driver.resources.local_gb) = INVENTORY"]
-    for host, node in chosen.nodenames.items():
-        if node != host:
-            lines.append("        self.computes[%r].manager.driver._set_nodes"
-                         "([%r])" % (host, node))
+              "             driver.resources.local_gb) = INVENTORY",
+              "",
+              "        patch = mock.patch.object(fake.FakeDriver, 'init_host', "
+              "init_host)",
+              "        patch.start()",
+              "        self.addCleanup(patch.stop)",
+              "        for host in HOSTS:",
+              "            self._start_compute(host)"]
+    if chosen.devices:
+        at = lines.index("        for host in HOSTS:", len(lines) - 4)
+        lines[at:at] = DEVICES_SETUP.rstrip("\n").split("\n")
     lines += ["        for host in HOSTS:",
               "            self.computes[host].manager"
               ".update_available_resource(self.ctxt)"]
@@ -807,7 +1044,12 @@ def _marker(chosen: Chosen) -> int | None:
     if chosen.between_audits:
         wanted = ("after the workload",)
     elif chosen.trial.condition is not None:
+        # a condition holds from the start: both snapshots are its stage;
+        # what the service's audit logged is seen only after the second
         wanted = ("before fault", "under fault")
+        if any(v.subject.startswith("service audit ")
+               for _s, v in chosen.harm):
+            wanted = ("under fault", "before fault")
     elif "under_fault" in stages:
         wanted = ("under fault",)
     elif "during" in stages:
