@@ -128,8 +128,10 @@ def test_an_exported_test_fails_once_the_fix_is_in(tmp_path):
     out = tmp_path / "test_harness_f17.py"
     assert _export("F-17", out).returncode == 0
     wrapper = tmp_path / "with_fix.py"
-    wrapper.write_text(WRAPPER % cat.findings["F-17"].proposition[
-        "counterfactual"])
+    whatif = cat.findings["F-17"].proposition["counterfactual"]
+    if isinstance(whatif, list):         # (the catalogue loads a list)
+        whatif = whatif[0]
+    wrapper.write_text(WRAPPER % whatif)
     fixed = _nova_runner(out, wrapper)
     assert fixed.returncode != 0
     assert "AssertionError" in fixed.stdout + fixed.stderr or \
