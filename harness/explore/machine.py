@@ -283,9 +283,9 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
                 flavor = None        # same flavor: a cold migration
             if flavor is None and dest == self.host_of(name):
                 return multiple()    # (a resize may stay on its host)
-            self.do("move", name=name, dest=dest, flavor=flavor,
-                    until=until)
-            return (name, self.ledger.history[-1].source)
+            done = self.do("move", name=name, dest=dest, flavor=flavor,
+                           until=until)
+            return self._moved(name, done)
 
         @precondition(lambda self: self.quiet() and allowed("cold")
                       and self.settled("active", "stopped"))
@@ -309,8 +309,18 @@ def make_machine(recorder: Recorder, exclude=(), world_kwargs=None,
             if not dests:
                 return multiple()
             dest = self.pick(data, dests, "dest")
-            self.do("live_migrate", name=name, dest=dest, until=until)
-            return (name, self.ledger.history[-1].source)
+            done = self.do("live_migrate", name=name, dest=dest,
+                           until=until)
+            return self._moved(name, done)
+
+        def _moved(self, name, done):
+            """The (server, host it left) a move adds to ``migrations``;
+            nothing when the move did not start (refused by the API: no
+            migration in the ledger's history)."""
+            history = [m for m in self.ledger.history if m.instance == name]
+            if done.type == "fail" or not history:
+                return multiple()
+            return (name, history[-1].source)
 
         @precondition(lambda self: self.quiet() and self.moving(
             lambda m: m.status not in ("finished",)))
