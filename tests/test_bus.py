@@ -123,3 +123,82 @@ def test_a_service_clock_stamps_only_what_that_service_writes(booted):
     from oslo_utils import timeutils
     assert abs(timeutils.utcnow() - datetime.datetime.utcnow()) < \
         datetime.timedelta(seconds=5)
+
+
+def test_a_callers_pump_waits_for_its_messages_another_caller_delivers():
+    """Two callers drive one world at once (000-8's builders): one caller's
+    pump took the other's cast and is still delivering it.  The other
+    caller's pump must not return before its cast was handled, or it reads
+    a state half-way through its own request (a delete not yet done)."""
+    import threading
+    import types
+
+    from harness.world.bus import Bus, _Listener
+
+    bus = Bus()
+    entered, go, handled = (threading.Event() for _ in range(3))
+
+    def on_incoming(batch):
+        entered.set()
+        assert go.wait(10)
+        handled.set()
+
+    _Listener(bus, "compute", None, None).start(on_incoming)
+    target = types.SimpleNamespace(topic="compute", server=None,
+                                   fanout=False, exchange=None)
+    returned = threading.Event()
+
+    def caller_a():
+        bus.send(target, {}, {"method": "terminate_instance", "args": {}})
+        entered.wait(10)          # caller B's pump took it
+        bus.pump()
+        returned.set()
+
+    def caller_b():
+        while not bus.pending:
+            pass
+        bus.pump()
+
+    a = threading.Thread(target=caller_a)
+    b = threading.Thread(target=caller_b)
+    a.start()
+    b.start()
+    assert entered.wait(10)
+    # B is inside A's cast: A's pump found the queue empty, and waits
+    assert not returned.wait(0.3)
+    assert not handled.is_set()
+    go.set()
+    assert returned.wait(10)
+    assert handled.is_set()
+    a.join(10)
+    b.join(10)
+    assert bus.quiet and not bus._outstanding
+
+
+def test_a_pump_inside_a_delivery_never_waits_for_its_own_chain():
+    """A handler's own pump (a cast sent while handling a cast) returns at
+    once: it would otherwise wait for the delivery it is inside."""
+    import types
+
+    from harness.world.bus import Bus, _Listener
+
+    bus = Bus()
+    target = types.SimpleNamespace(topic="compute", server=None,
+                                   fanout=False, exchange=None)
+    seen = []
+
+    def on_incoming(batch):
+        method = batch[0].message["method"]
+        seen.append(method)
+        if method == "first":
+            bus.send(target, {}, {"method": "second", "args": {}})
+            bus.pump(wait=30)
+
+    _Listener(bus, "compute", None, None).start(on_incoming)
+    bus.send(target, {}, {"method": "first", "args": {}})
+    import time
+    started = time.monotonic()
+    assert bus.pump(wait=30) == 1
+    assert time.monotonic() - started < 5
+    assert seen == ["first", "second"]
+    assert bus.quiet and not bus._outstanding

@@ -42,9 +42,15 @@ import dataclasses
 import functools
 import itertools
 import threading
+import time
 from typing import Callable
 
 import fixtures
+
+
+# How long a caller's pump waits for its own messages that another
+# caller's pump is delivering (:meth:`Bus.pump`).
+OTHERS_WAIT = 60.0
 
 
 @dataclasses.dataclass
@@ -62,6 +68,8 @@ class Message:
     # the message whose delivery sent this one (None: sent from outside)
     parent: "Message | None" = dataclasses.field(default=None, repr=False,
                                                  compare=False)
+    # the caller whose request led to it (:meth:`Bus.pump`)
+    origin: int = dataclasses.field(default=0, repr=False, compare=False)
 
     @property
     def instance_uuid(self) -> str | None:
@@ -243,6 +251,13 @@ class Bus(fixtures.Fixture):
         # observation only (see the module's docstring)
         self._delivering = threading.local()
         self.failures: list[tuple[Message, dict]] = []
+        # Which caller's request each queued or delivering message comes
+        # from (see :meth:`pump`): a token per calling thread, inherited
+        # by the messages sent while one of its messages is delivered.
+        self._origins = itertools.count(1)
+        self._caller = threading.local()
+        self._outstanding: collections.Counter = collections.Counter()
+        self._quieted = threading.Condition(self._lock)
         self._watchers: list[Callable] = []
 
     def _setUp(self):
@@ -284,6 +299,7 @@ class Bus(fixtures.Fixture):
                       call=call, exchange=target.exchange,
                       parent=self.delivering())
         msg.wire = wire
+        msg.origin = self._origin()
         self._notify("sent", msg)
         rule = self._rule_for(msg)
         if call:
@@ -291,10 +307,34 @@ class Bus(fixtures.Fixture):
         with self._lock:
             self.log.append(("sent", msg))
             if rule is None:
-                self.pending.append(msg)
+                self._enqueue(msg)
             else:
                 self._apply(rule, msg)
         return None
+
+    def _origin(self) -> int:
+        """The caller the calling thread works for: the origin of the
+        message it is delivering, else its own token."""
+        stack = self._stack()
+        if stack:
+            return stack[0].origin
+        token = getattr(self._caller, "token", None)
+        if token is None:
+            token = self._caller.token = next(self._origins)
+        return token
+
+    def _enqueue(self, msg: Message):
+        """Queue ``msg`` (under the lock) for its origin's pump."""
+        self.pending.append(msg)
+        self._outstanding[msg.origin] += 1
+
+    def _done(self, msg: Message):
+        with self._lock:
+            origin = msg.origin
+            self._outstanding[origin] -= 1
+            if self._outstanding[origin] <= 0:
+                del self._outstanding[origin]
+            self._quieted.notify_all()
 
     def _rule_for(self, msg: Message) -> Rule | None:
         with self._lock:
@@ -311,10 +351,10 @@ class Bus(fixtures.Fixture):
         elif rule.action == "drop":
             self.log.append(("dropped", msg))
         elif rule.action == "duplicate":
-            self.pending.append(msg)
+            self._enqueue(msg)
             twin = dataclasses.replace(msg, seq=next(self._seq))
             twin.wire = copy.deepcopy(msg.wire)
-            self.pending.append(twin)
+            self._enqueue(twin)
             self.log.append(("duplicated", msg))
         elif rule.action == "defer":
             self.deferred.append(msg)
@@ -450,23 +490,45 @@ class Bus(fixtures.Fixture):
     # ------------------------------------------------------------------
     # delivering the queue
     # ------------------------------------------------------------------
-    def pump(self, limit: int = 10000) -> int:
+    def pump(self, limit: int = 10000, wait: float = OTHERS_WAIT) -> int:
         """Deliver queued casts, in order, until none is left; return how
         many were delivered.  Raises if ``limit`` deliveries do not quiet
-        the bus (a loop)."""
+        the bus (a loop).
+
+        When several callers drive one world at once (threads making API
+        requests side by side), another caller's pump may have taken one
+        of this caller's messages: a pump outside any delivery then waits
+        (up to ``wait`` seconds) until every message its own requests led
+        to has been delivered, so that the caller reads the outcome of
+        its request, not a state half-way through it.  A pump inside a
+        delivery (a message handler's own) never waits."""
         n = 0
+        top = not self._stack()
+        origin = self._origin()
+        deadline = None
         while True:
             with self._lock:
                 if not self.pending:
-                    return n
+                    if not top or not self._outstanding.get(origin):
+                        return n
+                    if deadline is None:
+                        deadline = time.monotonic() + wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return n
+                    self._quieted.wait(min(left, 0.05))
+                    continue
                 msg = self.pending.popleft()
-            listeners = self._route(msg)
-            if not listeners:
-                with self._lock:
-                    self.log.append(("unrouted", msg))
-                continue
-            for listener in listeners:
-                self._deliver(msg, listener)
+            try:
+                listeners = self._route(msg)
+                if not listeners:
+                    with self._lock:
+                        self.log.append(("unrouted", msg))
+                    continue
+                for listener in listeners:
+                    self._deliver(msg, listener)
+            finally:
+                self._done(msg)
             n += 1
             if n >= limit:
                 raise RuntimeError("the bus did not quiet after %d "
@@ -497,7 +559,7 @@ class Bus(fixtures.Fixture):
             out = [m for m in self.held if match is None or match(m)]
             for m in out:
                 self.held.remove(m)
-                self.pending.append(m)
+                self._enqueue(m)
                 self.log.append(("released", m))
         return out
 
@@ -515,7 +577,7 @@ class Bus(fixtures.Fixture):
         with self._lock:
             n = len(self.deferred)
             for m in self.deferred:
-                self.pending.append(m)
+                self._enqueue(m)
                 self.log.append(("released", m))
             self.deferred.clear()
         return n
