@@ -37,6 +37,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from typing import Callable, Iterable
 
 import fixtures
@@ -709,7 +710,6 @@ class World(fixtures.Fixture):
             server["imageRef"] = ""
             # a volume of its own (Nova's CinderFixture makes up any
             # volume it is asked for; one volume can be attached once)
-            import uuid
             server["block_device_mapping_v2"] = [{
                 "boot_index": 0, "uuid": str(uuid.uuid5(
                     uuid.UUID(self.cinder.IMAGE_BACKED_VOL), name)),
