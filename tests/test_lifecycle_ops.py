@@ -439,3 +439,25 @@ def test_wait_lets_time_pass_between_two_records(client):
     first.save()
     first.refresh()
     assert (first.updated_at - before).total_seconds() >= 0.3
+
+
+def test_a_compute_that_dies_mid_spawn_runs_none_of_its_clean_up(client):
+    """A compute restarted while an unshelve spawns: its process died in
+    the driver's ``spawn``, so none of the code after it runs, neither
+    Nova's ``except`` handlers nor the claim's ``with`` exit (which would
+    abort the claim and clear the instance's host).  The new service's
+    ``init_host`` finds the instance on its host mid-spawn and puts it in
+    ERROR there; it keeps its allocation and the tracker counts it
+    (the explorer's seed 0 shrank this sequence when the dying thread's
+    unwinding still wrote to the database: host None, allocation kept)."""
+    world = client.world
+    do(client, "boot", name="s", flavor="small", host="src")
+    do(client, "shelve", name="s")
+    do(client, "shelve_offload", name="s")
+    do(client, "unshelve", name="s", host="dst", until="spawning")
+    do(client, "restart", host="dst")
+    inst = world.instance("s")
+    assert (inst.vm_state, inst.host, inst.node) == ("error", "dst", "dst")
+    assert list(allocs(world, "s")) == ["dst"]
+    assert used(world, "dst")[0] == 1
+    assert clean(client).violations == []

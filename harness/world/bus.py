@@ -47,6 +47,8 @@ from typing import Callable
 
 import fixtures
 
+from harness.world.hypervisor import check_alive
+
 
 # How long a caller's pump waits for its own messages that another
 # caller's pump is delivering (:meth:`Bus.pump`).
@@ -291,6 +293,7 @@ class Bus(fixtures.Fixture):
     # ------------------------------------------------------------------
     def send(self, target, ctxt, message, call=False, timeout=None):
         from oslo_serialization import jsonutils
+        check_alive("the message bus")
         wire = jsonutils.loads(jsonutils.dumps(message))
         msg = Message(seq=next(self._seq), topic=target.topic,
                       server=target.server, fanout=bool(target.fanout),

@@ -42,7 +42,8 @@ from typing import Callable, Iterable
 
 import fixtures
 
-from harness.world import engines, novaenv, nova_releases, scheduling
+from harness.world import engines, hypervisor, novaenv, nova_releases, \
+    scheduling
 from harness.world.bus import Bus, Rule
 from harness.world.errors import Api, NoRoom, OperationFailed, Refused
 from harness.world.history import verb
@@ -247,6 +248,7 @@ class World(fixtures.Fixture):
     # ------------------------------------------------------------------
     def _setUp(self):
         self.nova = novaenv.load()
+        hypervisor.watch_database_boundary()
         novaenv.reset_globals()
         self.addCleanup(novaenv.reset_globals)
         scheduling.reset()
@@ -552,6 +554,8 @@ class World(fixtures.Fixture):
                 box["killed"] = exc
             except BaseException as exc:  # noqa: BLE001 - handed back
                 box["error"] = exc
+            finally:
+                hypervisor.buried()
 
         thread = threading.Thread(target=run, name="harness-" + label,
                                   daemon=True)

@@ -41,6 +41,46 @@ class ServiceKilled(BaseException):
     never returns to Nova (no ``except Exception`` handler sees it)."""
 
 
+# Threads whose service died (a gate killed the call they were in).  The
+# exception unwinds the thread, so Nova's locks are released, but what the
+# unwinding would do at a boundary (a ``with`` block's exit writing the
+# database, a ``finally`` calling Placement or casting) a dead process
+# never does: every boundary raises ServiceKilled again in such a thread
+# (:func:`check_alive`), and the world forgets the thread once its work
+# has ended (:func:`buried`).
+_DEAD: set[int] = set()
+
+
+def check_alive(what: str) -> None:
+    """Raise :class:`ServiceKilled` when the calling thread's service has
+    died: its process can no longer reach ``what``."""
+    if _DEAD and threading.get_ident() in _DEAD:
+        raise ServiceKilled("the compute service died: its process no "
+                            "longer reaches %s" % what)
+
+
+def buried() -> None:
+    """The calling thread's work has ended (after a kill): it is nobody's
+    process any more."""
+    _DEAD.discard(threading.get_ident())
+
+
+def _before_execute(conn, clauseelement, multiparams, params,
+                    execution_options):
+    check_alive("the database")
+
+
+def watch_database_boundary() -> None:
+    """Every SQLAlchemy engine refuses statements from a dead service's
+    thread (idempotent).  The statement is refused before it is compiled,
+    outside SQLAlchemy's error handling, so the connection stays valid;
+    the session's clean-up rolls its transaction back, as the server does
+    when a client's connection dies."""
+    from sqlalchemy import engine, event
+    if not event.contains(engine.Engine, "before_execute", _before_execute):
+        event.listen(engine.Engine, "before_execute", _before_execute)
+
+
 def hypervisor_class():
     """``FakeHypervisor``: Nova's FakeDriver with a configured node and
     inventory (built on first use: Nova is imported lazily)."""
@@ -169,6 +209,7 @@ class Gate:
             if self.outcome == "instead":
                 return self.instead(*args, **kwargs)
             if self.outcome == "kill":
+                _DEAD.add(threading.get_ident())
                 raise ServiceKilled("the compute service died in %s"
                                     % self.label)
             if self.outcome == "fail":

@@ -20,6 +20,7 @@ from typing import Callable
 
 import fixtures
 
+from harness.world.hypervisor import check_alive
 from harness.world.trace import Trace
 
 
@@ -252,6 +253,7 @@ class DirectTransport:
         import sys
         import requests
         import wsgi_intercept
+        check_alive("Placement")
         from requests import structures, utils
         body = request.body
         if body is None:
