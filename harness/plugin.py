@@ -207,7 +207,50 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = _longest_first(keep, config)
+
+
+DURATIONS = "durations.json"
+
+
+def _longest_first(items, config) -> list:
+    """``items`` with whole scenario files in the order of how long each
+    took in a full run (``durations.json`` in the scenario directory; a
+    file not listed counts as short), longest first, each file's own order
+    kept.
+
+    ``harness run -n N`` hands whole files to its workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): the long files start
+    first and the short ones fill the gaps, so no worker is left alone
+    with a long file at the end.  The verdicts do not depend on the order.
+    """
+    tables: dict = {}
+    first_seen: dict = {}
+    for i, item in enumerate(items):
+        first_seen.setdefault(item.path, i)
+
+    def key(item):
+        seconds = 0.0
+        for d in item.path.parents:
+            if d not in tables:
+                tables[d] = _durations(d / DURATIONS)
+            if tables[d] is not None:
+                seconds = float(tables[d].get(
+                    item.path.relative_to(d).as_posix(), 0))
+                break
+        return (-seconds, first_seen[item.path])
+    return sorted(items, key=key)
+
+
+def _durations(path) -> dict | None:
+    """The seconds table of ``path`` (None: no such file; empty when it
+    cannot be read, as the order is only a matter of speed)."""
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text())["seconds"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return {}
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -621,13 +622,41 @@ def test_html_page_shares_trials_and_charts_the_evidence():
 def test_workers_default_to_xdist_loadfile():
     from harness import cli as cli_mod
     from harness.cli import run as run_cmd
-    assert run_cmd.workers_options(2) == ["-n", "2", "--dist", "loadfile"]
+    assert run_cmd.workers_options(2) == ["-n", "2", "--dist", "loadfile",
+                                          "--no-loadscope-reorder"]
     assert run_cmd.workers_options(1) == ["-p", "no:xdist"]
     assert run_cmd.workers_options(0) == ["-p", "no:xdist"]
     args = cli_mod.build_parser().parse_args(["run"])
     assert args.workers == "auto"
     assert cli_mod.build_parser().parse_args(
         ["run", "--jobs", "1"]).workers == 1
+
+
+def test_scenario_files_go_out_longest_first(tmp_path):
+    """The plugin orders whole files by scenarios/durations.json, longest
+    first (unknown files last, in their own order), and keeps each file's
+    scenarios in their order: what xdist's loadfile hands out."""
+    import json
+    import types
+    from harness import plugin
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "durations.json").write_text(json.dumps({"seconds": {
+        "test_short.py": 5, "sub/test_long.py": 900}}))
+
+    def item(rel, name):
+        return types.SimpleNamespace(path=tmp_path / rel, name=name)
+    items = [item("test_a.py", "a1"), item("test_short.py", "s1"),
+             item("test_short.py", "s2"), item("test_b.py", "b1"),
+             item("sub/test_long.py", "l1"), item("sub/test_long.py", "l2"),
+             item("test_a.py", "a2")]
+    ordered = [i.name for i in plugin._longest_first(items, None)]
+    assert ordered == ["l1", "l2", "s1", "s2", "a1", "a2", "b1"]
+    # the committed table names files that exist
+    table = json.loads((pathlib.Path(plugin.__file__).parent.parent /
+                        "scenarios" / "durations.json").read_text())
+    scen = pathlib.Path(plugin.__file__).parent.parent / "scenarios"
+    missing = [f for f in table["seconds"] if not (scen / f).is_file()]
+    assert not missing, missing
 
 
 def _scen(name, file):

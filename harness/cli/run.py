@@ -112,7 +112,9 @@ def cmd_run(args) -> int:
 def workers_options(workers) -> list[str]:
     """pytest options for ``--workers``: xdist with ``--dist loadfile`` (a
     scenario file's scenarios share observations computed once per
-    process, so they stay in one worker), or none for one process.
+    process, so they stay in one worker), or none for one process.  The
+    files go out longest first, in the order the plugin collects them
+    (``scenarios/durations.json``), not xdist's own by number of scenarios.
 
     (Not ``loadgroup``: pytest-xdist 3.8 marks a group by rewriting
     ``item._nodeid``, which pytest 9 no longer reads, so groups are ignored
@@ -126,7 +128,8 @@ def workers_options(workers) -> list[str]:
                          "installed; install it (pip install -c "
                          "constraints.txt pytest-xdist) or use --workers 1"
                          % workers)
-    return ["-n", str(workers), "--dist", "loadfile"]
+    return ["-n", str(workers), "--dist", "loadfile",
+            "--no-loadscope-reorder"]
 
 
 def _has_xdist() -> bool:
