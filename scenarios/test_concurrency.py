@@ -6,15 +6,17 @@ placement's generations for everything it writes there.  Each concurrent
 trial runs, on real threads against Nova's own file databases
 (``World(sqlite="file")``):
 
-* builders: threads that each schedule and claim several instances (the
-  scheduler's placement claim, then ``instance_claim``), and then drop some
-  of them again, as a failed build does (``abort_instance_claim`` and the
-  allocation deleted) or as a delete does (``update_usage`` with the
-  instance deleted); the host's RAM is sized for fewer instances than the
-  builders attempt, so placement must refuse some;
-* an auditor: ``update_available_resource`` in a loop, changing the driver's
-  vCPU count between audits so that each audit writes inventory to
-  placement while the builders' allocations move the provider generation;
+* builders: threads that each boot several servers through the API (the
+  scheduler's placement claim, then the compute's ``instance_claim``); one
+  build in four fails in the hypervisor's ``spawn`` (Nova aborts the claim
+  and deletes the allocation) and one in four is deleted again once active;
+  the host's RAM is sized for fewer instances than the builders attempt, so
+  placement must refuse some;
+* an auditor: the compute service's periodic ``update_available_resource``
+  in a loop (what the tracker raised read from the service's log), changing
+  the driver's vCPU count between audits so that each audit writes
+  inventory to placement while the builders' allocations move the
+  provider generation;
 * an operator: an outside placement client toggling a custom trait on the
   node's provider (more generation changes the tracker does not cause).
 
@@ -38,6 +40,7 @@ import pytest
 from harness.oracle import checks
 from harness.oracle.invariants import Violation
 from harness.verdicts.judge import Trial
+from harness.world import lifecycle
 from harness.world.deployment import Inventory, NoRoom
 
 TINY = dict(vcpus=1, memory_mb=512, root_gb=1)
@@ -75,9 +78,12 @@ class _Load:
 
     # -- builder ---------------------------------------------------------
     def build_one(self, name: str, plan: str):
-        w, host = self.world, self.host
+        w = self.world
         try:
-            inst = w.boot(name, "tiny", "src")
+            if plan == "abort":
+                lifecycle.build_fail(w, name, "tiny", "src")
+            else:
+                w.boot(name, "tiny", "src")
         except NoRoom:
             with self.lock:
                 self.results.append((name, plan, "no room"))
@@ -87,28 +93,14 @@ class _Load:
                 self.claim_errors.append(("boot %s" % name, _err(exc)))
             self.reschedule(name)
             return
-        if plan == "abort":
-            self.drop(name, plan, self.abort, inst)
-        elif plan == "delete":
+        if plan == "delete":
             self.drop(name, plan, w.delete, name)
         with self.lock:
             self.results.append((name, plan, "done"))
 
-    def abort(self, inst):
-        """A failed build: the claim aborted, then (as the manager's
-        reschedule path does) the allocation deleted."""
-        w, host = self.world, self.host
-        try:
-            host.rt.abort_instance_claim(w.ctx, inst, host.nodename)
-        finally:
-            # the manager goes on with the clean-up whatever the abort did
-            w.reportclient.delete_allocation_for_instance(
-                w.ctx, inst.uuid, force=True)
-            w.ledger.delete(inst.display_name)
-
     def drop(self, name, plan, fn, arg, attempts: int = 3):
         """Drop a claim; a failed attempt is recorded and retried, as the
-        manager's clean-up or the user's repeated delete would."""
+        user's repeated delete would."""
         for n in range(attempts):
             try:
                 fn(arg)
@@ -118,8 +110,6 @@ class _Load:
                     self.claim_errors.append(("%s %s (attempt %d)"
                                               % (plan, name, n + 1),
                                               _err(exc)))
-                if plan == "abort":
-                    return   # the clean-up already ran in abort()
 
     def reschedule(self, name: str):
         try:
@@ -146,10 +136,13 @@ class _Load:
                                          memory_mb=INVENTORY.memory_mb,
                                          local_gb=INVENTORY.local_gb))
         try:
-            host.rt.update_available_resource(self.world.ctx, host.nodename)
+            (audit,) = self.world.audit(host.name, via="tracker")
+            error = audit.error
         except Exception as exc:  # noqa: BLE001 - observed
+            error = exc
+        if error is not None:
             with self.lock:
-                self.audit_errors.append(_err(exc))
+                self.audit_errors.append(_err(error))
 
     def restore_inventory(self):
         self.host.set_inventory(INVENTORY)

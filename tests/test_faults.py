@@ -479,6 +479,31 @@ def test_driver_raises_from_update_provider_tree(world):
     host.rt.update_available_resource(w.ctx, host.nodename)
 
 
+def test_an_audit_is_the_periodic_task_and_reads_what_the_tracker_raised(
+        world, monkeypatch):
+    """Both readings of an audit run the compute service's periodic task,
+    never the tracker on its own: 'tracker' returns what the tracker raised
+    (the exception of the service's 'Error updating resources' record),
+    'service' only what escaped the periodic task, which swallowed it."""
+    from nova.compute import manager
+    w = world
+    periodic = manager.ComputeManager.update_available_resource
+    ran = []
+
+    def counted(self, *a, **k):
+        ran.append(self.host)
+        return periodic(self, *a, **k)
+    monkeypatch.setattr(manager.ComputeManager, "update_available_resource",
+                        counted)
+    with dfaults.DriverRaises(w, "dst", "update_provider_tree",
+                              exc=ValueError("bad tree")) as fault:
+        (tracker,) = w.audit("dst", via="tracker")
+        (service,) = w.audit("dst", via="service")
+    assert ran == ["dst", "dst"] and fault.fired == 2
+    assert isinstance(tracker.error, ValueError), tracker
+    assert service.error is None, service
+
+
 def test_driver_raises_on_schedule(world):
     w = world
     with dfaults.DriverRaises(w, "src", exc=KeyError("k"),

@@ -912,12 +912,18 @@ class World(fixtures.Fixture):
     def audit(self, host: str | None = None, via: str = "tracker"):
         """Run the periodic resource audit of ``host`` (or every host).
 
-        ``via='service'`` runs it as the compute service's periodic task
-        does (``ComputeManager.update_available_resource``, which logs and
-        swallows what the audit raises); ``via='tracker'`` calls the
-        tracker's ``update_available_resource`` for the node directly, so
-        what it raises is seen (returned in the :class:`AuditResult`).
-        A host whose service is down is not audited.
+        Either way the audit is the compute service's periodic task
+        (``ComputeManager.update_available_resource``), which audits each
+        node the driver reports and logs and swallows what the tracker
+        raised.  ``via`` is what the caller reads of it: ``'tracker'``, what
+        the tracker raised for the host's node, recovered from the record
+        the service logged (``Error updating resources for node``, with the
+        exception; the warning for ``ComputeHostNotFound``) and returned in
+        the :class:`AuditResult`; ``'service'``, only what escaped the
+        periodic task itself (the logged errors are the caller's to read,
+        e.g. :func:`harness.oracle.invariants.service_logged_errors`).
+        Nothing calls into the tracker directly.  A host whose service is
+        down is not audited.
         """
         results = []
         names = [host] if host else list(self.hosts)
@@ -926,19 +932,17 @@ class World(fixtures.Fixture):
             if not h.running:
                 continue
             error = None
+            raised = _TrackerErrors(h.nodename)
             try:
                 # (the compute's periodic task runs in its own process)
-                if via == "service":
+                with raised:
                     self.drive(lambda: self._as(name, lambda: (
                         h.manager.update_available_resource(self.ctx))),
                         label="audit " + name, learn=False)
-                else:
-                    self.drive(lambda: self._as(name, lambda: (
-                        h.rt.update_available_resource(self.ctx,
-                                                       h.nodename))),
-                        label="audit " + name, learn=False)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 error = exc
+            if error is None and via == "tracker" and raised.errors:
+                error = raised.errors[0]
             if error is None and h.nodename in (
                     h.driver.get_available_nodes()):
                 self.ledger.audited(name)
@@ -978,6 +982,42 @@ def paste_config() -> str:
         "install Nova from its source distribution (pip install "
         "--no-binary nova nova==...), as tox does" % ", ".join(candidates))
 
+
+
+class _TrackerErrors(logging.Handler):
+    """What the tracker raised for ``node`` inside the compute service's
+    periodic audit, read from what the service logged: the exception of
+    its ``Error updating resources for node`` record, or, for a node the
+    tracker found no record of, ``ComputeHostNotFound`` (which the service
+    logs as a warning without the exception).  Installed on Nova's
+    compute-manager logger for the length of one audit (``with``)."""
+
+    LOGGER = "nova.compute.manager"
+    WHERE = "_update_available_resource_for_node"
+
+    def __init__(self, node: str):
+        super().__init__(logging.WARNING)
+        self.node = node
+        self.errors: list[BaseException] = []
+
+    def __enter__(self):
+        logging.getLogger(self.LOGGER).addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger(self.LOGGER).removeHandler(self)
+        return False
+
+    def emit(self, record):
+        args = record.args
+        values = args.values() if isinstance(args, dict) else args or ()
+        if record.funcName != self.WHERE or self.node not in values:
+            return
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+        elif record.levelno == logging.WARNING:
+            from nova import exception
+            self.errors.append(exception.ComputeHostNotFound(host=self.node))
 
 @dataclasses.dataclass
 class AuditResult:
