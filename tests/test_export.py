@@ -56,18 +56,11 @@ def _nova_runner(path, wrapper=None):
 # Confirmed findings ``export`` cannot write yet: it refuses them with one
 # line naming what has no exported form (exit 2, no file).  Each is a known
 # gap; the test is a strict xfail, so one that starts exporting fails here
-# until it is taken off this list.
-NOT_EXPORTABLE = {
-    # conductor trials: placement answers faulted by call position, judged
-    # on what the conductor's caller saw
-    "F-05": "conductor trials (placement HTTP faults) have no exported "
-            "form",
-    "F-07": "conductor trials (placement HTTP faults) have no exported "
-            "form",
-    # threads racing claims and audits: a timing condition, not a sequence
-    # of REST calls
-    "F-09": "a race between threads has no exported form",
-}
+# until it is taken off this list.  None today: F-05 and F-07 (conductor
+# trials) are written with their faults at the report client's placement
+# HTTP methods, F-09 (a race) with the interleaving made deterministic.
+# The refusal path stays tested by test_export_refuses_what_it_cannot_export.
+NOT_EXPORTABLE: dict[str, str] = {}
 
 
 class KnownGap(Exception):

@@ -19,8 +19,23 @@ A failed audit is asserted as what the tracker raised, what the compute
 service logged (``Error updating resources for node``) and the
 ``compute_nodes`` row left stale beside the tracker's figures.
 
-What has no written form yet (conductor trials with placement answers
-faulted, threads left to race) is refused with one line naming it
+A conductor trial (a cold migration through the API with one placement
+answer faulted, judged on what the conductor's caller saw: F-05, F-07) is
+written by :mod:`.boundary` with the fault at the Placement HTTP path: the
+report client's ``get``/``post``/``put`` answer the n-th call of the route
+as the harness's middleware did (an error status, a 409 with placement's
+code, a broken connection) or let it meet another client's write first
+(a racing writer, a lowered max_unit); the conductor's rollback and the
+allocation helpers run as they are.  Asserted: the exception type the
+instance fault names, the action's events as the API shows them, and
+where the allocation was left.  A race between threads (F-09) is written
+with the interleaving the harness saw harm in made deterministic: every
+inventory update the report client sends first meets another placement
+client's write to the provider, so the audit spends its tries and raises.
+
+What still has no written form (another operation than a cold migration
+in a conductor trial, a fault kind the boundary cannot answer, a race
+that raised something else) is refused with one line naming it
 (``ExportError``, exit status 2), never a file that asserts nothing.
 """
 from __future__ import annotations

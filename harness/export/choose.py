@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 # How many variants are run at most before giving up.
 MAX_TRIED = 24
+# How often a race between threads is run before giving up.
+RACE_TRIES = 3
 
 
 class ExportError(Exception):
@@ -52,11 +54,32 @@ class Chosen:
     # devices the hosts' drivers assign one by one (provider-tree
     # resources): {resource class: [identifier, ...]}
     devices: dict = dataclasses.field(default_factory=dict)
+    # a conductor trial: what its operation saw (the caller's result, the
+    # placement calls and those the fault fired on); see
+    # harness.verdicts.judge.OperationDetail
+    detail: object = None
+    # a trial decided by threads racing: the harness observed the harm as
+    # a race, and the export writes it with the interleaving made
+    # deterministic
+    raced: bool = False
+    # hosts whose compute service the operator disabled (by the end)
+    disabled: list = dataclasses.field(default_factory=list)
 
 
 class _Outcome:
     def __init__(self):
         self.stats = {}
+
+
+class _Named:
+    """A trial as a scenario's ``keep`` filter reads an observation of it
+    (its name, whether it is the control)."""
+
+    def __init__(self, trial, error=None):
+        self.trial = trial.name
+        self.control = trial.is_control
+        self.error = error
+        self.calls = []
 
 
 class Collector(judge_mod.Judge):
@@ -67,6 +90,7 @@ class Collector(judge_mod.Judge):
         self.collected: list = []
         self.decisions: list = []
         self.outcome = _Outcome()
+        self.keep = None            # the filter of the family observed
 
     def runner(self):
         return self
@@ -81,15 +105,22 @@ class Collector(judge_mod.Judge):
     def trial(self, trial, rep: int = 0):
         from harness.verdicts import conductor as conductor_verdicts
         if isinstance(trial, conductor_verdicts.ConductorTrial):
-            # its variants come from the control's placement call log, its
-            # faults are placement answers and its observations what the
-            # conductor's caller saw: none has a written form yet
-            raise ExportError(
-                "%s is judged on conductor trials (placement answers "
-                "faulted at the HTTP boundary, what the conductor's caller "
-                "saw): no exported form yet" % self.scenario)
+            return self._conductor_trial(trial)
         self.collected.append(trial)
         return None
+
+    def _conductor_trial(self, trial):
+        """A conductor trial: its variants come from its control's
+        placement call log, so the control is run (unless the scenario
+        keeps none of its shape) and handed back; a variant is only
+        collected."""
+        if self.keep is not None and not self.keep(_Named(trial)):
+            # a shape the scenario does not read: no variants of it
+            return _Named(trial, error="not read by %s" % self.scenario)
+        self.collected.append(trial)
+        if not trial.is_control:
+            return None
+        return judge_mod.run_trial(trial)
 
     def trials(self, trials):
         self.collected.extend(trials)
@@ -110,7 +141,11 @@ class Collector(judge_mod.Judge):
         return []
 
     def observe(self, family, *args, keep=None):
-        family(self, *args)
+        self.keep = keep
+        try:
+            family(self, *args)
+        finally:
+            self.keep = None
         return []
 
     def shared(self, family, *args):
@@ -194,6 +229,18 @@ def _devices(world) -> dict:
     return {rc: sorted(ids) for rc, ids in out.items()}
 
 
+def _disabled(world) -> list:
+    """The hosts whose compute service is disabled, as the API shows."""
+    try:
+        services = world.api.get_services(binary="nova-compute")
+    except Exception as exc:  # no API (a world without one)
+        if os.environ.get("HARNESS_DEBUG"):
+            print("services: %r" % (exc,))
+        return []
+    return sorted(s["host"] for s in services
+                  if s.get("status") == "disabled")
+
+
 def _by_chance(chosen: Chosen) -> bool:
     """Whether the chosen trial's harm came about by chance, so that a
     test replaying it would show it only sometimes: two instances given
@@ -205,6 +252,16 @@ def _by_chance(chosen: Chosen) -> bool:
             and getattr(fault, "mode", None) in ("absent", "empty")
             and any(v.invariant == "devices_not_shared"
                     for _s, v in chosen.harm))
+
+
+def _named_by(trial, finding) -> int:
+    """How many words of what the trial varies (its name after the comma:
+    "4 threads, inventory changing between audits") the finding's
+    statement uses."""
+    said = set(re.findall(r"[a-z]+", str(finding.proposition.get(
+        "statement", "")).lower()))
+    tail = trial.name.split(", ", 1)[-1].lower()
+    return len(said & set(re.findall(r"[a-z]+", tail)))
 
 
 def _harm(obs, stages, invariants):
@@ -249,11 +306,13 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                  if t.condition and t.condition_authority == "timing"
                  and (t.world_kwargs or {}).get("sqlite") == "file"]
         if raced and len(raced) == len(variants):
-            raise ExportError(
-                "%s is shown by a race between threads (%s): a trial "
-                "decided by timing has no exported form yet" % (
-                    fid, raced[0].condition))
-        variants = [t for t in variants if t not in raced]
+            # a race: the threads are run (a few times, the variant the
+            # finding's statement names first) until one shows the harm;
+            # the writer makes the interleaving that harmed deterministic
+            variants = sorted(raced, key=lambda t: -_named_by(
+                t, finding))[:1] * RACE_TRIES
+        else:
+            variants = [t for t in variants if t not in raced]
         variants.sort(key=lambda t: 0 if preferred and t.name.endswith(
             preferred) else 1)
         for trial in variants[:MAX_TRIED]:
@@ -270,6 +329,7 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 def cleanup(*args, **kwargs):
                     # what the drivers listed, while the hosts still run
                     kept["devices"] = _devices(world)
+                    kept["disabled"] = _disabled(world)
                     return real_cleanup(*args, **kwargs)
 
                 world.cleanUp = cleanup
@@ -301,7 +361,11 @@ def choose(fid: str, catalogue=None, log=print) -> Chosen:
                 allocation_ratios=dict(world.allocation_ratios),
                 config=dict(world.extra_config),
                 inventory=world.initial_inventory,
-                devices=kept.get("devices") or {})
+                devices=kept.get("devices") or {},
+                disabled=kept.get("disabled") or [],
+                detail=obs.detail, raced=trial.condition_authority ==
+                "timing" and (trial.world_kwargs or {}).get("sqlite") ==
+                "file")
             if not _by_chance(chosen):
                 return chosen
             fallback = fallback or chosen

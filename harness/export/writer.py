@@ -14,6 +14,7 @@ import pprint
 import re
 import textwrap
 
+from harness.export import boundary
 from harness.export.choose import Chosen, ExportError
 
 # vm_state (and a move in progress) -> the API's status to wait for
@@ -898,8 +899,14 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     body.down = set()
     # where the harness judged: the snapshot of the harm's stage
     marker = _marker(chosen)
-    placed = False
-    for i, call in enumerate(chosen.calls):
+    placed = chosen.detail is not None or chosen.raced
+    if chosen.detail is not None:
+        # a conductor trial: the fault at the Placement HTTP path
+        body.lines = boundary.conductor_body(body, chosen)
+    elif chosen.raced:
+        # a race, made deterministic at the Placement HTTP path
+        body.lines = boundary.race_body(body, chosen)
+    for i, call in enumerate([] if placed else chosen.calls):
         if call.verb == "boot":
             body.hosts_of[call.args["name"]] = call.args["host"]
         body.call(call)
@@ -921,50 +928,54 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     prop = finding.proposition
     fid = finding.id
     name = "TestHarness%s" % fid.replace("-", "")
-    imports = ["import contextlib", "import datetime", "import threading",
-               "import time", "import urllib.parse",
-               "from unittest import mock", "",
-               "from oslo_serialization import jsonutils",
-               "from oslo_utils import timeutils", "",
+    at_boundary = chosen.detail is not None or chosen.raced
+    imports = ["import contextlib", "import datetime"] + (
+        ["import re"] if at_boundary else []) + [
+               "import threading", "import time", "import urllib.parse",
+               "from unittest import mock", ""] + (
+        ["from keystoneauth1 import exceptions as ks_exc",
+         "from oslo_serialization import jsonutils",
+         "from oslo_utils import timeutils", "import requests", ""]
+        if at_boundary else [
+         "from oslo_serialization import jsonutils",
+         "from oslo_utils import timeutils", ""]) + [
                "from nova.compute import rpcapi as compute_rpcapi",
                "from nova import context as nova_context"]
     if body.db_write:
         imports += ["from nova.db.main import api as main_db_api",
                     "from nova.db.main import models as main_models"]
-    imports += ["from nova import exception", "from nova import objects",
-                "from nova.tests import fixtures as nova_fixtures",
+    imports += ["from nova import exception", "from nova import objects"]
+    if at_boundary:
+        imports += ["from nova.scheduler.client import report"]
+    imports += ["from nova.tests import fixtures as nova_fixtures",
                 "from nova.tests.functional import integrated_helpers",
                 "from nova.virt import fake"]
-    statement = textwrap.fill(" ".join(str(prop.get("statement", ""))
-                                       .split()), 72)
-    trigger = textwrap.fill("Trigger: " + " ".join(str(
-        prop.get("trigger", "")).split()), 72)
-    harm = textwrap.fill("Harm: " + " ".join(str(prop.get("harm", ""))
-                                             .split()), 72)
-    fault = chosen.fault.describe() if chosen.fault is not None else None
-    how = textwrap.fill(
-        "Found by the nova accounting harness as finding %s and exported "
-        "with ``python -m harness export %s``%s from its trial %r%s.  The "
-        "test drives Nova's own services through the REST API as the "
-        "harness did; it asserts today's behaviour, and each FIX comment "
-        "says what a fix changes (then flip the assertion)." % (
-            fid, fid, " on Nova %s" % nova_version if nova_version else "",
-            chosen.trial.name, " (fault: %s)" % fault if fault else ""), 72)
     db_note = ""
     if body.db_write:
-        db_note = "\n\n" + textwrap.fill(
+        db_note = textwrap.fill(
             "The trigger is a database write (a corrupted record: a buggy "
             "service, a bad manual fix, a tampered database); the test "
             "makes it the way the harness's fault does.", 72)
+    elif chosen.raced:
+        db_note = textwrap.fill(
+            "The harness observed this as a race between threads (%s); "
+            "the test makes the interleaving that harmed deterministic: "
+            "each inventory update the report client sends first meets "
+            "another placement client's write to the same provider, so "
+            "the generation it carries is stale every time." % (
+                chosen.trial.condition or chosen.trial.name), 72)
+    elif chosen.detail is not None:
+        db_note = textwrap.fill(
+            "The fault is at the Placement HTTP path only (the report "
+            "client's requests, counted from the request the test makes); "
+            "the conductor, the scheduler and the report client's helpers "
+            "above it run as Nova has them.", 72)
     hosts = chosen.hosts
     reserved = chosen.reserved
-    title = textwrap.wrap("Harness finding %s: %s" % (fid, finding.title),
-                          72)
-    lines = ['"""' + title[0]] + title[1:] + ["",
-             statement, "", trigger, "", harm, "", how + db_note, '"""',
-             "# (Nova's test start-up first, as its package does in Nova's "
-             "tree)",
-             "import nova.tests.functional  # noqa: F401,H306", ""]
+    lines = docstring(chosen, nova_version, db_note) + [
+        "# (Nova's test start-up first, as its package does in Nova's "
+        "tree)",
+        "import nova.tests.functional  # noqa: F401,H306", ""]
     lines += imports
     inv = chosen.inventory
     lines += ["", "IMAGE = '155d900f-4e14-4e4c-a73d-069cbf4541e6'",
@@ -1034,7 +1045,41 @@ def write_test(chosen: Chosen, nova_version: str = "") -> str:
     lines += HELPERS.rstrip("\n").split("\n")
     if body.db_write:
         lines += DB_HELPERS.rstrip("\n").split("\n")
+    if chosen.detail is not None:
+        lines += boundary.CONDUCTOR_HELPERS.rstrip("\n").split("\n")
+    if chosen.raced:
+        lines += boundary.RACE_HELPERS.rstrip("\n").split("\n")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def docstring(chosen: Chosen, nova_version: str = "",
+              note: str = "") -> list[str]:
+    """The module docstring's lines: the finding in the catalogue's words
+    (statement, trigger, harm), how it was found and exported, and
+    ``note`` (a paragraph of the writer's)."""
+    finding = chosen.finding
+    prop = finding.proposition
+    fid = finding.id
+    statement = textwrap.fill(" ".join(str(prop.get("statement", ""))
+                                       .split()), 72)
+    trigger = textwrap.fill("Trigger: " + " ".join(str(
+        prop.get("trigger", "")).split()), 72)
+    harm = textwrap.fill("Harm: " + " ".join(str(prop.get("harm", ""))
+                                             .split()), 72)
+    fault = chosen.fault.describe() if chosen.fault is not None else None
+    how = textwrap.fill(
+        "Found by the nova accounting harness as finding %s and exported "
+        "with ``python -m harness export %s``%s from its trial %r%s.  The "
+        "test drives Nova's own services through the REST API as the "
+        "harness did; it asserts today's behaviour, and each FIX comment "
+        "says what a fix changes (then flip the assertion)." % (
+            fid, fid, " on Nova %s" % nova_version if nova_version else "",
+            chosen.trial.name, " (fault: %s)" % fault if fault else ""), 72)
+    title = textwrap.wrap("Harness finding %s: %s" % (fid, finding.title),
+                          72)
+    return (['"""' + title[0]] + title[1:] + [
+        "", statement, "", trigger, "", harm, "", how]
+        + (["", note] if note else []) + ['"""'])
 
 
 def _marker(chosen: Chosen) -> int | None:
