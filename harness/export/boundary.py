@@ -217,7 +217,22 @@ CONDUCTOR_HELPERS = '''
         ``answer(client, url, send)`` in place of placement's own answer
         (``send()`` sends the request as it is)."""
         real = getattr(report.SchedulerReportClient, method.lower())
-        fault = {'matched': 0, 'fired': []}
+        fault = {'matched': 0, 'fired': [], 'slept': []}
+
+        class BackOffClock:
+            """The report client's clock, with its retry back-off
+            (random sleeps of up to 0, 2, 4 and 6 s between the tries of a
+            call that conflicted) recorded instead of waited, as in the
+            harness's own trials: the tries are the same, the test does not
+            depend on how long they sleep."""
+            def __getattr__(self, name):
+                return getattr(time, name)
+
+            def sleep(self, seconds):
+                fault['slept'].append(seconds)
+        clock = mock.patch.object(report, 'time', BackOffClock())
+        clock.start()
+        self.addCleanup(clock.stop)
 
         def faulted(client, url, *args, **kwargs):
             def send():
