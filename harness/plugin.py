@@ -207,13 +207,13 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    items[:] = _longest_first(keep)
+    items[:] = _longest_first(keep, config)
 
 
 DURATIONS = "durations.json"
 
 
-def _longest_first(items) -> list:
+def _longest_first(items, config) -> list:
     """``items`` with whole scenario files in the order of how long each
     took in a full run (``durations.json`` in the scenario directory; a
     file not listed counts as short), longest first, each file's own order

@@ -649,7 +649,7 @@ def test_scenario_files_go_out_longest_first(tmp_path):
              item("test_short.py", "s2"), item("test_b.py", "b1"),
              item("sub/test_long.py", "l1"), item("sub/test_long.py", "l2"),
              item("test_a.py", "a2")]
-    ordered = [i.name for i in plugin._longest_first(items)]
+    ordered = [i.name for i in plugin._longest_first(items, None)]
     assert ordered == ["l1", "l2", "s1", "s2", "a1", "a2", "b1"]
     # the committed tables name files that exist
     root = pathlib.Path(plugin.__file__).parent.parent

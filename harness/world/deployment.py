@@ -756,17 +756,6 @@ class World(fixtures.Fixture):
             pass
 
     @verb
-    def scheduled_server(self, name: str, host: str) -> dict:
-        """The server ``name`` as the API shows it once its build was
-        asked for; :class:`NoRoom` when the scheduler found no host (the
-        conductor buried the server in cell0, which a single-cell world
-        does not have: it is gone)."""
-        try:
-            return self.server(name)
-        except Refused:
-            raise NoRoom("no room for %s on %s: the scheduler found no "
-                         "host" % (name, host)) from None
-
     def boot(self, name: str, flavor: str, host: str,
              vm_state: str = "active", from_volume: bool = False):
         """Boot a server that lands on ``host``.
@@ -780,7 +769,13 @@ class World(fixtures.Fixture):
             raise Refused("no host named %r (hosts: %s)"
                           % (host, ", ".join(self.hosts)))
         self.create_server(name, flavor, host, from_volume)
-        server = self.scheduled_server(name, host)
+        try:
+            server = self.server(name)
+        except Refused:
+            # Scheduling failed and the conductor buried the server in
+            # cell0, which a single-cell world does not have: it is gone.
+            raise NoRoom("no room for %s on %s: the scheduler found no "
+                         "host" % (name, host)) from None
         landed = server.get("OS-EXT-SRV-ATTR:host")
         inst = self.instance(name)
         self.instances[name] = inst
@@ -988,6 +983,7 @@ def paste_config() -> str:
         "--no-binary nova nova==...), as tox does" % ", ".join(candidates))
 
 
+
 class _TrackerErrors(logging.Handler):
     """What the tracker raised for ``node`` inside the compute service's
     periodic audit, read from what the service logged: the exception of
@@ -1022,7 +1018,6 @@ class _TrackerErrors(logging.Handler):
         elif record.levelno == logging.WARNING:
             from nova import exception
             self.errors.append(exception.ComputeHostNotFound(host=self.node))
-
 
 @dataclasses.dataclass
 class AuditResult:

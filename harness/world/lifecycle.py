@@ -27,7 +27,7 @@ what happened.
 from __future__ import annotations
 
 from harness.world import moves, scheduling
-from harness.world.errors import Refused
+from harness.world.errors import NoRoom, Refused
 from harness.world.history import verb
 
 BUILD_FAIL_UNTIL = ("aborted", "cleaned")
@@ -86,7 +86,7 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
                         gates=gates, label=label,
                         alternates=(alternate,) if alternate else ())
     failing.remove()
-    world.scheduled_server(name, host)
+    _scheduled(world, name, host)
     inst = world.instance(name)
     aborted = label in world.stalls
     # The ledger learns where the build ended, whatever was asked.
@@ -111,6 +111,17 @@ def build_fail(world, name, flavor, host, alternate=None, from_volume=False,
         return inst
     _build_ended(world, name, host)
     return inst
+
+
+def _scheduled(world, name, host):
+    """Raise :class:`NoRoom` when the scheduler found no host for the
+    build of ``name`` (the conductor buried the server in cell0, which a
+    single-cell world does not have: the API no longer shows it)."""
+    try:
+        world.server(name)
+    except Refused:
+        raise NoRoom("no room for %s on %s: the scheduler found no host"
+                     % (name, host)) from None
 
 
 def _build_ended(world, name, host):
